@@ -1,0 +1,285 @@
+package lvs
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Protocol is the IP protocol of an address-keyed virtual service.
+type Protocol uint8
+
+// Protocols IPVS balances.
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case SCTP:
+		return "SCTP"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// Family is the address family of a service or destination.
+type Family uint8
+
+// Address families.
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+// FamilyOf returns the family of a.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() || a.Is4In6() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// Method is the forwarding method of a destination.
+type Method uint8
+
+// Forwarding methods, as keepalived names them (lb_kind / lvs_method).
+const (
+	NAT Method = iota // masquerading
+	DR                // direct routing (gatewaying)
+	TUN               // tunnelling
+)
+
+func (m Method) String() string {
+	switch m {
+	case NAT:
+		return "NAT"
+	case DR:
+		return "DR"
+	case TUN:
+		return "TUN"
+	}
+	return fmt.Sprintf("method-%d", uint8(m))
+}
+
+// TunnelType is the encapsulation of a TUN destination.
+type TunnelType uint8
+
+// Tunnel encapsulations.
+const (
+	TunnelIPIP TunnelType = iota
+	TunnelGUE
+	TunnelGRE
+)
+
+func (t TunnelType) String() string {
+	switch t {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return "gue"
+	case TunnelGRE:
+		return "gre"
+	}
+	return fmt.Sprintf("tunnel-%d", uint8(t))
+}
+
+// TunnelFlags are the checksum options of GUE/GRE tunnels.
+type TunnelFlags uint16
+
+// Tunnel checksum flags (keepalived: nocsum | csum | remcsum).
+const (
+	TunnelCsum    TunnelFlags = 1 << 0
+	TunnelRemCsum TunnelFlags = 1 << 1
+)
+
+// SchedFlags are scheduler flags (flag-1/2/3 and their names).
+type SchedFlags uint32
+
+// Scheduler flags; the values are IPVS's IP_VS_SVC_F_SCHED1..3.
+const (
+	SchedFlag1 SchedFlags = 0x0008 // sh-fallback, mh-fallback
+	SchedFlag2 SchedFlags = 0x0010 // sh-port, mh-port
+	SchedFlag3 SchedFlags = 0x0020
+)
+
+// ServiceKey identifies a virtual service: protocol, address and port, or
+// a firewall mark (Addr invalid, Port 0) with a family.
+type ServiceKey struct {
+	Family   Family
+	Protocol Protocol
+	Addr     netip.Addr
+	Port     uint16
+	FWMark   uint32
+}
+
+// IsFWMark reports whether the service is keyed by firewall mark.
+func (k ServiceKey) IsFWMark() bool { return k.FWMark != 0 }
+
+// String renders the key like ipvsadm: "TCP 192.0.2.1:80",
+// "UDP [2001:db8::1]:53", "FWM 7 IPv6".
+func (k ServiceKey) String() string {
+	if k.IsFWMark() {
+		if k.Family == IPv6 {
+			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
+		}
+		return fmt.Sprintf("FWM %d", k.FWMark)
+	}
+	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
+}
+
+// Compare orders keys: address-keyed services before fwmark ones, then by
+// family, protocol, address, port and mark.
+func (k ServiceKey) Compare(o ServiceKey) int {
+	if c := cmp.Compare(k.FWMark, o.FWMark); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.Family, o.Family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.Protocol, o.Protocol); c != 0 {
+		return c
+	}
+	if c := k.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.Port, o.Port)
+}
+
+// Service is one virtual service with its destinations.
+type Service struct {
+	Key       ServiceKey
+	Scheduler string     // rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos
+	Flags     SchedFlags // scheduler flags
+	// Persistence is the persistence timeout; zero means not persistent.
+	Persistence time.Duration
+	// Netmask is the persistence granularity as a prefix length (32 or
+	// 128 when unset, following IPVS).
+	Netmask   int
+	OnePacket bool // one-packet scheduling (ops)
+	// Destinations are the real servers, in Compare order after Normalize.
+	Destinations []Destination
+}
+
+// DestKey identifies a destination within a service.
+type DestKey struct {
+	Addr netip.Addr
+	Port uint16
+}
+
+func (k DestKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
+
+// Compare orders destination keys by address then port.
+func (k DestKey) Compare(o DestKey) int {
+	if c := k.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.Port, o.Port)
+}
+
+// Destination is one real server of a service.
+type Destination struct {
+	Addr        netip.Addr
+	Port        uint16
+	Weight      int32 // 0 = quiesced: no new connections
+	Method      Method
+	Tunnel      TunnelType // TUN only
+	TunnelPort  uint16     // GUE only
+	TunnelFlags TunnelFlags
+	// UpperThreshold and LowerThreshold are the connection thresholds
+	// (keepalived uthreshold / lthreshold); zero means none.
+	UpperThreshold uint32
+	LowerThreshold uint32
+}
+
+// Key returns the destination's identity within its service.
+func (d Destination) Key() DestKey { return DestKey{d.Addr, d.Port} }
+
+// Timeouts are the global IPVS connection timeouts (lvs_timeouts); a zero
+// field leaves the kernel's value unchanged.
+type Timeouts struct {
+	TCP    time.Duration
+	TCPFin time.Duration
+	UDP    time.Duration
+}
+
+// Table is the whole desired (or observed) IPVS table.
+type Table struct {
+	Services []Service
+	// Timeouts, when non-nil, are applied globally.
+	Timeouts *Timeouts
+}
+
+// Normalize returns a copy of t with services and destinations sorted and
+// defaults made explicit (netmask), so equal tables compare and digest equal.
+func (t Table) Normalize() Table {
+	out := Table{Services: make([]Service, len(t.Services))}
+	if t.Timeouts != nil {
+		to := *t.Timeouts
+		out.Timeouts = &to
+	}
+	for i, s := range t.Services {
+		s.Destinations = slices.Clone(s.Destinations)
+		if s.Key.Family == 0 && s.Key.Addr.IsValid() {
+			s.Key.Family = FamilyOf(s.Key.Addr)
+		}
+		if s.Netmask == 0 {
+			if s.Key.Family == IPv6 {
+				s.Netmask = 128
+			} else {
+				s.Netmask = 32
+			}
+		}
+		slices.SortFunc(s.Destinations, func(a, b Destination) int { return a.Key().Compare(b.Key()) })
+		out.Services[i] = s
+	}
+	slices.SortFunc(out.Services, func(a, b Service) int { return a.Key.Compare(b.Key) })
+	return out
+}
+
+// Lookup returns the service with key k, if present.
+func (t Table) Lookup(k ServiceKey) (Service, bool) {
+	for _, s := range t.Services {
+		if s.Key == k {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// CanonicalText renders the normalized table one line per service and
+// destination; it is the input of Digest and a readable diff format.
+func (t Table) CanonicalText() string {
+	n := t.Normalize()
+	var b strings.Builder
+	for _, s := range n.Services {
+		fmt.Fprintf(&b, "%s sched=%s flags=%#x persist=%s mask=%d ops=%t\n",
+			s.Key, s.Scheduler, uint32(s.Flags), s.Persistence, s.Netmask, s.OnePacket)
+		for _, d := range s.Destinations {
+			fmt.Fprintf(&b, "  -> %s %s w=%d", d.Key(), d.Method, d.Weight)
+			if d.Method == TUN {
+				fmt.Fprintf(&b, " tun=%s port=%d tflags=%#x", d.Tunnel, d.TunnelPort, uint16(d.TunnelFlags))
+			}
+			fmt.Fprintf(&b, " u=%d l=%d\n", d.UpperThreshold, d.LowerThreshold)
+		}
+	}
+	return b.String()
+}
+
+// Digest is a stable hash of the table (hex SHA-256 of CanonicalText), so
+// nodes can prove that their tables are identical. Timeouts are not part of
+// the digest (they are global kernel settings, not table entries).
+func (t Table) Digest() string {
+	sum := sha256.Sum256([]byte(t.CanonicalText()))
+	return hex.EncodeToString(sum[:])
+}
