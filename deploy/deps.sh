@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on a Debian machine, as
+# root: the Debian packages (real peers and tools the tests drive) and the Go
+# modules. Safe to run again; it only installs what is missing.
+set -euo pipefail
+
+pkgs=(
+  iproute2 iputils-ping procps psmisc nftables   # namespaces, links, firewall
+  keepalived                                     # VRRP interoperability peer
+  ipvsadm                                        # independent IPVS reader
+  nginx-light dnsmasq-base                       # real servers for checkers
+  tcpdump tshark                                 # packet decoding checks
+  qemu-system-x86 busybox-static cpio kmod xz-utils  # the IPVS VM harness
+  curl ca-certificates
+)
+
+need=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing Debian packages: ${need[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer no, quietly.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# keepalived's and nginx's packaged services must not run on the host: the
+# tests start their own instances inside namespaces.
+for svc in keepalived nginx; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+pkill -x keepalived 2>/dev/null || true
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    export PATH=/usr/local/go/bin:$PATH
+  else
+    echo "deps: no Go toolchain found (need Go >= 1.26 in PATH or /usr/local/go)" >&2
+    exit 1
+  fi
+fi
+go mod download
+echo "deps: ok ($(go version))"
