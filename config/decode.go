@@ -1,0 +1,411 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// decoder turns the statement tree into the typed model, filling in
+// defaults and resolving inheritance.
+type decoder struct {
+	cfg     *Config
+	errs    ErrorList
+	warns   []Diagnostic
+	resolve func(name, family string) (netip.Addr, error)
+}
+
+// table maps a keyword of one block to its handler.
+type table map[string]func(s *Stmt)
+
+func (d *decoder) errorf(p Pos, format string, args ...any) {
+	d.errs = append(d.errs, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) warnf(p Pos, format string, args ...any) {
+	d.warns = append(d.warns, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+// run dispatches every statement of a block through t. where names the block
+// in messages ("vrrp_instance").
+func (d *decoder) run(stmts []*Stmt, where string, t table) {
+	for _, s := range stmts {
+		if h, ok := t[s.Key]; ok {
+			h(s)
+			continue
+		}
+		d.unknown(s, where, t)
+	}
+}
+
+// unknown reports a keyword that the block does not know: a real keepalived
+// keyword quadrature does not support, one it ignores, or a typo.
+func (d *decoder) unknown(s *Stmt, where string, t table) {
+	if why, ok := ignoredKeywords[s.Key]; ok {
+		d.warnf(s.Pos, "ignored: %s (%s)", s.Key, why)
+		return
+	}
+	if notSupported[s.Key] {
+		d.errorf(s.Pos, "not supported: %s", s.Key)
+		return
+	}
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	msg := fmt.Sprintf("unknown keyword %q in %s", s.Key, where)
+	if c := closest(s.Key, keys); c != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	d.errorf(s.Pos, "%s", msg)
+}
+
+// noBlock reports a block where a simple statement was expected.
+func (d *decoder) noBlock(s *Stmt) bool {
+	if s.HasBlock {
+		d.errorf(s.Pos, "%s does not take a block", s.Key)
+		return false
+	}
+	return true
+}
+
+// needBlock reports a simple statement where a block was expected.
+func (d *decoder) needBlock(s *Stmt) bool {
+	if !s.HasBlock {
+		d.errorf(s.Pos, "%s needs a block in braces", s.Key)
+		return false
+	}
+	return true
+}
+
+func (d *decoder) nargs(s *Stmt, lo, hi int) bool {
+	if !d.noBlock(s) {
+		return false
+	}
+	n := len(s.Args)
+	if n >= lo && n <= hi {
+		return true
+	}
+	switch {
+	case lo == hi && lo == 0:
+		d.errorf(s.Pos, "%s takes no argument", s.Key)
+	case lo == hi:
+		d.errorf(s.Pos, "%s needs exactly %d argument(s), got %d", s.Key, lo, n)
+	case n < lo:
+		d.errorf(s.Pos, "%s needs at least %d argument(s)", s.Key, lo)
+	default:
+		d.errorf(s.Pos, "%s takes at most %d argument(s), got %d", s.Key, hi, n)
+	}
+	return false
+}
+
+// str returns the single argument of s.
+func (d *decoder) str(s *Stmt, dst *string) {
+	if d.nargs(s, 1, 1) {
+		*dst = s.Args[0].Text
+	}
+}
+
+// command returns a command line: one quoted argument, or several words
+// joined with spaces (words containing blanks are quoted back).
+func (d *decoder) command(s *Stmt, dst *string) {
+	if !d.nargs(s, 1, math.MaxInt) {
+		return
+	}
+	*dst = joinCommand(s.Args)
+}
+
+func joinCommand(args []Token) string {
+	if len(args) == 1 {
+		return args[0].Text
+	}
+	parts := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a.Text, " \t\"'") || a.Text == "" {
+			parts[i] = strconv.Quote(a.Text)
+		} else {
+			parts[i] = a.Text
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// flag handles a keyword that takes no value, or an optional boolean.
+func (d *decoder) flag(s *Stmt, dst *bool) {
+	if !d.nargs(s, 0, 1) {
+		return
+	}
+	if len(s.Args) == 0 {
+		*dst = true
+		return
+	}
+	b, ok := parseBool(s.Args[0].Text)
+	if !ok {
+		d.errorf(s.Pos, "%s: %q is not a boolean (on/off, true/false, yes/no)", s.Key, s.Args[0].Text)
+		return
+	}
+	*dst = b
+}
+
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "on", "true", "yes", "1":
+		return true, true
+	case "off", "false", "no", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// setTrue returns a handler that sets *dst to v when the keyword (with no
+// argument) is present.
+func (d *decoder) setTo(dst *bool, v bool) func(*Stmt) {
+	return func(s *Stmt) {
+		if d.nargs(s, 0, 0) {
+			*dst = v
+		}
+	}
+}
+
+func (d *decoder) intArg(s *Stmt, text string, lo, hi int) (int, bool) {
+	v, err := strconv.Atoi(text)
+	if err != nil {
+		d.errorf(s.Pos, "%s: %q is not an integer", s.Key, text)
+		return 0, false
+	}
+	if v < lo || v > hi {
+		d.errorf(s.Pos, "%s %d out of range (%d-%d)", s.Key, v, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) integer(s *Stmt, dst *int, lo, hi int) {
+	if !d.nargs(s, 1, 1) {
+		return
+	}
+	if v, ok := d.intArg(s, s.Args[0].Text, lo, hi); ok {
+		*dst = v
+	}
+}
+
+func (d *decoder) intPtr(s *Stmt, dst **int, lo, hi int) {
+	v := 0
+	before := len(d.errs)
+	d.integer(s, &v, lo, hi)
+	if len(d.errs) == before {
+		*dst = &v
+	}
+}
+
+func (d *decoder) port(s *Stmt, text string, dst *uint16) bool {
+	v, ok := d.intArg(s, text, 0, 65535)
+	if ok {
+		*dst = uint16(v)
+	}
+	return ok
+}
+
+// secondsArg parses a number of seconds (fractions allowed) within [lo, hi],
+// rounded to the microsecond.
+func (d *decoder) secondsArg(s *Stmt, text string, lo, hi float64) (time.Duration, bool) {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.errorf(s.Pos, "%s: %q is not a number of seconds", s.Key, text)
+		return 0, false
+	}
+	if f < lo || f > hi {
+		d.errorf(s.Pos, "%s %s out of range (%g-%g seconds)", s.Key, text, lo, hi)
+		return 0, false
+	}
+	return time.Duration(math.Round(f*1e6)) * time.Microsecond, true
+}
+
+func (d *decoder) seconds(s *Stmt, dst *time.Duration, lo, hi float64) {
+	if !d.nargs(s, 1, 1) {
+		return
+	}
+	if v, ok := d.secondsArg(s, s.Args[0].Text, lo, hi); ok {
+		*dst = v
+	}
+}
+
+func (d *decoder) secondsPtr(s *Stmt, dst **time.Duration, lo, hi float64) {
+	var v time.Duration
+	before := len(d.errs)
+	d.seconds(s, &v, lo, hi)
+	if len(d.errs) == before {
+		*dst = &v
+	}
+}
+
+func (d *decoder) addrArg(s *Stmt, text string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(text)
+	if err != nil || a.Zone() != "" && !a.Is6() {
+		d.errorf(s.Pos, "%s: %q is not an IP address", s.Key, text)
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (d *decoder) addr(s *Stmt, dst *netip.Addr) {
+	if d.nargs(s, 1, 1) {
+		if a, ok := d.addrArg(s, s.Args[0].Text); ok {
+			*dst = a
+		}
+	}
+}
+
+// host resolves an address or host name to the given family ("" = any,
+// IPv4 first). name is "" when text was a literal address.
+func (d *decoder) host(s *Stmt, text, family string) (addr netip.Addr, name string, ok bool) {
+	if a, err := netip.ParseAddr(text); err == nil {
+		return a.Unmap(), "", true
+	}
+	if !validHostName(text) {
+		d.errorf(s.Pos, "%s: %q is neither an IP address nor a host name", s.Key, text)
+		return netip.Addr{}, "", false
+	}
+	a, err := d.resolve(text, family)
+	if err != nil {
+		d.errorf(s.Pos, "%s: %v", s.Key, err)
+		return netip.Addr{}, "", false
+	}
+	return a, text, true
+}
+
+func (d *decoder) enum(s *Stmt, dst *string, values ...string) {
+	if !d.nargs(s, 1, 1) {
+		return
+	}
+	v := s.Args[0].Text
+	for _, c := range values {
+		if strings.EqualFold(v, c) {
+			*dst = c
+			return
+		}
+	}
+	d.errorf(s.Pos, "%s: %q is not one of %s", s.Key, v, strings.Join(values, ", "))
+}
+
+// words collects every word of a list block ("notification_email { a b }").
+func (d *decoder) words(s *Stmt) []string {
+	if !d.needBlock(s) {
+		return nil
+	}
+	var out []string
+	for _, it := range s.Block {
+		if it.HasBlock {
+			d.errorf(it.Pos, "unexpected block in %s", s.Key)
+			continue
+		}
+		out = append(out, it.Key)
+		out = append(out, it.ArgStrings()...)
+	}
+	return out
+}
+
+func familyOf(a netip.Addr) string {
+	if a.Is4() {
+		return FamilyInet
+	}
+	return FamilyInet6
+}
+
+// decodeConfig builds the model from the statement tree. Blocks that others
+// depend on (global_defs, cluster, vrrp_script, virtual_server_group) are
+// decoded first, whatever their place in the file.
+func (d *decoder) decodeConfig(stmts []*Stmt) {
+	c := d.cfg
+	c.Global = defaultGlobal()
+	top := table{}
+	first := map[string]func(*Stmt){
+		"global_defs": func(s *Stmt) {
+			if d.needBlock(s) {
+				d.global(s)
+			}
+		},
+		"cluster": func(s *Stmt) {
+			if !d.needBlock(s) {
+				return
+			}
+			if c.Cluster != nil {
+				d.errorf(s.Pos, "duplicate cluster block (first at %s)", c.Cluster.Pos)
+				return
+			}
+			c.Cluster = d.cluster(s)
+		},
+		"vrrp_script": func(s *Stmt) {
+			if sc, ok := d.script(s); ok {
+				c.Scripts = append(c.Scripts, sc)
+			}
+		},
+		"virtual_server_group": func(s *Stmt) {
+			if g, ok := d.vsGroup(s); ok {
+				c.VSGroups = append(c.VSGroups, g)
+			}
+		},
+	}
+	second := map[string]func(*Stmt){
+		"vrrp_instance": func(s *Stmt) {
+			if in, ok := d.instance(s); ok {
+				c.Instances = append(c.Instances, in)
+			}
+		},
+		"vrrp_sync_group": func(s *Stmt) {
+			if g, ok := d.syncGroup(s); ok {
+				c.SyncGroups = append(c.SyncGroups, g)
+			}
+		},
+		"virtual_server": func(s *Stmt) {
+			if vs, ok := d.virtualServer(s); ok {
+				c.VirtualServers = append(c.VirtualServers, vs)
+			}
+		},
+	}
+	for k, f := range first {
+		top[k] = f
+	}
+	for k, f := range second {
+		top[k] = f
+	}
+	for _, s := range stmts {
+		if f, ok := first[s.Key]; ok {
+			f(s)
+		} else if _, ok := second[s.Key]; !ok {
+			d.unknown(s, "the top level", top)
+		}
+	}
+	d.finishGlobal()
+	for _, s := range stmts {
+		if f, ok := second[s.Key]; ok {
+			f(s)
+		}
+	}
+}
+
+// blockName checks "keyword NAME {" and returns NAME.
+func (d *decoder) blockName(s *Stmt) (string, bool) {
+	if !d.needBlock(s) {
+		return "", false
+	}
+	if len(s.Args) != 1 {
+		d.errorf(s.Pos, "%s needs exactly one name", s.Key)
+		return "", false
+	}
+	return s.Args[0].Text, true
+}
+
+// sortedKeys is used where a deterministic order of a set is needed.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,344 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// validate checks the decoded model as a whole: ranges that depend on other
+// values, references between blocks, duplicates and address families.
+// Errors and warnings are appended to the decoder's lists.
+func (d *decoder) validate() {
+	d.validateInstances()
+	d.validateSyncGroups()
+	d.validateVSGroups()
+	d.validateVirtualServers()
+	d.validateCluster()
+}
+
+func (d *decoder) validateInstances() {
+	c := d.cfg
+	names := map[string]Pos{}
+	type vridKey struct {
+		iface, family string
+		vrid          int
+	}
+	vrids := map[vridKey]*VRRPInstance{}
+	for i := range c.Instances {
+		in := &c.Instances[i]
+		where := "vrrp_instance " + in.Name
+		if p, dup := names[in.Name]; dup {
+			d.errorf(in.Pos, "duplicate vrrp_instance %s (first at %s)", in.Name, p)
+		} else {
+			names[in.Name] = in.Pos
+		}
+		if in.VRID == 0 {
+			d.errorf(in.Pos, "%s has no virtual_router_id", where)
+		}
+		if len(in.VIPs) == 0 {
+			d.errorf(in.Pos, "%s has no virtual_ipaddress", where)
+		}
+		if len(in.VIPs) > 255 {
+			d.errorf(in.Pos, "%s has %d VIPs; a VRRP advert carries at most 255", where, len(in.VIPs))
+		}
+		seen := map[netip.Addr]Pos{}
+		for _, list := range [][]VIP{in.VIPs, in.ExcludedVIPs} {
+			for _, v := range list {
+				if p, dup := seen[v.Prefix.Addr()]; dup {
+					d.errorf(v.Pos, "%s: VIP %s duplicates the one at %s", where, v.Prefix.Addr(), p)
+				}
+				seen[v.Prefix.Addr()] = v.Pos
+			}
+		}
+		if in.VRID != 0 {
+			k := vridKey{in.Interface, in.Family, in.VRID}
+			if o, dup := vrids[k]; dup && !disjointUnicast(o, in) {
+				d.errorf(in.Pos, "%s: virtual_router_id %d on %s (%s) is already used by vrrp_instance %s (%s)",
+					where, in.VRID, ifaceName(in.Interface), familyName(in.Family), o.Name, o.Pos)
+			} else if !dup {
+				vrids[k] = in
+			}
+		}
+		if in.NoPreempt && in.Priority == 255 {
+			d.errorf(in.Pos, "%s: nopreempt is incompatible with priority 255 (the address owner always preempts)", where)
+		}
+		if in.NoPreempt && in.State == "MASTER" {
+			d.warnf(in.Pos, "%s: nopreempt only works with state BACKUP", where)
+		}
+		if in.NoPreempt && in.PreemptDelay > 0 {
+			d.warnf(in.Pos, "%s: preempt_delay has no effect with nopreempt", where)
+		}
+		if in.State == "MASTER" && in.Priority != 255 {
+			d.warnf(in.Pos, "%s: state MASTER with priority %d starts as BACKUP and waits for the master-down timer", where, in.Priority)
+		}
+		if in.Auth != nil && (in.Version != 2 || in.Family != FamilyInet) {
+			d.errorf(in.Pos, "%s: authentication is only for VRRPv2 over IPv4", where)
+		}
+		if in.Auth != nil && in.Auth.Type == "AH" && in.State == "MASTER" {
+			d.errorf(in.Pos, "%s: auth_type AH cannot be used with state MASTER", where)
+		}
+		d.checkInstanceAddrs(in, where)
+		if in.StrictMode {
+			d.strict(in, where)
+		}
+	}
+}
+
+func ifaceName(s string) string {
+	if s == "" {
+		return "no interface"
+	}
+	return s
+}
+
+// disjointUnicast reports whether two instances with the same VRID can
+// coexist because both are unicast with no peer in common.
+func disjointUnicast(a, b *VRRPInstance) bool {
+	if len(a.UnicastPeers) == 0 || len(b.UnicastPeers) == 0 {
+		return false
+	}
+	for _, p := range a.UnicastPeers {
+		for _, q := range b.UnicastPeers {
+			if p.Addr == q.Addr {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (d *decoder) checkInstanceAddrs(in *VRRPInstance, where string) {
+	fam := func(a netip.Addr, what string) {
+		if a.IsValid() && familyOf(a) != in.Family {
+			d.errorf(in.Pos, "%s: %s %s is not %s like the instance's VIPs", where, what, a, familyName(in.Family))
+		}
+	}
+	fam(in.UnicastSrcIP, "unicast_src_ip")
+	fam(in.McastSrcIP, "mcast_src_ip")
+	for _, p := range in.UnicastPeers {
+		fam(p.Addr, "unicast_peer")
+		if p.MinTTL > 0 && p.MaxTTL > 0 && p.MinTTL > p.MaxTTL {
+			d.errorf(p.Pos, "%s: unicast_peer %s has min_ttl above max_ttl", where, p.Addr)
+		}
+	}
+	if len(in.UnicastPeers) == 0 && in.Interface == "" {
+		d.errorf(in.Pos, "%s needs an interface (or unicast peers)", where)
+	}
+}
+
+// strict reports what vrrp_strict / strict_mode forbids.
+func (d *decoder) strict(in *VRRPInstance, where string) {
+	bad := func(what string) { d.errorf(in.Pos, "%s: vrrp_strict forbids %s", where, what) }
+	if in.Auth != nil {
+		bad("authentication")
+	}
+	if len(in.UnicastPeers) > 0 {
+		bad("unicast peers")
+	}
+	if in.PreemptDelay > 0 {
+		bad("preempt_delay")
+	}
+	if in.Version == 2 && in.Accept {
+		bad("accept mode with VRRPv2")
+	}
+	if (in.State == "MASTER") != (in.Priority == 255) {
+		bad("state MASTER without priority 255 (and priority 255 without state MASTER)")
+	}
+	if in.GarpLowerPrioRepeat > 0 {
+		bad("garp_lower_prio_repeat")
+	}
+	if !in.LowerPrioNoAdvert {
+		bad("turning lower_prio_no_advert off")
+	}
+	if in.HigherPrioSendAdvert {
+		bad("higher_prio_send_advert")
+	}
+	if in.Family == FamilyInet6 && len(in.VIPs) > 0 && !in.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		bad("an IPv6 instance whose first VIP is not link-local")
+	}
+}
+
+func (d *decoder) validateSyncGroups() {
+	c := d.cfg
+	member := map[string]string{}
+	names := map[string]Pos{}
+	for _, g := range c.SyncGroups {
+		if p, dup := names[g.Name]; dup {
+			d.errorf(g.Pos, "duplicate vrrp_sync_group %s (first at %s)", g.Name, p)
+		}
+		names[g.Name] = g.Pos
+		if len(g.Group) == 0 {
+			d.errorf(g.Pos, "vrrp_sync_group %s has no group members", g.Name)
+		}
+		for _, m := range g.Group {
+			if !c.hasInstance(m) {
+				d.errorf(g.Pos, "vrrp_sync_group %s: no vrrp_instance named %q", g.Name, m)
+				continue
+			}
+			if o, dup := member[m]; dup {
+				d.errorf(g.Pos, "vrrp_sync_group %s: vrrp_instance %s is already in vrrp_sync_group %s", g.Name, m, o)
+				continue
+			}
+			member[m] = g.Name
+		}
+		if len(g.Group) == 1 {
+			d.warnf(g.Pos, "vrrp_sync_group %s has only one member", g.Name)
+		}
+	}
+}
+
+func (c *Config) hasInstance(name string) bool {
+	for _, in := range c.Instances {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) validateVSGroups() {
+	names := map[string]Pos{}
+	for _, g := range d.cfg.VSGroups {
+		if p, dup := names[g.Name]; dup {
+			d.errorf(g.Pos, "duplicate virtual_server_group %s (first at %s)", g.Name, p)
+		}
+		names[g.Name] = g.Pos
+		if len(g.Entries) == 0 {
+			d.errorf(g.Pos, "virtual_server_group %s is empty", g.Name)
+			continue
+		}
+		fam := g.Entries[0].Family
+		for _, e := range g.Entries {
+			if e.Family != fam {
+				d.errorf(e.Pos, "virtual_server_group %s mixes inet and inet6 entries", g.Name)
+				break
+			}
+		}
+	}
+}
+
+// vsKeyString names a virtual server the way keepalived logs it.
+func (vs *VirtualServer) vsKeyString() string {
+	switch {
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.Fwmark != 0:
+		return fmt.Sprintf("fwmark %d", vs.Fwmark)
+	default:
+		return fmt.Sprintf("%s %d", vs.Addr, vs.Port)
+	}
+}
+
+func (d *decoder) validateVirtualServers() {
+	c := d.cfg
+	seen := map[string]Pos{}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		where := "virtual_server " + vs.vsKeyString()
+		key := vs.vsKeyString() + "/" + vs.Protocol + "/" + vs.Family
+		if p, dup := seen[key]; dup {
+			d.errorf(vs.Pos, "duplicate %s %s (first at %s)", where, vs.Protocol, p)
+		}
+		seen[key] = vs.Pos
+		if vs.Group != "" && !c.hasVSGroup(vs.Group) {
+			d.errorf(vs.Pos, "%s: no virtual_server_group named %q", where, vs.Group)
+		}
+		if vs.Addr.IsValid() && vs.Port == 0 && vs.PersistenceTimeout == 0 {
+			d.errorf(vs.Pos, "%s: port 0 (all ports) needs persistence_timeout", where)
+		}
+		if vs.Hysteresis >= vs.Quorum {
+			d.errorf(vs.Pos, "%s: hysteresis %d must be below quorum %d", where, vs.Hysteresis, vs.Quorum)
+		}
+		if ss := vs.SorryServer; ss != nil && vs.Fwmark == 0 && familyOf(ss.Addr) != vs.Family {
+			d.errorf(vs.Pos, "%s: sorry_server %s is not %s", where, ss.Addr, familyName(vs.Family))
+		}
+		if len(vs.RealServers) == 0 && vs.SorryServer == nil {
+			d.warnf(vs.Pos, "%s has no real servers", where)
+		}
+		total := 0
+		rsSeen := map[netip.AddrPort]Pos{}
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			total += rs.Weight
+			rsWhere := fmt.Sprintf("%s: real_server %s", where, rsName(rs))
+			if familyOf(rs.Addr) != vs.Family && !(vs.Fwmark != 0 && rs.Method == "TUN") {
+				d.errorf(rs.Pos, "%s is not %s like the virtual server", rsWhere, familyName(vs.Family))
+			}
+			ap := netip.AddrPortFrom(rs.Addr, rs.Port)
+			if p, dup := rsSeen[ap]; dup {
+				d.errorf(rs.Pos, "duplicate %s (first at %s)", rsWhere, p)
+			}
+			rsSeen[ap] = rs.Pos
+			if (rs.Method == "DR" || rs.Method == "TUN") && vs.Port != 0 && rs.Port != vs.Port {
+				d.warnf(rs.Pos, "%s: %s cannot map port %d to %d; the port is ignored by IPVS", rsWhere, rs.Method, vs.Port, rs.Port)
+			}
+			if rs.LThreshold > 0 && rs.UThreshold > 0 && rs.LThreshold > rs.UThreshold {
+				d.errorf(rs.Pos, "%s: lthreshold above uthreshold", rsWhere)
+			}
+			for _, ck := range rs.Checkers {
+				if ck.BindTo.IsValid() && ck.ConnectIP.IsValid() && familyOf(ck.BindTo) != familyOf(ck.ConnectIP) {
+					d.errorf(ck.Pos, "%s: %s bindto %s and connect_ip %s are of different families", rsWhere, ck.Kind, ck.BindTo, ck.ConnectIP)
+				}
+				if ck.Misc != nil && ck.Misc.Timeout > ck.DelayLoop && ck.DelayLoop > 0 {
+					d.warnf(ck.Pos, "%s: misc_timeout is longer than delay_loop", rsWhere)
+				}
+			}
+		}
+		if len(vs.RealServers) > 0 && total < vs.Quorum {
+			d.warnf(vs.Pos, "%s: quorum %d is above the total weight %d of its real servers", where, vs.Quorum, total)
+		}
+	}
+}
+
+func rsName(rs *RealServer) string {
+	n := rs.Addr.String()
+	if rs.Name != "" {
+		n = rs.Name
+	}
+	return fmt.Sprintf("%s %d", n, rs.Port)
+}
+
+func (c *Config) hasVSGroup(name string) bool {
+	for _, g := range c.VSGroups {
+		if g.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) validateCluster() {
+	cl := d.cfg.Cluster
+	if cl == nil {
+		return
+	}
+	if !cl.Bind.IsValid() {
+		d.errorf(cl.Pos, "cluster: bind is required (the address raft, gossip and the API use)")
+	}
+	if cl.NodeName == "" {
+		d.errorf(cl.Pos, "cluster: node_name is required when the host name is unknown")
+	}
+	if cl.RaftPort == cl.GossipPort || cl.API.Listen.IsValid() && cl.API.Listen.Port() == cl.RaftPort && cl.API.Listen.Addr() == cl.Bind {
+		d.errorf(cl.Pos, "cluster: raft, gossip and api ports must differ")
+	}
+	for i, p := range cl.Peers {
+		if p == cl.Bind {
+			d.errorf(cl.Pos, "cluster: peers lists this node's own bind address %s", p)
+		}
+		for _, q := range cl.Peers[:i] {
+			if p == q {
+				d.errorf(cl.Pos, "cluster: peer %s listed twice", p)
+			}
+		}
+	}
+	if cl.BootstrapExpect > 1+len(cl.Peers) {
+		d.warnf(cl.Pos, "cluster: bootstrap_expect %d is more than the %d nodes listed", cl.BootstrapExpect, 1+len(cl.Peers))
+	}
+	if cl.TLS != nil && (cl.TLS.CertFile == "" || cl.TLS.KeyFile == "" || cl.TLS.CAFile == "") {
+		d.errorf(cl.Pos, "cluster: tls needs cert_file, key_file and ca_file")
+	}
+	if strings.TrimSpace(cl.DataDir) == "" {
+		d.errorf(cl.Pos, "cluster: data_dir is empty")
+	}
+}
