@@ -57,6 +57,7 @@ type Scheduler struct {
 	clock   Clock
 	metrics *metrics
 	env     *runtimeEnv
+	factory func(*Spec, *runtimeEnv) (Checker, error) // newChecker; tests replace it
 	sem     chan struct{}
 	wake    chan struct{}
 	obs     chan Observation
@@ -129,6 +130,7 @@ func NewScheduler(opts Options) (*Scheduler, error) {
 		obsWake: make(chan struct{}, 1),
 		obs:     make(chan Observation, opts.ObservationBuffer),
 		rs:      map[string]*rsState{},
+		factory: newChecker,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -182,7 +184,7 @@ func (s *Scheduler) Update(specs []RealServerSpec) error {
 				r.checkers = append(r.checkers, prev)
 				continue
 			}
-			chk, err := newChecker(&cs, s.env)
+			chk, err := s.factory(&cs, s.env)
 			if err != nil {
 				return fmt.Errorf("checks: update rejected: real server %s checker %s: %w", sp.ID, key, err)
 			}

@@ -198,7 +198,9 @@ func (s *Spec) key() string {
 // digest is a hash of the whole spec; a changed spec is a new checker.
 func (s *Spec) digest() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%#v", *s)
+	c := *s // pointers print as addresses: hash what they point to instead
+	c.Retry, c.Warmup, c.HTTP, c.SMTP, c.DNS, c.Misc, c.UDP, c.File = nil, nil, nil, nil, nil, nil, nil, nil
+	fmt.Fprintf(h, "%#v", c)
 	for _, p := range []any{s.HTTP, s.SMTP, s.DNS, s.Misc, s.UDP, s.File, s.Retry, s.Warmup} {
 		fmt.Fprintf(h, "|%#v", deref(p))
 	}
