@@ -1,0 +1,64 @@
+// Package vrrp implements VRRP: version 3 (RFC 5798) and version 2
+// (RFC 3768), IPv4 and IPv6, interoperable with keepalived.
+//
+// # What it owns
+//
+//   - Machine: the I/O-free protocol state machine of one instance
+//     (INIT, BACKUP, MASTER, FAULT, STOP). Events go in through Step
+//     (received packets, timer expiries, priority changes, faults,
+//     sync-group moves, shutdown), each carrying the current time; Step
+//     returns the actions to execute (send an advert, add/remove VIPs,
+//     send GARP/NA, arm/stop timers, report a transition or a drop).
+//     It never reads a clock and never touches the network.
+//   - The packet codec (Decode, Advert.Marshal, Checksum) for v2 (with
+//     PASS authentication), v3 over IPv4 (with keepalived's default IPv4
+//     pseudo-header checksum, or without it: V3ChecksumAsV2) and v3 over
+//     IPv6.
+//   - Node: the Linux driver running every instance of one host: one raw
+//     IP-protocol-112 socket per instance bound to its interface
+//     (SO_BINDTODEVICE) joined to 224.0.0.18 / ff02::12 (or unicast
+//     peers), TTL / hop limit 255 on send and checked on multicast
+//     receive, IPV6_CHECKSUM offset 6 for IPv6, VIPs through netlink
+//     (labels, scopes, nodad), gratuitous ARP and unsolicited NA through
+//     AF_PACKET, link watching through a netlink subscription (FAULT on
+//     down; the socket is reopened, re-joining the group, on link up),
+//     vrrp_script runners, track_interface/track_script weights,
+//     vrrp_sync_group, ordered asynchronous notify scripts, metrics.
+//
+// # Choices
+//
+//   - Address lists: an advert whose address list differs from ours is
+//     accepted and counted (Counters.AddrListMismatch,
+//     quadrature_vrrp_address_list_mismatch_total), like keepalived ≥
+//     2.3.3 and RFC 5798's MAY. keepalived 2.2.7 (Debian 12) rejects such
+//     adverts, so keep VIP lists identical when it is a peer.
+//   - v2 adverts with another interval are dropped (RFC 3768); v3
+//     backups adopt the master's interval (RFC 5798 §6.4.2).
+//   - Equal priorities are broken by the higher primary address.
+//   - A master hearing a lower priority sends an advert at once
+//     (keepalived's "forcing new election").
+//   - Only priority 255 starts as master immediately; "state MASTER"
+//     otherwise starts in BACKUP and waits Master_Down_Interval, as
+//     keepalived does.
+//   - preempt_delay: the first lower-priority advert seen in BACKUP starts
+//     the delay; until it ends such adverts are accepted. Seeing an advert
+//     of higher or equal priority resets it.
+//   - vrrp_script results come from the Node's own runner (interval,
+//     timeout, rise, fall, weight, exit code 0 = success); the cluster
+//     drives placement with SetPriority, not with script results.
+//   - IPv6 checksums are verified by the kernel (IPV6_CHECKSUM), so bad
+//     IPv6 checksums never reach the counters.
+//   - no_accept is not implemented (accept mode is always on, as
+//     keepalived's default outside strict mode).
+//
+// # What it must not do
+//
+// Know about raft, the cluster or the config file format: the agent
+// converts the parsed keepalived.conf into NodeConfig and calls Update on
+// reload and SetPriority for placement.
+//
+// # Who calls it
+//
+// The agent (cmd/quadrature) through the cluster runtime: NewNode, Run,
+// Update, SetPriority, Status, RegisterMetrics, WithStateChange.
+package vrrp

@@ -1,0 +1,786 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Option configures a Node.
+type Option func(*options)
+
+type options struct {
+	log      *slog.Logger
+	netns    string
+	onChange func(StateChange)
+	now      func() time.Time
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithNetNS makes the node open its sockets and netlink handles in the
+// network namespace at path (e.g. /var/run/netns/NAME) instead of the
+// caller's. Notify and track scripts still run in the caller's namespace.
+func WithNetNS(path string) Option { return func(o *options) { o.netns = path } }
+
+// WithStateChange registers a callback for every transition. It runs on
+// the node's event goroutine: it must not block and must not call back
+// into the Node.
+func WithStateChange(fn func(StateChange)) Option { return func(o *options) { o.onChange = fn } }
+
+// StateChange describes one transition of one instance.
+type StateChange struct {
+	Instance string
+	Group    string
+	VRID     int
+	From, To State
+	Reason   string
+	Priority int
+	At       time.Time
+}
+
+// InstanceStatus is a snapshot of one instance.
+type InstanceStatus struct {
+	Name         string
+	Group        string
+	VRID         int
+	Version      int
+	IPv6         bool
+	Interface    string
+	State        State
+	Priority     int // effective
+	BasePriority int
+	// Self is the address adverts are sent from.
+	Self netip.Addr
+	// MasterAddr is the current master (ours when MASTER).
+	MasterAddr     netip.Addr
+	MasterAdverInt time.Duration
+	VIPs           []netip.Prefix
+	// Fault is the fault reason while in FAULT.
+	Fault          string
+	LastTransition time.Time
+	LastFrom       State
+	LastReason     string
+	Counters       Counters
+}
+
+// Node runs every VRRP instance of one host. All protocol work happens
+// on one event goroutine (Run); the methods are safe for concurrent use
+// from other goroutines.
+type Node struct {
+	opts options
+	log  *slog.Logger
+
+	ev chan func()
+
+	mu      sync.Mutex // held by the event goroutine while it handles an event
+	cfg     NodeConfig
+	running bool
+	stopped bool
+	insts   map[string]*instance
+	groups  map[string]*syncGroup
+	order   []string
+
+	// Owned by the event goroutine.
+	rt       *runtimeIO
+	links    map[string]bool
+	scriptOK map[string]bool
+	scripts  map[string]*scriptHandle
+	queue    []stepReq
+	stepping bool
+	runCtx   context.Context
+}
+
+type stepReq struct {
+	inst *instance
+	ev   Event
+}
+
+type scriptHandle struct {
+	cfg    ScriptConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type syncGroup struct {
+	cfg       GroupConfig
+	members   []*instance
+	fault     bool
+	lastState State
+	notify    *notifier
+}
+
+type instance struct {
+	cfg      InstanceConfig // defaults applied
+	m        *Machine
+	group    *syncGroup
+	base     int
+	io       *instanceIO
+	timers   [numTimers]*time.Timer
+	notify   *notifier
+	closed   bool
+	setupErr string
+}
+
+// NewNode validates cfg and returns a node that does nothing until Run.
+func NewNode(cfg NodeConfig, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{log: slog.Default(), now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	n := &Node{opts: o, log: o.log, ev: make(chan func(), 1024), cfg: cfg}
+	if err := n.build(cfg); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// build creates instances and groups (not started) from cfg.
+func (n *Node) build(cfg NodeConfig) error {
+	n.insts = map[string]*instance{}
+	n.groups = map[string]*syncGroup{}
+	n.order = nil
+	for _, ic := range cfg.Instances {
+		inst, err := n.newInstance(ic)
+		if err != nil {
+			return err
+		}
+		n.insts[ic.Name] = inst
+		n.order = append(n.order, ic.Name)
+	}
+	n.buildGroups(cfg)
+	return nil
+}
+
+func (n *Node) notifyTimeout() time.Duration {
+	if n.cfg.NotifyTimeout > 0 {
+		return n.cfg.NotifyTimeout
+	}
+	return 10 * time.Second
+}
+
+func (n *Node) newInstance(ic InstanceConfig) (*instance, error) {
+	ic = ic.withDefaults()
+	m, err := NewMachine(ic, ic.UnicastSrc)
+	if err != nil {
+		return nil, err
+	}
+	log := n.log.With("instance", ic.Name, "vrid", ic.VRID)
+	return &instance{cfg: ic, m: m, base: ic.Priority, notify: newNotifier(log, n.notifyTimeout())}, nil
+}
+
+func (n *Node) buildGroups(cfg NodeConfig) {
+	old := n.groups
+	n.groups = map[string]*syncGroup{}
+	for _, inst := range n.insts {
+		inst.group = nil
+	}
+	for _, gc := range cfg.Groups {
+		g := &syncGroup{cfg: gc, lastState: StateInit}
+		if o, ok := old[gc.Name]; ok {
+			g.notify, g.lastState, g.fault = o.notify, o.lastState, o.fault
+		} else {
+			g.notify = newNotifier(n.log.With("group", gc.Name), n.notifyTimeout())
+		}
+		for _, name := range gc.Instances {
+			if inst := n.insts[name]; inst != nil {
+				inst.group = g
+				g.members = append(g.members, inst)
+			}
+		}
+		n.groups[gc.Name] = g
+	}
+}
+
+// post runs f on the event goroutine.
+func (n *Node) post(f func()) { n.ev <- f }
+
+// call runs f on the event goroutine and waits for it; before Run (or
+// after it ended) it runs f directly under the lock.
+func (n *Node) call(f func() error) error {
+	n.mu.Lock()
+	if !n.running || n.stopped {
+		defer n.mu.Unlock()
+		return f()
+	}
+	n.mu.Unlock()
+	res := make(chan error, 1)
+	n.post(func() { res <- f() })
+	return <-res
+}
+
+// Run starts every instance and serves until ctx is done; then every
+// master sends priority 0 and removes its addresses, notify_stop runs,
+// and Run returns. A Node runs once.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	if n.running {
+		n.mu.Unlock()
+		return errors.New("vrrp: node already running")
+	}
+	n.running = true
+	rt, err := openRuntimeIO(n.opts.netns, n.log)
+	if err != nil {
+		n.stopped = true
+		n.mu.Unlock()
+		return err
+	}
+	n.rt = rt
+	n.runCtx = ctx
+	n.links = rt.linkStates()
+	n.scriptOK = map[string]bool{}
+	n.scripts = map[string]*scriptHandle{}
+	n.startScripts(n.cfg.Scripts)
+	rt.watchLinks(func(name string, up bool) { n.post(func() { n.onLink(name, up) }) })
+	for _, name := range n.order {
+		n.startInstance(n.insts[name])
+	}
+	n.syncGroupsLevel()
+	n.mu.Unlock()
+
+	for {
+		select {
+		case <-ctx.Done():
+			n.mu.Lock()
+			n.shutdown()
+			n.stopped = true
+			n.mu.Unlock()
+			n.drainPosted()
+			return nil
+		case f := <-n.ev:
+			n.mu.Lock()
+			f()
+			n.mu.Unlock()
+		}
+	}
+}
+
+// drainPosted answers calls that raced with shutdown.
+func (n *Node) drainPosted() {
+	for {
+		select {
+		case f := <-n.ev:
+			n.mu.Lock()
+			f()
+			n.mu.Unlock()
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) shutdown() {
+	now := n.opts.now()
+	for _, name := range n.order {
+		n.stopInstance(n.insts[name], now)
+	}
+	for _, s := range n.scripts {
+		s.cancel()
+	}
+	var notifiers []*notifier
+	for _, name := range n.order {
+		notifiers = append(notifiers, n.insts[name].notify)
+	}
+	for _, g := range n.groups {
+		notifiers = append(notifiers, g.notify)
+	}
+	deadline := n.notifyTimeout() + time.Second
+	start := time.Now()
+	for _, nt := range notifiers {
+		nt.wait(max(deadline-time.Since(start), 0))
+	}
+	n.rt.close()
+}
+
+// stopInstance sends the STOP event (priority 0 + VIP removal when
+// master) and closes the instance's sockets.
+func (n *Node) stopInstance(inst *instance, now time.Time) {
+	if inst.closed {
+		return
+	}
+	n.step(inst, EvShutdown{Now: now})
+	inst.closed = true
+	for k, t := range inst.timers {
+		if t != nil {
+			t.Stop()
+			inst.timers[k] = nil
+		}
+	}
+	if inst.io != nil {
+		inst.io.close()
+		inst.io = nil
+	}
+}
+
+func (n *Node) startInstance(inst *instance) {
+	n.setupIO(inst)
+	n.evaluate(inst)
+	n.step(inst, EvStart{Now: n.opts.now()})
+}
+
+// setupIO (re)opens the instance's socket; failures leave the instance
+// in FAULT with the error as reason until the next link event.
+func (n *Node) setupIO(inst *instance) {
+	if inst.io != nil {
+		inst.io.close()
+		inst.io = nil
+	}
+	io, self, err := n.rt.openInstance(inst.cfg)
+	if err != nil {
+		inst.setupErr = err.Error()
+		n.log.Warn("vrrp instance not ready", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "err", err)
+		return
+	}
+	inst.setupErr = ""
+	inst.m.SetSelf(self)
+	inst.io = io
+	go n.receive(inst, io)
+}
+
+func (n *Node) receive(inst *instance, io *instanceIO) {
+	buf := make([]byte, 65536)
+	for {
+		ev, err := io.conn.recv(buf, n.opts.now)
+		if err != nil {
+			if io.isClosed() {
+				return
+			}
+			n.log.Debug("vrrp receive error", "instance", inst.cfg.Name, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		n.post(func() {
+			if inst.io == io && !inst.closed {
+				n.step(inst, ev)
+			}
+		})
+	}
+}
+
+// step feeds an event to an instance and executes the actions; events
+// generated while executing (sync-group followers) are queued and run
+// after, so actions of one step are never interleaved.
+func (n *Node) step(inst *instance, ev Event) {
+	n.queue = append(n.queue, stepReq{inst, ev})
+	if n.stepping {
+		return
+	}
+	n.stepping = true
+	for len(n.queue) > 0 {
+		r := n.queue[0]
+		n.queue = n.queue[1:]
+		if r.inst.closed {
+			continue
+		}
+		n.exec(r.inst, r.inst.m.Step(r.ev))
+	}
+	n.stepping = false
+}
+
+func (n *Node) exec(inst *instance, acts []Action) {
+	log := n.log.With("instance", inst.cfg.Name, "vrid", inst.cfg.VRID)
+	for _, a := range acts {
+		switch a := a.(type) {
+		case ActSendAdvert:
+			if inst.io == nil {
+				continue
+			}
+			if err := inst.io.sendAdvert(inst.cfg, inst.m.Self(), a.Advert); err != nil {
+				log.Debug("send advert", "err", err)
+			}
+		case ActAddVIPs:
+			for _, err := range n.rt.addVIPs(inst.cfg) {
+				log.Error("add virtual address", "err", err)
+			}
+		case ActRemoveVIPs:
+			for _, err := range n.rt.delVIPs(inst.cfg) {
+				log.Error("remove virtual address", "err", err)
+			}
+		case ActGratuitous:
+			n.rt.gratuitous(inst.cfg, a.Repeat, log)
+		case ActSetTimer:
+			n.setTimer(inst, a.Kind, a.At)
+		case ActStopTimer:
+			if t := inst.timers[a.Kind]; t != nil {
+				t.Stop()
+				inst.timers[a.Kind] = nil
+			}
+		case ActTransition:
+			n.transitioned(inst, a)
+		case ActDrop:
+			log.Debug("dropped VRRP packet", "reason", a.Reason, "detail", a.Detail)
+		}
+	}
+}
+
+func (n *Node) setTimer(inst *instance, k TimerKind, at time.Time) {
+	if t := inst.timers[k]; t != nil {
+		t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Until(at), func() {
+		n.post(func() {
+			if inst.timers[k] == t && !inst.closed {
+				inst.timers[k] = nil
+				n.step(inst, EvTimer{Now: n.opts.now(), Kind: k})
+			}
+		})
+	})
+	inst.timers[k] = t
+}
+
+func (n *Node) transitioned(inst *instance, t ActTransition) {
+	gname := ""
+	if inst.group != nil {
+		gname = inst.group.cfg.Name
+	}
+	n.log.Info("vrrp transition", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID,
+		"from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "priority", inst.m.Priority())
+	inst.notify.enqueue(notifyJobs(inst.cfg.Notify, "INSTANCE", inst.cfg.Name, t.To, inst.m.Priority())...)
+	if n.opts.onChange != nil {
+		n.opts.onChange(StateChange{Instance: inst.cfg.Name, Group: gname, VRID: inst.cfg.VRID, From: t.From, To: t.To,
+			Reason: t.Reason, Priority: inst.m.Priority(), At: t.At})
+	}
+	g := inst.group
+	if g == nil {
+		return
+	}
+	if !strings.HasPrefix(t.Reason, "sync group") && !inst.closed {
+		follow := StateInit
+		switch {
+		case t.To == StateMaster:
+			follow = StateMaster
+		case t.From == StateMaster && t.To == StateBackup:
+			follow = StateBackup
+		}
+		if follow != StateInit {
+			for _, o := range g.members {
+				if o != inst {
+					n.step(o, EvSync{Now: t.At, To: follow, Reason: fmt.Sprintf("%s %s: %s", inst.cfg.Name, t.To, t.Reason)})
+				}
+			}
+		}
+	}
+	// Group notify once every member has reached the same state.
+	all := true
+	for _, o := range g.members {
+		if o.m.State() != t.To {
+			all = false
+		}
+	}
+	if all && g.lastState != t.To {
+		g.lastState = t.To
+		n.log.Info("vrrp sync group transition", "group", g.cfg.Name, "to", t.To.String())
+		g.notify.enqueue(notifyJobs(g.cfg.Notify, "GROUP", g.cfg.Name, t.To, inst.m.Priority())...)
+	}
+}
+
+// evaluate recomputes an instance's effective priority and fault from
+// its interface, tracked interfaces and scripts.
+func (n *Node) evaluate(inst *instance) {
+	if inst.closed {
+		return
+	}
+	c := inst.cfg
+	var weights []int
+	var faults []string
+	if inst.setupErr != "" {
+		faults = append(faults, inst.setupErr)
+	}
+	if !c.DontTrackPrimary && !n.links[c.Interface] {
+		faults = append(faults, "interface "+c.Interface+" down")
+	}
+	ifs, scripts := c.TrackInterfaces, c.TrackScripts
+	if inst.group != nil {
+		ifs = append(slices.Clip(ifs), inst.group.cfg.TrackInterfaces...)
+		scripts = append(slices.Clip(scripts), inst.group.cfg.TrackScripts...)
+	}
+	for _, t := range ifs {
+		up := n.links[t.Name] != t.Reverse
+		switch {
+		case t.Weight == 0 && !up:
+			faults = append(faults, "tracked interface "+t.Name+" down")
+		case t.Weight > 0 && up, t.Weight < 0 && !up:
+			weights = append(weights, t.Weight)
+		}
+	}
+	for _, t := range scripts {
+		sc := n.scriptConfig(t.Name)
+		ok, known := n.scriptOK[t.Name]
+		if !known {
+			ok = !sc.InitFail
+		}
+		w, rev := sc.Weight, sc.Reverse
+		if t.OverrideWeight {
+			w, rev = t.Weight, t.Reverse
+		}
+		ok = ok != rev
+		switch {
+		case w == 0 && !ok:
+			faults = append(faults, "tracked script "+t.Name+" failed")
+		case w > 0 && ok, w < 0 && !ok:
+			weights = append(weights, w)
+		}
+	}
+	now := n.opts.now()
+	eff := EffectivePriority(inst.base, weights...)
+	if eff != inst.m.Priority() || inst.base != inst.m.BasePriority() {
+		n.log.Info("vrrp priority changed", "instance", c.Name, "vrid", c.VRID, "base", inst.base, "effective", eff)
+		n.step(inst, EvPriority{Now: now, Base: inst.base, Effective: eff})
+	}
+	fault := len(faults) > 0
+	if fault != inst.m.OwnFault() || (fault && strings.Join(faults, "; ") != inst.m.FaultReason()) {
+		reason := strings.Join(faults, "; ")
+		if !fault {
+			reason = "fault cleared"
+		}
+		n.step(inst, EvFault{Now: now, Fault: fault, Reason: reason})
+	}
+}
+
+func (n *Node) scriptConfig(name string) ScriptConfig {
+	for _, s := range n.cfg.Scripts {
+		if s.Name == name {
+			return s
+		}
+	}
+	return ScriptConfig{Name: name}
+}
+
+// syncGroupsLevel puts every member of a group with a faulty member in
+// FAULT and releases them when no member is faulty.
+func (n *Node) syncGroupsLevel() {
+	now := n.opts.now()
+	for _, g := range n.groups {
+		any := ""
+		for _, m := range g.members {
+			if m.m.OwnFault() && !m.closed {
+				any = m.cfg.Name + ": " + m.m.FaultReason()
+			}
+		}
+		if (any != "") == g.fault {
+			continue
+		}
+		g.fault = any != ""
+		for _, m := range g.members {
+			if g.fault {
+				n.step(m, EvSync{Now: now, To: StateFault, Reason: any})
+			} else {
+				n.step(m, EvSync{Now: now, To: StateBackup, Reason: "all members healthy"})
+			}
+		}
+	}
+}
+
+func (n *Node) evaluateAll() {
+	for _, name := range n.order {
+		n.evaluate(n.insts[name])
+	}
+	n.syncGroupsLevel()
+}
+
+func (n *Node) onLink(name string, up bool) {
+	prev := n.links[name]
+	n.links[name] = up
+	for _, iname := range n.order {
+		inst := n.insts[iname]
+		if inst.closed || inst.cfg.Interface != name {
+			continue
+		}
+		// Reopen on every link-up edge: re-joins the multicast group and
+		// follows an interface that was deleted and re-created.
+		if up && (!prev || inst.io == nil) {
+			n.setupIO(inst)
+		}
+	}
+	if up != prev {
+		n.log.Info("vrrp link state", "interface", name, "up", up)
+	}
+	n.evaluateAll()
+}
+
+func (n *Node) startScripts(cfgs []ScriptConfig) {
+	keep := map[string]bool{}
+	for _, sc := range cfgs {
+		if h, ok := n.scripts[sc.Name]; ok && h.cfg == sc {
+			keep[sc.Name] = true
+		}
+	}
+	for name, h := range n.scripts {
+		if !keep[name] {
+			h.cancel()
+			delete(n.scripts, name)
+			delete(n.scriptOK, name)
+		}
+	}
+	for _, sc := range cfgs {
+		if keep[sc.Name] {
+			continue
+		}
+		ctx, cancel := context.WithCancel(n.runCtx)
+		h := &scriptHandle{cfg: sc, cancel: cancel, done: make(chan struct{})}
+		n.scripts[sc.Name] = h
+		r := newScriptRunner(sc, n.log, func(name string, ok bool) {
+			n.post(func() {
+				if n.scripts[name] == h {
+					n.scriptOK[name] = ok
+					n.evaluateAll()
+				}
+			})
+		})
+		go func() { defer close(h.done); r.run(ctx) }()
+	}
+}
+
+// SetPriority sets the base priority (1..255) of an instance at run time
+// (the cluster's placement); trackers still apply on top. A reload
+// (Update) resets it to the configured value.
+func (n *Node) SetPriority(instance string, prio int) error {
+	if prio < 1 || prio > PriorityOwner {
+		return fmt.Errorf("vrrp: priority %d out of 1..255", prio)
+	}
+	return n.call(func() error {
+		inst := n.insts[instance]
+		if inst == nil || inst.closed {
+			return fmt.Errorf("vrrp: no instance %q", instance)
+		}
+		inst.base = prio
+		if n.running && !n.stopped {
+			n.evaluate(inst)
+			n.syncGroupsLevel()
+		} else {
+			inst.cfg.Priority = prio
+			inst.m.Step(EvPriority{Now: n.opts.now(), Base: prio, Effective: prio})
+		}
+		return nil
+	})
+}
+
+// Update applies a reloaded configuration (SIGHUP). Instances whose
+// name and identity (VRID, family, interface) are unchanged keep their
+// state; VIP changes of a master are applied at once. Removed instances
+// stop (priority 0, VIPs removed); new ones start. Runtime SetPriority
+// overrides are reset to the configured priority.
+func (n *Node) Update(cfg NodeConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return n.call(func() error {
+		if !n.running || n.stopped {
+			n.cfg = cfg
+			return n.build(cfg)
+		}
+		return n.reconfigure(cfg)
+	})
+}
+
+func (n *Node) reconfigure(cfg NodeConfig) error {
+	now := n.opts.now()
+	n.cfg = cfg
+	n.startScripts(cfg.Scripts)
+	newInsts := map[string]*instance{}
+	var order, started []string
+	for _, ic := range cfg.Instances {
+		d := ic.withDefaults()
+		old := n.insts[ic.Name]
+		if old != nil && !old.closed && old.cfg.Key() == d.Key() {
+			n.reconfigureInstance(old, d)
+			newInsts[ic.Name] = old
+		} else {
+			inst, err := n.newInstance(ic)
+			if err != nil {
+				return err // cannot happen after Validate
+			}
+			newInsts[ic.Name] = inst
+			started = append(started, ic.Name)
+		}
+		order = append(order, ic.Name)
+	}
+	for _, name := range n.order {
+		if newInsts[name] != n.insts[name] {
+			n.log.Info("vrrp instance removed by reload", "instance", name)
+			n.stopInstance(n.insts[name], now)
+		}
+	}
+	n.insts, n.order = newInsts, order
+	n.buildGroups(cfg)
+	for _, name := range started {
+		n.startInstance(n.insts[name])
+	}
+	n.evaluateAll()
+	return nil
+}
+
+func (n *Node) reconfigureInstance(inst *instance, d InstanceConfig) {
+	old := inst.cfg
+	if inst.m.State() == StateMaster {
+		gone := InstanceConfig{Interface: old.Interface, VIPs: vipsMinus(old.VIPs, d.VIPs), ExcludedVIPs: vipsMinus(old.ExcludedVIPs, d.ExcludedVIPs)}
+		for _, err := range n.rt.delVIPs(gone) {
+			n.log.Error("remove virtual address", "instance", d.Name, "err", err)
+		}
+	}
+	if err := inst.m.Reconfigure(d); err != nil {
+		n.log.Error("reconfigure", "instance", d.Name, "err", err)
+		return
+	}
+	inst.cfg = d
+	inst.base = d.Priority
+	if old.UnicastSrc != d.UnicastSrc || old.McastSrc != d.McastSrc || old.Unicast() != d.Unicast() {
+		n.setupIO(inst)
+	}
+	if inst.m.State() == StateMaster {
+		for _, err := range n.rt.addVIPs(d) {
+			n.log.Error("add virtual address", "instance", d.Name, "err", err)
+		}
+		n.rt.gratuitous(d, d.GARP.MasterRepeat, n.log)
+	}
+}
+
+func vipsMinus(a, b []VIP) []VIP {
+	var out []VIP
+	for _, v := range a {
+		if !slices.ContainsFunc(b, func(w VIP) bool { return w.Prefix == v.Prefix && w.Dev == v.Dev }) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Status returns a snapshot of every instance in configuration order.
+func (n *Node) Status() []InstanceStatus {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]InstanceStatus, 0, len(n.order))
+	for _, name := range n.order {
+		inst := n.insts[name]
+		m := inst.m
+		lt := m.LastTransition()
+		s := InstanceStatus{
+			Name: name, VRID: inst.cfg.VRID, Version: inst.cfg.Version, IPv6: inst.cfg.IPv6, Interface: inst.cfg.Interface,
+			State: m.State(), Priority: m.Priority(), BasePriority: m.BasePriority(), Self: m.Self(),
+			MasterAddr: m.MasterAddr(), MasterAdverInt: m.MasterAdverInterval(),
+			LastTransition: lt.At, LastFrom: lt.From, LastReason: lt.Reason, Counters: m.Counters(),
+		}
+		if inst.group != nil {
+			s.Group = inst.group.cfg.Name
+		}
+		if m.State() == StateFault {
+			s.Fault = m.FaultReason()
+		}
+		for _, v := range inst.cfg.VIPs {
+			s.VIPs = append(s.VIPs, v.Prefix)
+		}
+		out = append(out, s)
+	}
+	return out
+}
