@@ -1,0 +1,422 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+
+	"quadrature/lvs"
+)
+
+// applyPlan returns the table that results from applying p to cur. Updates
+// of absent objects are treated as additions and deletions of absent
+// objects are ignored: the result is the desired state either way.
+func applyPlan(cur lvs.Table, p lvs.Plan) lvs.Table {
+	svcs := map[lvs.ServiceKey]*lvs.Service{}
+	for _, s := range cur.Normalize().Services {
+		s := s
+		svcs[s.Key] = &s
+	}
+	for _, k := range p.DeleteServices {
+		delete(svcs, k)
+	}
+	for _, s := range p.UpdateServices {
+		if old, ok := svcs[s.Key]; ok {
+			s.Destinations = old.Destinations
+		}
+		s := s
+		s.Destinations = slices.Clone(s.Destinations)
+		svcs[s.Key] = &s
+	}
+	for _, s := range p.AddServices {
+		s := s
+		s.Destinations = slices.Clone(s.Destinations)
+		svcs[s.Key] = &s
+	}
+	setDest := func(c lvs.DestChange, del bool) {
+		s, ok := svcs[c.Service]
+		if !ok {
+			return
+		}
+		s.Destinations = slices.DeleteFunc(s.Destinations, func(d lvs.Destination) bool { return d.Key() == c.Dest.Key() })
+		if !del {
+			s.Destinations = append(s.Destinations, c.Dest)
+		}
+	}
+	for _, c := range p.DeleteDests {
+		setDest(c, true)
+	}
+	for _, c := range p.UpdateDests {
+		setDest(c, false)
+	}
+	for _, c := range p.AddDests {
+		setDest(c, false)
+	}
+	var out lvs.Table
+	for _, s := range svcs {
+		out.Services = append(out.Services, *s)
+	}
+	return out.Normalize()
+}
+
+// Apply makes the table match the result of applying p to the table of the
+// last Read, in one netlink batch: services whose rules change are
+// rewritten (their chain flushed and refilled), untouched services and the
+// counters of unchanged destinations are left alone. If the batch fails
+// (for example because the table drifted since the Read), Apply rebuilds
+// the whole table in one batch instead, atomically.
+func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
+	if p.Timeouts != nil && !dp.warnedTimeouts {
+		dp.warnedTimeouts = true
+		dp.log.Warn("lvs_timeouts not applied: the nftables backend uses conntrack timeouts")
+	}
+	cur := dp.cur
+	if cur == nil {
+		var err error
+		if cur, err = dp.readState(ctx); err != nil {
+			return err
+		}
+	}
+	dp.cur = nil // the next Apply reads again
+	desired := applyPlan(cur.Table(), p)
+	for _, s := range desired.Services {
+		if err := CheckService(s); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := dp.program(cur, desired, false)
+	if err == nil {
+		return nil
+	}
+	dp.log.Warn("incremental update failed, rebuilding the table", "err", err)
+	if err2 := dp.program(cur, desired, true); err2 != nil {
+		return classify("apply", fmt.Errorf("%w (rebuild: %w)", err, err2))
+	}
+	return nil
+}
+
+// Sync reads the table and makes it equal to desired (a full-state apply,
+// for callers without a Reconciler). It returns whether anything changed.
+func (dp *DataPlane) Sync(ctx context.Context, desired lvs.Table) (bool, error) {
+	cur, err := dp.Read(ctx)
+	if err != nil {
+		return false, err
+	}
+	if cur.Digest() == desired.Digest() {
+		return false, nil
+	}
+	p := lvs.Plan{DeleteServices: nil}
+	for _, s := range cur.Services {
+		p.DeleteServices = append(p.DeleteServices, s.Key)
+	}
+	p.AddServices = desired.Normalize().Services
+	// Deleting and re-adding an unchanged service is a no-op for program,
+	// which compares the result with the kernel state service by service.
+	return true, dp.Apply(ctx, p)
+}
+
+func comment(r record) []byte { return userdata.AppendString(nil, userdata.TypeComment, r.String()) }
+
+// idAlloc hands out the lowest IDs not in use.
+type idAlloc struct {
+	used map[uint32]bool
+	next uint32
+}
+
+func (a *idAlloc) get() uint32 {
+	for {
+		a.next++
+		if !a.used[a.next] {
+			a.used[a.next] = true
+			return a.next
+		}
+	}
+}
+
+// batch accumulates the netlink messages of one Apply.
+type batch struct {
+	c     *nftables.Conn
+	table *nftables.Table
+	err   error
+}
+
+func (b *batch) chain(name string) *nftables.Chain {
+	return &nftables.Chain{Name: name, Table: b.table}
+}
+
+// rewriteChain (re)creates a regular chain and empties it.
+func (b *batch) rewriteChain(name string) *nftables.Chain {
+	ch := b.c.AddChain(b.chain(name))
+	b.c.FlushChain(ch)
+	return ch
+}
+
+func (b *batch) rule(ch *nftables.Chain, r record, e []expr.Any) {
+	b.c.AddRule(&nftables.Rule{Table: b.table, Chain: ch, Exprs: e, UserData: comment(r)})
+}
+
+func (b *batch) addSet(s *nftables.Set, elems []nftables.SetElement) {
+	if err := b.c.AddSet(s, elems); err != nil && b.err == nil {
+		b.err = err
+	}
+}
+
+// skeleton writes the table, its base chains and their fixed rules.
+func (b *batch) skeleton(masq bool) {
+	b.c.AddTable(b.table)
+	base := []struct {
+		name string
+		hook *nftables.ChainHook
+		prio *nftables.ChainPriority
+		typ  nftables.ChainType
+	}{
+		{chainPrerouting, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT},
+		{chainOutput, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT},
+		{chainPostrouting, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, nftables.ChainTypeNAT},
+		{chainStatsPre, nftables.ChainHookPrerouting, nftables.ChainPriorityFilter, nftables.ChainTypeFilter},
+		{chainStatsOut, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter},
+	}
+	chains := map[string]*nftables.Chain{}
+	for _, c := range base {
+		ch := b.c.AddChain(&nftables.Chain{Name: c.name, Table: b.table, Hooknum: c.hook, Priority: c.prio, Type: c.typ})
+		b.c.FlushChain(ch)
+		chains[c.name] = ch
+	}
+	b.c.AddChain(b.chain(chainServices))
+	b.addSet(statsSet(b.table), nil)
+	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
+	b.rule(chains[chainPrerouting], record{Kind: kindInfra, Infra: infraPreJump}, jump)
+	b.rule(chains[chainOutput], record{Kind: kindInfra, Infra: infraOutJump}, jump)
+	if masq {
+		b.rule(chains[chainPostrouting], record{Kind: kindInfra, Infra: infraMasq}, masqExprs())
+	}
+	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraStatsPre}, statsJumpExprs())
+	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraStatsOut}, statsJumpExprs())
+}
+
+func headerOf(id uint32, s lvs.Service) record {
+	return record{Kind: kindService, SvcID: id, Key: s.Key, Scheduler: s.Scheduler,
+		Persistence: persistSeconds(s.Persistence), Netmask: s.Netmask}
+}
+
+func servicesEqual(a, b lvs.Service) bool {
+	return lvs.Table{Services: []lvs.Service{a}}.CanonicalText() == lvs.Table{Services: []lvs.Service{b}}.CanonicalText()
+}
+
+// program writes one batch that turns cur into desired. With rebuild it
+// deletes and recreates the whole table instead of patching it.
+func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error {
+	b := &batch{c: dp.conn, table: dp.table}
+	masq := dp.opts.Masquerade == MasqueradeDNAT
+	if rebuild {
+		b.c.AddTable(b.table)
+		b.c.DelTable(b.table)
+		cur = decodeState(dump{}, masq)
+		cur.Sets, cur.StatElems = map[string]bool{}, map[uint32]bool{}
+	}
+	if !cur.InfraOK {
+		b.skeleton(masq)
+	}
+	ids := &idAlloc{used: map[uint32]bool{}}
+	for id := range cur.UsedIDs {
+		ids.used[id] = true
+	}
+	wantChains := map[string]bool{}
+	wantSets := map[string]bool{statsMap: true}
+	wantStats := map[uint32]bool{}
+	dispatchDirty := !cur.InfraOK
+	type dispatch struct {
+		key lvs.ServiceKey
+		id  uint32
+		hdr record
+	}
+	var dispatches []dispatch
+	for _, s := range desired.Services {
+		old := cur.Services[s.Key]
+		var id uint32
+		if old != nil && !rebuild {
+			id = old.ID
+		} else {
+			id = ids.get()
+		}
+		hdr := headerOf(id, s)
+		dispatches = append(dispatches, dispatch{s.Key, id, hdr})
+		if old == nil || old.Header != hdr || !old.Valid {
+			dispatchDirty = true
+		}
+		oldValid := old != nil && old.Valid && cur.InfraOK
+		persist := ""
+		if s.Persistence > 0 {
+			persist = persistSetName(id, hdr.Persistence, hdr.Netmask)
+			wantSets[persist] = true
+		}
+		oldPersist := ""
+		if old != nil && old.Header.Persistence > 0 {
+			oldPersist = persistSetName(old.ID, old.Header.Persistence, old.Header.Netmask)
+		}
+		destIDs := make([]uint32, len(s.Destinations))
+		weights := make([]int32, len(s.Destinations))
+		newDest := make([]bool, len(s.Destinations))
+		for i, d := range s.Destinations {
+			if old != nil {
+				destIDs[i] = old.DestIDs[d.Key()]
+			}
+			if destIDs[i] == 0 {
+				destIDs[i] = ids.get()
+				newDest[i] = true
+			}
+			weights[i] = d.Weight
+			wantChains[destChainName(id, destIDs[i])] = true
+			wantChains[statChainName(destIDs[i])] = true
+			wantStats[destIDs[i]] = true
+		}
+		wantChains[svcChainName(id)] = true
+		if oldValid && old.Header == hdr && servicesEqual(old.Service, s) &&
+			(persist == "" || cur.Sets[persist]) {
+			continue
+		}
+		removedDests := false
+		if old != nil {
+			for _, did := range old.DestIDs {
+				if !slices.Contains(destIDs, did) {
+					removedDests = true
+				}
+			}
+		}
+		if persist != "" {
+			b.addSet(&nftables.Set{Table: b.table, Name: persist, KeyType: addrType(s.Key.Family),
+				DataType: nftables.TypeMark, IsMap: true, HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
+			if removedDests && persist == oldPersist {
+				// Entries may point at a removed destination; start afresh.
+				b.c.FlushSet(&nftables.Set{Table: b.table, Name: persist})
+			}
+		}
+		for i, d := range s.Destinations {
+			if oldValid && !newDest[i] && persist == oldPersist && cur.StatElems[destIDs[i]] {
+				continue
+			}
+			did := destIDs[i]
+			ch := b.rewriteChain(destChainName(id, did))
+			b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
+				destExprs(s.Key.Family, s.Netmask, persist, did, d))
+			tch := b.rewriteChain(statChainName(did))
+			b.rule(tch, record{Kind: kindStat, DestID: did}, statExprs(false))
+			b.rule(tch, record{Kind: kindStat, DestID: did, Reply: true}, statExprs(true))
+			if err := b.c.SetAddElements(statsSet(b.table),
+				[]nftables.SetElement{{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tch.Name}}}); err != nil {
+				return err
+			}
+		}
+		ch := b.rewriteChain(svcChainName(id))
+		if persist != "" {
+			var elems []nftables.SetElement
+			for _, did := range destIDs {
+				elems = append(elems, nftables.SetElement{Key: native32(did), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(id, did)}})
+			}
+			byID := &nftables.Set{Table: b.table, Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict}
+			b.addSet(byID, elems)
+			b.rule(ch, record{Kind: kindPersist, SvcID: id}, persistLookupExprs(s.Key.Family, s.Netmask, persist, byID))
+		}
+		slots, n := layout(s.Scheduler, destIDs, weights)
+		var vmap *nftables.Set
+		if n > 0 {
+			vmap = &nftables.Set{Table: b.table, Anonymous: true, Constant: true, Interval: true, IsMap: true,
+				KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian}
+			b.addSet(vmap, slotElements(id, slots))
+		}
+		b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap))
+		for i, did := range destIDs {
+			b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]}, nil)
+		}
+		b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
+	}
+	for k := range cur.Services {
+		if _, ok := desired.Lookup(k); !ok {
+			dispatchDirty = true
+		}
+	}
+	if dispatchDirty {
+		ch := b.rewriteChain(chainServices)
+		for _, d := range dispatches {
+			b.rule(ch, d.hdr, dispatchExprs(d.key, d.id))
+		}
+	}
+	if !rebuild {
+		dp.collect(b, cur, wantChains, wantSets, wantStats)
+	}
+	if b.err != nil {
+		return b.err
+	}
+	return dp.conn.Flush()
+}
+
+// collect deletes what the table holds and desired does not: service
+// chains first (dropping their jumps), then destination chains, counter
+// map elements, counter chains and sets.
+func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[string]bool, wantStats map[uint32]bool) {
+	var svc, dst, stat []string
+	for c := range cur.Chains {
+		if wantChains[c] {
+			continue
+		}
+		s, d, isStat, ok := chainIDs(c)
+		switch {
+		case !ok:
+		case isStat:
+			stat = append(stat, c)
+		case d != 0:
+			dst = append(dst, c)
+		case s != 0:
+			svc = append(svc, c)
+		}
+	}
+	slices.Sort(svc)
+	slices.Sort(dst)
+	slices.Sort(stat)
+	for _, c := range svc {
+		b.c.DelChain(b.chain(c))
+	}
+	for _, c := range dst {
+		b.c.DelChain(b.chain(c))
+	}
+	var gone []nftables.SetElement
+	for id := range cur.StatElems {
+		if !wantStats[id] {
+			gone = append(gone, nftables.SetElement{Key: native32(markOf(id))})
+		}
+	}
+	if len(gone) > 0 {
+		if err := b.c.SetDeleteElements(statsSet(b.table), gone); err != nil && b.err == nil {
+			b.err = err
+		}
+	}
+	for _, c := range stat {
+		b.c.DelChain(b.chain(c))
+	}
+	for s := range cur.Sets {
+		if !wantSets[s] {
+			b.c.DelSet(&nftables.Set{Table: b.table, Name: s})
+		}
+	}
+}
+
+func addrType(f lvs.Family) nftables.SetDatatype {
+	if f == lvs.IPv6 {
+		return nftables.TypeIP6Addr
+	}
+	return nftables.TypeIPAddr
+}
+
+// statsSet is the counter map: ct mark → jump t<id>.
+func statsSet(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: statsMap, IsMap: true, KeyType: nftables.TypeMark,
+		DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+}

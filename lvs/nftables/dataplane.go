@@ -1,0 +1,242 @@
+package nftables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"syscall"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"quadrature/lvs"
+)
+
+// Masquerade selects source NAT for balanced connections.
+type Masquerade uint8
+
+const (
+	// MasqueradeDNAT (the default) masquerades every connection this
+	// backend DNATed, so replies return through the director even when it
+	// is not the real servers' default gateway (real servers then see the
+	// director's address, not the client's).
+	MasqueradeDNAT Masquerade = iota
+	// MasqueradeOff leaves source addresses alone: the director must be on
+	// the real servers' return path (their default gateway), like IPVS NAT.
+	MasqueradeOff
+)
+
+func (m Masquerade) String() string {
+	switch m {
+	case MasqueradeDNAT:
+		return "dnat"
+	case MasqueradeOff:
+		return "off"
+	}
+	return fmt.Sprintf("masquerade-%d", uint8(m))
+}
+
+// DefaultTableName is the table used when Options.TableName is empty.
+const DefaultTableName = "quadrature"
+
+// Options configure a DataPlane.
+type Options struct {
+	// TableName is the inet table this backend owns (default
+	// "quadrature"). No other table is ever read or written.
+	TableName string
+	// NetNSPath, when set, is a network namespace file (for example
+	// /run/netns/NAME) to program instead of the caller's namespace.
+	NetNSPath string
+	// Masquerade selects source NAT of balanced connections.
+	Masquerade Masquerade
+	// Logger receives warnings (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+var tableNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
+
+// DataPlane programs the lvs table model into one nftables table. It
+// implements lvs.DataPlane; like every DataPlane it is used by one
+// goroutine at a time.
+type DataPlane struct {
+	opts  Options
+	log   *slog.Logger
+	ns    *os.File
+	nl    *netlink.Conn   // reads: chain and rule dumps
+	conn  *nftables.Conn  // writes: one batch per Apply
+	table *nftables.Table // the owned table
+	cur   *state          // decoded by the last Read, until the next Apply
+
+	warnedTimeouts bool
+}
+
+var _ lvs.DataPlane = (*DataPlane)(nil)
+
+// New opens netlink handles and checks that nf_tables answers. The error
+// wraps lvs.ErrUnavailable when the kernel has no nf_tables or the process
+// lacks CAP_NET_ADMIN. It does not create the table; the first Apply does.
+func New(opts Options) (*DataPlane, error) {
+	if opts.TableName == "" {
+		opts.TableName = DefaultTableName
+	}
+	if !tableNameRE.MatchString(opts.TableName) {
+		return nil, fmt.Errorf("nftables backend: invalid table name %q", opts.TableName)
+	}
+	if opts.Masquerade > MasqueradeOff {
+		return nil, fmt.Errorf("nftables backend: invalid masquerade mode %d", opts.Masquerade)
+	}
+	dp := &DataPlane{opts: opts, log: opts.Logger}
+	if dp.log == nil {
+		dp.log = slog.Default()
+	}
+	dp.log = dp.log.With("backend", "nftables", "table", opts.TableName)
+	nsfd := 0
+	if opts.NetNSPath != "" {
+		f, err := os.Open(opts.NetNSPath)
+		if err != nil {
+			return nil, fmt.Errorf("nftables backend: open netns: %w", err)
+		}
+		dp.ns = f
+		nsfd = int(f.Fd())
+	}
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd})
+	if err != nil {
+		dp.Close()
+		return nil, classify("open netlink", err)
+	}
+	dp.nl = nl
+	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *netlink.Conn) error {
+		// A large batch is acknowledged message by message; make room.
+		_ = c.SetReadBuffer(32 << 20)
+		return nil
+	})}
+	if nsfd != 0 {
+		copts = append(copts, nftables.WithNetNSFd(nsfd))
+	}
+	conn, err := nftables.New(copts...)
+	if err != nil {
+		dp.Close()
+		return nil, classify("open nftables", err)
+	}
+	dp.conn = conn
+	dp.table = &nftables.Table{Name: opts.TableName, Family: nftables.TableFamilyINet}
+	if _, err := readDump(dp.nl, opts.TableName); err != nil {
+		dp.Close()
+		return nil, classify("probe", err)
+	}
+	return dp, nil
+}
+
+// classify wraps err with lvs.ErrUnavailable when it means that nf_tables
+// cannot be used at all (no permission, no kernel support).
+func classify(op string, err error) error {
+	for _, e := range []error{syscall.EPERM, syscall.EACCES, syscall.EPROTONOSUPPORT, syscall.EAFNOSUPPORT, syscall.EOPNOTSUPP} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("nftables backend: %s: %w: %w", op, lvs.ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("nftables backend: %s: %w", op, err)
+}
+
+// Name returns "nftables".
+func (dp *DataPlane) Name() string { return "nftables" }
+
+// Supports reports whether s can be programmed exactly; see CheckService.
+func (dp *DataPlane) Supports(s lvs.Service) error { return CheckService(s) }
+
+// Close releases the netlink handles.
+func (dp *DataPlane) Close() error {
+	var errs []error
+	if dp.conn != nil {
+		errs = append(errs, dp.conn.CloseLasting())
+		dp.conn = nil
+	}
+	if dp.nl != nil {
+		errs = append(errs, dp.nl.Close())
+		dp.nl = nil
+	}
+	if dp.ns != nil {
+		errs = append(errs, dp.ns.Close())
+		dp.ns = nil
+	}
+	return errors.Join(errs...)
+}
+
+// readState dumps the table (chains, rules, sets, counter-map elements)
+// and decodes it.
+func (dp *DataPlane) readState(ctx context.Context) (*state, error) {
+	if dp.nl == nil {
+		return nil, errors.New("nftables backend: closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d, err := readDump(dp.nl, dp.opts.TableName)
+	if err != nil {
+		return nil, classify("read", err)
+	}
+	st := decodeState(d, dp.opts.Masquerade == MasqueradeDNAT)
+	st.Sets = map[string]bool{}
+	st.StatElems = map[uint32]bool{}
+	if !d.TableExists {
+		return st, nil
+	}
+	sets, err := dp.conn.GetSets(dp.table)
+	if err != nil {
+		return nil, classify("read sets", err)
+	}
+	for _, s := range sets {
+		if !s.Anonymous {
+			st.Sets[s.Name] = true
+		}
+	}
+	if !st.Sets[statsMap] {
+		st.InfraOK = false
+		return st, nil
+	}
+	elems, err := dp.conn.GetSetElements(statsSet(dp.table))
+	if err != nil {
+		return nil, classify("read counter map", err)
+	}
+	for _, e := range elems {
+		if len(e.Key) == 4 {
+			m := binaryutil.NativeEndian.Uint32(e.Key)
+			if m&ctMarkFlag != 0 {
+				st.StatElems[m&^ctMarkFlag] = true
+			}
+		}
+	}
+	return st, nil
+}
+
+// Read returns the services the table balances, reconstructed from the
+// programmed rules. A service whose rules are incomplete or inconsistent
+// is left out, so the reconciler re-adds (and thereby repairs) it.
+func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
+	st, err := dp.readState(ctx)
+	if err != nil {
+		return lvs.Table{}, err
+	}
+	if st.Malformed > 0 {
+		dp.log.Warn("ignoring malformed rule comments", "count", st.Malformed)
+	}
+	dp.cur = st
+	return st.Table(), nil
+}
+
+// Stats reads the per-destination counters: Connections counts new
+// connections scheduled to a destination, PacketsIn/BytesIn the packets
+// from clients, PacketsOut/BytesOut the replies. Rates and connection
+// gauges are not kept by this backend and stay zero.
+func (dp *DataPlane) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
+	st, err := dp.readState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.Stats(), nil
+}

@@ -1,0 +1,38 @@
+// Package nftables programs the lvs table model into one nftables table
+// (github.com/google/nftables), for kernels without IPVS or when
+// `lvs_backend nftables` is configured. It implements lvs.DataPlane, so the
+// generic lvs reconciler drives it exactly like the IPVS backend.
+//
+// It owns one inet table (default "quadrature") and never reads or writes
+// another. Each Apply is one netlink batch (one transaction). The layout:
+//
+//	prerouting, output (nat)  jump services
+//	services                  one rule per virtual service → jump s<svc>
+//	s<svc>                    [persistence lookup] scheduler vmap,
+//	                          weight records, drop
+//	s<svc>d<dst>              [persistence update] counter, ct mark, dnat
+//	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
+//	stats_pre, stats_out      ct mark vmap @stats → t<dst> counters
+//
+// Schedulers: rr and wrr use numgen inc over an interval map in which a
+// destination of weight w owns w slots (rr: one slot); sh and dh use jhash
+// of the client or the virtual address, with a fixed seed so all directors
+// agree. Weight 0 owns no slot: no new connections, established ones
+// continue through conntrack. Persistence is a per-service dynamic map
+// client address (masked by the netmask) → destination with the
+// persistence timeout, refreshed on every new connection. Anything IPVS
+// can do that this layout cannot (lc, wlc, sed, nq, lblc, lblcr, mh, fo,
+// ovf, twos, scheduler flags, ops, DR, TUN, thresholds, SCTP) is rejected
+// by CheckService with a message naming the keyword, never degraded.
+//
+// Read reconstructs the model from rule comments ("q1 svc ...", visible in
+// `nft list ruleset`) and checks that every rule a service needs is there
+// and that the scheduler map was built from the weights read back; a
+// service with a missing or inconsistent rule is left out of the result,
+// so the reconciler re-adds it and thereby repairs the drift.
+//
+// The backend owns the conntrack mark of the connections it schedules (bit
+// 31 set, low bits the destination ID). It must not decide health or touch
+// IPVS; the cluster runtime (through lvs.Reconciler) is its only caller,
+// and config validation calls CheckService.
+package nftables

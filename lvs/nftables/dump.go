@@ -1,0 +1,203 @@
+package nftables
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The read side talks nf_tables netlink directly: one dump of the table's
+// chains and one dump of all its rules (the library only dumps one chain
+// at a time). Only the attributes the model needs are decoded.
+
+const (
+	msgGetChain = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETCHAIN)
+	msgNewChain = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWCHAIN)
+	msgGetRule  = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE)
+	msgNewRule  = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWRULE)
+	nlaTypeMask = ^uint16(unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+)
+
+// nfgenmsg is the 4-byte header of every nf_tables message: family,
+// version, resource id.
+func nfgenmsg(family uint8) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
+
+// readDump dumps the chains and rules of table (family inet) over c.
+func readDump(c *netlink.Conn, table string) (dump, error) {
+	var d dump
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_CHAIN_TABLE, Data: cstring(table)}})
+	if err != nil {
+		return d, err
+	}
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: msgGetChain, Flags: netlink.Request | netlink.Dump},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+	})
+	if err != nil {
+		return d, fmt.Errorf("dump chains: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type != msgNewChain {
+			continue
+		}
+		t, name, err := decodeChainMsg(m.Data)
+		if err != nil {
+			return d, fmt.Errorf("dump chains: %w", err)
+		}
+		if t == table {
+			d.Chains = append(d.Chains, name)
+		}
+	}
+	d.TableExists = len(d.Chains) > 0
+	if !d.TableExists {
+		return d, nil
+	}
+	attrs, err = netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: cstring(table)}})
+	if err != nil {
+		return d, err
+	}
+	msgs, err = c.Execute(netlink.Message{
+		Header: netlink.Header{Type: msgGetRule, Flags: netlink.Request | netlink.Dump},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+	})
+	if err != nil {
+		return d, fmt.Errorf("dump rules: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type != msgNewRule {
+			continue
+		}
+		t, ri, err := decodeRuleMsg(m.Data)
+		if err != nil {
+			return d, fmt.Errorf("dump rules: %w", err)
+		}
+		if t == table {
+			d.Rules = append(d.Rules, ri)
+		}
+	}
+	return d, nil
+}
+
+func cstring(s string) []byte { return append([]byte(s), 0) }
+
+func trimNUL(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+var errShort = errors.New("message shorter than nfgenmsg")
+
+// decodeChainMsg extracts table and chain name from a NEWCHAIN message.
+func decodeChainMsg(b []byte) (table, name string, err error) {
+	if len(b) < 4 {
+		return "", "", errShort
+	}
+	attrs, err := netlink.UnmarshalAttributes(b[4:])
+	if err != nil {
+		return "", "", fmt.Errorf("chain attributes: %w", err)
+	}
+	for _, a := range attrs {
+		switch a.Type & nlaTypeMask {
+		case unix.NFTA_CHAIN_TABLE:
+			table = trimNUL(a.Data)
+		case unix.NFTA_CHAIN_NAME:
+			name = trimNUL(a.Data)
+		}
+	}
+	if name == "" {
+		return "", "", errors.New("chain without name")
+	}
+	return table, name, nil
+}
+
+// decodeRuleMsg extracts table, chain, handle, comment and the first
+// counter expression from a NEWRULE message.
+func decodeRuleMsg(b []byte) (table string, ri ruleInfo, err error) {
+	if len(b) < 4 {
+		return "", ri, errShort
+	}
+	attrs, err := netlink.UnmarshalAttributes(b[4:])
+	if err != nil {
+		return "", ri, fmt.Errorf("rule attributes: %w", err)
+	}
+	for _, a := range attrs {
+		switch a.Type & nlaTypeMask {
+		case unix.NFTA_RULE_TABLE:
+			table = trimNUL(a.Data)
+		case unix.NFTA_RULE_CHAIN:
+			ri.Chain = trimNUL(a.Data)
+		case unix.NFTA_RULE_HANDLE:
+			if len(a.Data) != 8 {
+				return "", ri, fmt.Errorf("rule handle of %d bytes", len(a.Data))
+			}
+			ri.Handle = binary.BigEndian.Uint64(a.Data)
+		case unix.NFTA_RULE_USERDATA:
+			if s, ok := userdata.GetString(a.Data, userdata.TypeComment); ok {
+				ri.Comment = s
+			}
+		case unix.NFTA_RULE_EXPRESSIONS:
+			if err := decodeCounter(a.Data, &ri); err != nil {
+				return "", ri, err
+			}
+		}
+	}
+	if ri.Chain == "" {
+		return "", ri, errors.New("rule without chain")
+	}
+	return table, ri, nil
+}
+
+// decodeCounter finds the first "counter" expression of a rule.
+func decodeCounter(b []byte, ri *ruleInfo) error {
+	elems, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		return fmt.Errorf("rule expressions: %w", err)
+	}
+	for _, e := range elems {
+		if e.Type&nlaTypeMask != unix.NFTA_LIST_ELEM {
+			continue
+		}
+		fields, err := netlink.UnmarshalAttributes(e.Data)
+		if err != nil {
+			return fmt.Errorf("rule expression: %w", err)
+		}
+		var name string
+		var data []byte
+		for _, f := range fields {
+			switch f.Type & nlaTypeMask {
+			case unix.NFTA_EXPR_NAME:
+				name = trimNUL(f.Data)
+			case unix.NFTA_EXPR_DATA:
+				data = f.Data
+			}
+		}
+		if name != "counter" || ri.HasCounter {
+			continue
+		}
+		cattrs, err := netlink.UnmarshalAttributes(data)
+		if err != nil {
+			return fmt.Errorf("counter expression: %w", err)
+		}
+		for _, c := range cattrs {
+			if len(c.Data) != 8 {
+				return fmt.Errorf("counter attribute of %d bytes", len(c.Data))
+			}
+			switch c.Type & nlaTypeMask {
+			case unix.NFTA_COUNTER_BYTES:
+				ri.Bytes = binary.BigEndian.Uint64(c.Data)
+			case unix.NFTA_COUNTER_PACKETS:
+				ri.Packets = binary.BigEndian.Uint64(c.Data)
+			}
+		}
+		ri.HasCounter = true
+	}
+	return nil
+}
