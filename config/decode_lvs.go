@@ -310,8 +310,8 @@ func (d *decoder) realServer(b *Stmt, vs *VirtualServer) (RealServer, bool) {
 		CheckMisc: add, CheckUDP: add, CheckPing: add, CheckFile: add,
 		"ICMP_CHECK": add,
 	})
-	if tun != nil {
-		d.errorf(b.Pos, "real_server %s: TUN options on a real server are not supported", b.Args[0].Text)
+	if tun != nil && *tun != (Tunnel{Type: "ipip"}) {
+		d.errorf(b.Pos, "real_server %s: TUN options on a real server are not supported (set them on the virtual_server)", b.Args[0].Text)
 	}
 	for _, s := range checkers {
 		if c, ok := d.checker(s, &rs, vs); ok {

@@ -185,7 +185,11 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 			d.flag(s, &v)
 			dr.skip = &v
 		},
-		"check_unicast_src":  func(s *Stmt) { d.boolPtr(s, &dr.checkUnicast, true) },
+		"check_unicast_src": func(s *Stmt) {
+			v := true
+			d.flag(s, &v)
+			dr.checkUnicast = &v
+		},
 		"strict_mode":        func(s *Stmt) { d.flag(s, &in.StrictMode) },
 		"dont_track_primary": func(s *Stmt) { d.flag(s, &in.DontTrackPrimary) },
 		"smtp_alert":         func(s *Stmt) { d.flag(s, &in.SMTPAlert) },

@@ -18,7 +18,7 @@ func loadExample(t *testing.T, name, node string) (*Config, []Diagnostic) {
 
 func TestExamplesLoad(t *testing.T) {
 	for _, tc := range []struct {
-		file, node               string
+		file, node              string
 		inst, vs, rs, ck, warns int
 	}{
 		{"tic.conf", "tic", 1, 2, 4, 4, 1},

@@ -1,0 +1,698 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Render returns the canonical keepalived.conf text of c: deterministic,
+// with every effective value written out (so the file does not depend on
+// defaults), blocks in a fixed order (global_defs, cluster, vrrp_script,
+// vrrp_instance, vrrp_sync_group, virtual_server_group, virtual_server).
+// Loading the result for c.Node with the same resolver yields a model equal
+// to c (see Equal). Host names are written as they were given.
+func (c *Config) Render() []byte {
+	w := &writer{}
+	w.line("# keepalived.conf rendered by quadrature for node %s", c.Node)
+	w.global(&c.Global)
+	if c.Cluster != nil {
+		w.cluster(c.Cluster)
+	}
+	for i := range c.Scripts {
+		w.script(&c.Scripts[i])
+	}
+	for i := range c.Instances {
+		w.instance(c, &c.Instances[i])
+	}
+	for i := range c.SyncGroups {
+		w.syncGroup(c, &c.SyncGroups[i])
+	}
+	for i := range c.VSGroups {
+		w.vsGroup(&c.VSGroups[i])
+	}
+	for i := range c.VirtualServers {
+		w.virtualServer(c, &c.VirtualServers[i])
+	}
+	return w.buf.Bytes()
+}
+
+type writer struct {
+	buf    bytes.Buffer
+	indent int
+}
+
+func (w *writer) line(format string, args ...any) {
+	for range w.indent {
+		w.buf.WriteString("  ")
+	}
+	fmt.Fprintf(&w.buf, format, args...)
+	w.buf.WriteByte('\n')
+}
+
+func (w *writer) open(format string, args ...any) {
+	w.line(format+" {", args...)
+	w.indent++
+}
+
+func (w *writer) close() {
+	w.indent--
+	w.line("}")
+}
+
+func (w *writer) blank() { w.buf.WriteByte('\n') }
+
+func (w *writer) kv(key string, v any) { w.line("%s %v", key, v) }
+
+func (w *writer) str(key, v string) {
+	if v != "" {
+		w.line("%s %s", key, quote(v))
+	}
+}
+
+func (w *writer) sec(key string, d time.Duration) { w.line("%s %s", key, seconds(d)) }
+
+// boolKw writes a flag keyword: bare when true, "off" when false but the
+// inherited value would be true, nothing otherwise.
+func (w *writer) boolKw(key string, v, inherited bool) {
+	switch {
+	case v && !inherited:
+		w.line("%s", key)
+	case v != inherited:
+		w.line("%s %s", key, onOff(v))
+	}
+}
+
+func onOff(v bool) string {
+	if v {
+		return "on"
+	}
+	return "off"
+}
+
+// seconds formats a duration as keepalived seconds ("1", "0.35").
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// quote returns s as one token: bare when that is safe, else in double
+// quotes with C escapes.
+func quote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n\r\v\f\"'#!;{}\\@$") && isPrintable(s) {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func isPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *writer) global(g *GlobalDefs) {
+	d := defaultGlobal()
+	w.open("global_defs")
+	w.str("router_id", g.RouterID)
+	if len(g.NotificationEmail) > 0 {
+		w.open("notification_email")
+		for _, e := range g.NotificationEmail {
+			w.line("%s", quote(e))
+		}
+		w.close()
+	}
+	w.str("notification_email_from", g.NotificationEmailFrom)
+	if g.SMTPServer != "" {
+		w.line("smtp_server %s %d", quote(g.SMTPServer), g.SMTPPort)
+	}
+	w.str("smtp_helo_name", g.SMTPHeloName)
+	w.sec("smtp_connect_timeout", g.SMTPConnectTimeout)
+	w.boolKw("smtp_alert", g.SMTPAlert, false)
+	if u, grp, ok := strings.Cut(g.ScriptUser, ":"); ok {
+		w.line("script_user %s %s", quote(u), quote(grp))
+	} else {
+		w.str("script_user", g.ScriptUser)
+	}
+	w.boolKw("enable_script_security", g.EnableScriptSecurity, false)
+	w.kv("vrrp_version", g.VRRPVersion)
+	w.kv("vrrp_mcast_group4", g.VRRPMcastGroup4)
+	w.kv("vrrp_mcast_group6", g.VRRPMcastGroup6)
+	w.sec("vrrp_garp_master_delay", g.VRRPGarpMasterDelay)
+	w.kv("vrrp_garp_master_repeat", g.VRRPGarpMasterRepeat)
+	w.sec("vrrp_garp_master_refresh", g.VRRPGarpMasterRefresh)
+	w.kv("vrrp_garp_master_refresh_repeat", g.VRRPGarpRefreshRepeat)
+	w.sec("vrrp_garp_lower_prio_delay", g.VRRPGarpLowerPrioDelay)
+	w.kv("vrrp_garp_lower_prio_repeat", g.VRRPGarpLowerPrioRepeat)
+	w.sec("vrrp_garp_interval", g.VRRPGarpInterval)
+	w.sec("vrrp_gna_interval", g.VRRPGnaInterval)
+	w.kv("vrrp_down_timer_adverts", g.VRRPDownTimerAdverts)
+	w.boolKw("vrrp_skip_check_adv_addr", g.VRRPSkipCheckAdvAddr, false)
+	w.boolKw("vrrp_strict", g.VRRPStrict, false)
+	w.boolKw("vrrp_check_unicast_src", g.VRRPCheckUnicastSrc, false)
+	w.boolKw("vrrp_lower_prio_no_advert", g.VRRPLowerPrioNoAdvert, false)
+	w.boolKw("vrrp_higher_prio_send_advert", g.VRRPHigherPrioSendAdvert, false)
+	w.boolKw("v3_checksum_as_v2", g.V3ChecksumAsV2, false)
+	if t := g.LVSTimeouts; t != (LVSTimeouts{}) {
+		var parts []string
+		for _, p := range []struct {
+			n string
+			v time.Duration
+		}{{"tcp", t.TCP}, {"tcpfin", t.TCPFin}, {"udp", t.UDP}} {
+			if p.v > 0 {
+				parts = append(parts, p.n+" "+seconds(p.v))
+			}
+		}
+		w.line("lvs_timeouts %s", strings.Join(parts, " "))
+	}
+	w.boolKw("lvs_flush", g.LVSFlush, false)
+	if g.LVSFlushOnStop {
+		w.line("lvs_flush_on_stop")
+	}
+	w.kv("lvs_backend", g.LVSBackend)
+	if g.MaxAutoPriority >= 0 {
+		w.kv("max_auto_priority", g.MaxAutoPriority)
+	}
+	if g.DefaultInterface != d.DefaultInterface {
+		w.str("default_interface", g.DefaultInterface)
+	}
+	switch {
+	case g.DynamicInterfacesAllowIfChanges:
+		w.line("dynamic_interfaces allow_if_changes")
+	case g.DynamicInterfaces:
+		w.line("dynamic_interfaces")
+	}
+	w.close()
+}
+
+func (w *writer) cluster(c *Cluster) {
+	w.blank()
+	w.open("cluster")
+	w.str("node_name", c.NodeName)
+	if c.Bind.IsValid() {
+		w.kv("bind", c.Bind)
+	}
+	w.kv("raft_port", c.RaftPort)
+	w.kv("gossip_port", c.GossipPort)
+	if len(c.Peers) > 0 {
+		parts := make([]string, len(c.Peers))
+		for i, p := range c.Peers {
+			parts[i] = p.String()
+			if i < len(c.PeerNames) && c.PeerNames[i] != "" {
+				parts[i] = c.PeerNames[i]
+			}
+		}
+		w.line("peers %s", strings.Join(parts, " "))
+	}
+	w.kv("bootstrap_expect", c.BootstrapExpect)
+	w.str("data_dir", c.DataDir)
+	w.kv("role", c.Role)
+	w.kv("verdict_policy", c.VerdictPolicy)
+	w.str("gossip_key_file", c.GossipKeyFile)
+	w.boolKw("quorum_fence", c.QuorumFence, false)
+	w.kv("degraded_after", c.DegradedAfter)
+	w.kv("placement", c.Placement)
+	if c.TLS != nil {
+		w.open("tls")
+		w.str("cert_file", c.TLS.CertFile)
+		w.str("key_file", c.TLS.KeyFile)
+		w.str("ca_file", c.TLS.CAFile)
+		w.close()
+	}
+	w.open("api")
+	if c.API.Listen.IsValid() {
+		w.kv("listen", c.API.Listen)
+	}
+	w.str("token_file", c.API.TokenFile)
+	w.str("read_token_file", c.API.ReadTokenFile)
+	w.kv("metrics_auth", onOff(c.API.MetricsAuth))
+	w.close()
+	w.close()
+}
+
+func (w *writer) script(s *VRRPScript) {
+	w.blank()
+	w.open("vrrp_script %s", quote(s.Name))
+	w.str("script", s.Script)
+	w.sec("interval", s.Interval)
+	w.sec("timeout", s.Timeout)
+	w.line("weight %d%s", s.Weight, reverseSuffix(s.Reverse))
+	w.kv("rise", s.Rise)
+	w.kv("fall", s.Fall)
+	if u, g, ok := strings.Cut(s.User, ":"); ok {
+		w.line("user %s %s", quote(u), quote(g))
+	} else {
+		w.str("user", s.User)
+	}
+	w.boolKw("init_fail", s.InitFail, false)
+	w.close()
+}
+
+func reverseSuffix(r bool) string {
+	if r {
+		return " reverse"
+	}
+	return ""
+}
+
+func (w *writer) vips(key string, vips []VIP) {
+	if len(vips) == 0 {
+		return
+	}
+	w.open("%s", key)
+	for _, v := range vips {
+		var b strings.Builder
+		if v.Prefix.Bits() == v.Prefix.Addr().BitLen() {
+			b.WriteString(v.Prefix.Addr().String())
+		} else {
+			b.WriteString(v.Prefix.String())
+		}
+		if v.Broadcast.IsValid() {
+			b.WriteString(" brd " + v.Broadcast.String())
+		}
+		for _, o := range []struct{ k, v string }{{"dev", v.Dev}, {"scope", v.Scope}, {"label", v.Label}} {
+			if o.v != "" {
+				b.WriteString(" " + o.k + " " + quote(o.v))
+			}
+		}
+		if v.Peer.IsValid() {
+			b.WriteString(" peer " + v.Peer.String())
+		}
+		for _, f := range []struct {
+			on bool
+			k  string
+		}{{v.NoDAD, "-nodad"}, {v.NoPrefixRoute, "noprefixroute"}, {v.Home, "home"}, {v.MngTmpAddr, "mngtmpaddr"}, {v.AutoJoin, "autojoin"}, {v.NoTrack, "no_track"}} {
+			if f.on {
+				b.WriteString(" " + f.k)
+			}
+		}
+		if v.PreferredLft != "" {
+			b.WriteString(" preferred_lft " + quote(v.PreferredLft))
+		}
+		w.line("%s", b.String())
+	}
+	w.close()
+}
+
+func (w *writer) trackers(ifs []TrackInterface, scripts []TrackScript) {
+	if len(ifs) > 0 {
+		w.open("track_interface")
+		for _, t := range ifs {
+			if t.Weight != 0 || t.Reverse {
+				w.line("%s weight %d%s", quote(t.Name), t.Weight, reverseSuffix(t.Reverse))
+			} else {
+				w.line("%s", quote(t.Name))
+			}
+		}
+		w.close()
+	}
+	if len(scripts) > 0 {
+		w.open("track_script")
+		for _, t := range scripts {
+			w.line("%s weight %d%s", quote(t.Name), t.Weight, reverseSuffix(t.Reverse))
+		}
+		w.close()
+	}
+}
+
+func (w *writer) notify(n *Notify) {
+	w.str("notify", n.Notify)
+	w.str("notify_master", n.NotifyMaster)
+	w.str("notify_backup", n.NotifyBackup)
+	w.str("notify_fault", n.NotifyFault)
+	w.str("notify_stop", n.NotifyStop)
+}
+
+func (w *writer) instance(c *Config, in *VRRPInstance) {
+	w.blank()
+	w.open("vrrp_instance %s", quote(in.Name))
+	w.kv("state", in.State)
+	w.str("interface", in.Interface)
+	w.kv("virtual_router_id", in.VRID)
+	w.kv("priority", in.Priority)
+	w.sec("advert_int", in.AdvertInt)
+	w.kv("version", in.Version)
+	w.vips("virtual_ipaddress", in.VIPs)
+	w.vips("virtual_ipaddress_excluded", in.ExcludedVIPs)
+	if in.UnicastSrcIP.IsValid() {
+		w.kv("unicast_src_ip", in.UnicastSrcIP)
+	}
+	if len(in.UnicastPeers) > 0 {
+		w.open("unicast_peer")
+		for _, p := range in.UnicastPeers {
+			s := p.Addr.String()
+			if p.MinTTL > 0 {
+				s += fmt.Sprintf(" min_ttl %d", p.MinTTL)
+			}
+			if p.MaxTTL > 0 {
+				s += fmt.Sprintf(" max_ttl %d", p.MaxTTL)
+			}
+			w.line("%s", s)
+		}
+		w.close()
+	}
+	if in.McastSrcIP.IsValid() {
+		w.kv("mcast_src_ip", in.McastSrcIP)
+	}
+	if in.Auth != nil {
+		w.open("authentication")
+		w.kv("auth_type", in.Auth.Type)
+		w.str("auth_pass", in.Auth.Pass)
+		w.close()
+	}
+	if in.NoPreempt {
+		w.line("nopreempt")
+	}
+	if in.PreemptDelay > 0 {
+		w.sec("preempt_delay", in.PreemptDelay)
+	}
+	w.trackers(in.TrackInterfaces, in.TrackScripts)
+	w.notify(&in.Notify)
+	w.sec("garp_master_delay", in.GarpMasterDelay)
+	w.kv("garp_master_repeat", in.GarpMasterRepeat)
+	w.sec("garp_master_refresh", in.GarpMasterRefresh)
+	w.kv("garp_master_refresh_repeat", in.GarpMasterRefreshRepeat)
+	w.sec("garp_lower_prio_delay", in.GarpLowerPrioDelay)
+	w.kv("garp_lower_prio_repeat", in.GarpLowerPrioRepeat)
+	if in.Accept {
+		w.line("accept")
+	} else {
+		w.line("no_accept")
+	}
+	w.boolKw("v3_checksum_as_v2", in.V3ChecksumAsV2, c.Global.V3ChecksumAsV2)
+	w.kv("down_timer_adverts", in.DownTimerAdverts)
+	w.kv("lower_prio_no_advert", onOff(in.LowerPrioNoAdvert))
+	w.kv("higher_prio_send_advert", onOff(in.HigherPrioSendAdvert))
+	w.kv("skip_check_adv_addr", onOff(in.SkipCheckAdvAddr))
+	w.kv("check_unicast_src", onOff(in.CheckUnicastSrc))
+	w.boolKw("strict_mode", in.StrictMode, c.Global.VRRPStrict)
+	w.boolKw("dont_track_primary", in.DontTrackPrimary, false)
+	w.boolKw("smtp_alert", in.SMTPAlert, c.Global.SMTPAlert)
+	if in.Debug > 0 {
+		w.kv("debug", in.Debug)
+	}
+	w.boolKw("quorum_fence", in.QuorumFence, c.Cluster != nil && c.Cluster.QuorumFence)
+	w.close()
+}
+
+func (w *writer) syncGroup(c *Config, g *SyncGroup) {
+	w.blank()
+	w.open("vrrp_sync_group %s", quote(g.Name))
+	w.open("group")
+	for _, m := range g.Group {
+		w.line("%s", quote(m))
+	}
+	w.close()
+	w.trackers(g.TrackInterfaces, g.TrackScripts)
+	w.notify(&g.Notify)
+	w.boolKw("smtp_alert", g.SMTPAlert, c.Global.SMTPAlert)
+	w.close()
+}
+
+func (w *writer) vsGroup(g *VirtualServerGroup) {
+	w.blank()
+	w.open("virtual_server_group %s", quote(g.Name))
+	for _, e := range g.Entries {
+		if e.Fwmark != 0 {
+			w.line("fwmark %d %s", e.Fwmark, e.Family)
+			continue
+		}
+		r := rangeString(e.First, e.Last)
+		if e.Port != 0 {
+			w.line("%s %d", r, e.Port)
+		} else {
+			w.line("%s", r)
+		}
+	}
+	w.close()
+}
+
+// rangeString writes an address range in the shortest form parseRange reads.
+func rangeString(first, last netip.Addr) string {
+	if first == last {
+		return first.String()
+	}
+	for bits := first.BitLen(); bits >= 0; bits-- {
+		p := netip.PrefixFrom(first, bits)
+		if p.Masked().Addr() == first && lastOf(p) == last {
+			return p.String()
+		}
+	}
+	return first.String() + "-" + last.String()
+}
+
+func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
+	w.blank()
+	switch {
+	case vs.Group != "":
+		w.open("virtual_server group %s", quote(vs.Group))
+	case vs.Fwmark != 0:
+		fam := ""
+		if vs.IPFamily == "" && vs.Family == FamilyInet6 {
+			fam = " inet6"
+		}
+		w.open("virtual_server fwmark %d%s", vs.Fwmark, fam)
+	default:
+		w.open("virtual_server %s %d", vs.Addr, vs.Port)
+	}
+	w.str("ip_family", vs.IPFamily)
+	w.kv("protocol", vs.Protocol)
+	w.kv("lvs_sched", vs.Scheduler)
+	for _, f := range vs.SchedFlags {
+		w.line("%s", f)
+	}
+	w.line("lvs_method %s", methodString(vs.Method, vs.Tunnel))
+	w.boolKw("ops", vs.OPS, false)
+	if vs.PersistenceTimeout > 0 {
+		w.sec("persistence_timeout", vs.PersistenceTimeout)
+	}
+	if vs.PersistenceGranularity > 0 {
+		w.kv("persistence_granularity", granularityString(vs.PersistenceGranularity, vs.Family))
+	}
+	w.str("persistence_engine", vs.PersistenceEngine)
+	w.sec("delay_loop", vs.DelayLoop)
+	w.sec("connect_timeout", vs.ConnectTimeout)
+	if vs.Retry != nil {
+		w.kv("retry", *vs.Retry)
+	}
+	if vs.DelayBeforeRetry != nil {
+		w.sec("delay_before_retry", *vs.DelayBeforeRetry)
+	}
+	if vs.Warmup != nil {
+		w.sec("warmup", *vs.Warmup)
+	}
+	for _, f := range []struct {
+		on bool
+		k  string
+	}{{vs.Alpha, "alpha"}, {vs.Omega, "omega"}, {vs.HASuspend, "ha_suspend"}} {
+		if f.on {
+			w.line("%s", f.k)
+		}
+	}
+	w.boolKw("inhibit_on_failure", vs.InhibitOnFailure, false)
+	w.str("virtualhost", vs.VirtualHost)
+	w.kv("quorum", vs.Quorum)
+	w.kv("hysteresis", vs.Hysteresis)
+	w.str("quorum_up", vs.QuorumUp)
+	w.str("quorum_down", vs.QuorumDown)
+	if ss := vs.SorryServer; ss != nil {
+		host := ss.Addr.String()
+		if ss.Name != "" {
+			host = ss.Name
+		}
+		w.line("sorry_server %s %d", host, ss.Port)
+		w.line("sorry_server_lvs_method %s", ss.Method)
+	}
+	w.boolKw("sorry_server_inhibit", vs.SorryServerInhibit, false)
+	w.boolKw("smtp_alert", vs.SMTPAlert, c.Global.SMTPAlert)
+	for i := range vs.RealServers {
+		w.realServer(vs, &vs.RealServers[i])
+	}
+	w.close()
+}
+
+func methodString(m string, t *Tunnel) string {
+	if m != "TUN" || t == nil {
+		return m
+	}
+	s := "TUN type " + t.Type
+	if t.Port != 0 {
+		s += fmt.Sprintf(" port %d", t.Port)
+	}
+	if t.Csum != "" {
+		s += " " + t.Csum
+	}
+	return s
+}
+
+func granularityString(bits int, family string) string {
+	if family == FamilyInet6 || bits > 32 {
+		return strconv.Itoa(bits)
+	}
+	m := ^uint32(0) << (32 - bits)
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
+}
+
+func (w *writer) realServer(vs *VirtualServer, rs *RealServer) {
+	host := rs.Addr.String()
+	if rs.Name != "" {
+		host = rs.Name
+	}
+	w.blank()
+	w.open("real_server %s %d", host, rs.Port)
+	w.kv("weight", rs.Weight)
+	w.kv("lvs_method", rs.Method)
+	w.boolKw("inhibit_on_failure", rs.InhibitOnFailure, vs.InhibitOnFailure)
+	w.str("notify_up", rs.NotifyUp)
+	w.str("notify_down", rs.NotifyDown)
+	if rs.UThreshold > 0 {
+		w.kv("uthreshold", rs.UThreshold)
+	}
+	if rs.LThreshold > 0 {
+		w.kv("lthreshold", rs.LThreshold)
+	}
+	w.boolKw("alpha", rs.Alpha, vs.Alpha)
+	if rs.Retry != nil {
+		w.kv("retry", *rs.Retry)
+	}
+	if rs.DelayBeforeRetry != nil {
+		w.sec("delay_before_retry", *rs.DelayBeforeRetry)
+	}
+	if rs.Warmup != nil {
+		w.sec("warmup", *rs.Warmup)
+	}
+	w.sec("delay_loop", rs.DelayLoop)
+	w.sec("connect_timeout", rs.ConnectTimeout)
+	w.str("virtualhost", rs.VirtualHost)
+	w.boolKw("smtp_alert", rs.SMTPAlert, vs.SMTPAlert)
+	for i := range rs.Checkers {
+		w.checker(rs, &rs.Checkers[i])
+	}
+	w.close()
+}
+
+func (w *writer) checker(rs *RealServer, c *Checker) {
+	w.open("%s", c.Kind)
+	if c.File != nil {
+		w.str("track_file", c.File.TrackFile)
+		w.line("weight %d%s", c.File.Weight, reverseSuffix(c.File.Reverse))
+		w.close()
+		return
+	}
+	if networkChecker(c.Kind) {
+		ip := c.ConnectIP.String()
+		if c.ConnectIPName != "" {
+			ip = c.ConnectIPName
+		}
+		w.kv("connect_ip", ip)
+		if c.ConnectPort != 0 {
+			w.kv("connect_port", c.ConnectPort)
+		}
+		if c.BindTo.IsValid() {
+			b := c.BindTo.String()
+			if c.BindToName != "" {
+				b = c.BindToName
+			}
+			w.kv("bindto", b)
+		}
+		if c.BindPort != 0 {
+			w.kv("bind_port", c.BindPort)
+		}
+		w.str("bind_if", c.BindIf)
+		if c.Fwmark != 0 {
+			w.kv("fwmark", c.Fwmark)
+		}
+		w.sec("connect_timeout", c.ConnectTimeout)
+	}
+	w.kv("retry", c.Retry)
+	w.sec("delay_before_retry", c.DelayBeforeRetry)
+	if c.Warmup != nil {
+		w.sec("warmup", *c.Warmup)
+	}
+	w.sec("delay_loop", c.DelayLoop)
+	w.boolKw("alpha", c.Alpha, rs.Alpha)
+	w.boolKw("log_all_failures", c.LogAllFailures, false)
+	if h := c.HTTP; h != nil {
+		for _, u := range h.URLs {
+			w.open("url")
+			w.str("path", u.Path)
+			w.str("digest", u.Digest)
+			codes := make([]string, len(u.Status))
+			for i, r := range u.Status {
+				codes[i] = strconv.Itoa(r.From)
+				if r.To != r.From {
+					codes[i] += "-" + strconv.Itoa(r.To)
+				}
+			}
+			w.line("status_code %s", strings.Join(codes, " "))
+			w.str("regex", u.Regex)
+			w.boolKw("regex_no_match", u.RegexNoMatch, false)
+			w.str("virtualhost", u.VirtualHost)
+			w.close()
+		}
+		w.kv("http_protocol", h.Protocol)
+		w.str("virtualhost", h.VirtualHost)
+		w.boolKw("fast_recovery", h.FastRecovery, false)
+		if c.Kind == CheckSSL {
+			w.boolKw("enable_sni", h.EnableSNI, false)
+			w.str("sni_name", h.SNIName)
+			w.boolKw("tls_compliant", h.TLSCompliant, false)
+		}
+	}
+	if c.SMTP != nil {
+		w.str("helo_name", c.SMTP.HeloName)
+	}
+	if c.DNS != nil {
+		w.kv("type", c.DNS.Type)
+		w.str("name", c.DNS.Name)
+	}
+	if m := c.Misc; m != nil {
+		w.str("misc_path", m.Path)
+		w.sec("misc_timeout", m.Timeout)
+		w.boolKw("misc_dynamic", m.Dynamic, false)
+		if u, g, ok := strings.Cut(m.User, ":"); ok {
+			w.line("user %s %s", quote(u), quote(g))
+		} else {
+			w.str("user", m.User)
+		}
+	}
+	if u := c.UDP; u != nil {
+		if len(u.Payload) > 0 {
+			w.line("payload %x", u.Payload)
+		}
+		if u.RequireReply {
+			if len(u.ReplyPattern) > 0 {
+				w.line("require_reply %x", u.ReplyPattern)
+			} else {
+				w.line("require_reply")
+			}
+		}
+		w.kv("min_reply_length", u.MinReplyLength)
+		w.kv("max_reply_length", u.MaxReplyLength)
+	}
+	w.close()
+}

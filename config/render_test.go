@@ -1,0 +1,33 @@
+package config
+
+import (
+	"testing"
+)
+
+// roundTrip renders cfg, loads the text back for the same node and checks
+// the models are equal.
+func roundTrip(t *testing.T, name string, cfg *Config, opts LoadOptions) {
+	t.Helper()
+	text := cfg.Render()
+	opts.Node = cfg.Node
+	back, _, err := LoadBytes(name+".rendered", text, opts)
+	if err != nil {
+		t.Fatalf("%s: rendered text does not load: %v\n%s", name, err, text)
+	}
+	if d := Diff(cfg, back); d != "" {
+		t.Fatalf("%s: round trip changed the model: %s\n%s", name, d, text)
+	}
+	if again := back.Render(); string(again) != string(text) {
+		t.Fatalf("%s: rendering is not stable", name)
+	}
+}
+
+func TestRenderRoundTripExamples(t *testing.T) {
+	for _, tc := range []struct{ file, node string }{
+		{"tic.conf", "tic"}, {"tac.conf", "tac"}, {"iwash1.conf", "iwash1"},
+		{"iwash2.conf", "iwash2"}, {"iwash3.conf", "iwash3"},
+	} {
+		cfg, _ := loadExample(t, tc.file, tc.node)
+		roundTrip(t, tc.file, cfg, LoadOptions{HostsFile: examplesHosts})
+	}
+}
