@@ -222,6 +222,9 @@ type Table struct {
 
 // Normalize returns a copy of t with services and destinations sorted and
 // defaults made explicit (netmask), so equal tables compare and digest equal.
+// It also applies the kernel's canonical form (see canonicalize): fields the
+// kernel does not keep are cleared, so a desired table and the table read
+// back from the kernel digest equal.
 func (t Table) Normalize() Table {
 	out := Table{Services: make([]Service, len(t.Services))}
 	if t.Timeouts != nil {
@@ -240,6 +243,7 @@ func (t Table) Normalize() Table {
 				s.Netmask = 32
 			}
 		}
+		canonicalize(&s)
 		slices.SortFunc(s.Destinations, func(a, b Destination) int { return a.Key().Compare(b.Key()) })
 		out.Services[i] = s
 	}

@@ -3,7 +3,6 @@ package nftables
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -209,4 +208,31 @@ func svc(proto lvs.Protocol, vip netip.Addr, sched string, weights ...int32) lvs
 	return s
 }
 
-var errNoAnswer = errors.New("no answer")
+
+func dialUDP(dst netip.AddrPort) (net.Conn, error) {
+	return net.DialTimeout("udp", dst.String(), 2*time.Second)
+}
+
+func udpAsk(c net.Conn) (string, error) {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("hi")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// tcpLine returns the whole line a server answers.
+func tcpLine(dst netip.AddrPort) (string, error) {
+	c, err := net.DialTimeout("tcp", dst.String(), 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	return bufio.NewReader(c).ReadString('\n')
+}

@@ -1,17 +1,369 @@
 package nftables
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"quadrature/lvs"
 )
 
-func TestSmoke(t *testing.T) {
+// The tests in this file run in network namespaces on the host kernel
+// (see lab_test.go). They need root and the nft tool; otherwise they skip,
+// and under CI=true they fail.
+
+func table(s ...lvs.Service) lvs.Table { return lvs.Table{Services: s} }
+
+func TestSchedulersSpreadTraffic(t *testing.T) {
 	l := newLBLab(t, Options{})
-	want := lvs.Table{Services: []lvs.Service{svc(lvs.TCP, vip4, "wrr", 1, 2, 3)}}
-	l.sync(t, want)
-	t.Log(l.ruleset(t))
-	got := l.spread(t, "tcp", netip.AddrPortFrom(vip4, 80), 12)
-	t.Log(got)
+	dst := netip.AddrPortFrom(vip4, 80)
+	cases := []struct {
+		name    string
+		svc     lvs.Service
+		n       int
+		want    map[string]int
+		exactly bool
+	}{
+		// numgen inc visits the slots in order: exact counts.
+		{"wrr 1:2:3", svc(lvs.TCP, vip4, "wrr", 1, 2, 3), 600, map[string]int{"rs1": 100, "rs2": 200, "rs3": 300}, true},
+		{"rr ignores weights", svc(lvs.TCP, vip4, "rr", 1, 5, 9), 300, map[string]int{"rs1": 100, "rs2": 100, "rs3": 100}, true},
+		{"wrr weight 0 drained", svc(lvs.TCP, vip4, "wrr", 1, 1, 0), 100, map[string]int{"rs1": 50, "rs2": 50}, true},
+		{"dh: one virtual address, one server", svc(lvs.TCP, vip4, "dh", 1, 1, 1), 30, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l.sync(t, table(c.svc))
+			got := l.spread(t, "tcp", dst, c.n)
+			t.Logf("%d connections: %v", c.n, got)
+			if c.want == nil {
+				if len(got) != 1 || got["error"] != 0 {
+					t.Fatalf("dh spread %v, want every connection on one server", got)
+				}
+				return
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("spread %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSourceHashAndPersistence(t *testing.T) {
+	l := newLBLab(t, Options{})
+	var sources []netip.Addr
+	for i := 20; i < 30; i++ {
+		a := netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", i))
+		l.client.MustRun("ip", "addr", "add", a.String()+"/32", "dev", "eth0")
+		sources = append(sources, a)
+	}
+	dst := netip.AddrPortFrom(vip4, 80)
+	sticky := func(t *testing.T) map[string]bool {
+		servers := map[string]bool{}
+		for _, src := range sources {
+			first := ""
+			for i := 0; i < 4; i++ {
+				name, err := l.ask(t, "tcp", dst, src)
+				if err != nil {
+					t.Fatalf("from %s: %v", src, err)
+				}
+				if first == "" {
+					first = name
+				} else if name != first {
+					t.Fatalf("client %s went to %s then %s", src, first, name)
+				}
+			}
+			servers[first] = true
+		}
+		return servers
+	}
+	t.Run("sh", func(t *testing.T) {
+		l.sync(t, table(svc(lvs.TCP, vip4, "sh", 1, 1, 1)))
+		if s := sticky(t); len(s) < 2 {
+			t.Fatalf("10 clients all hashed to %v", s)
+		}
+	})
+	t.Run("rr with persistence", func(t *testing.T) {
+		s := svc(lvs.TCP, vip4, "rr", 1, 1, 1)
+		s.Persistence = 60 * time.Second
+		l.sync(t, table(s))
+		if s := sticky(t); len(s) < 2 {
+			t.Fatalf("10 persistent clients all on %v", s)
+		}
+		out := l.director.MustRun("nft", "list", "map", "inet", "quadrature", persistSetName(1, 60, 32))
+		if n := strings.Count(string(out), "expires"); n != len(sources) {
+			t.Fatalf("persistence map holds %d entries, want %d:\n%s", n, len(sources), out)
+		}
+	})
+	t.Run("persistence netmask /24 keeps the subnet together", func(t *testing.T) {
+		s := svc(lvs.TCP, vip4, "rr", 1, 1, 1)
+		s.Persistence = 60 * time.Second
+		s.Netmask = 24
+		l.sync(t, table(s))
+		all := map[string]bool{}
+		for _, src := range sources {
+			name, err := l.ask(t, "tcp", dst, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all[name] = true
+		}
+		if len(all) != 1 {
+			t.Fatalf("one /24 spread over %v", all)
+		}
+	})
+}
+
+func TestWeightChangesAndRemoval(t *testing.T) {
+	l := newLBLab(t, Options{})
+	dst := netip.AddrPortFrom(vip4, 80)
+	l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1)))
+	// A UDP flow established to one server keeps going there after its
+	// weight drops to 0 (conntrack), while new flows avoid it.
+	us := svc(lvs.UDP, vip4, "rr", 1, 1, 1)
+	l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1), us))
+	var flow string
+	err := l.client.Do(func() error {
+		c, err := dialUDP(netip.AddrPortFrom(vip4, 80))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if flow, err = udpAsk(c); err != nil {
+			return err
+		}
+		i := int(flow[2] - '1')
+		us.Destinations[i].Weight = 0
+		l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1), us))
+		for k := 0; k < 3; k++ {
+			again, err := udpAsk(c)
+			if err != nil {
+				return err
+			}
+			if again != flow {
+				return fmt.Errorf("established flow moved from %s to %s", flow, again)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.spread(t, "udp", dst, 30)
+	if got[flow] != 0 || got["error"] != 0 || len(got) != 2 {
+		t.Fatalf("new UDP flows %v, want none on drained %s", got, flow)
+	}
+
+	// Removing a destination moves new connections to the others.
+	s := svc(lvs.TCP, vip4, "rr", 1, 1, 1)
+	s.Destinations = s.Destinations[1:]
+	l.sync(t, table(s, us))
+	got = l.spread(t, "tcp", dst, 30)
+	if fmt.Sprint(got) != fmt.Sprint(map[string]int{"rs2": 15, "rs3": 15}) {
+		t.Fatalf("after removing rs1: %v", got)
+	}
+	if out := l.ruleset(t); strings.Contains(out, "192.0.2.11:8080") && strings.Contains(out, "proto=6") && strings.Count(out, "192.0.2.11") > 1 {
+		t.Logf("ruleset:\n%s", out)
+	}
+}
+
+func TestIPv6AndUDP(t *testing.T) {
+	l := newLBLab(t, Options{})
+	want := map[string]int{"rs1": 20, "rs2": 20, "rs3": 20}
+	for _, c := range []struct {
+		network string
+		proto   lvs.Protocol
+		vip     netip.Addr
+	}{{"tcp", lvs.TCP, vip6}, {"udp", lvs.UDP, vip6}, {"udp", lvs.UDP, vip4}} {
+		t.Run(c.network+" "+c.vip.String(), func(t *testing.T) {
+			l.sync(t, table(svc(c.proto, c.vip, "wrr", 2, 2, 2)))
+			got := l.spread(t, c.network, netip.AddrPortFrom(c.vip, 80), 60)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("spread %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestMasqueradeOffRoutesThroughDirector(t *testing.T) {
+	l := newLBLab(t, Options{Masquerade: MasqueradeOff})
+	l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1)))
+	// Without masquerade the real server sees the client's own address.
+	var line string
+	err := l.client.Do(func() error {
+		var err error
+		line, err = tcpLine(netip.AddrPortFrom(vip4, 80))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "198.51.100.2:") {
+		t.Fatalf("server saw %q, want the client address", line)
+	}
+	l2 := newLBLab(t, Options{})
+	l2.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1)))
+	err = l2.client.Do(func() error {
+		var err error
+		line, err = tcpLine(netip.AddrPortFrom(vip4, 80))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "192.0.2.1:") {
+		t.Fatalf("server saw %q, want the director (masquerade)", line)
+	}
+}
+
+// TestFWMarkAndForeignTable marks packets in a foreign table, balances the
+// mark, repairs drift with the lvs reconciler and never touches the
+// foreign table.
+func TestFWMarkAndForeignTable(t *testing.T) {
+	l := newLBLab(t, Options{})
+	for _, cmd := range []string{
+		"add table ip foreign",
+		"add chain ip foreign mangle { type filter hook prerouting priority mangle ; }",
+		"add rule ip foreign mangle ip daddr 198.51.100.10 tcp dport 81 counter meta mark set 7 comment \"q1 svc id=1\"",
+		"add chain ip foreign s1",
+		"add rule ip foreign s1 counter",
+	} {
+		l.director.MustRun("nft", cmd)
+	}
+	foreign := func() string {
+		out := string(l.director.MustRun("nft", "list", "table", "ip", "foreign"))
+		return regexp.MustCompile(`packets \d+ bytes \d+`).ReplaceAllString(out, "")
+	}
+	before := foreign()
+
+	fw := lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv4, FWMark: 7}, Scheduler: "wrr"}
+	for i := 0; i < 3; i++ {
+		fw.Destinations = append(fw.Destinations, lvs.Destination{Addr: rsAddr(i, false), Port: 8080, Weight: 1})
+	}
+	desired := table(fw, svc(lvs.TCP, vip4, "wrr", 1, 1, 1), svc(lvs.TCP, vip6, "sh", 1, 2, 3))
+	r, err := lvs.NewReconciler(lvs.Config{DataPlane: l.dp, DrainTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := r.Sync(ctx, desired)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if res.Digest != desired.Digest() {
+		t.Fatalf("digest after sync %s, want %s", res.Digest, desired.Digest())
+	}
+	got := l.spread(t, "tcp", netip.AddrPortFrom(vip4, 81), 30)
+	if fmt.Sprint(got) != fmt.Sprint(map[string]int{"rs1": 10, "rs2": 10, "rs3": 10}) {
+		t.Fatalf("fwmark spread %v", got)
+	}
+
+	handle := func(chain, pattern string) string {
+		out := string(l.director.MustRun("nft", "-a", "list", "chain", "inet", "quadrature", chain))
+		m := regexp.MustCompile(pattern + `.*# handle (\d+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no rule %q in %s:\n%s", pattern, chain, out)
+		}
+		return m[1]
+	}
+	svcChain := func(key lvs.ServiceKey) string {
+		st, err := l.dp.readState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svcChainName(st.Services[key].ID)
+	}
+	s4 := svcChain(desired.Services[1].Key)
+	drifts := []struct {
+		name string
+		cmd  []string
+	}{
+		{"delete a destination rule", []string{"delete", "rule", "inet", "quadrature", s4 + "d" + "X", "handle", "H"}},
+		{"delete a weight record", []string{"delete", "rule", "inet", "quadrature", s4, "handle", "W"}},
+		{"flush a service chain", []string{"flush", "chain", "inet", "quadrature", s4}},
+		{"flush the dispatch chain", []string{"flush", "chain", "inet", "quadrature", "services"}},
+		{"delete the masquerade rule", []string{"delete", "rule", "inet", "quadrature", "postrouting", "handle", "M"}},
+		{"delete the table", []string{"delete", "table", "inet", "quadrature"}},
+	}
+	for _, d := range drifts {
+		t.Run(d.name, func(t *testing.T) {
+			cmd := append([]string(nil), d.cmd...)
+			for i, a := range cmd {
+				switch a {
+				case s4 + "dX":
+					st, _ := l.dp.readState(ctx)
+					ss := st.Services[desired.Services[1].Key]
+					did := ss.DestIDs[lvs.DestKey{Addr: rsAddr(0, false), Port: 8080}]
+					cmd[i] = destChainName(ss.ID, did)
+				case "H":
+					cmd[i] = handle(cmd[i-2], "dnat")
+				case "W":
+					cmd[i] = handle(s4, "q1 w ")
+				case "M":
+					cmd[i] = handle("postrouting", "masquerade")
+				}
+			}
+			l.director.MustRun("nft", cmd...)
+			if tb, _ := l.dp.Read(ctx); tb.Digest() == desired.Digest() {
+				t.Fatalf("drift %q not visible in Read", d.name)
+			}
+			res, err := r.Sync(ctx, desired)
+			if err != nil {
+				t.Fatalf("resync: %v", err)
+			}
+			if !res.Drift || res.Digest != desired.Digest() {
+				t.Fatalf("resync: drift=%v digest ok=%v", res.Drift, res.Digest == desired.Digest())
+			}
+			if got := l.spread(t, "tcp", netip.AddrPortFrom(vip4, 80), 30); got["error"] != 0 || len(got) != 3 {
+				t.Fatalf("after repair: %v\n%s", got, l.ruleset(t))
+			}
+			if after := foreign(); after != before {
+				t.Fatalf("foreign table changed:\n%s\nwas:\n%s", after, before)
+			}
+		})
+	}
+	// Emptying the desired table removes every service chain and map.
+	if _, err := r.Sync(ctx, lvs.Table{}); err != nil {
+		t.Fatal(err)
+	}
+	out := l.ruleset(t)
+	if regexp.MustCompile(`chain (s|t)\d`).MatchString(out) || strings.Contains(out, "map p") {
+		t.Fatalf("leftovers after emptying the table:\n%s", out)
+	}
+	if after := foreign(); after != before {
+		t.Fatalf("foreign table changed")
+	}
+}
+
+func TestStatsCounters(t *testing.T) {
+	l := newLBLab(t, Options{})
+	s := svc(lvs.TCP, vip4, "wrr", 1, 2, 0)
+	l.sync(t, table(s))
+	l.spread(t, "tcp", netip.AddrPortFrom(vip4, 80), 30)
+	st, err := l.dp.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, ok := st[s.Key]
+	if !ok {
+		t.Fatalf("no stats for %s: %v", s.Key, st)
+	}
+	t.Logf("service: %+v", ss.Counters)
+	for i, want := range []uint64{10, 20, 0} {
+		d := ss.Destinations[s.Destinations[i].Key()]
+		t.Logf("%s: %+v", s.Destinations[i].Key(), d.Counters)
+		if d.Connections != want {
+			t.Errorf("%s: %d connections, want %d", s.Destinations[i].Key(), d.Connections, want)
+		}
+		// A TCP exchange is at least 3 packets each way (SYN, ACK, FIN...).
+		if want > 0 && (d.PacketsIn < 3*want || d.PacketsOut < 3*want || d.BytesIn == 0 || d.BytesOut <= d.BytesIn/2) {
+			t.Errorf("%s: implausible traffic counters %+v", s.Destinations[i].Key(), d.Counters)
+		}
+	}
+	if ss.Connections != 30 {
+		t.Errorf("service connections %d, want 30", ss.Connections)
+	}
 }

@@ -1,0 +1,473 @@
+//go:build linux
+
+package lvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/cloudflare/ipvs"
+	"golang.org/x/sys/unix"
+)
+
+// IPVS is the DataPlane over the kernel's IPVS, through generic netlink.
+//
+// Reading and writing the table use a codec of the IPVS netlink family
+// (ipvscodec.go) on one long-lived netlink socket, because the hot paths
+// need what github.com/cloudflare/ipvs v0.12.0 does not offer: pipelined
+// writes (many operations per sendmsg, acknowledged once per batch; the
+// library waits for an acknowledgement per operation, like ipvsadm), a
+// destination dump that returns statistics and table entries in one pass,
+// and an empty table that is not an error (the library returns
+// os.ErrNotExist for it). The library is used for what it does well: the
+// global timeouts (Config/SetConfig) and the version (Info). The library
+// does cover the tunnel attributes (type, GUE port, checksum flags) and the
+// thresholds; it lacks the persistence engine (IPVS_SVC_ATTR_PE_NAME,
+// keepalived's persistence_engine sip) and the sync daemon commands, which
+// this package does not model either.
+//
+// An IPVS value is used by one goroutine at a time (the Reconciler
+// serializes its calls).
+type IPVS struct {
+	fd     int
+	family uint16
+	seq    uint32
+	rbuf   []byte
+	lib    ipvs.Client
+	ver    [3]int
+}
+
+var _ DataPlane = (*IPVS)(nil)
+
+const (
+	nlmFRequest   = 0x1
+	nlmFAck       = 0x4
+	nlmFDump      = 0x300
+	nlmsgError    = 2
+	nlmsgDone     = 3
+	genlIDCtrl    = 0x10
+	ctrlCmdGetFam = 3
+	ctrlAttrFamID = 1
+	ctrlAttrName  = 2
+	netlinkCapAck = 10
+	batchBytes    = 48 << 10
+)
+
+// NewIPVS opens the IPVS data plane. When the kernel has no IPVS or the
+// process lacks CAP_NET_ADMIN it returns an error wrapping ErrUnavailable
+// that says what to do.
+func NewIPVS() (*IPVS, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ipvs: netlink socket: %v", ErrUnavailable, err)
+	}
+	v := &IPVS{fd: fd, rbuf: make([]byte, 256<<10)}
+	if err := v.init(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *IPVS) init() error {
+	if err := unix.Bind(v.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("%w: ipvs: bind netlink socket: %v", ErrUnavailable, err)
+	}
+	_ = unix.SetsockoptInt(v.fd, unix.SOL_NETLINK, netlinkCapAck, 1)
+	if unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+		_ = unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
+	_ = unix.SetsockoptTimeval(v.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 60})
+	// Resolve the IPVS generic netlink family.
+	var e attrEncoder
+	e.put(ctrlAttrName, append([]byte("IPVS"), 0))
+	err := v.request(genlIDCtrl, ctrlCmdGetFam, 1, e.b, nlmFRequest, func(p []byte) error {
+		a := attrs{b: p}
+		for a.next() {
+			if a.typ == ctrlAttrFamID {
+				id, err := a.u16()
+				v.family = id
+				return err
+			}
+		}
+		return a.err
+	})
+	if errors.Is(err, unix.ENOENT) || (err == nil && v.family == 0) {
+		return fmt.Errorf("%w: ipvs: the kernel has no IPVS (generic netlink family \"IPVS\" not found): "+
+			"load it with \"modprobe ip_vs\" (CONFIG_IP_VS), or use the nftables backend", ErrUnavailable)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: ipvs: resolving the IPVS netlink family: %v", ErrUnavailable, err)
+	}
+	// IPVS commands need CAP_NET_ADMIN; GET_INFO proves we have it.
+	err = v.request(v.family, ipvsCmdGetInfo, ipvsGenlVers, nil, nlmFRequest, func(p []byte) error { return nil })
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: ipvs: permission denied: run as root or grant CAP_NET_ADMIN", ErrUnavailable)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: ipvs: get info: %v", ErrUnavailable, err)
+	}
+	lib, err := ipvs.New()
+	if err != nil {
+		return fmt.Errorf("%w: ipvs: %v", ErrUnavailable, err)
+	}
+	v.lib = lib
+	if info, err := lib.Info(); err == nil {
+		v.ver = info.Version
+	}
+	return nil
+}
+
+// Name is "ipvs".
+func (v *IPVS) Name() string { return "ipvs" }
+
+// Version is the kernel's IPVS version (for example 1.2.1).
+func (v *IPVS) Version() string { return fmt.Sprintf("%d.%d.%d", v.ver[0], v.ver[1], v.ver[2]) }
+
+// Close closes the netlink sockets.
+func (v *IPVS) Close() error {
+	var err error
+	if v.lib != nil {
+		if c, ok := v.lib.(interface{ Close() error }); ok {
+			err = c.Close()
+		}
+	}
+	if v.fd >= 0 {
+		err = errors.Join(err, unix.Close(v.fd))
+		v.fd = -1
+	}
+	return err
+}
+
+// Supports reports whether IPVS can program s: anything Validate accepts.
+func (v *IPVS) Supports(s Service) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Read dumps the table: one service dump, then one destination dump per
+// service (the kernel dumps destinations per service only), and the global
+// timeouts.
+func (v *IPVS) Read(ctx context.Context) (Table, error) {
+	t, _, err := v.read(ctx, false)
+	return t, err
+}
+
+// Stats reads per-service and per-destination counters (the same dumps as
+// Read).
+func (v *IPVS) Stats(ctx context.Context) (map[ServiceKey]ServiceStats, error) {
+	_, st, err := v.read(ctx, true)
+	return st, err
+}
+
+func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]ServiceStats, error) {
+	var t Table
+	var stats map[ServiceKey]ServiceStats
+	var svcCounters []Counters
+	err := v.request(v.family, ipvsCmdGetService, ipvsGenlVers, nil, nlmFRequest|nlmFDump, func(p []byte) error {
+		s, c, err := decodeServiceMsg(p)
+		if err != nil {
+			return err
+		}
+		t.Services = append(t.Services, s)
+		svcCounters = append(svcCounters, c)
+		return nil
+	})
+	if err != nil {
+		return Table{}, nil, v.opErr("dump services", err)
+	}
+	if withStats {
+		stats = make(map[ServiceKey]ServiceStats, len(t.Services))
+	}
+	var e attrEncoder
+	for i := range t.Services {
+		if err := ctx.Err(); err != nil {
+			return Table{}, nil, err
+		}
+		s := &t.Services[i]
+		e.b = e.b[:0]
+		e.service(s, false)
+		var ss ServiceStats
+		if withStats {
+			ss = ServiceStats{Counters: svcCounters[i], Destinations: make(map[DestKey]DestStats)}
+		}
+		err := v.request(v.family, ipvsCmdGetDest, ipvsGenlVers, e.b, nlmFRequest|nlmFDump, func(p []byte) error {
+			d, st, err := decodeDestMsg(p, s.Key.Family)
+			if err != nil {
+				return err
+			}
+			s.Destinations = append(s.Destinations, d)
+			if withStats {
+				ss.Destinations[d.Key()] = st
+			}
+			return nil
+		})
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+			continue // deleted between the dumps
+		}
+		if err != nil {
+			return Table{}, nil, v.opErr("dump destinations of "+s.Key.String(), err)
+		}
+		if withStats {
+			stats[s.Key] = ss
+		}
+	}
+	if !withStats {
+		cfg, err := v.lib.Config()
+		if err != nil {
+			return Table{}, nil, v.opErr("get timeouts", err)
+		}
+		t.Timeouts = &Timeouts{
+			TCP:    time.Duration(cfg.TCPTimeout) * time.Second,
+			TCPFin: time.Duration(cfg.TCPFinTimeout) * time.Second,
+			UDP:    time.Duration(cfg.UDPTimeout) * time.Second,
+		}
+	}
+	return t, stats, nil
+}
+
+// opErr wraps a whole-request failure, turning EPERM into ErrUnavailable.
+func (v *IPVS) opErr(what string, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: ipvs: %s: permission denied: run as root or grant CAP_NET_ADMIN", ErrUnavailable, what)
+	}
+	return fmt.Errorf("ipvs: %s: %w", what, err)
+}
+
+// pending is one queued write.
+type pending struct {
+	cmd  uint8
+	attr []byte
+	op   Op
+	svc  ServiceKey
+	dest *DestKey
+}
+
+// Apply performs the plan in pipelined batches: many operations per
+// sendmsg, only the last of a batch asks for an acknowledgement, and the
+// kernel reports every failed operation (netlink always answers errors).
+// Failures do not stop the batch; they come back joined as *OpError.
+func (v *IPVS) Apply(ctx context.Context, p Plan) error {
+	var q []pending
+	add := func(cmd uint8, op Op, k ServiceKey, d *Destination, build func(e *attrEncoder)) {
+		var e attrEncoder
+		build(&e)
+		w := pending{cmd: cmd, attr: e.b, op: op, svc: k}
+		if d != nil {
+			dk := d.Key()
+			w.dest = &dk
+		}
+		q = append(q, w)
+	}
+	for _, c := range p.DeleteDests {
+		c := c
+		add(ipvsCmdDelDest, OpDeleteDest, c.Service, &c.Dest, func(e *attrEncoder) {
+			e.service(&Service{Key: c.Service}, false)
+			e.dest(&c.Dest, false)
+		})
+	}
+	for _, k := range p.DeleteServices {
+		k := k
+		add(ipvsCmdDelService, OpDeleteService, k, nil, func(e *attrEncoder) { e.service(&Service{Key: k}, false) })
+	}
+	for i := range p.AddServices {
+		s := &p.AddServices[i]
+		add(ipvsCmdNewService, OpAddService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
+		for j := range s.Destinations {
+			d := &s.Destinations[j]
+			add(ipvsCmdNewDest, OpAddDest, s.Key, d, func(e *attrEncoder) {
+				e.service(&Service{Key: s.Key}, false)
+				e.dest(d, true)
+			})
+		}
+	}
+	for i := range p.UpdateServices {
+		s := &p.UpdateServices[i]
+		add(ipvsCmdSetService, OpUpdateService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
+	}
+	for _, list := range []struct {
+		cmd uint8
+		op  Op
+		cs  []DestChange
+	}{{ipvsCmdNewDest, OpAddDest, p.AddDests}, {ipvsCmdSetDest, OpUpdateDest, p.UpdateDests}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			add(list.cmd, list.op, c.Service, &c.Dest, func(e *attrEncoder) {
+				e.service(&Service{Key: c.Service}, false)
+				e.dest(&c.Dest, true)
+			})
+		}
+	}
+	errs := v.pipeline(ctx, q)
+	if p.Timeouts != nil {
+		cfg := ipvs.Config{
+			TCPTimeout:    uint32(p.Timeouts.TCP / time.Second),
+			TCPFinTimeout: uint32(p.Timeouts.TCPFin / time.Second),
+			UDPTimeout:    uint32(p.Timeouts.UDP / time.Second),
+		}
+		if err := v.lib.SetConfig(cfg); err != nil {
+			errs = append(errs, &OpError{Op: OpTimeouts, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pipeline sends q in batches of up to batchBytes and collects failures.
+func (v *IPVS) pipeline(ctx context.Context, q []pending) []error {
+	var errs []error
+	buf := make([]byte, 0, batchBytes+4096)
+	for start := 0; start < len(q); {
+		if err := ctx.Err(); err != nil {
+			return append(errs, err)
+		}
+		buf = buf[:0]
+		first := v.seq + 1
+		end, size := start+1, nlmsgHdrLen+genlHdrLen+len(q[start].attr)
+		for end < len(q) && size+nlmsgHdrLen+genlHdrLen+len(q[end].attr) <= batchBytes {
+			size += nlmsgHdrLen + genlHdrLen + len(q[end].attr)
+			end++
+		}
+		for i := start; i < end; i++ {
+			flags := uint16(nlmFRequest)
+			if i == end-1 {
+				flags |= nlmFAck
+			}
+			v.seq++
+			buf = appendMsg(buf, v.family, flags, v.seq, q[i].cmd, ipvsGenlVers, q[i].attr)
+		}
+		lastSeq := v.seq
+		if err := unix.Sendto(v.fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return append(errs, v.opErr("send batch", err))
+		}
+		// Read until the acknowledgement of the batch's last message;
+		// failures of earlier ones arrive before it, in order.
+		done := false
+		for !done {
+			n, err := v.recv()
+			if err != nil {
+				return append(errs, v.opErr("receive acknowledgements", err))
+			}
+			perr := walkMsgs(v.rbuf[:n], func(typ uint16, seq uint32, p []byte) error {
+				if typ != nlmsgError || seq < first || seq > lastSeq {
+					return nil
+				}
+				code, err := errCode(p)
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					w := q[start+int(seq-first)]
+					errs = append(errs, &OpError{Op: w.op, Service: w.svc, Dest: w.dest, Err: explain(w.op, syscall.Errno(-code))})
+				}
+				if seq == lastSeq {
+					done = true
+				}
+				return nil
+			})
+			if perr != nil {
+				return append(errs, fmt.Errorf("ipvs: bad acknowledgement: %w", perr))
+			}
+		}
+		start = end
+	}
+	return errs
+}
+
+// explain adds what an errno means for an IPVS operation.
+func explain(op Op, e syscall.Errno) error {
+	switch {
+	case e == unix.EPERM:
+		return fmt.Errorf("%w (%w: run as root or grant CAP_NET_ADMIN)", e, ErrUnavailable)
+	case e == unix.ENOENT && op == OpAddService:
+		return fmt.Errorf("%w (scheduler not available: modprobe ip_vs_<scheduler>)", e)
+	case e == unix.EEXIST:
+		return fmt.Errorf("%w (%w)", e, ErrExist)
+	case e == unix.ESRCH || e == unix.ENOENT:
+		return fmt.Errorf("%w (%w)", e, ErrNotExist)
+	case e == unix.EINVAL && (op == OpAddDest || op == OpUpdateDest):
+		return fmt.Errorf("%w (the kernel refuses the destination: no route to it, a family mismatch outside TUN, or bad tunnel settings)", e)
+	}
+	return e
+}
+
+func (v *IPVS) recv() (int, error) {
+	for {
+		n, _, rflags, _, err := unix.Recvmsg(v.fd, v.rbuf, nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return 0, fmt.Errorf("no answer from the kernel within the receive timeout: %w", os.ErrDeadlineExceeded)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if rflags&unix.MSG_TRUNC != 0 {
+			return 0, errors.New("netlink message truncated")
+		}
+		return n, nil
+	}
+}
+
+// request sends one message and feeds the payloads of the answers (after
+// the genetlink header) to fn until the end of the answer: NLMSG_DONE for
+// a dump, the first answer otherwise. A netlink error becomes a
+// syscall.Errno.
+func (v *IPVS) request(family uint16, cmd, ver uint8, attr []byte, flags uint16, fn func([]byte) error) error {
+	v.seq++
+	seq := v.seq
+	msg := appendMsg(nil, family, flags, seq, cmd, ver, attr)
+	if err := unix.Sendto(v.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	dump := flags&nlmFDump == nlmFDump
+	for {
+		n, err := v.recv()
+		if err != nil {
+			return err
+		}
+		done := false
+		var ferr error
+		perr := walkMsgs(v.rbuf[:n], func(typ uint16, s uint32, p []byte) error {
+			if s != seq {
+				return nil // a stale answer
+			}
+			switch typ {
+			case nlmsgDone:
+				done = true
+			case nlmsgError:
+				code, err := errCode(p)
+				if err != nil {
+					return err
+				}
+				done = true
+				if code != 0 {
+					ferr = syscall.Errno(-code)
+				}
+			default:
+				if len(p) < genlHdrLen {
+					return errors.New("short generic netlink message")
+				}
+				if ferr == nil {
+					ferr = fn(p[genlHdrLen:])
+				}
+				if !dump {
+					done = true
+				}
+			}
+			return nil
+		})
+		if perr != nil {
+			return perr
+		}
+		if done {
+			return ferr
+		}
+	}
+}
