@@ -1,0 +1,180 @@
+package checks
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
+
+func serverAddr(t *testing.T, raw string) netip.AddrPort {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netip.MustParseAddrPort(u.Host)
+}
+
+func TestHTTPGet(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	var delay atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Duration(delay.Load()))
+		w.WriteHeader(int(status.Load()))
+		fmt.Fprint(w, "service OK v1\n")
+	})
+	mux.HandleFunc("/vhost", func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "www.example.test" {
+			w.WriteHeader(404)
+		}
+		fmt.Fprintf(w, "host=%s proto=%s close=%v ua=%s", r.Host, r.Proto, r.Close, r.UserAgent())
+	})
+	mux.HandleFunc("/proto11", func(w http.ResponseWriter, r *http.Request) {
+		if r.Proto != "HTTP/1.1" || !r.Close {
+			w.WriteHeader(400)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	target := serverAddr(t, srv.URL)
+	mk := func(urls []URLSpec, mod ...func(*HTTPSpec)) Checker {
+		h := &HTTPSpec{URLs: urls}
+		for _, m := range mod {
+			m(h)
+		}
+		return mustChecker(t, Spec{Kind: KindHTTP, Target: target, ConnectTimeout: 500 * time.Millisecond, HTTP: h})
+	}
+	body := "service OK v1\n"
+	cases := []struct {
+		name    string
+		status  int
+		delay   time.Duration
+		chk     Checker
+		up      bool
+		outcome string
+	}{
+		{"200 default set", 200, 0, mk([]URLSpec{{Path: "/health"}}), true, "ok"},
+		{"204 default set", 204, 0, mk([]URLSpec{{Path: "/health"}}), true, "ok"},
+		{"500 default set", 500, 0, mk([]URLSpec{{Path: "/health"}}), false, "bad_status"},
+		{"301 not in default set", 301, 0, mk([]URLSpec{{Path: "/health"}}), false, "bad_status"},
+		{"500 in explicit set", 500, 0, mk([]URLSpec{{Path: "/health", StatusCodes: "200 500-503"}}), true, "ok"},
+		{"digest match", 200, 0, mk([]URLSpec{{Path: "/health", Digest: md5hex(body)}}), true, "ok"},
+		{"digest mismatch", 200, 0, mk([]URLSpec{{Path: "/health", Digest: md5hex("other")}}), false, "bad_digest"},
+		{"regex match", 200, 0, mk([]URLSpec{{Path: "/health", Regex: `OK v[0-9]`}}), true, "ok"},
+		{"regex no match", 200, 0, mk([]URLSpec{{Path: "/health", Regex: `FAIL`}}), false, "bad_regex"},
+		{"regex_no_match satisfied", 200, 0, mk([]URLSpec{{Path: "/health", Regex: `FAIL`, RegexNoMatch: true}}), true, "ok"},
+		{"regex_no_match violated", 200, 0, mk([]URLSpec{{Path: "/health", Regex: `OK`, RegexNoMatch: true}}), false, "bad_regex"},
+		{"virtualhost", 200, 0, mk([]URLSpec{{Path: "/vhost"}}, func(h *HTTPSpec) { h.VirtualHost = "www.example.test" }), true, "ok"},
+		{"url virtualhost overrides", 200, 0, mk([]URLSpec{{Path: "/vhost", VirtualHost: "www.example.test"}}, func(h *HTTPSpec) { h.VirtualHost = "x" }), true, "ok"},
+		{"wrong virtualhost", 200, 0, mk([]URLSpec{{Path: "/vhost"}}), false, "bad_status"},
+		{"http_protocol 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}, func(h *HTTPSpec) { h.Protocol = "1.1" }), true, "ok"},
+		{"http_protocol 1.0 is not 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}), false, "bad_status"},
+		{"all urls must pass", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/missing"}}), false, "bad_status"},
+		{"two good urls", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/vhost", VirtualHost: "www.example.test"}}), true, "ok"},
+		{"slow server", 200, 1200 * time.Millisecond, mk([]URLSpec{{Path: "/health"}}), false, "timeout"},
+	}
+	for _, c := range cases {
+		status.Store(int32(c.status))
+		delay.Store(int64(c.delay))
+		ctx, cancel := context.WithTimeout(context.Background(), Spec{Kind: KindHTTP, ConnectTimeout: 500 * time.Millisecond, HTTP: &HTTPSpec{URLs: []URLSpec{{}}}}.checkTimeoutFor())
+		r := c.chk.Check(ctx)
+		cancel()
+		if r.Up != c.up || r.Outcome != c.outcome {
+			t.Errorf("%s: %+v, want up=%v outcome=%s", c.name, r, c.up, c.outcome)
+		}
+	}
+	srv.Close()
+	if r := mk([]URLSpec{{Path: "/health"}}).Check(context.Background()); r.Up || r.Outcome != "refused" {
+		t.Errorf("closed server: %+v", r)
+	}
+}
+
+// checkTimeoutFor exposes the scheduler's per-run deadline to tests.
+func (s Spec) checkTimeoutFor() time.Duration { return s.checkTimeout() }
+
+func TestSSLGet(t *testing.T) {
+	var sni atomic.Value
+	sni.Store("")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sni.Store(r.TLS.ServerName)
+		fmt.Fprint(w, "secure")
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	target := serverAddr(t, srv.URL)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(h HTTPSpec) Checker {
+		h.URLs = []URLSpec{{Path: "/", Digest: md5hex("secure")}}
+		return mustChecker(t, Spec{Kind: KindSSL, Target: target, ConnectTimeout: time.Second, HTTP: &h})
+	}
+	cases := []struct {
+		name    string
+		spec    HTTPSpec
+		up      bool
+		outcome string
+		sni     string
+	}{
+		{"no verify, no SNI", HTTPSpec{}, true, "ok", ""},
+		{"enable_sni uses virtualhost", HTTPSpec{EnableSNI: true, VirtualHost: "example.com"}, true, "ok", "example.com"},
+		{"sni_name wins", HTTPSpec{EnableSNI: true, VirtualHost: "a.example", SNIName: "example.com"}, true, "ok", "example.com"},
+		{"verify without CA fails", HTTPSpec{Verify: true}, false, "tls_verify", ""},
+		{"verify with CA by IP", HTTPSpec{Verify: true, CAFile: ca}, true, "ok", ""},
+		{"verify with CA and SNI", HTTPSpec{Verify: true, CAFile: ca, EnableSNI: true, SNIName: "example.com"}, true, "ok", "example.com"},
+		{"verify wrong name", HTTPSpec{Verify: true, CAFile: ca, EnableSNI: true, SNIName: "wrong.example"}, false, "tls_verify", ""},
+	}
+	for _, c := range cases {
+		sni.Store("")
+		r := mk(c.spec).Check(context.Background())
+		if r.Up != c.up || r.Outcome != c.outcome {
+			t.Errorf("%s: %+v, want up=%v outcome=%s", c.name, r, c.up, c.outcome)
+			continue
+		}
+		if c.up && sni.Load().(string) != c.sni {
+			t.Errorf("%s: server saw SNI %q, want %q", c.name, sni.Load(), c.sni)
+		}
+	}
+	// Plain HTTP to a TLS port is not a pass.
+	if r := mustChecker(t, Spec{Kind: KindHTTP, Target: target, ConnectTimeout: time.Second, HTTP: &HTTPSpec{URLs: []URLSpec{{}}}}).Check(context.Background()); r.Up {
+		t.Errorf("HTTP_GET against TLS server passed: %+v", r)
+	}
+}
+
+func TestHTTPSpecValidation(t *testing.T) {
+	bad := []HTTPSpec{
+		{},
+		{URLs: []URLSpec{{Path: "no-slash"}}},
+		{URLs: []URLSpec{{Digest: "xyz"}}},
+		{URLs: []URLSpec{{StatusCodes: "200-100"}}},
+		{URLs: []URLSpec{{Regex: "("}}},
+		{URLs: []URLSpec{{}}, Protocol: "2"},
+		{URLs: []URLSpec{{}}, CertFile: "x"},
+	}
+	for i, h := range bad {
+		s := Spec{Kind: KindHTTP, Target: netip.MustParseAddrPort("127.0.0.1:80"), HTTP: &h}
+		if err := s.Validate(); err == nil {
+			t.Errorf("case %d: %+v accepted", i, h)
+		} else if !strings.Contains(err.Error(), "HTTP_GET") {
+			t.Errorf("case %d: error lacks context: %v", i, err)
+		}
+	}
+}

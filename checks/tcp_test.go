@@ -1,0 +1,152 @@
+package checks
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"quadrature/internal/netnstest"
+)
+
+// listenTCP starts an accepting listener and returns its address and a
+// channel of accepted remote addresses.
+func listenTCP(t *testing.T, addr string) (netip.AddrPort, <-chan netip.AddrPort) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	peers := make(chan netip.AddrPort, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case peers <- c.RemoteAddr().(*net.TCPAddr).AddrPort():
+			default:
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort(), peers
+}
+
+// closedPort returns a loopback TCP port nobody listens on.
+func closedPort(t *testing.T, network string) netip.AddrPort {
+	t.Helper()
+	var ap netip.AddrPort
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap = c.LocalAddr().(*net.UDPAddr).AddrPort()
+		c.Close()
+		return ap
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap = ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	return ap
+}
+
+func mustChecker(t *testing.T, s Spec) Checker {
+	t.Helper()
+	c, err := NewChecker(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTCPCheck(t *testing.T) {
+	open, peers := listenTCP(t, "127.0.0.1:0")
+	cases := []struct {
+		name    string
+		spec    Spec
+		up      bool
+		outcome string
+	}{
+		{"open port", Spec{Kind: KindTCP, Target: open}, true, "ok"},
+		{"closed port", Spec{Kind: KindTCP, Target: closedPort(t, "tcp")}, false, "refused"},
+		{"connect_port overrides", Spec{Kind: KindTCP, Target: netip.AddrPortFrom(open.Addr(), 1), ConnectPort: open.Port()}, true, "ok"},
+		{"connect_ip overrides", Spec{Kind: KindTCP, Target: netip.MustParseAddrPort("192.0.2.1:1"), ConnectIP: open.Addr(), ConnectPort: open.Port()}, true, "ok"},
+	}
+	for _, c := range cases {
+		r := mustChecker(t, c.spec).Check(context.Background())
+		if r.Up != c.up || r.Outcome != c.outcome {
+			t.Errorf("%s: %+v, want up=%v outcome=%s", c.name, r, c.up, c.outcome)
+		}
+	}
+	for len(peers) > 0 {
+		<-peers
+	}
+	// bindto and bind_port are honoured: the server sees them.
+	port := closedPort(t, "tcp").Port()
+	r := mustChecker(t, Spec{Kind: KindTCP, Target: open, BindTo: netip.MustParseAddr("127.0.0.2"), BindPort: port}).Check(context.Background())
+	if !r.Up {
+		t.Fatalf("bindto: %+v", r)
+	}
+	select {
+	case p := <-peers:
+		if p != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port) {
+			t.Fatalf("server saw %v, want 127.0.0.2:%d", p, port)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no connection seen")
+	}
+}
+
+func TestTCPCheckFWMark(t *testing.T) {
+	open, _ := listenTCP(t, "127.0.0.1:0")
+	r := mustChecker(t, Spec{Kind: KindTCP, Target: open, FWMark: 0x42}).Check(context.Background())
+	if os.Geteuid() == 0 {
+		if !r.Up {
+			t.Fatalf("fwmark as root: %+v", r)
+		}
+	} else if r.Up || !strings.Contains(r.Reason, "SO_MARK") {
+		t.Fatalf("fwmark without CAP_NET_ADMIN must fail clearly: %+v", r)
+	}
+}
+
+// TestTCPCheckBlackhole: inside a namespace, SYNs to 192.0.2.77 go out of a
+// link where nobody answers, so the connect times out after connect_timeout.
+func TestTCPCheckBlackhole(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lab := netnstest.NewLab(t)
+	h := lab.AddHost("h", "192.0.2.1/24")
+	h.MustRun("ip", "route", "add", "blackhole", "198.51.100.0/24")
+	cases := []struct {
+		target  string
+		outcome string
+	}{
+		{"192.0.2.77:80", "timeout"},    // nobody there: SYN unanswered
+		{"198.51.100.9:80", "error"},    // blackhole route: the kernel refuses at once
+		{"203.0.113.5:80", "unreachable"}, // no route at all
+	}
+	for _, c := range cases {
+		chk := mustChecker(t, Spec{Kind: KindTCP, Target: netip.MustParseAddrPort(c.target), ConnectTimeout: 300 * time.Millisecond})
+		var r Result
+		start := time.Now()
+		if err := h.Do(func() error { r = chk.Check(context.Background()); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		if r.Up || r.Outcome != c.outcome {
+			t.Errorf("%s: %+v, want down/%s", c.target, r, c.outcome)
+		}
+		if c.outcome == "timeout" && (el < 250*time.Millisecond || el > 2*time.Second) {
+			t.Errorf("%s: timed out after %v, want ~300ms", c.target, el)
+		}
+	}
+}
