@@ -1,0 +1,102 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors that backends return (wrapped or as the typed errors
+// below); the API maps them to HTTP statuses.
+var (
+	// ErrConflict: a compare-and-swap precondition failed (HTTP 412).
+	ErrConflict = errors.New("version conflict")
+	// ErrNotFound: the named object does not exist (HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request is well-formed but its content is invalid,
+	// e.g. a configuration that does not validate (HTTP 422). Malformed
+	// request bodies are rejected by the API itself with 400.
+	ErrInvalid = errors.New("invalid")
+	// ErrNoLeader: a write could not reach a raft leader (HTTP 503).
+	ErrNoLeader = errors.New("no raft leader")
+)
+
+// InvalidError carries the details of an ErrInvalid, e.g. every file:line
+// problem of a rejected configuration. errors.Is(err, ErrInvalid) holds.
+type InvalidError struct {
+	Msg     string
+	Details []ConfigError
+}
+
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	if e.Msg != "" {
+		b.WriteString(e.Msg)
+	} else {
+		b.WriteString("invalid")
+	}
+	for i, d := range e.Details {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.String())
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// ConflictError is an ErrConflict that knows the running version.
+type ConflictError struct {
+	Current uint64
+}
+
+func (e *ConflictError) Error() string {
+	return "version conflict: running version is " + strconv.FormatUint(e.Current, 10)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error   string        `json:"error"`
+	Code    string        `json:"code"` // unauthorized, forbidden, bad_request, not_found, conflict, invalid, no_leader, too_large, unavailable, internal
+	Details []ConfigError `json:"details,omitempty"`
+	Current uint64        `json:"current_version,omitempty"` // with code conflict
+}
+
+// statusOf maps a backend error to an HTTP status and error body.
+func statusOf(err error) (int, ErrorBody) {
+	body := ErrorBody{Error: err.Error()}
+	var inv *InvalidError
+	var conf *ConflictError
+	switch {
+	case errors.As(err, &inv):
+		body.Code, body.Details = "invalid", inv.Details
+		return http.StatusUnprocessableEntity, body
+	case errors.Is(err, ErrInvalid):
+		body.Code = "invalid"
+		return http.StatusUnprocessableEntity, body
+	case errors.As(err, &conf):
+		body.Code, body.Current = "conflict", conf.Current
+		return http.StatusPreconditionFailed, body
+	case errors.Is(err, ErrConflict):
+		body.Code = "conflict"
+		return http.StatusPreconditionFailed, body
+	case errors.Is(err, ErrNotFound):
+		body.Code = "not_found"
+		return http.StatusNotFound, body
+	case errors.Is(err, ErrNoLeader):
+		body.Code = "no_leader"
+		return http.StatusServiceUnavailable, body
+	}
+	body.Code = "internal"
+	return http.StatusInternalServerError, body
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,379 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultListen is where the API listens when neither the cluster block
+// (api { listen ADDR }) nor -api-listen says otherwise.
+const DefaultListen = "127.0.0.1:9900"
+
+// Body size limits. A configuration with its includes may be large; every
+// other request body is a handful of names.
+const (
+	MaxConfigBody = 4 << 20
+	MaxSmallBody  = 64 << 10
+)
+
+// Options configures a Server. Backend is required; so is an admin token,
+// given directly, from a file, or generated in DataDir (EnsureToken): the API
+// is never writable without authentication.
+type Options struct {
+	Backend Backend
+
+	// Listen is the host:port Start listens on (DefaultListen if empty).
+	Listen string
+	// TLSCertFile and TLSKeyFile enable HTTPS (both or neither).
+	TLSCertFile string
+	TLSKeyFile  string
+
+	// AdminToken / AdminTokenFile authorize reads and writes
+	// (api { token_file FILE }). ReadToken / ReadTokenFile authorize reads
+	// only (api { read_token_file FILE }). A direct token wins over a file.
+	AdminToken     string
+	AdminTokenFile string
+	ReadToken      string
+	ReadTokenFile  string
+	// DataDir is where EnsureToken keeps a generated admin token when no
+	// admin token is configured.
+	DataDir string
+
+	// MetricsAuth requires a read (or admin) token on /metrics.
+	MetricsAuth bool
+	// Gatherer is served on /metrics together with the API's own metrics
+	// (build info, request metrics, verdict gauges). May be nil.
+	Gatherer prometheus.Gatherer
+
+	// Version is the build version reported in quadrature_build_info and
+	// filled into Status when the backend leaves it empty.
+	Version string
+	// Logger receives request errors; slog.Default() if nil.
+	Logger *slog.Logger
+
+	// BackendTimeout bounds each backend call (default 15 s).
+	BackendTimeout time.Duration
+	// FanoutTimeout bounds each peer request of GET /v1/vrrp?node=all
+	// (default 3 s).
+	FanoutTimeout time.Duration
+	// PeerClient performs fan-out requests; a client with TLS
+	// verification against the system roots if nil.
+	PeerClient *http.Client
+	// PeerScheme is "http" or "https" for fan-out requests; defaults to
+	// https when TLS is configured, http otherwise.
+	PeerScheme string
+}
+
+// Access is the token a route requires.
+type Access int
+
+const (
+	Public Access = iota // no token (unless MetricsAuth for /metrics)
+	Read                 // read or admin token
+	Admin                // admin token
+)
+
+func (a Access) String() string {
+	switch a {
+	case Public:
+		return "public"
+	case Read:
+		return "read"
+	case Admin:
+		return "admin"
+	}
+	return fmt.Sprintf("Access(%d)", int(a))
+}
+
+// Route is one registered method + path pattern (net/http ServeMux syntax,
+// e.g. "/v1/raft/servers/{name}").
+type Route struct {
+	Method string
+	Path   string
+	Access Access
+}
+
+// Server is the HTTP admin API of one node.
+type Server struct {
+	opts      Options
+	backend   Backend
+	log       *slog.Logger
+	admin     tokenDigest
+	read      tokenDigest
+	adminPath string
+
+	mux      *http.ServeMux
+	handler  http.Handler
+	routes   []Route
+	registry *prometheus.Registry
+	metrics  *apiMetrics
+	peer     *http.Client
+
+	mu      sync.Mutex
+	httpSrv *http.Server
+	ln      net.Listener
+	done    chan error
+}
+
+// New builds a Server; it does not listen (see Start, or use the Server as an
+// http.Handler).
+func New(opts Options) (*Server, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("api: no backend")
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return nil, errors.New("api: TLS needs both a certificate and a key file")
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.BackendTimeout <= 0 {
+		opts.BackendTimeout = 15 * time.Second
+	}
+	if opts.FanoutTimeout <= 0 {
+		opts.FanoutTimeout = 3 * time.Second
+	}
+	if opts.PeerScheme == "" {
+		opts.PeerScheme = "http"
+		if opts.TLSCertFile != "" {
+			opts.PeerScheme = "https"
+		}
+	}
+	if opts.PeerScheme != "http" && opts.PeerScheme != "https" {
+		return nil, fmt.Errorf("api: peer scheme %q: want http or https", opts.PeerScheme)
+	}
+	s := &Server{opts: opts, backend: opts.Backend, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := s.loadTokens(); err != nil {
+		return nil, err
+	}
+	s.peer = opts.PeerClient
+	if s.peer == nil {
+		s.peer = &http.Client{Timeout: opts.FanoutTimeout}
+	}
+	s.registry = prometheus.NewRegistry()
+	m, err := newAPIMetrics(s.registry, opts.Version, s.backend, opts.BackendTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.mux = http.NewServeMux()
+	s.registerRoutes()
+	s.handler = s.metrics.instrument(s.mux)
+	return s, nil
+}
+
+func (s *Server) loadTokens() error {
+	admin := s.opts.AdminToken
+	if admin == "" && s.opts.AdminTokenFile != "" {
+		tok, err := ReadTokenFile(s.opts.AdminTokenFile)
+		if err != nil {
+			return fmt.Errorf("api: admin %w", err)
+		}
+		admin, s.adminPath = tok, s.opts.AdminTokenFile
+	}
+	if admin == "" && s.opts.DataDir != "" {
+		tok, path, err := EnsureToken(s.opts.DataDir)
+		if err != nil {
+			return fmt.Errorf("api: %w", err)
+		}
+		admin, s.adminPath = tok, path
+	}
+	if admin == "" {
+		return errors.New("api: no admin token (set AdminToken, AdminTokenFile or DataDir)")
+	}
+	if err := checkToken(admin); err != nil {
+		return fmt.Errorf("api: admin token: %w", err)
+	}
+	read := s.opts.ReadToken
+	if read == "" && s.opts.ReadTokenFile != "" {
+		tok, err := ReadTokenFile(s.opts.ReadTokenFile)
+		if err != nil {
+			return fmt.Errorf("api: read %w", err)
+		}
+		read = tok
+	}
+	if read != "" {
+		if err := checkToken(read); err != nil {
+			return fmt.Errorf("api: read token: %w", err)
+		}
+		if read == admin {
+			return errors.New("api: the read-only token equals the admin token")
+		}
+	}
+	s.admin, s.read = digestOf(admin), digestOf(read)
+	return nil
+}
+
+// AdminTokenPath is the file the admin token came from ("" if it was given
+// directly); the agent logs it so the operator knows where the CLI looks.
+func (s *Server) AdminTokenPath() string { return s.adminPath }
+
+// Routes lists every registered route, in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// ServeHTTP makes the Server an http.Handler (useful with httptest).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Start listens on Options.Listen and serves in the background until
+// Shutdown. It returns once the listener is bound.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpSrv != nil {
+		return errors.New("api: already started")
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.opts.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("api: load TLS key pair: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen %s: %w", s.opts.Listen, err)
+	}
+	if srv.TLSConfig != nil {
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	s.httpSrv, s.ln, s.done = srv, ln, make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
+	return nil
+}
+
+// Addr is the bound address after Start (nil before).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops accepting requests and waits for running ones until ctx
+// ends. It returns the error that ended serving, if any.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv, done := s.httpSrv, s.done
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return <-done
+}
+
+// route registers one handler behind authentication and, for writes, a
+// body size limit.
+func (s *Server) route(method, path string, access Access, limit int64, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Path: path, Access: access})
+	label := path
+	s.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
+		setRoute(r, label)
+		if !s.authorize(w, r, access) {
+			return
+		}
+		if limit > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		h(w, r)
+	})
+}
+
+// authorize enforces access before anything else runs: a request that fails
+// here never reaches the backend nor has its body read.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access) bool {
+	if access == Public {
+		return true
+	}
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="quadrature"`)
+		writeError(w, http.StatusUnauthorized, ErrorBody{Error: "missing bearer token", Code: "unauthorized"})
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	isAdmin := s.admin.matches(sum)
+	isRead := s.read.matches(sum)
+	switch {
+	case isAdmin:
+		return true
+	case isRead && access == Read:
+		return true
+	case isRead:
+		writeError(w, http.StatusForbidden, ErrorBody{Error: "this operation needs the admin token", Code: "forbidden"})
+		return false
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="quadrature", error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, ErrorBody{Error: "invalid token", Code: "unauthorized"})
+	return false
+}
+
+func (s *Server) registerRoutes() {
+	s.route("GET", "/{$}", Public, 0, s.handleUI)
+	s.route("GET", "/healthz", Public, 0, s.handleHealthz)
+	s.route("GET", "/readyz", Public, 0, s.handleReadyz)
+	metricsAccess := Public
+	if s.opts.MetricsAuth {
+		metricsAccess = Read
+	}
+	s.route("GET", "/metrics", metricsAccess, 0, s.handleMetrics)
+	s.route("GET", "/v1/openapi", Public, 0, s.handleOpenAPI)
+
+	s.route("GET", "/v1/status", Read, 0, s.handleStatus)
+	s.route("GET", "/v1/members", Read, 0, s.handleMembers)
+	s.route("GET", "/v1/vrrp", Read, 0, s.handleVRRP)
+	s.route("GET", "/v1/services", Read, 0, s.handleServices)
+	s.route("GET", "/v1/config", Read, 0, s.handleGetConfig)
+	s.route("GET", "/v1/raft/servers", Read, 0, s.handleRaftServers)
+
+	s.route("PUT", "/v1/config", Admin, MaxConfigBody, s.handlePutConfig)
+	s.route("POST", "/v1/config/validate", Admin, MaxConfigBody, s.handleValidateConfig)
+	s.route("POST", "/v1/drain", Admin, MaxSmallBody, s.handleDrain(true))
+	s.route("POST", "/v1/undrain", Admin, MaxSmallBody, s.handleDrain(false))
+	s.route("POST", "/v1/maintenance", Admin, MaxSmallBody, s.handleMaintenance)
+	s.route("POST", "/v1/transfer", Admin, MaxSmallBody, s.handleTransfer)
+	s.route("POST", "/v1/raft/voters", Admin, MaxSmallBody, s.handleAddServer(false))
+	s.route("POST", "/v1/raft/witnesses", Admin, MaxSmallBody, s.handleAddServer(true))
+	s.route("DELETE", "/v1/raft/servers/{name}", Admin, MaxSmallBody, s.handleRemoveServer)
+	s.route("POST", "/v1/raft/snapshot", Admin, MaxSmallBody, s.handleSnapshot)
+}
+
+// backendCtx bounds one backend call.
+func (s *Server) backendCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.opts.BackendTimeout)
+}
