@@ -1,0 +1,348 @@
+package fsm
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// MaxCommandVersion is the highest command schema version this build can
+// apply. Version 1 is the first schema of every command type. Members
+// advertise it in gossip metadata; the leader proposes a version only when
+// every member Supports it.
+const MaxCommandVersion uint16 = 1
+
+// MinCommandVersion is the lowest command schema version this build still
+// applies.
+const MinCommandVersion uint16 = 1
+
+// Supports reports whether this build can apply commands of version v.
+func Supports(v uint16) bool { return v >= MinCommandVersion && v <= MaxCommandVersion }
+
+// MaxCommandBytes bounds an encoded command; larger entries are rejected
+// as malformed before decoding.
+const MaxCommandBytes = 16 << 20
+
+// Sentinel errors carried by Result.Err (compare with errors.Is).
+var (
+	ErrUnknownCommand = errors.New("fsm: unknown command type or version")
+	ErrMalformed      = errors.New("fsm: malformed command")
+	ErrInvalid        = errors.New("fsm: invalid command")
+	ErrConflict       = errors.New("fsm: config version conflict")
+	ErrNotFound       = errors.New("fsm: not found")
+	ErrNoConfig       = errors.New("fsm: no configuration")
+	ErrInternal       = errors.New("fsm: internal error")
+)
+
+// ConflictError is returned when SetConfig's ExpectVersion does not match.
+type ConflictError struct {
+	Expected uint64 // what the proposer expected
+	Current  uint64 // the version in the state
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("fsm: config version conflict: expected %d, current %d", e.Expected, e.Current)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// CommandType names a command in the envelope.
+type CommandType string
+
+// Command types of schema version 1.
+const (
+	TypeSetConfig      CommandType = "set_config"
+	TypeReportVerdicts CommandType = "report_verdicts"
+	TypeSetDrain       CommandType = "set_drain"
+	TypeSetMaintenance CommandType = "set_maintenance"
+	TypeSetLiveNodes   CommandType = "set_live_nodes"
+	TypeSetPlacement   CommandType = "set_placement"
+	TypeTransferVIP    CommandType = "transfer_vip"
+)
+
+// Command is one of the payload types below.
+type Command interface {
+	CommandType() CommandType
+}
+
+// Envelope is the encoded form of every command.
+type Envelope struct {
+	Type    CommandType     `json:"type"`
+	Version uint16          `json:"v"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// File is one file of the config source.
+type File struct {
+	Name    string `json:"name"`
+	Content []byte `json:"content"`
+}
+
+// Host is one entry of the fixed host map used to resolve host names.
+type Host struct {
+	Name  string       `json:"name"`
+	Addrs []netip.Addr `json:"addrs"`
+}
+
+// SetConfig replaces the configuration (compare-and-swap on the version).
+type SetConfig struct {
+	// ExpectVersion must equal the current config version (0 = none yet).
+	ExpectVersion uint64 `json:"expect_version"`
+	// Main is the name of the main file in Files.
+	Main  string `json:"main"`
+	Files []File `json:"files"`
+	Hosts []Host `json:"hosts,omitempty"`
+	// Nodes are the node names the config is evaluated and validated for
+	// (the members known to the proposer); the committed live nodes are
+	// added to them.
+	Nodes []string `json:"nodes"`
+}
+
+// Observation is one node's view of one real server.
+type Observation struct {
+	VS     string         `json:"vs"` // VirtualServerID
+	RS     netip.AddrPort `json:"rs"`
+	Up     bool           `json:"up"`
+	Weight int            `json:"weight"` // effective weight on that node (configured + MISC dynamic)
+	Reason string         `json:"reason,omitempty"`
+	// Seq is the reporter's own sequence number; a non-zero Seq lower than
+	// the stored one marks a stale (reordered) observation, which is
+	// ignored.
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// ReportVerdicts carries a batch of observations from one node. With Full,
+// the batch replaces all of that node's observations.
+type ReportVerdicts struct {
+	Node         string        `json:"node"`
+	Full         bool          `json:"full,omitempty"`
+	Observations []Observation `json:"observations"`
+}
+
+// SetDrain drains (weight 0, connections survive) or undrains a real server.
+type SetDrain struct {
+	VS      string         `json:"vs"`
+	RS      netip.AddrPort `json:"rs"`
+	Drained bool           `json:"drained"`
+}
+
+// SetMaintenance puts a node in or out of maintenance.
+type SetMaintenance struct {
+	Node string `json:"node"`
+	On   bool   `json:"on"`
+}
+
+// SetLiveNodes replaces the committed live-node set.
+type SetLiveNodes struct {
+	Nodes []string `json:"nodes"`
+}
+
+// NodePriority is one node's priority for an instance.
+type NodePriority struct {
+	Node     string `json:"node"`
+	Priority int    `json:"priority"`
+}
+
+// InstancePriorities is the placement of one VRRP instance.
+type InstancePriorities struct {
+	Instance string         `json:"instance"`
+	Nodes    []NodePriority `json:"nodes"`
+}
+
+// SetPlacement replaces the explicit placement (empty clears it). An
+// explicit priority overrides the configured and the auto one.
+type SetPlacement struct {
+	Priorities []InstancePriorities `json:"priorities"`
+}
+
+// TransferVIP asks for an instance (and its sync group) to move to ToNode;
+// an empty ToNode clears the override.
+type TransferVIP struct {
+	Instance string `json:"instance"`
+	ToNode   string `json:"to_node"`
+}
+
+func (SetConfig) CommandType() CommandType      { return TypeSetConfig }
+func (ReportVerdicts) CommandType() CommandType { return TypeReportVerdicts }
+func (SetDrain) CommandType() CommandType       { return TypeSetDrain }
+func (SetMaintenance) CommandType() CommandType { return TypeSetMaintenance }
+func (SetLiveNodes) CommandType() CommandType   { return TypeSetLiveNodes }
+func (SetPlacement) CommandType() CommandType   { return TypeSetPlacement }
+func (TransferVIP) CommandType() CommandType    { return TypeTransferVIP }
+
+// Encode returns the canonical encoding of c at MaxCommandVersion: slices
+// that are sets are sorted, so equal commands encode to equal bytes.
+func Encode(c Command) ([]byte, error) {
+	return EncodeVersion(c, MaxCommandVersion)
+}
+
+// EncodeVersion encodes c with an explicit schema version (for tests and
+// for proposing an older version during a rolling upgrade).
+func EncodeVersion(c Command, v uint16) ([]byte, error) {
+	if c == nil {
+		return nil, fmt.Errorf("fsm: encode: nil command")
+	}
+	p, err := json.Marshal(canonicalCommand(c))
+	if err != nil {
+		return nil, fmt.Errorf("fsm: encode %s: %w", c.CommandType(), err)
+	}
+	return json.Marshal(Envelope{Type: c.CommandType(), Version: v, Payload: p})
+}
+
+// MustEncode is Encode for commands known to be encodable (tests, literals).
+func MustEncode(c Command) []byte {
+	b, err := Encode(c)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// canonicalCommand returns a copy of c with set-like slices sorted.
+func canonicalCommand(c Command) Command {
+	switch c := c.(type) {
+	case SetConfig:
+		c.Files = slices.Clone(c.Files)
+		slices.SortStableFunc(c.Files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+		c.Hosts = slices.Clone(c.Hosts)
+		for i := range c.Hosts {
+			c.Hosts[i].Addrs = slices.Clone(c.Hosts[i].Addrs)
+			slices.SortFunc(c.Hosts[i].Addrs, netip.Addr.Compare)
+		}
+		slices.SortStableFunc(c.Hosts, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
+		c.Nodes = sortedUnique(c.Nodes)
+		return c
+	case *SetConfig:
+		return canonicalCommand(*c)
+	case ReportVerdicts:
+		c.Observations = slices.Clone(c.Observations)
+		slices.SortStableFunc(c.Observations, compareObservation)
+		return c
+	case *ReportVerdicts:
+		return canonicalCommand(*c)
+	case SetLiveNodes:
+		c.Nodes = sortedUnique(c.Nodes)
+		return c
+	case *SetLiveNodes:
+		return canonicalCommand(*c)
+	case SetPlacement:
+		c.Priorities = slices.Clone(c.Priorities)
+		for i := range c.Priorities {
+			c.Priorities[i].Nodes = slices.Clone(c.Priorities[i].Nodes)
+			slices.SortStableFunc(c.Priorities[i].Nodes, func(a, b NodePriority) int { return strings.Compare(a.Node, b.Node) })
+		}
+		slices.SortStableFunc(c.Priorities, func(a, b InstancePriorities) int { return strings.Compare(a.Instance, b.Instance) })
+		return c
+	case *SetPlacement:
+		return canonicalCommand(*c)
+	case *SetDrain:
+		return *c
+	case *SetMaintenance:
+		return *c
+	case *TransferVIP:
+		return *c
+	}
+	return c
+}
+
+func compareObservation(a, b Observation) int {
+	if c := strings.Compare(a.VS, b.VS); c != 0 {
+		return c
+	}
+	return compareAddrPort(a.RS, b.RS)
+}
+
+func compareAddrPort(a, b netip.AddrPort) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Port(), b.Port())
+}
+
+// Decode parses an encoded command. An unknown type or a version this
+// build does not support returns an error wrapping ErrUnknownCommand (with
+// the envelope, so callers can log the type); bad JSON, trailing data or
+// unknown fields return an error wrapping ErrMalformed.
+func Decode(b []byte) (Command, error) {
+	if len(b) > MaxCommandBytes {
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrMalformed, len(b), MaxCommandBytes)
+	}
+	var env Envelope
+	if err := strictUnmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	var c Command
+	switch env.Type {
+	case TypeSetConfig:
+		c = &SetConfig{}
+	case TypeReportVerdicts:
+		c = &ReportVerdicts{}
+	case TypeSetDrain:
+		c = &SetDrain{}
+	case TypeSetMaintenance:
+		c = &SetMaintenance{}
+	case TypeSetLiveNodes:
+		c = &SetLiveNodes{}
+	case TypeSetPlacement:
+		c = &SetPlacement{}
+	case TypeTransferVIP:
+		c = &TransferVIP{}
+	default:
+		return nil, fmt.Errorf("%w: type %.64q version %d", ErrUnknownCommand, string(env.Type), env.Version)
+	}
+	if !Supports(env.Version) {
+		return nil, fmt.Errorf("%w: type %s version %d (this build applies %d..%d)",
+			ErrUnknownCommand, env.Type, env.Version, MinCommandVersion, MaxCommandVersion)
+	}
+	if len(env.Payload) == 0 {
+		return nil, fmt.Errorf("%w: %s: no payload", ErrMalformed, env.Type)
+	}
+	if err := strictUnmarshal(env.Payload, c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+	}
+	// Return values, not pointers, so callers switch on one set of types.
+	switch p := c.(type) {
+	case *SetConfig:
+		return *p, nil
+	case *ReportVerdicts:
+		return *p, nil
+	case *SetDrain:
+		return *p, nil
+	case *SetMaintenance:
+		return *p, nil
+	case *SetLiveNodes:
+		return *p, nil
+	case *SetPlacement:
+		return *p, nil
+	case *TransferVIP:
+		return *p, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrInternal, env.Type)
+}
+
+// strictUnmarshal decodes exactly one JSON value with no unknown fields.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// sortedUnique returns the sorted distinct elements of s.
+func sortedUnique(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
