@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -125,32 +126,26 @@ func TestWeightChangesAndRemoval(t *testing.T) {
 	// weight drops to 0 (conntrack), while new flows avoid it.
 	us := svc(lvs.UDP, vip4, "rr", 1, 1, 1)
 	l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1), us))
-	var flow string
-	err := l.client.Do(func() error {
-		c, err := dialUDP(netip.AddrPortFrom(vip4, 80))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if flow, err = udpAsk(c); err != nil {
-			return err
-		}
-		i := int(flow[2] - '1')
-		us.Destinations[i].Weight = 0
-		l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1), us))
-		for k := 0; k < 3; k++ {
-			again, err := udpAsk(c)
-			if err != nil {
-				return err
-			}
-			if again != flow {
-				return fmt.Errorf("established flow moved from %s to %s", flow, again)
-			}
-		}
-		return nil
-	})
+	var c net.Conn
+	if err := l.client.Do(func() (err error) { c, err = dialUDP(netip.AddrPortFrom(vip4, 80)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	flow, err := udpAsk(c)
 	if err != nil {
 		t.Fatal(err)
+	}
+	i := int(flow[2] - '1')
+	us.Destinations[i].Weight = 0
+	l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1), us))
+	for k := 0; k < 3; k++ {
+		again, err := udpAsk(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again != flow {
+			t.Fatalf("established flow moved from %s to %s", flow, again)
+		}
 	}
 	got := l.spread(t, "udp", dst, 30)
 	if got[flow] != 0 || got["error"] != 0 || len(got) != 2 {
@@ -164,9 +159,6 @@ func TestWeightChangesAndRemoval(t *testing.T) {
 	got = l.spread(t, "tcp", dst, 30)
 	if fmt.Sprint(got) != fmt.Sprint(map[string]int{"rs2": 15, "rs3": 15}) {
 		t.Fatalf("after removing rs1: %v", got)
-	}
-	if out := l.ruleset(t); strings.Contains(out, "192.0.2.11:8080") && strings.Contains(out, "proto=6") && strings.Count(out, "192.0.2.11") > 1 {
-		t.Logf("ruleset:\n%s", out)
 	}
 }
 
@@ -329,7 +321,7 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 	if _, err := r.Sync(ctx, lvs.Table{}); err != nil {
 		t.Fatal(err)
 	}
-	out := l.ruleset(t)
+	out := string(l.director.MustRun("nft", "list", "table", "inet", "quadrature"))
 	if regexp.MustCompile(`chain (s|t)\d`).MatchString(out) || strings.Contains(out, "map p") {
 		t.Fatalf("leftovers after emptying the table:\n%s", out)
 	}
