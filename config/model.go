@@ -518,3 +518,14 @@ func (c *Config) Count() Counts {
 	}
 	return n
 }
+
+// mergeKey identifies a VRRP instance across nodes: the VRRP router it is
+// (VRID, interface, family), whatever its name.
+func (in *VRRPInstance) mergeKey() string {
+	return fmt.Sprintf("vrrp_instance vrid %d %s %s", in.VRID, in.Interface, in.Family)
+}
+
+// mergeKey identifies a virtual server across nodes.
+func (vs *VirtualServer) mergeKey() string {
+	return "virtual_server " + vs.vsKeyString() + " " + vs.Protocol + " " + vs.Family
+}

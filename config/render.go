@@ -16,28 +16,54 @@ import (
 // Loading the result for c.Node with the same resolver yields a model equal
 // to c (see Equal). Host names are written as they were given.
 func (c *Config) Render() []byte {
-	w := &writer{}
-	w.line("# keepalived.conf rendered by quadrature for node %s", c.Node)
-	w.global(&c.Global)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# keepalived.conf rendered by quadrature for node %s\n", c.Node)
+	for _, e := range c.elements() {
+		b.WriteByte('\n')
+		for _, l := range e.lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+// element is one top-level block, rendered, with the key that identifies it
+// across nodes (used by Merge to align per-node files).
+type element struct {
+	key   string
+	lines []string
+}
+
+// elements renders each top-level block of c separately.
+func (c *Config) elements() []element {
+	var out []element
+	add := func(key string, f func(w *writer)) {
+		w := &writer{}
+		f(w)
+		lines := strings.Split(strings.TrimSuffix(w.buf.String(), "\n"), "\n")
+		out = append(out, element{key: key, lines: lines})
+	}
+	add("global_defs", func(w *writer) { w.global(&c.Global) })
 	if c.Cluster != nil {
-		w.cluster(c.Cluster)
+		add("cluster", func(w *writer) { w.cluster(c.Cluster) })
 	}
 	for i := range c.Scripts {
-		w.script(&c.Scripts[i])
+		add("vrrp_script "+c.Scripts[i].Name, func(w *writer) { w.script(&c.Scripts[i]) })
 	}
 	for i := range c.Instances {
-		w.instance(c, &c.Instances[i])
+		add(c.Instances[i].mergeKey(), func(w *writer) { w.instance(c, &c.Instances[i]) })
 	}
 	for i := range c.SyncGroups {
-		w.syncGroup(c, &c.SyncGroups[i])
+		add("vrrp_sync_group "+c.SyncGroups[i].Name, func(w *writer) { w.syncGroup(c, &c.SyncGroups[i]) })
 	}
 	for i := range c.VSGroups {
-		w.vsGroup(&c.VSGroups[i])
+		add("virtual_server_group "+c.VSGroups[i].Name, func(w *writer) { w.vsGroup(&c.VSGroups[i]) })
 	}
 	for i := range c.VirtualServers {
-		w.virtualServer(c, &c.VirtualServers[i])
+		add(c.VirtualServers[i].mergeKey(), func(w *writer) { w.virtualServer(c, &c.VirtualServers[i]) })
 	}
-	return w.buf.Bytes()
+	return out
 }
 
 type writer struct {
@@ -210,7 +236,6 @@ func (w *writer) global(g *GlobalDefs) {
 }
 
 func (w *writer) cluster(c *Cluster) {
-	w.blank()
 	w.open("cluster")
 	w.str("node_name", c.NodeName)
 	if c.Bind.IsValid() {
@@ -255,7 +280,6 @@ func (w *writer) cluster(c *Cluster) {
 }
 
 func (w *writer) script(s *VRRPScript) {
-	w.blank()
 	w.open("vrrp_script %s", quote(s.Name))
 	w.str("script", s.Script)
 	w.sec("interval", s.Interval)
@@ -348,7 +372,6 @@ func (w *writer) notify(n *Notify) {
 }
 
 func (w *writer) instance(c *Config, in *VRRPInstance) {
-	w.blank()
 	w.open("vrrp_instance %s", quote(in.Name))
 	w.kv("state", in.State)
 	w.str("interface", in.Interface)
@@ -420,7 +443,6 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 }
 
 func (w *writer) syncGroup(c *Config, g *SyncGroup) {
-	w.blank()
 	w.open("vrrp_sync_group %s", quote(g.Name))
 	w.open("group")
 	for _, m := range g.Group {
@@ -434,7 +456,6 @@ func (w *writer) syncGroup(c *Config, g *SyncGroup) {
 }
 
 func (w *writer) vsGroup(g *VirtualServerGroup) {
-	w.blank()
 	w.open("virtual_server_group %s", quote(g.Name))
 	for _, e := range g.Entries {
 		if e.Fwmark != 0 {
@@ -466,7 +487,6 @@ func rangeString(first, last netip.Addr) string {
 }
 
 func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
-	w.blank()
 	switch {
 	case vs.Group != "":
 		w.open("virtual_server group %s", quote(vs.Group))
