@@ -130,8 +130,8 @@ func TestTCPCheckBlackhole(t *testing.T) {
 		target  string
 		outcome string
 	}{
-		{"192.0.2.77:80", "timeout"},    // nobody there: SYN unanswered
-		{"198.51.100.9:80", "error"},    // blackhole route: the kernel refuses at once
+		{"192.0.2.77:80", "timeout"},      // nobody there: SYN unanswered
+		{"198.51.100.9:80", "error"},      // blackhole route: the kernel refuses at once
 		{"203.0.113.5:80", "unreachable"}, // no route at all
 	}
 	for _, c := range cases {
