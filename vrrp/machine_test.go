@@ -75,7 +75,7 @@ func (r *rig) toMaster() time.Time {
 type advOpt func(*Advert, *EvPacket)
 
 func withInterval(d time.Duration) advOpt { return func(a *Advert, _ *EvPacket) { a.Interval = d } }
-func withTTL(ttl int) advOpt             { return func(_ *Advert, e *EvPacket) { e.TTL = ttl } }
+func withTTL(ttl int) advOpt              { return func(_ *Advert, e *EvPacket) { e.TTL = ttl } }
 func withDst(d string) advOpt {
 	return func(_ *Advert, e *EvPacket) { e.Dst = netip.MustParseAddr(d) }
 }

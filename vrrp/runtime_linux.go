@@ -43,7 +43,13 @@ func openRuntimeIO(nsPath string, log *slog.Logger) (*runtimeIO, error) {
 		ns.close()
 		return nil, fmt.Errorf("vrrp: %w", err)
 	}
-	opts := netlink.LinkSubscribeOptions{ErrorCallback: func(err error) { log.Warn("vrrp link subscription", "err", err) }}
+	opts := netlink.LinkSubscribeOptions{ErrorCallback: func(err error) {
+		select {
+		case <-r.done: // closing
+		default:
+			log.Warn("vrrp link subscription", "err", err)
+		}
+	}}
 	if nsPath != "" {
 		opts.Namespace = &ns.h
 	}

@@ -1,0 +1,277 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"quadrature/internal/netnstest"
+)
+
+// lanConfig is a one-instance node config on eth0.
+func lanConfig(prio int, interval time.Duration, vip string, mod ...func(*InstanceConfig)) NodeConfig {
+	ic := InstanceConfig{
+		Name: "VI_1", Interface: "eth0", VRID: 42, Version: 3, Priority: prio, AdvertInterval: interval,
+		VIPs: []VIP{{Prefix: mustPrefix(vip), NoDAD: true}},
+		GARP: &GARPConfig{MasterDelay: time.Second, MasterRepeat: 3, MasterRefreshRepeat: 1},
+	}
+	for _, f := range mod {
+		f(&ic)
+	}
+	return NodeConfig{Instances: []InstanceConfig{ic}, NotifyTimeout: 5 * time.Second}
+}
+
+// exactlyOneMaster checks that the VIP is on want and on no other host.
+func exactlyOneMaster(t *testing.T, hosts []*netnstest.NS, want *netnstest.NS, vip string) {
+	t.Helper()
+	for _, h := range hosts {
+		if got := hasAddr(t, h, vip); got != (h == want) {
+			t.Errorf("%s has %s: %v, want %v", h.Name, vip, got, h == want)
+		}
+	}
+}
+
+func noDrops(t *testing.T, p *proc) {
+	t.Helper()
+	for _, s := range p.Status() {
+		if n := s.Counters.TotalDrops(); n != 0 {
+			t.Errorf("%s %s: %d drops %v", p.name, s.Name, n, s.Counters.Drops)
+		}
+		if s.Counters.AdvertsReceived == 0 && s.State != StateMaster {
+			t.Errorf("%s %s: no adverts received", p.name, s.Name)
+		}
+	}
+}
+
+// Three nodes elect the highest priority; kill -9 of the master hands
+// the VIP to the next (the client's neighbour cache follows through
+// GARP); SIGTERM of that one hands it to the last after skew time.
+func TestElectionAndFailoverThreeNodes(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	const vip = "192.0.2.100"
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	c := lab.AddHost("c", "192.0.2.3/24")
+	client := lab.AddHost("cl", "192.0.2.50/24")
+	hosts := []*netnstest.NS{a, b, c}
+	pa := startNode(t, a, lanConfig(100, 100*ms, vip+"/24"))
+	pb := startNode(t, b, lanConfig(150, 100*ms, vip+"/24"))
+	pc := startNode(t, c, lanConfig(120, 100*ms, vip+"/24"))
+
+	pb.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pa.waitState(t, "VI_1", StateBackup, time.Second)
+	pc.waitState(t, "VI_1", StateBackup, time.Second)
+	time.Sleep(300 * ms)
+	exactlyOneMaster(t, hosts, b, vip)
+	for _, p := range []*proc{pa, pb, pc} {
+		noDrops(t, p)
+	}
+	st := pa.Status()[0]
+	if st.MasterAddr != netip.MustParseAddr("192.0.2.2") || st.Priority != 100 {
+		t.Errorf("backup status %+v", st)
+	}
+	client.MustRun("ping", "-c1", "-W1", vip)
+	if got := neighMAC(t, client, vip); got != macOf(t, b) {
+		t.Fatalf("client neighbour %s = %q, want b's %s", vip, got, macOf(t, b))
+	}
+	time.Sleep(1100 * ms) // past the neighbour locktime
+
+	killed := time.Now()
+	pb.signal(syscall.SIGKILL)
+	pc.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	t.Logf("kill -9 → c master in %v (bound %v)", time.Since(killed), MasterDownInterval(3, 120, 100*ms))
+	waitAddr(t, c, vip, true, time.Second)
+	// A crashed master cannot remove its address (keepalived alike); a is
+	// still clean.
+	exactlyOneMaster(t, []*netnstest.NS{a, c}, c, vip)
+	waitNeigh(t, client, vip, macOf(t, c), 3*time.Second)
+
+	stopped := time.Now()
+	pc.signal(syscall.SIGTERM)
+	pa.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	took := time.Since(stopped)
+	t.Logf("SIGTERM → a master in %v (skew %v)", took, SkewTime(3, 100, 100*ms))
+	pc.wait(t, 5*time.Second)
+	waitAddr(t, c, vip, false, time.Second)
+	waitAddr(t, a, vip, true, time.Second)
+	st = pa.Status()[0]
+	if !strings.Contains(st.LastReason, "priority 0") {
+		t.Errorf("takeover reason %q, want the release path", st.LastReason)
+	}
+	if st.Counters.PriorityZeroReceived == 0 {
+		t.Errorf("no priority-0 advert counted")
+	}
+}
+
+// A runtime priority change (the cluster's placement) preempts the
+// master; lowering it back moves the VIP back.
+func TestPriorityChangePreempts(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	const vip = "192.0.2.100"
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	pa := startNode(t, a, lanConfig(150, 100*ms, vip+"/32"))
+	pb := startNode(t, b, lanConfig(100, 100*ms, vip+"/32"))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pb.waitState(t, "VI_1", StateBackup, time.Second)
+
+	pb.setPriority("VI_1", 200)
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	pa.waitState(t, "VI_1", StateBackup, time.Second)
+	waitAddr(t, b, vip, true, time.Second)
+	waitAddr(t, a, vip, false, time.Second)
+	if s := pb.Status()[0]; s.Priority != 200 || s.BasePriority != 200 {
+		t.Errorf("status priority %d base %d", s.Priority, s.BasePriority)
+	}
+
+	pb.setPriority("VI_1", 50)
+	pa.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	pb.waitState(t, "VI_1", StateBackup, time.Second)
+	waitAddr(t, a, vip, true, time.Second)
+	noDrops(t, pa)
+	noDrops(t, pb)
+}
+
+// Carrier loss on the master's link puts it in FAULT (VIP removed), the
+// backup takes over; when the link returns the instance re-joins the
+// group, comes back as BACKUP and, having the higher priority, preempts.
+func TestLinkDownFault(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	const vip = "192.0.2.100"
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	pa := startNode(t, a, lanConfig(150, 100*ms, vip+"/32"))
+	pb := startNode(t, b, lanConfig(100, 100*ms, vip+"/32"))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+
+	lab.SetPort(a, false)
+	pa.waitState(t, "VI_1", StateFault, 2*time.Second)
+	waitAddr(t, a, vip, false, time.Second)
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	if s := pa.Status()[0]; !strings.Contains(s.Fault, "eth0 down") {
+		t.Errorf("fault reason %q", s.Fault)
+	}
+
+	lab.SetPort(a, true)
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pb.waitState(t, "VI_1", StateBackup, time.Second)
+	waitAddr(t, b, vip, false, time.Second)
+	noDrops(t, pb)
+}
+
+// Unicast mode: no multicast anywhere.
+func TestUnicast(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	const vip = "192.0.2.100"
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	uni := func(src, peer string) func(*InstanceConfig) {
+		return func(c *InstanceConfig) {
+			c.UnicastSrc = netip.MustParseAddr(src)
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr(peer)}
+			c.CheckUnicastSrc = true
+		}
+	}
+	pa := startNode(t, a, lanConfig(150, 100*ms, vip+"/32", uni("192.0.2.1", "192.0.2.2")))
+	pb := startNode(t, b, lanConfig(100, 100*ms, vip+"/32", uni("192.0.2.2", "192.0.2.1")))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pb.waitState(t, "VI_1", StateBackup, time.Second)
+	time.Sleep(300 * ms)
+	noDrops(t, pb)
+	if s := pb.Status()[0]; s.MasterAddr != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("master %v", s.MasterAddr)
+	}
+	pa.signal(syscall.SIGKILL)
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	waitAddr(t, b, vip, true, time.Second)
+}
+
+// IPv6: link-local sources, ff02::12, kernel checksums, unsolicited NA.
+func TestIPv6(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	const vip = "2001:db8::100"
+	a := lab.AddHost("a", "2001:db8::1/64", "fe80::1/64")
+	b := lab.AddHost("b", "2001:db8::2/64", "fe80::2/64")
+	client := lab.AddHost("cl", "2001:db8::50/64")
+	pa := startNode(t, a, lanConfig(150, 100*ms, vip+"/64"))
+	pb := startNode(t, b, lanConfig(100, 100*ms, vip+"/64"))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pb.waitState(t, "VI_1", StateBackup, time.Second)
+	time.Sleep(300 * ms)
+	noDrops(t, pb)
+	if s := pb.Status()[0]; !s.MasterAddr.IsLinkLocalUnicast() {
+		t.Errorf("master address %v, want link-local", s.MasterAddr)
+	}
+	client.MustRun("ping", "-6", "-c1", "-W1", vip)
+	time.Sleep(1100 * ms)
+	pa.signal(syscall.SIGKILL)
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	waitAddr(t, b, vip, true, time.Second)
+	waitNeigh(t, client, vip, macOf(t, b), 3*time.Second)
+}
+
+// Sync group: when one member fails over, the other follows.
+func TestSyncGroup(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	mk := func(prio int, trackFail bool) NodeConfig {
+		c1 := lanConfig(prio, 100*ms, "192.0.2.100/32").Instances[0]
+		c2 := lanConfig(prio, 100*ms, "192.0.2.101/32").Instances[0]
+		c2.Name, c2.VRID = "VI_2", 43
+		cmd := "true"
+		if trackFail {
+			cmd = "false"
+		}
+		return NodeConfig{
+			Instances: []InstanceConfig{c1, c2},
+			Scripts:   []ScriptConfig{{Name: "chk", Command: cmd, Interval: 100 * ms, Fall: 1, Rise: 1}},
+			Groups:    []GroupConfig{{Name: "G", Instances: []string{"VI_1", "VI_2"}}},
+		}
+	}
+	pa := startNode(t, a, mk(150, false))
+	pb := startNode(t, b, mk(100, false))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pa.waitState(t, "VI_2", StateMaster, time.Second)
+	pb.waitState(t, "VI_2", StateBackup, time.Second)
+	// Only VI_2 loses its link-independent health: make VI_1 lose to b by
+	// priority; VI_2 must follow b although a still has priority 150 for it.
+	pb.setPriority("VI_1", 200)
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+	pb.waitState(t, "VI_2", StateMaster, time.Second)
+	pa.waitState(t, "VI_1", StateBackup, time.Second)
+	pa.waitState(t, "VI_2", StateBackup, time.Second)
+	waitAddr(t, b, "192.0.2.101", true, time.Second)
+	waitAddr(t, a, "192.0.2.101", false, time.Second)
+}
+
+// track_script: an unweighted failing script is FAULT; a weighted one
+// lowers the priority.
+func TestTrackScript(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	flag := t.TempDir() + "/ok"
+	cfg := lanConfig(150, 100*ms, "192.0.2.100/32", func(c *InstanceConfig) {
+		c.TrackScripts = []TrackScript{{Name: "weighted"}, {Name: "hard"}}
+	})
+	cfg.Scripts = []ScriptConfig{
+		{Name: "weighted", Command: "false", Interval: 100 * ms, Weight: -60, Fall: 2},
+		{Name: "hard", Command: fmt.Sprintf("test -e %s", flag), Interval: 100 * ms},
+	}
+	pa := startNode(t, a, cfg)
+	pa.waitState(t, "VI_1", StateFault, 3*time.Second)
+	var s InstanceStatus
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * ms) {
+		if s = pa.Status()[0]; s.Priority == 90 {
+			break
+		}
+	}
+	if !strings.Contains(s.Fault, "hard") || s.Priority != 90 {
+		t.Errorf("status fault %q priority %d (want 150-60)", s.Fault, s.Priority)
+	}
+	a.MustRun("touch", flag)
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+}
