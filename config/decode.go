@@ -58,6 +58,9 @@ func (d *decoder) unknown(s *Stmt, where string, t table) {
 		keys = append(keys, k)
 	}
 	msg := fmt.Sprintf("unknown keyword %q in %s", s.Key, where)
+	if where == "" {
+		msg = fmt.Sprintf("unknown keyword %q at the top level", s.Key)
+	}
 	if c := closest(s.Key, keys); c != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", c)
 	}
@@ -377,7 +380,7 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 		if f, ok := first[s.Key]; ok {
 			f(s)
 		} else if _, ok := second[s.Key]; !ok {
-			d.unknown(s, "the top level", top)
+			d.unknown(s, "", top)
 		}
 	}
 	d.finishGlobal()

@@ -33,7 +33,7 @@ const (
 	maxIncludeDepth = 32
 	maxFiles        = 1024
 	maxExpandDepth  = 16
-	maxLineBytes    = 1 << 20
+	maxLineBytes    = 64 << 10
 )
 
 // lexer turns files into tokens. It applies, line by line and in keepalived's

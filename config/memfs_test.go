@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"sort"
 )
@@ -41,3 +42,5 @@ func loadMem(t interface{ Helper() }, files memFS, node string) (*Config, []Diag
 	t.Helper()
 	return Load("main.conf", files.options(node))
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

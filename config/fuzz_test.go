@@ -1,0 +1,102 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// seedFiles adds every example and real-world sample as a fuzz seed.
+func seedFiles(f *testing.F) {
+	for _, pat := range []string{"testdata/examples/*.conf", "testdata/realworld/*.conf"} {
+		files, _ := filepath.Glob(pat)
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(string(b))
+		}
+	}
+	for _, s := range []string{
+		"", "{", "}", "a {", "a { b { c } }", "\"", "'", "@n x", "@^n x", "$A=$A\nx $A",
+		"$A=${A}${A}\nx $A", "include x", "include {a,{b}", "a;;;b", "x \\\n y", "\"\\x4\"",
+		"vrrp_instance V { virtual_ipaddress { 192.0.2.1/33 } }",
+		"virtual_server_group G { 192.0.2.1-0 80\n 2001:db8::1-ffff 80\n 10.0.0.0/8\n fwmark 1 inet6 }",
+		"virtual_server fwmark 1 { persistence_granularity 255.0.255.0 }",
+	} {
+		f.Add(s)
+	}
+}
+
+// FuzzLex checks that the lexer never panics and that every token carries a
+// position inside the input.
+func FuzzLex(f *testing.F) {
+	seedFiles(f)
+	f.Fuzz(func(t *testing.T, src string) {
+		toks, _ := Lex("f.conf", []byte(src), "n")
+		lines := strings.Count(src, "\n") + 1
+		for _, tk := range toks {
+			if tk.Pos.File != "f.conf" || tk.Pos.Line < 1 || tk.Pos.Line > lines {
+				t.Fatalf("token %q at %v outside the input (%d lines)", tk.Text, tk.Pos, lines)
+			}
+		}
+	})
+}
+
+// FuzzParse loads arbitrary text (with an in-memory include tree) and checks
+// that nothing panics, that errors carry positions, and that whatever loads
+// cleanly renders to text that loads back to an equal model.
+func FuzzParse(f *testing.F) {
+	seedFiles(f)
+	f.Fuzz(func(t *testing.T, src string) {
+		files := memFS{"main.conf": src, "inc.conf": "router_id x\n", "loop.conf": "include main.conf\n"}
+		opts := files.options("n")
+		opts.Resolver = Hosts{"tic": {mustAddr("192.0.2.133"), mustAddr("2001:db8::133")}}
+		cfg, _, err := Load("main.conf", opts)
+		if err != nil {
+			for _, d := range err.(ErrorList) {
+				if d.Pos.File == "" || d.Pos.Line < 1 {
+					t.Fatalf("error without position: %q", d.Msg)
+				}
+			}
+			return
+		}
+		text := cfg.Render()
+		back, _, err := LoadBytes("rendered.conf", text, opts)
+		if err != nil {
+			t.Fatalf("rendered text does not load: %v\n%s", err, text)
+		}
+		if d := Diff(cfg, back); d != "" {
+			t.Fatalf("round trip changed the model: %s\n%s", d, text)
+		}
+	})
+}
+
+// FuzzHosts checks the hosts(5) parser never panics and only returns valid
+// entries.
+func FuzzHosts(f *testing.F) {
+	b, _ := os.ReadFile(examplesHosts)
+	f.Add(string(b))
+	f.Add("127.0.0.1 localhost\n::1 localhost ip6-localhost # c\nbad line\n1.2.3.4\n")
+	f.Add("fe80::1%eth0 ll\n::ffff:192.0.2.1 mapped\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		h, errs := ParseHosts("hosts", []byte(src))
+		for name, addrs := range h {
+			if !validHostName(name) || len(addrs) == 0 {
+				t.Fatalf("bad entry %q %v", name, addrs)
+			}
+			for _, a := range addrs {
+				if !a.IsValid() || a.Is4In6() {
+					t.Fatalf("bad address %v", a)
+				}
+			}
+		}
+		for _, e := range errs {
+			if e.Pos.Line < 1 {
+				t.Fatalf("error without line: %v", e)
+			}
+		}
+	})
+}
