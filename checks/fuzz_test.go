@@ -1,0 +1,119 @@
+package checks
+
+import (
+	"bufio"
+	"encoding/hex"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func FuzzParseDNSReply(f *testing.F) {
+	q, _ := BuildDNSQuery(7, "example.test", 1)
+	f.Add(q)
+	r := append([]byte(nil), q...)
+	r[2] |= 0x80
+	f.Add(r)
+	f.Add([]byte{0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1})
+	f.Add([]byte{0, 1, 0x81, 0x80, 0, 2, 0, 0, 0, 0, 0, 0, 0x40})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseDNSReply(b)
+		if err != nil {
+			return
+		}
+		if len(b) < 12 || h.ID != uint16(b[0])<<8|uint16(b[1]) || h.RCode != b[3]&0x0f || h.QR != (b[2]&0x80 != 0) {
+			t.Fatalf("inconsistent header %+v for % x", h, b[:min(12, len(b))])
+		}
+	})
+}
+
+func FuzzParseStatusCodes(f *testing.F) {
+	for _, s := range []string{"", "200", "200-299", "200-299 301,302", "100-599", "599-100", "2000", "20a", "-", "200--300"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		set, err := ParseStatusCodes(s)
+		if err != nil {
+			return
+		}
+		for c := -1; c < 700; c++ {
+			if set.Contains(c) && (c < 100 || c > 599) {
+				t.Fatalf("%q contains %d", s, c)
+			}
+		}
+		again, err := ParseStatusCodes(set.String())
+		if err != nil || again.bits != set.bits {
+			t.Fatalf("%q -> %q does not re-parse to the same set: %v", s, set.String(), err)
+		}
+	})
+}
+
+// quoteArg quotes a word so SplitCommandLine returns it unchanged.
+func quoteArg(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func FuzzSplitCommandLine(f *testing.F) {
+	for _, s := range []string{`/bin/check`, `/bin/check "a b" c`, `x 'it''s' "q\"uote"`, `a\ b`, `"unterminated`, `trailing\`, "tab\tsep\nnl", `""`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args, err := SplitCommandLine(s)
+		if err != nil {
+			return
+		}
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = quoteArg(a)
+		}
+		again, err := SplitCommandLine(strings.Join(quoted, " "))
+		if err != nil || !reflect.DeepEqual(again, args) && !(len(again) == 0 && len(args) == 0) {
+			t.Fatalf("%q -> %q -> %q (%v)", s, args, again, err)
+		}
+	})
+}
+
+func FuzzReadSMTPReply(f *testing.F) {
+	for _, s := range []string{"220 ready\r\n", "220-a\r\n220 b\r\n", "250\r\n", "421 bye\r\n", "220-a\r\n250 b\r\n", "abc\r\n", "220-x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rep, err := ReadSMTPReply(bufio.NewReader(strings.NewReader(s)))
+		if err != nil {
+			return
+		}
+		if rep.Code < 200 || rep.Code > 599 || len(rep.Lines) == 0 || len(rep.Lines) > maxSMTPLines {
+			t.Fatalf("%q: implausible reply %+v", s, rep)
+		}
+	})
+}
+
+func FuzzParseHexPattern(f *testing.F) {
+	for _, s := range []string{"", "cafe", "0xCAFE", "ca:fe", "ca ?? fe", "abc", "zz", "??"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, s string, wild bool) {
+		p, err := ParseHexPattern(s, wild)
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		for i, x := range p.Bytes {
+			if p.Any[i] {
+				if !wild {
+					t.Fatalf("%q: wildcard without permission", s)
+				}
+				b.WriteString("??")
+			} else {
+				b.WriteString(hex.EncodeToString([]byte{x}))
+			}
+		}
+		again, err := ParseHexPattern(b.String(), wild)
+		if err != nil || !reflect.DeepEqual(again, p) {
+			t.Fatalf("%q -> %q does not round-trip: %v", s, b.String(), err)
+		}
+		if len(p.Bytes) > 0 && !p.MatchPrefix(append(append([]byte(nil), p.Bytes...), 1, 2)) {
+			t.Fatalf("%q does not match its own bytes", s)
+		}
+	})
+}
