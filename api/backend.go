@@ -113,15 +113,15 @@ type VRRPInstance struct {
 
 // VirtualService is one IPVS virtual service with its real servers.
 type VirtualService struct {
-	ID          string           `json:"id"`       // stable key, e.g. "tcp/192.0.2.10:80" or "fwmark/1"
-	Protocol    string           `json:"protocol"` // tcp, udp, sctp, or "" for fwmark
-	Addr        netip.AddrPort   `json:"addr"`     // zero for fwmark services
-	FWMark      uint32           `json:"fwmark,omitempty"`
-	Scheduler   string           `json:"scheduler"`
-	Flags       string           `json:"flags"` // ipvsadm-style, e.g. "persistent 300"
-	Counters    KernelCounters   `json:"counters"`
-	RealServers []RealServer     `json:"real_servers"`
-	Quorum      *VirtualQuorum   `json:"quorum,omitempty"`
+	ID          string         `json:"id"`       // stable key, e.g. "tcp/192.0.2.10:80" or "fwmark/1"
+	Protocol    string         `json:"protocol"` // tcp, udp, sctp, or "" for fwmark
+	Addr        netip.AddrPort `json:"addr"`     // zero for fwmark services
+	FWMark      uint32         `json:"fwmark,omitempty"`
+	Scheduler   string         `json:"scheduler"`
+	Flags       string         `json:"flags"` // ipvsadm-style, e.g. "persistent 300"
+	Counters    KernelCounters `json:"counters"`
+	RealServers []RealServer   `json:"real_servers"`
+	Quorum      *VirtualQuorum `json:"quorum,omitempty"`
 }
 
 // VirtualQuorum reports keepalived's quorum for a virtual service.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -241,7 +242,7 @@ func TestNewOptions(t *testing.T) {
 
 func TestStartShutdown(t *testing.T) {
 	f := apitest.NewFake("iwash1")
-	s, err := api.New(api.Options{Backend: f, AdminToken: "tok", Listen: "127.0.0.1:0"})
+	s, err := api.New(api.Options{Backend: f, AdminToken: "tok", Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
