@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -140,9 +139,7 @@ func decodeRuleMsg(b []byte) (table string, ri ruleInfo, err error) {
 			}
 			ri.Handle = binary.BigEndian.Uint64(a.Data)
 		case unix.NFTA_RULE_USERDATA:
-			if s, ok := userdata.GetString(a.Data, userdata.TypeComment); ok {
-				ri.Comment = s
-			}
+			ri.Comment = ruleComment(a.Data)
 		case unix.NFTA_RULE_EXPRESSIONS:
 			if err := decodeCounter(a.Data, &ri); err != nil {
 				return "", ri, err
@@ -201,3 +198,25 @@ func decodeCounter(b []byte, ri *ruleInfo) error {
 	}
 	return nil
 }
+
+// ruleComment returns the comment of rule userdata: a sequence of TLVs
+// (type byte, length byte, value) in which the comment (type 0) is a
+// NUL-terminated string. Malformed userdata yields "". (The library's
+// userdata.Get panics on a truncated TLV; rule userdata comes from the
+// kernel, but anyone with CAP_NET_ADMIN may have written it.)
+func ruleComment(b []byte) string {
+	for len(b) >= 2 {
+		typ, n := b[0], int(b[1])
+		if len(b) < 2+n {
+			return ""
+		}
+		if typ == udataComment {
+			return trimNUL(b[2 : 2+n])
+		}
+		b = b[2+n:]
+	}
+	return ""
+}
+
+// udataComment is NFTNL_UDATA_RULE_COMMENT.
+const udataComment = 0

@@ -208,7 +208,6 @@ func svc(proto lvs.Protocol, vip netip.Addr, sched string, weights ...int32) lvs
 	return s
 }
 
-
 func dialUDP(dst netip.AddrPort) (net.Conn, error) {
 	return net.DialTimeout("udp", dst.String(), 2*time.Second)
 }

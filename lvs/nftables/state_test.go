@@ -1,0 +1,359 @@
+package nftables
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"quadrature/lvs"
+)
+
+// synthDump lays out t the way program does (same records, same chains),
+// with IDs 100*i+1 for services and 100*i+2+j for their destinations, and
+// per-destination counters derived from the IDs.
+func synthDump(t lvs.Table, masq bool) dump {
+	d := dump{TableExists: true, Chains: []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices}}
+	add := func(chain string, r record, pk uint64) {
+		d.Rules = append(d.Rules, ruleInfo{Chain: chain, Handle: uint64(len(d.Rules) + 1), Comment: r.String(), HasCounter: pk > 0, Packets: pk, Bytes: pk * 60})
+	}
+	for name, chain := range infraChains {
+		if name != infraMasq || masq {
+			add(chain, record{Kind: kindInfra, Infra: name}, 0)
+		}
+	}
+	for i, s := range t.Normalize().Services {
+		id := uint32(100*i + 1)
+		add(chainServices, headerOf(id, s), 0)
+		sc := svcChainName(id)
+		d.Chains = append(d.Chains, sc)
+		if s.Persistence > 0 {
+			add(sc, record{Kind: kindPersist, SvcID: id}, 0)
+		}
+		ids := make([]uint32, len(s.Destinations))
+		ws := make([]int32, len(s.Destinations))
+		for j, dst := range s.Destinations {
+			ids[j], ws[j] = id+1+uint32(j), dst.Weight
+		}
+		slots, n := layout(s.Scheduler, ids, ws)
+		add(sc, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, 0)
+		for j := range ids {
+			add(sc, record{Kind: kindWeight, SvcID: id, DestID: ids[j], Weight: ws[j]}, 0)
+		}
+		add(sc, record{Kind: kindEnd, SvcID: id}, 0)
+		for j, dst := range s.Destinations {
+			dc, tc := destChainName(id, ids[j]), statChainName(ids[j])
+			d.Chains = append(d.Chains, dc, tc)
+			add(dc, record{Kind: kindDest, SvcID: id, DestID: ids[j], Addr: dst.Addr, Port: dst.Port}, uint64(ids[j]))
+			add(tc, record{Kind: kindStat, DestID: ids[j]}, uint64(ids[j])*3)
+			add(tc, record{Kind: kindStat, DestID: ids[j], Reply: true}, uint64(ids[j])*2)
+		}
+	}
+	return d
+}
+
+func sampleTable() lvs.Table {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	return lvs.Table{Services: []lvs.Service{
+		{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: a("198.51.100.10"), Port: 80}, Scheduler: "wrr",
+			Destinations: []lvs.Destination{{Addr: a("192.0.2.11"), Port: 8080, Weight: 1}, {Addr: a("192.0.2.12"), Port: 8080, Weight: 0}, {Addr: a("192.0.2.13"), Port: 8080, Weight: 3}}},
+		{Key: lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.UDP, Addr: a("2001:db8::10"), Port: 53}, Scheduler: "sh", Persistence: 300 * time.Second, Netmask: 64,
+			Destinations: []lvs.Destination{{Addr: a("2001:db8::11"), Port: 53, Weight: 2}}},
+		{Key: lvs.ServiceKey{Family: lvs.IPv4, FWMark: 7}, Scheduler: "rr",
+			Destinations: []lvs.Destination{{Addr: a("192.0.2.11"), Weight: 1}, {Addr: a("192.0.2.12"), Weight: 5}}},
+		{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: a("198.51.100.10"), Port: 443}, Scheduler: "dh"},
+	}}
+}
+
+func TestDecodeStateRoundTrip(t *testing.T) {
+	for _, masq := range []bool{true, false} {
+		want := sampleTable()
+		st := decodeState(synthDump(want, masq), masq)
+		if got := st.Table(); got.Digest() != want.Digest() {
+			t.Fatalf("masq=%v: decoded\n%s\nwant\n%s", masq, got.CanonicalText(), want.CanonicalText())
+		}
+		if st.Malformed != 0 || !st.InfraOK {
+			t.Fatalf("malformed=%d infraOK=%v", st.Malformed, st.InfraOK)
+		}
+	}
+}
+
+// TestDecodeStateNoticesEveryMissingRule removes each rule in turn: the
+// read-back must differ from the programmed table, so the reconciler sees
+// (and repairs) any single deleted rule. Counter chains are the exception:
+// they carry statistics, not the model.
+func TestDecodeStateNoticesEveryMissingRule(t *testing.T) {
+	want := sampleTable()
+	full := synthDump(want, true)
+	for i, r := range full.Rules {
+		if strings.HasPrefix(r.Chain, "t") {
+			continue
+		}
+		d := full
+		d.Rules = append(append([]ruleInfo(nil), full.Rules[:i]...), full.Rules[i+1:]...)
+		if got := decodeState(d, true).Table(); got.Digest() == want.Digest() {
+			t.Errorf("removing rule %q from %s went unnoticed", r.Comment, r.Chain)
+		}
+	}
+}
+
+func TestDecodeStateRejectsInconsistency(t *testing.T) {
+	want := sampleTable()
+	cases := []struct {
+		name   string
+		mutate func(*dump)
+	}{
+		{"weight record changed", func(d *dump) { replaceComment(d, "q1 w id=1 d=2 w=1", "q1 w id=1 d=2 w=2") }},
+		{"record in the wrong chain", func(d *dump) { moveRule(d, "q1 end id=1", "s101") }},
+		{"duplicate service header", func(d *dump) { dupRule(d, "q1 svc id=1 ") }},
+		{"duplicate destination rule", func(d *dump) { dupRule(d, "q1 dst id=1 d=2 ") }},
+		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q1 infra r=masq") }},
+		{"table missing", func(d *dump) { d.TableExists = false }},
+	}
+	for _, c := range cases {
+		d := synthDump(want, true)
+		d.Rules = append([]ruleInfo(nil), d.Rules...)
+		c.mutate(&d)
+		if got := decodeState(d, true).Table(); got.Digest() == want.Digest() {
+			t.Errorf("%s: not noticed", c.name)
+		}
+	}
+	// An unexpected masquerade rule (masquerade off) is drift too.
+	if st := decodeState(synthDump(want, true), false); st.InfraOK {
+		t.Error("masquerade rule present while off: infra reported intact")
+	}
+}
+
+func findRule(d *dump, prefix string) int {
+	for i, r := range d.Rules {
+		if strings.HasPrefix(r.Comment, prefix) {
+			return i
+		}
+	}
+	panic("no rule " + prefix)
+}
+
+func replaceComment(d *dump, old, repl string) { d.Rules[findRule(d, old)].Comment = repl }
+func moveRule(d *dump, prefix, chain string)   { d.Rules[findRule(d, prefix)].Chain = chain }
+func dupRule(d *dump, prefix string)           { d.Rules = append(d.Rules, d.Rules[findRule(d, prefix)]) }
+func dropRule(d *dump, prefix string) {
+	i := findRule(d, prefix)
+	d.Rules = append(d.Rules[:i], d.Rules[i+1:]...)
+}
+
+func TestStatsFromState(t *testing.T) {
+	want := sampleTable()
+	st := decodeState(synthDump(want, true), true)
+	stats := st.Stats()
+	s := want.Normalize().Services[0] // TCP :80, IDs 1 and 2..4
+	ss := stats[s.Key]
+	var conns uint64
+	for j, d := range s.Destinations {
+		id := uint64(2 + j)
+		got := ss.Destinations[d.Key()]
+		if got.Connections != id || got.PacketsIn != 3*id || got.PacketsOut != 2*id || got.BytesIn != 180*id || got.BytesOut != 120*id {
+			t.Errorf("%s: %+v", d.Key(), got.Counters)
+		}
+		conns += id
+	}
+	if ss.Connections != conns {
+		t.Errorf("service connections %d, want %d", ss.Connections, conns)
+	}
+	if len(stats) != len(want.Services) {
+		t.Errorf("stats for %d services, want %d", len(stats), len(want.Services))
+	}
+}
+
+// randomTable draws a table of supported services.
+func randomTable(r *rand.Rand) lvs.Table {
+	var t lvs.Table
+	scheds := []string{"rr", "wrr", "sh", "dh"}
+	for i := 0; i < r.IntN(5); i++ {
+		s := lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(3))}), Port: uint16(80 + r.IntN(3))},
+			Scheduler: scheds[r.IntN(4)]}
+		if r.IntN(3) == 0 {
+			s.Persistence = time.Duration(1+r.IntN(600)) * time.Second
+		}
+		for j := 0; j < r.IntN(5); j++ {
+			s.Destinations = append(s.Destinations, lvs.Destination{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(r.IntN(6))}), Port: 8080, Weight: int32(r.IntN(4))})
+		}
+		t.Services = append(t.Services, s)
+	}
+	// Drop duplicate keys the draw may produce.
+	var out lvs.Table
+	seen := map[lvs.ServiceKey]bool{}
+	for _, s := range t.Normalize().Services {
+		if seen[s.Key] {
+			continue
+		}
+		seen[s.Key] = true
+		dseen := map[lvs.DestKey]bool{}
+		var ds []lvs.Destination
+		for _, d := range s.Destinations {
+			if !dseen[d.Key()] {
+				dseen[d.Key()] = true
+				ds = append(ds, d)
+			}
+		}
+		s.Destinations = ds
+		out.Services = append(out.Services, s)
+	}
+	return out.Normalize()
+}
+
+// TestApplyPlanMatchesDiff: applying lvs.Diff(a, b) to a gives b, and the
+// synthetic kernel layout of b decodes back to b.
+func TestApplyPlanMatchesDiff(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 500; i++ {
+		a, b := randomTable(r), randomTable(r)
+		p := lvs.Diff(a, b, lvs.Options{OwnWholeTable: true})
+		if got := applyPlan(a, p); got.Digest() != b.Digest() {
+			t.Fatalf("applyPlan(a, Diff(a,b)) != b\na:\n%s\nb:\n%s\ngot:\n%s", a.CanonicalText(), b.CanonicalText(), got.CanonicalText())
+		}
+		if got := decodeState(synthDump(b, true), true).Table(); got.Digest() != b.Digest() {
+			t.Fatalf("round trip of\n%s\ngave\n%s", b.CanonicalText(), got.CanonicalText())
+		}
+		for _, s := range b.Services {
+			if err := CheckService(s); err != nil {
+				t.Fatalf("generated unsupported service: %v", err)
+			}
+		}
+	}
+}
+
+// encodeRuleMsg builds a NEWRULE message body like the kernel's dump.
+func encodeRuleMsg(table string, ri ruleInfo) []byte {
+	var exprs []netlink.Attribute
+	if ri.HasCounter {
+		cdata, _ := netlink.MarshalAttributes([]netlink.Attribute{
+			{Type: unix.NFTA_COUNTER_BYTES, Data: binary.BigEndian.AppendUint64(nil, ri.Bytes)},
+			{Type: unix.NFTA_COUNTER_PACKETS, Data: binary.BigEndian.AppendUint64(nil, ri.Packets)},
+		})
+		elem, _ := netlink.MarshalAttributes([]netlink.Attribute{
+			{Type: unix.NFTA_EXPR_NAME, Data: cstring("counter")},
+			{Type: unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, Data: cdata},
+		})
+		exprs = append(exprs, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: elem})
+	}
+	attrs := []netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: cstring(table)},
+		{Type: unix.NFTA_RULE_CHAIN, Data: cstring(ri.Chain)},
+		{Type: unix.NFTA_RULE_HANDLE, Data: binary.BigEndian.AppendUint64(nil, ri.Handle)},
+	}
+	if len(exprs) > 0 {
+		b, _ := netlink.MarshalAttributes(exprs)
+		attrs = append(attrs, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_RULE_EXPRESSIONS, Data: b})
+	}
+	if ri.Comment != "" {
+		attrs = append(attrs, netlink.Attribute{Type: unix.NFTA_RULE_USERDATA, Data: userdata.AppendString(nil, userdata.TypeComment, ri.Comment)})
+	}
+	b, _ := netlink.MarshalAttributes(attrs)
+	return append(nfgenmsg(unix.NFPROTO_INET), b...)
+}
+
+func TestDecodeRuleMsg(t *testing.T) {
+	for _, ri := range synthDump(sampleTable(), true).Rules {
+		table, got, err := decodeRuleMsg(encodeRuleMsg("quadrature", ri))
+		if err != nil || table != "quadrature" || got != ri {
+			t.Fatalf("decode(encode(%+v)) = %q %+v %v", ri, table, got, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {1, 0}, {1, 0, 0, 0, 4, 0}, append(nfgenmsg(1), 8, 0, 3, 0, 1, 2, 3, 4)} {
+		if _, _, err := decodeRuleMsg(bad); err == nil {
+			t.Errorf("decodeRuleMsg(%x) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecodeRuleMsg(f *testing.F) {
+	for _, ri := range synthDump(sampleTable(), true).Rules[:12] {
+		f.Add(encodeRuleMsg("quadrature", ri))
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		table, ri, err := decodeRuleMsg(b)
+		if err != nil {
+			return
+		}
+		if ri.Chain == "" {
+			t.Fatal("accepted a rule without chain")
+		}
+		// A decoded message re-encodes to one that decodes the same
+		// (comments that are not NUL-free strings cannot round-trip).
+		if strings.ContainsRune(ri.Comment, 0) || strings.ContainsRune(table, 0) || strings.ContainsRune(ri.Chain, 0) {
+			return
+		}
+		t2, ri2, err := decodeRuleMsg(encodeRuleMsg(table, ri))
+		if err != nil || t2 != table || ri2 != ri {
+			t.Fatalf("unstable: %q %+v → %q %+v %v", table, ri, t2, ri2, err)
+		}
+	})
+}
+
+func FuzzDecodeChainMsg(f *testing.F) {
+	b, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_CHAIN_TABLE, Data: cstring("quadrature")}, {Type: unix.NFTA_CHAIN_NAME, Data: cstring("s1d2")}})
+	f.Add(append(nfgenmsg(unix.NFPROTO_INET), b...))
+	f.Add([]byte{1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, name, err := decodeChainMsg(b)
+		if err == nil && name == "" {
+			t.Fatal("accepted a chain without name")
+		}
+	})
+}
+
+// FuzzDecodeState feeds arbitrary rule comments (one per line, "chain:
+// comment") to the read-back decoder: it must not panic, and every service
+// it reports must be one the backend supports.
+func FuzzDecodeState(f *testing.F) {
+	var seed strings.Builder
+	for _, r := range synthDump(sampleTable(), true).Rules {
+		fmt.Fprintf(&seed, "%s:%s\n", r.Chain, r.Comment)
+	}
+	f.Add(seed.String())
+	f.Add("services:q1 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=rr persist=0 mask=32\ns1:q1 sched id=1 n=0 h=811c9dc5\ns1:q1 end id=1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		d := dump{TableExists: true}
+		for _, line := range strings.Split(s, "\n") {
+			chain, c, _ := strings.Cut(line, ":")
+			d.Chains = append(d.Chains, chain)
+			d.Rules = append(d.Rules, ruleInfo{Chain: chain, Comment: c, Packets: 1})
+		}
+		for _, masq := range []bool{true, false} {
+			st := decodeState(d, masq)
+			for _, svc := range st.Table().Services {
+				if err := CheckService(svc); err != nil {
+					t.Fatalf("decoded an unsupported service: %v", err)
+				}
+			}
+			st.Stats()
+		}
+	})
+}
+
+func TestRuleComment(t *testing.T) {
+	cases := []struct {
+		in   []byte
+		want string
+	}{
+		{userdata.AppendString(nil, userdata.TypeComment, "q1 end id=1"), "q1 end id=1"},
+		{append([]byte{5, 1, 9}, userdata.AppendString(nil, userdata.TypeComment, "x")...), "x"},
+		{[]byte{0, 50, 'a'}, ""},
+		{[]byte{0}, ""},
+		{nil, ""},
+		{[]byte{0, 3, 'a', 'b', 'c'}, "abc"},
+	}
+	for _, c := range cases {
+		if got := ruleComment(c.in); got != c.want {
+			t.Errorf("ruleComment(%x) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
