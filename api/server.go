@@ -257,18 +257,21 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.opts.Listen, err)
 	}
-	if srv.TLSConfig != nil {
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
+	useTLS := srv.TLSConfig != nil
 	s.httpSrv, s.ln, s.done = srv, ln, make(chan error, 1)
 	go func() {
-		err := srv.Serve(ln)
+		var err error
+		if useTLS {
+			err = srv.ServeTLS(ln, "", "") // certificates from TLSConfig
+		} else {
+			err = srv.Serve(ln)
+		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
 		s.done <- err
 	}()
-	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil)
+	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", useTLS)
 	return nil
 }
 
