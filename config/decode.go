@@ -347,6 +347,8 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 				c.Scripts = append(c.Scripts, sc)
 			}
 		},
+		"track_file":      func(s *Stmt) { d.addTrackFile(s) },
+		"vrrp_track_file": func(s *Stmt) { d.addTrackFile(s) },
 		"virtual_server_group": func(s *Stmt) {
 			if g, ok := d.vsGroup(s); ok {
 				c.VSGroups = append(c.VSGroups, g)
@@ -411,4 +413,16 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func (d *decoder) addTrackFile(s *Stmt) {
+	tf, ok := d.trackFileBlock(s)
+	if !ok {
+		return
+	}
+	if o := d.cfg.trackFile(tf.Name); o != nil {
+		d.errorf(s.Pos, "duplicate track_file %s (first at %s)", tf.Name, o.Pos)
+		return
+	}
+	d.cfg.TrackFiles = append(d.cfg.TrackFiles, tf)
 }

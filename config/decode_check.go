@@ -105,11 +105,12 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 	case CheckUDP:
 		c.UDP = &UDPCheck{}
 		u := c.UDP
-		t["payload"] = func(s *Stmt) { u.Payload = d.hexArg(s, true) }
+		u.MaxReplyLength = 255
+		t["payload"] = func(s *Stmt) { u.Payload = d.hexArg(s) }
 		t["require_reply"] = func(s *Stmt) {
 			u.RequireReply = true
 			if len(s.Args) > 0 {
-				u.ReplyPattern = d.hexArg(s, true)
+				u.ReplyPattern = d.hexPattern(s)
 			} else {
 				d.nargs(s, 0, 0)
 			}
@@ -118,20 +119,32 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 		t["max_reply_length"] = func(s *Stmt) { d.integer(s, &u.MaxReplyLength, 0, 65535) }
 	case CheckFile:
 		c.File = &FileCheck{}
+		var weight *int
+		var reverse bool
 		t = table{
 			"track_file": func(s *Stmt) { d.str(s, &c.File.TrackFile) },
 			"weight": func(s *Stmt) {
 				if !d.nargs(s, 1, 2) {
 					return
 				}
-				if v, ok := d.intArg(s, s.Args[0].Text, -254, 254); ok {
-					c.File.Weight = v
+				if v, ok := d.intArg(s, s.Args[0].Text, -math.MaxInt32, math.MaxInt32); ok {
+					weight = &v
 				}
 				if len(s.Args) == 2 {
-					d.reverse(s, s.Args[1].Text, &c.File.Reverse)
+					d.reverse(s, s.Args[1].Text, &reverse)
 				}
 			},
 		}
+		defer func() {
+			tf := d.cfg.trackFile(c.File.TrackFile)
+			if tf == nil {
+				return
+			}
+			c.File.Weight, c.File.Reverse = tf.Weight, tf.Reverse
+			if weight != nil {
+				c.File.Weight, c.File.Reverse = *weight, reverse
+			}
+		}()
 	}
 	d.run(b.Block, kind, t)
 
@@ -199,6 +212,10 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 			d.errorf(b.Pos, "FILE_CHECK without track_file")
 			return c, false
 		}
+		if d.cfg.trackFile(c.File.TrackFile) == nil {
+			d.errorf(b.Pos, "FILE_CHECK: no track_file named %q", c.File.TrackFile)
+			return c, false
+		}
 	}
 	if c.HTTP != nil && len(c.HTTP.URLs) == 0 {
 		d.errorf(b.Pos, "%s without url", kind)
@@ -222,14 +239,31 @@ func pick(own, inherited time.Duration) time.Duration {
 	return inherited
 }
 
-func (d *decoder) hexArg(s *Stmt, one bool) []byte {
-	if !d.nargs(s, 1, 1) {
+// hexText joins the arguments of s (keepalived allows "AB 12 0F") and drops
+// a 0x prefix.
+func hexText(s *Stmt) string {
+	t := strings.Join(s.ArgStrings(), "")
+	return strings.TrimPrefix(strings.TrimPrefix(t, "0x"), "0X")
+}
+
+// hexPattern parses a reply pattern: hex digits, X or x for any nibble.
+func (d *decoder) hexPattern(s *Stmt) string {
+	t := strings.ToLower(hexText(s))
+	if t == "" || len(t)%2 != 0 || strings.Trim(t, "0123456789abcdefx") != "" {
+		d.errorf(s.Pos, "%s: %q is not a hex pattern (hex digits, x for any)", s.Key, strings.Join(s.ArgStrings(), " "))
+		return ""
+	}
+	return t
+}
+
+func (d *decoder) hexArg(s *Stmt) []byte {
+	if !d.nargs(s, 1, 64) {
 		return nil
 	}
-	t := strings.TrimPrefix(strings.TrimPrefix(s.Args[0].Text, "0x"), "0X")
+	t := hexText(s)
 	b, err := hex.DecodeString(t)
 	if err != nil || len(b) == 0 {
-		d.errorf(s.Pos, "%s: %q is not a hex string", s.Key, s.Args[0].Text)
+		d.errorf(s.Pos, "%s: %q is not a hex string", s.Key, strings.Join(s.ArgStrings(), " "))
 		return nil
 	}
 	return b
@@ -416,4 +450,53 @@ func lastOf(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+func (c *Config) trackFile(name string) *TrackFile {
+	for i := range c.TrackFiles {
+		if c.TrackFiles[i].Name == name {
+			return &c.TrackFiles[i]
+		}
+	}
+	return nil
+}
+
+func (d *decoder) trackFileBlock(b *Stmt) (TrackFile, bool) {
+	name, ok := d.blockName(b)
+	if !ok {
+		return TrackFile{}, false
+	}
+	tf := TrackFile{Pos: b.Pos, Name: name, Weight: 1}
+	d.run(b.Block, "track_file", table{
+		"file": func(s *Stmt) { d.str(s, &tf.File) },
+		"weight": func(s *Stmt) {
+			if !d.nargs(s, 1, 2) {
+				return
+			}
+			if v, ok := d.intArg(s, s.Args[0].Text, -math.MaxInt32, math.MaxInt32); ok {
+				tf.Weight = v
+			}
+			if len(s.Args) == 2 {
+				d.reverse(s, s.Args[1].Text, &tf.Reverse)
+			}
+		},
+		"init_file": func(s *Stmt) {
+			if !d.nargs(s, 0, 2) {
+				return
+			}
+			tf.InitFile = true
+			for _, a := range s.ArgStrings() {
+				if a == "overwrite" {
+					tf.InitOverwrite = true
+				} else if v, ok := d.intArg(s, a, math.MinInt32, math.MaxInt32); ok {
+					tf.InitValue = v
+				}
+			}
+		},
+	})
+	if tf.File == "" {
+		d.errorf(b.Pos, "track_file %s has no file", name)
+		return tf, false
+	}
+	return tf, true
 }

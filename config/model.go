@@ -36,6 +36,9 @@ type Config struct {
 	SyncGroups     []SyncGroup          `json:"vrrp_sync_groups"`
 	VirtualServers []VirtualServer      `json:"virtual_servers"`
 	VSGroups       []VirtualServerGroup `json:"virtual_server_groups"`
+	// TrackFiles are the track_file blocks FILE_CHECK refers to (tracking a
+	// file from a VRRP instance is not supported).
+	TrackFiles []TrackFile `json:"track_files"`
 	// Cluster is quadrature's own block; nil when the file has none (a plain
 	// keepalived.conf, which runs as a one-node cluster).
 	Cluster *Cluster `json:"cluster,omitempty"`
@@ -117,6 +120,20 @@ type VRRPScript struct {
 	Fall     int           `json:"fall"` // default 1
 	User     string        `json:"user"` // "" = script_user
 	InitFail bool          `json:"init_fail"`
+}
+
+// TrackFile is a track_file block: a file holding an integer.
+type TrackFile struct {
+	Pos     Pos    `json:"-"`
+	Name    string `json:"name"`
+	File    string `json:"file"`
+	Weight  int    `json:"weight"` // default 1
+	Reverse bool   `json:"reverse"`
+	// InitFile writes InitValue to File at startup when it does not exist
+	// (or always, with InitOverwrite).
+	InitFile      bool `json:"init_file"`
+	InitValue     int  `json:"init_value"`
+	InitOverwrite bool `json:"init_overwrite"`
 }
 
 // VIP is one line of virtual_ipaddress or virtual_ipaddress_excluded:
@@ -449,14 +466,16 @@ type MiscCheck struct {
 
 // UDPCheck is the UDP_CHECK part of a checker.
 type UDPCheck struct {
-	Payload        []byte `json:"payload,omitempty"`
-	RequireReply   bool   `json:"require_reply"`
-	ReplyPattern   []byte `json:"reply_pattern,omitempty"`
+	Payload      []byte `json:"payload,omitempty"`
+	RequireReply bool   `json:"require_reply"`
+	// ReplyPattern is lower-case hex; an 'x' digit matches any 4 bits.
+	ReplyPattern   string `json:"reply_pattern,omitempty"`
 	MinReplyLength int    `json:"min_reply_length"`
-	MaxReplyLength int    `json:"max_reply_length"`
+	MaxReplyLength int    `json:"max_reply_length"` // default 255
 }
 
-// FileCheck is the FILE_CHECK part of a checker.
+// FileCheck is the FILE_CHECK part of a checker. TrackFile names a
+// track_file block; Weight and Reverse default to that block's.
 type FileCheck struct {
 	TrackFile string `json:"track_file"`
 	Weight    int    `json:"weight"`

@@ -48,6 +48,9 @@ func (c *Config) elements() []element {
 	if c.Cluster != nil {
 		add("cluster", func(w *writer) { w.cluster(c.Cluster) })
 	}
+	for i := range c.TrackFiles {
+		add("track_file "+c.TrackFiles[i].Name, func(w *writer) { w.trackFile(&c.TrackFiles[i]) })
+	}
 	for i := range c.Scripts {
 		add("vrrp_script "+c.Scripts[i].Name, func(w *writer) { w.script(&c.Scripts[i]) })
 	}
@@ -705,14 +708,28 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 			w.line("payload %x", u.Payload)
 		}
 		if u.RequireReply {
-			if len(u.ReplyPattern) > 0 {
-				w.line("require_reply %x", u.ReplyPattern)
+			if u.ReplyPattern != "" {
+				w.line("require_reply %s", u.ReplyPattern)
 			} else {
 				w.line("require_reply")
 			}
 		}
 		w.kv("min_reply_length", u.MinReplyLength)
 		w.kv("max_reply_length", u.MaxReplyLength)
+	}
+	w.close()
+}
+
+func (w *writer) trackFile(t *TrackFile) {
+	w.open("track_file %s", quote(t.Name))
+	w.str("file", t.File)
+	w.line("weight %d%s", t.Weight, reverseSuffix(t.Reverse))
+	if t.InitFile {
+		ow := ""
+		if t.InitOverwrite {
+			ow = " overwrite"
+		}
+		w.line("init_file %d%s", t.InitValue, ow)
 	}
 	w.close()
 }
