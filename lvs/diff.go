@@ -141,7 +141,7 @@ func diffService(p *Plan, o, d *Service) {
 			p.AddDests = append(p.AddDests, DestChange{k, d.Destinations[j]})
 			j++
 		default:
-			if o.Destinations[i] != d.Destinations[j] {
+			if !sameDest(o.Destinations[i], d.Destinations[j]) {
 				p.UpdateDests = append(p.UpdateDests, DestChange{k, d.Destinations[j]})
 			}
 			i++
@@ -287,4 +287,17 @@ func (p Plan) ApplyTo(t Table) Table {
 		n.Timeouts = &to
 	}
 	return n.Normalize()
+}
+
+// sameDest compares an observed destination with a desired one; an
+// observed LocalNode method matches any desired method (the kernel
+// substitutes it for local addresses).
+func sameDest(o, d Destination) bool {
+	if o.Method == LocalNode {
+		o.Method = d.Method
+		if d.Method == TUN {
+			o.Tunnel, o.TunnelPort, o.TunnelFlags = d.Tunnel, d.TunnelPort, d.TunnelFlags
+		}
+	}
+	return o == d
 }

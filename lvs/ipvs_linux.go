@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,15 +31,19 @@ import (
 // keepalived's persistence_engine sip) and the sync daemon commands, which
 // this package does not model either.
 //
-// An IPVS value is used by one goroutine at a time (the Reconciler
-// serializes its calls).
+// An IPVS value is safe for concurrent use; its calls are serialized on
+// its one socket.
 type IPVS struct {
+	mu     sync.Mutex
 	fd     int
 	family uint16
 	seq    uint32
 	rbuf   []byte
 	lib    ipvs.Client
 	ver    [3]int
+	// methods remembers the method programmed for each destination, to
+	// report it when the kernel shows LocalNode (local addresses).
+	methods map[ServiceKey]map[DestKey]Destination
 }
 
 var _ DataPlane = (*IPVS)(nil)
@@ -65,7 +70,7 @@ func NewIPVS() (*IPVS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ipvs: netlink socket: %v", ErrUnavailable, err)
 	}
-	v := &IPVS{fd: fd, rbuf: make([]byte, 256<<10)}
+	v := &IPVS{fd: fd, rbuf: make([]byte, 256<<10), methods: make(map[ServiceKey]map[DestKey]Destination)}
 	if err := v.init(); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -81,7 +86,7 @@ func (v *IPVS) init() error {
 	if unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
 		_ = unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
 	}
-	_ = unix.SetsockoptTimeval(v.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 60})
+	_ = unix.SetsockoptTimeval(v.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30})
 	// Resolve the IPVS generic netlink family.
 	var e attrEncoder
 	e.put(ctrlAttrName, append([]byte("IPVS"), 0))
@@ -130,6 +135,8 @@ func (v *IPVS) Version() string { return fmt.Sprintf("%d.%d.%d", v.ver[0], v.ver
 
 // Close closes the netlink sockets.
 func (v *IPVS) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	var err error
 	if v.lib != nil {
 		if c, ok := v.lib.(interface{ Close() error }); ok {
@@ -167,6 +174,8 @@ func (v *IPVS) Stats(ctx context.Context) (map[ServiceKey]ServiceStats, error) {
 }
 
 func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]ServiceStats, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	var t Table
 	var stats map[ServiceKey]ServiceStats
 	var svcCounters []Counters
@@ -201,6 +210,11 @@ func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]
 			d, st, err := decodeDestMsg(p, s.Key.Family)
 			if err != nil {
 				return err
+			}
+			if d.Method == LocalNode {
+				if m, ok := v.methods[s.Key][d.Key()]; ok {
+					d.Method, d.Tunnel, d.TunnelPort, d.TunnelFlags = m.Method, m.Tunnel, m.TunnelPort, m.TunnelFlags
+				}
 			}
 			s.Destinations = append(s.Destinations, d)
 			if withStats {
@@ -254,6 +268,8 @@ type pending struct {
 // kernel reports every failed operation (netlink always answers errors).
 // Failures do not stop the batch; they come back joined as *OpError.
 func (v *IPVS) Apply(ctx context.Context, p Plan) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	var q []pending
 	add := func(cmd uint8, op Op, k ServiceKey, d *Destination, build func(e *attrEncoder)) {
 		var e attrEncoder
@@ -304,6 +320,7 @@ func (v *IPVS) Apply(ctx context.Context, p Plan) error {
 			})
 		}
 	}
+	v.remember(p)
 	errs := v.pipeline(ctx, q)
 	if p.Timeouts != nil {
 		cfg := ipvs.Config{
@@ -316,6 +333,34 @@ func (v *IPVS) Apply(ctx context.Context, p Plan) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// remember records the methods the plan programs (see IPVS.methods).
+func (v *IPVS) remember(p Plan) {
+	set := func(k ServiceKey, d Destination) {
+		m := v.methods[k]
+		if m == nil {
+			m = make(map[DestKey]Destination)
+			v.methods[k] = m
+		}
+		m[d.Key()] = d
+	}
+	for _, c := range p.DeleteDests {
+		delete(v.methods[c.Service], c.Dest.Key())
+	}
+	for _, k := range p.DeleteServices {
+		delete(v.methods, k)
+	}
+	for _, s := range p.AddServices {
+		for _, d := range s.Destinations {
+			set(s.Key, d)
+		}
+	}
+	for _, cs := range [][]DestChange{p.AddDests, p.UpdateDests} {
+		for _, c := range cs {
+			set(c.Service, c.Dest)
+		}
+	}
 }
 
 // pipeline sends q in batches of up to batchBytes and collects failures.

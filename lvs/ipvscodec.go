@@ -76,6 +76,7 @@ const (
 	ipvsSvcFOnePacket  = 0x0004
 
 	ipvsFwdMasq   = 0
+	ipvsFwdLocal  = 1
 	ipvsFwdTunnel = 2
 	ipvsFwdDroute = 3
 	ipvsFwdMask   = 7
@@ -533,6 +534,8 @@ func decodeDest(b []byte, svcFam Family) (Destination, DestStats, error) {
 		d.Method = DR
 	case ipvsFwdTunnel:
 		d.Method = TUN
+	case ipvsFwdLocal:
+		d.Method = LocalNode
 	default:
 		return Destination{}, DestStats{}, fmt.Errorf("ipvs destination %s: forwarding method %d not modelled", d.Key(), fwd&ipvsFwdMask)
 	}

@@ -58,6 +58,12 @@ const (
 	NAT Method = iota // masquerading
 	DR                // direct routing (gatewaying)
 	TUN               // tunnelling
+	// LocalNode is what the kernel reports for a destination whose address
+	// is local to the director, whatever method was requested (it delivers
+	// such packets locally). It is never a valid desired method; Diff
+	// treats an observed LocalNode as equal to any desired method, and the
+	// IPVS backend reports the method it programmed instead when it knows.
+	LocalNode
 )
 
 func (m Method) String() string {
@@ -68,6 +74,8 @@ func (m Method) String() string {
 		return "DR"
 	case TUN:
 		return "TUN"
+	case LocalNode:
+		return "Local"
 	}
 	return fmt.Sprintf("method-%d", uint8(m))
 }

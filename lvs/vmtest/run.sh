@@ -139,7 +139,7 @@ sed -i -e 's/\.ko\.\(xz\|zst\|gz\)$/.ko/' "$ir/lib/modules/$kver/modules.order" 
 
 # ipvsadm and its shared libraries (an independent reader of the table).
 cp "$ipvsadm_bin" "$ir/sbin/ipvsadm"
-for lib in $(ldd "$ipvsadm_bin" | awk '/=>/ {print $3} /^\s*\/lib/ {print $1}'); do
+for lib in $(ldd "$ipvsadm_bin" | awk '/=>/ {print $3} /^[ \t]*\// {print $1}'); do
 	[ -f "$lib" ] || continue
 	mkdir -p "$ir$(dirname "$lib")"
 	cp -L "$lib" "$ir$lib"
@@ -169,10 +169,11 @@ for m in ip_vs \$(cd /lib/modules/$kver/kernel/net/netfilter/ipvs && ls ip_vs_*.
 done
 for m in veth dummy macvlan fou ipip ip_gre; do modprobe \$m 2>/dev/null; done
 ip link set lo up
-ip link add dummy0 type dummy
+ip link show dummy0 >/dev/null 2>&1 || ip link add dummy0 type dummy
+echo 0 > /proc/sys/net/ipv6/conf/dummy0/accept_dad
 ip link set dummy0 up
 ip addr add 192.0.2.1/24 dev dummy0
-ip -6 addr add 2001:db8::1/64 dev dummy0 nodad
+ip -6 addr add 2001:db8::1/64 dev dummy0
 ip route add 198.51.100.0/24 dev dummy0
 ip route add 203.0.113.0/24 dev dummy0
 ip -6 route add 2001:db8:1::/48 dev dummy0

@@ -1,0 +1,185 @@
+package lvs
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keepalivedScale is the size of the large keepalived deployment the
+// benchmark reproduces.
+const (
+	benchServices = 2277
+	benchDests    = 37205
+)
+
+// keepalivedScaleTable builds a table of benchServices services and
+// benchDests destinations in the documentation ranges, with a mix of
+// schedulers, methods, persistence and weights.
+func keepalivedScaleTable() Table {
+	t := Table{Services: make([]Service, 0, benchServices)}
+	per, extra := benchDests/benchServices, benchDests%benchServices
+	scheds := []string{"wrr", "wlc", "rr", "lc", "sh"}
+	n := 0
+	for i := range benchServices {
+		vip := netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i%200)})
+		s := Service{
+			Key:       ServiceKey{Family: IPv4, Protocol: TCP, Addr: vip, Port: uint16(1000 + i/200)},
+			Scheduler: scheds[i%len(scheds)],
+		}
+		if i%7 == 0 {
+			s.Persistence = 300 * time.Second
+		}
+		k := per
+		if i < extra {
+			k++
+		}
+		for j := range k {
+			net3 := byte(100)
+			if (n+j)%2 == 1 {
+				net3 = 113
+			}
+			var rs netip.Addr
+			if net3 == 100 {
+				rs = netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + (i*17+j)%250)})
+			} else {
+				rs = netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + (i*17+j)%250)})
+			}
+			m := NAT
+			if i%3 == 1 {
+				m = DR
+			}
+			s.Destinations = append(s.Destinations, Destination{Addr: rs, Port: uint16(8000 + j), Weight: int32(1 + (i+j)%10), Method: m})
+		}
+		n += k
+		t.Services = append(t.Services, s)
+	}
+	return t
+}
+
+func TestKeepalivedScaleTableShape(t *testing.T) {
+	tab := keepalivedScaleTable()
+	n := 0
+	for _, s := range tab.Services {
+		n += len(s.Destinations)
+	}
+	if len(tab.Services) != benchServices || n != benchDests {
+		t.Fatalf("%d services, %d destinations; want %d, %d", len(tab.Services), n, benchServices, benchDests)
+	}
+	if err := tab.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVMBenchKeepalivedScale programs a keepalived-sized table from empty
+// through the reconciler, then a one-destination change and a no-change
+// resync, and compares with "ipvsadm -R" of the same table. It prints one
+// BENCH line; it asserts correctness, not timings.
+func TestVMBenchKeepalivedScale(t *testing.T) {
+	requireVM(t)
+	if os.Getenv("QUADRATURE_VM_BENCH") != "1" {
+		t.Skip("benchmark: set QUADRATURE_VM_BENCH=1 (lvs/vmtest/run.sh -bench)")
+	}
+	v := vmIPVS(t)
+	want := keepalivedScaleTable().Normalize()
+	r := newVMReconciler(t, v, nil)
+	ctx := t.Context()
+
+	// Full apply from empty.
+	res, err := r.Sync(ctx, want)
+	if err != nil {
+		t.Fatalf("full apply: %v", err)
+	}
+	full := res.Duration
+	got, err := v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest() != want.Digest() {
+		t.Fatalf("after the full apply the kernel digest differs:\n%s", lineDiff(got.CanonicalText(), want.CanonicalText()))
+	}
+
+	// One destination changes: incremental (no dump) and full (dump).
+	change := func(w int32) Table {
+		c := want
+		c.Services = append([]Service(nil), want.Services...)
+		s := c.Services[benchServices/2]
+		s.Destinations = append([]Destination(nil), s.Destinations...)
+		s.Destinations[3].Weight = w
+		c.Services[benchServices/2] = s
+		return c
+	}
+	one := change(77)
+	start := time.Now()
+	res, err = r.Update(ctx, one)
+	oneChange := time.Since(start)
+	if err != nil || res.Plan.Ops() != 1 {
+		t.Fatalf("one change: err=%v ops=%d", err, res.Plan.Ops())
+	}
+	applyOnly := time.Now()
+	if err := v.Apply(ctx, Plan{UpdateDests: []DestChange{{want.Services[benchServices/2].Key, change(78).Services[benchServices/2].Destinations[3]}}}); err != nil {
+		t.Fatal(err)
+	}
+	oneApply := time.Since(applyOnly)
+	res, err = r.Sync(ctx, change(79))
+	if err != nil || res.Plan.Ops() != 1 || !res.Drift {
+		t.Fatalf("one change with dump: err=%v ops=%d drift=%v", err, res.Plan.Ops(), res.Drift)
+	}
+	oneChangeFull := res.Duration
+
+	// No change, full resync (one dump + diff).
+	res, err = r.Sync(ctx, change(79))
+	if err != nil || !res.Plan.Empty() {
+		t.Fatalf("no-change resync: err=%v ops=%d", err, res.Plan.Ops())
+	}
+	noop := res.Duration
+	start = time.Now()
+	if _, err := v.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dump := time.Since(start)
+
+	// Baseline: ipvsadm -R of the same table after ipvsadm -C.
+	run(t, "ipvsadm", "-C")
+	save := ipvsadmSave(want)
+	f, err := os.CreateTemp("", "ipvsadm-save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(save); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	in, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ipvsadm", "-R")
+	cmd.Stdin = in
+	start = time.Now()
+	out, err := cmd.CombinedOutput()
+	restore := time.Since(start)
+	in.Close()
+	if err != nil {
+		t.Fatalf("ipvsadm -R: %v %s", err, out)
+	}
+	got, err = v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest() != want.Digest() {
+		t.Fatalf("ipvsadm -R programmed a different table:\n%s", lineDiff(got.CanonicalText(), want.CanonicalText())[:2000])
+	}
+	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_apply=%.2fms one_change_full=%.1fms noop_resync=%.1fms dump=%.1fms noop/full=%.1f%%",
+		benchServices, benchDests, full.Seconds(), restore.Seconds(), full.Seconds()/restore.Seconds(),
+		ms(oneChange), ms(oneApply), ms(oneChangeFull), ms(noop), ms(dump), 100*noop.Seconds()/full.Seconds())
+	fmt.Println(line)
+	t.Log(strings.TrimPrefix(line, "BENCH "))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
