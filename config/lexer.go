@@ -107,7 +107,7 @@ func (l *lexer) file(name string, src []byte) {
 		if line[0] == '@' {
 			var keep bool
 			line, keep = l.conditional(line)
-			if !keep {
+			if !keep || line == "" {
 				continue
 			}
 		}
