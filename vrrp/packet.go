@@ -184,11 +184,10 @@ func (a *Advert) Marshal(v6 bool, src, dst netip.Addr, noPseudo bool) ([]byte, e
 	}
 	al := addrLen(v6)
 	for i, ad := range a.Addrs {
-		if ad.Is6() != v6 || (v6 && ad.Is4In6()) {
+		if ad.Is6() != v6 {
 			return nil, fmt.Errorf("vrrp: marshal: address %v does not match the family", ad)
 		}
-		s := ad.AsSlice()
-		copy(b[headerLen+i*al:], s)
+		copy(b[headerLen+i*al:], ad.AsSlice())
 	}
 	if a.Version == 2 {
 		copy(b[headerLen+len(a.Addrs)*al:], a.AuthData[:])
