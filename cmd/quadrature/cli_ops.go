@@ -29,7 +29,9 @@ const undrainUsage = `Usage: quadrature undrain [flags] VS RS
   Undo 'quadrature drain'. Undraining twice is not an error.
 `
 
-func runDrain(args []string, stdout, stderr io.Writer) int { return drainCmd("drain", true, args, stdout, stderr) }
+func runDrain(args []string, stdout, stderr io.Writer) int {
+	return drainCmd("drain", true, args, stdout, stderr)
+}
 
 func runUndrain(args []string, stdout, stderr io.Writer) int {
 	return drainCmd("undrain", false, args, stdout, stderr)
