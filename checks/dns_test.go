@@ -108,7 +108,7 @@ func TestDNSCheckDnsmasq(t *testing.T) {
 	}{
 		{"A", "example.test", true, "ok"},
 		{"A", "www.example.test", false, "bad_rcode"}, // NXDOMAIN in the auth zone
-		{"AAAA", "example.test", true, "ok"}, // NOERROR, no answer: up (answers are not inspected)
+		{"AAAA", "example.test", true, "ok"},          // NOERROR, no answer: up (answers are not inspected)
 		{"MX", "example.test", true, "ok"},
 		{"SOA", "example.test", true, "ok"},
 		{"A", "elsewhere.invalid", false, "bad_rcode"}, // no upstream: REFUSED

@@ -58,9 +58,12 @@ type Scheduler struct {
 	metrics *metrics
 	env     *runtimeEnv
 	factory func(*Spec, *runtimeEnv) (Checker, error) // newChecker; tests replace it
-	sem     chan struct{}
-	wake    chan struct{}
-	obs     chan Observation
+	// resultHook, when set (benchmarks), sees every run's latency and its
+	// dispatch lag (start minus due time). Called with mu held.
+	resultHook func(latency, lag time.Duration)
+	sem        chan struct{}
+	wake       chan struct{}
+	obs        chan Observation
 
 	mu      sync.Mutex
 	rnd     *rand.Rand
@@ -359,7 +362,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				continue
 			}
 			s.wg.Add(1)
-			go s.runOne(ctx, c)
+			go s.runOne(ctx, c, c.next)
 		}
 		if len(due) > 0 {
 			continue // time moved on while dispatching
@@ -403,10 +406,11 @@ func (s *Scheduler) shutdown() {
 	s.pokeEmitter()
 }
 
-func (s *Scheduler) runOne(ctx context.Context, c *checkerState) {
+func (s *Scheduler) runOne(ctx context.Context, c *checkerState, due time.Time) {
 	defer s.wg.Done()
 	cctx, cancel := context.WithTimeout(ctx, c.spec.checkTimeout())
 	start := time.Now()
+	lag := s.clock.Now().Sub(due)
 	s.metrics.inflight.Inc()
 	res := c.checker.Check(cctx)
 	s.metrics.inflight.Dec()
@@ -416,7 +420,7 @@ func (s *Scheduler) runOne(ctx context.Context, c *checkerState) {
 	if ctx.Err() != nil {
 		return // stopping: a cancelled check says nothing about the target
 	}
-	s.complete(c, res, lat)
+	s.complete(c, res, lat, lag)
 }
 
 // complete applies keepalived's retry logic (check_*.c epilogs): on success,
@@ -424,10 +428,13 @@ func (s *Scheduler) runOne(ctx context.Context, c *checkerState) {
 // the state is set and the next check is after delay_loop; a failure with
 // retries left is retried after delay_before_retry; a down checker that
 // keeps failing is simply checked again after delay_loop.
-func (s *Scheduler) complete(c *checkerState, res Result, lat time.Duration) {
+func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration) {
 	s.metrics.observe(c.spec.Kind, res.Outcome, lat)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.resultHook != nil {
+		s.resultHook(lat, lag)
+	}
 	c.running = false
 	if c.removed {
 		return

@@ -212,7 +212,7 @@ func TestRetryTable(t *testing.T) {
 		if !st.up {
 			r = down("refused", "refused")
 		}
-		s.complete(c, r, time.Millisecond)
+		s.complete(c, r, time.Millisecond, 0)
 		obs = append(obs, drain(s)...)
 		if c.up != st.wantUp || c.next.Sub(clk.Now()) != st.wantDelay || c.retryIt != st.wantRetry {
 			t.Fatalf("step %d: up=%v next=+%v retry=%d, want up=%v +%v retry=%d",
@@ -256,16 +256,16 @@ func TestAlphaStartsDownAndAllCheckersMustBeUp(t *testing.T) {
 		t.Fatalf("alpha: initial observation %+v, want one down", obs)
 	}
 	a, b := checkerOf(t, s, "rs", "a"), checkerOf(t, s, "rs", "b")
-	s.complete(a, up("ok"), 0)
+	s.complete(a, up("ok"), 0, 0)
 	if obs := drain(s); len(obs) != 0 {
 		t.Fatalf("one of two checkers up must not raise the real server: %+v", obs)
 	}
-	s.complete(b, up("ok"), 0)
+	s.complete(b, up("ok"), 0, 0)
 	obs := drain(s)
 	if len(obs) != 1 || !obs[0].Up || obs[0].Weight != 7 || obs[0].Checker != "b" {
 		t.Fatalf("both up: %+v", obs)
 	}
-	s.complete(b, down("timeout", "connect timeout"), 0) // retry 0: down at once
+	s.complete(b, down("timeout", "connect timeout"), 0, 0) // retry 0: down at once
 	obs = drain(s)
 	if len(obs) != 1 || obs[0].Up || obs[0].Reason != "connect timeout" {
 		t.Fatalf("b down: %+v", obs)
@@ -293,7 +293,7 @@ func TestMiscDynamicWeight(t *testing.T) {
 		up     bool
 		weight int
 	}{{12, true, 10}, {22, true, 20}, {22, true, 20}, {0, true, 5}, {2, true, 0}, {255, true, 253}, {1, false, 5}, {12, true, 10}} {
-		s.complete(c, misc(st.exit), 0)
+		s.complete(c, misc(st.exit), 0, 0)
 		st2 := s.State()[0]
 		if st2.Up != st.up || st2.Weight != st.weight {
 			t.Fatalf("exit %d: up=%v weight=%d, want up=%v weight=%d", st.exit, st2.Up, st2.Weight, st.up, st.weight)
@@ -311,23 +311,23 @@ func TestMiscDynamicSeveralCheckers(t *testing.T) {
 	}
 	a, b, c := checkerOf(t, s, "rs", "a"), checkerOf(t, s, "rs", "b"), checkerOf(t, s, "rs", "c")
 	weight := func() int { return s.State()[0].Weight }
-	s.complete(a, misc(12), 0) // +5
-	s.complete(b, misc(7), 0)  // +0
-	s.complete(c, misc(0), 0)
+	s.complete(a, misc(12), 0, 0) // +5
+	s.complete(b, misc(7), 0, 0)  // +0
+	s.complete(c, misc(0), 0, 0)
 	if w := weight(); w != 10 {
 		t.Fatalf("weight %d, want 5+(10-5)+(5-5)=10", w)
 	}
 	for i := 0; i < 3; i++ { // timeouts then the same status again
-		s.complete(a, Result{ExitStatus: -1, Outcome: "timeout"}, 0)
+		s.complete(a, Result{ExitStatus: -1, Outcome: "timeout"}, 0, 0)
 		if st := s.State()[0]; st.Up {
 			t.Fatal("a timed out: real server must be down")
 		}
-		s.complete(a, misc(12), 0)
+		s.complete(a, misc(12), 0, 0)
 		if w := weight(); w != 10 {
 			t.Fatalf("round %d: weight %d after timeout+recovery, want 10", i, w)
 		}
 	}
-	s.complete(c, Result{ExitStatus: 3, Outcome: "exit_status"}, 0) // retry 0: down at once
+	s.complete(c, Result{ExitStatus: 3, Outcome: "exit_status"}, 0, 0) // retry 0: down at once
 	if st := s.State()[0]; st.Up {
 		t.Fatal("exit 3 without misc_dynamic must be down")
 	}
@@ -344,7 +344,7 @@ func TestUpdateKeepsUnchangedCheckers(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := checkerOf(t, s, "rs1", "b")
-	s.complete(b, down("refused", "refused"), 0)
+	s.complete(b, down("refused", "refused"), 0, 0)
 	drain(s)
 	next := b.next
 	// Same spec for b, new checker c, rs2 removed, weight change on rs1.
