@@ -35,11 +35,18 @@ func seedFiles(f *testing.F) {
 func FuzzLex(f *testing.F) {
 	seedFiles(f)
 	f.Fuzz(func(t *testing.T, src string) {
-		toks, _ := Lex("f.conf", []byte(src), "n")
-		lines := strings.Count(src, "\n") + 1
-		for _, tk := range toks {
-			if tk.Pos.File != "f.conf" || tk.Pos.Line < 1 || tk.Pos.Line > lines {
-				t.Fatalf("token %q at %v outside the input (%d lines)", tk.Text, tk.Pos, lines)
+		files := memFS{"f.conf": src, "inc.conf": "a b\n"}
+		l := newLexer(&LoadOptions{Node: "n", ReadFile: files.readFile, Glob: files.glob})
+		l.file("f.conf", []byte(src))
+		lines := map[string]int{"f.conf": strings.Count(src, "\n") + 1, "inc.conf": 1}
+		for _, tk := range l.toks {
+			if n, ok := lines[tk.Pos.File]; !ok || tk.Pos.Line < 1 || tk.Pos.Line > n {
+				t.Fatalf("token %q at %v outside the input", tk.Text, tk.Pos)
+			}
+		}
+		for _, e := range l.errs {
+			if _, ok := lines[e.Pos.File]; !ok || e.Pos.Line < 1 {
+				t.Fatalf("error %q without a position in the input", e.Msg)
 			}
 		}
 	})

@@ -121,19 +121,38 @@ func TestRealWorldKeepalivedAccepts(t *testing.T) {
 		}
 		t.Skip("keepalived not installed")
 	}
-	for _, name := range []string{"http_get_digest.conf", "fwmark_persistent.conf", "vs_group_ranges.conf", "ipv6_v3.conf", "misc_smtp_udp.conf"} {
-		abs, _ := filepath.Abs(filepath.Join("testdata/realworld", name))
-		out, err := exec.Command(bin, "-t", "-l", "-n", "-f", abs).CombinedOutput()
-		// Warnings keepalived prints for these files are about the host
-		// (missing interfaces, deprecated aliases), not syntax.
+	check := func(name, path string) {
+		out, err := exec.Command(bin, "-t", "-l", "-n", "-f", path).CombinedOutput()
+		// Other messages keepalived prints for these files are about the
+		// host (missing interfaces, script users), not syntax.
 		var bad []string
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "Unknown keyword") || strings.Contains(l, "Unknown configuration entry") || strings.Contains(l, "Invalid") {
-				bad = append(bad, l)
+			for _, w := range []string{"Unknown keyword", "Unknown configuration entry", "Invalid", "invalid", "outside range"} {
+				if strings.Contains(l, w) {
+					bad = append(bad, l)
+					break
+				}
 			}
 		}
 		if len(bad) > 0 {
 			t.Errorf("keepalived -t %s (%v):\n%s", name, err, strings.Join(bad, "\n"))
 		}
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"http_get_digest.conf", "fwmark_persistent.conf", "vs_group_ranges.conf", "ipv6_v3.conf",
+		"misc_smtp_udp.conf", "sync_group.conf", "unicast_cloud.conf"} {
+		abs, _ := filepath.Abs(filepath.Join("testdata/realworld", name))
+		check(name, abs)
+		// The canonical rendering of a plain keepalived.conf must be a
+		// keepalived.conf too.
+		cfg, _, err := Load(abs, LoadOptions{Node: "lb1", Resolver: Hosts{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rendered := filepath.Join(dir, name)
+		if err := os.WriteFile(rendered, cfg.Render(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check(name+" (rendered)", rendered)
 	}
 }

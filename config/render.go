@@ -197,8 +197,13 @@ func (w *writer) global(g *GlobalDefs) {
 	w.kv("vrrp_garp_master_refresh_repeat", g.VRRPGarpRefreshRepeat)
 	w.sec("vrrp_garp_lower_prio_delay", g.VRRPGarpLowerPrioDelay)
 	w.kv("vrrp_garp_lower_prio_repeat", g.VRRPGarpLowerPrioRepeat)
-	w.sec("vrrp_garp_interval", g.VRRPGarpInterval)
-	w.sec("vrrp_gna_interval", g.VRRPGnaInterval)
+	// 0 means "not set" and keepalived refuses an explicit 0.
+	if g.VRRPGarpInterval > 0 {
+		w.sec("vrrp_garp_interval", g.VRRPGarpInterval)
+	}
+	if g.VRRPGnaInterval > 0 {
+		w.sec("vrrp_gna_interval", g.VRRPGnaInterval)
+	}
 	w.kv("vrrp_down_timer_adverts", g.VRRPDownTimerAdverts)
 	w.boolKw("vrrp_skip_check_adv_addr", g.VRRPSkipCheckAdvAddr, false)
 	w.boolKw("vrrp_strict", g.VRRPStrict, false)
@@ -222,7 +227,11 @@ func (w *writer) global(g *GlobalDefs) {
 	if g.LVSFlushOnStop {
 		w.line("lvs_flush_on_stop")
 	}
-	w.kv("lvs_backend", g.LVSBackend)
+	// quadrature's own keyword: written only when it is not the default, so
+	// a plain keepalived.conf renders to text keepalived itself accepts.
+	if g.LVSBackend != d.LVSBackend {
+		w.kv("lvs_backend", g.LVSBackend)
+	}
 	if g.MaxAutoPriority >= 0 {
 		w.kv("max_auto_priority", g.MaxAutoPriority)
 	}
@@ -431,10 +440,12 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	}
 	w.boolKw("v3_checksum_as_v2", in.V3ChecksumAsV2, c.Global.V3ChecksumAsV2)
 	w.kv("down_timer_adverts", in.DownTimerAdverts)
-	w.kv("lower_prio_no_advert", onOff(in.LowerPrioNoAdvert))
-	w.kv("higher_prio_send_advert", onOff(in.HigherPrioSendAdvert))
-	w.kv("skip_check_adv_addr", onOff(in.SkipCheckAdvAddr))
-	w.kv("check_unicast_src", onOff(in.CheckUnicastSrc))
+	// These default to the global_defs value (lower_prio_no_advert also to
+	// strict mode); only a difference is written.
+	w.boolKw("lower_prio_no_advert", in.LowerPrioNoAdvert, c.Global.VRRPLowerPrioNoAdvert || in.StrictMode)
+	w.boolKw("higher_prio_send_advert", in.HigherPrioSendAdvert, c.Global.VRRPHigherPrioSendAdvert)
+	w.boolKw("skip_check_adv_addr", in.SkipCheckAdvAddr, c.Global.VRRPSkipCheckAdvAddr)
+	w.boolKw("check_unicast_src", in.CheckUnicastSrc, c.Global.VRRPCheckUnicastSrc)
 	w.boolKw("strict_mode", in.StrictMode, c.Global.VRRPStrict)
 	w.boolKw("dont_track_primary", in.DontTrackPrimary, false)
 	w.boolKw("smtp_alert", in.SMTPAlert, c.Global.SMTPAlert)
