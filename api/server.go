@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,9 +69,11 @@ type Options struct {
 	// FanoutTimeout bounds each peer request of GET /v1/vrrp?node=all
 	// (default 3 s).
 	FanoutTimeout time.Duration
-	// PeerClient performs fan-out requests; a client with TLS
-	// verification against the system roots if nil.
+	// PeerClient performs fan-out requests. If nil, a client is built that
+	// ignores proxy settings and verifies https peers against PeerCAFile
+	// (PEM; the system roots if empty).
 	PeerClient *http.Client
+	PeerCAFile string
 	// PeerScheme is "http" or "https" for fan-out requests; defaults to
 	// https when TLS is configured, http otherwise.
 	PeerScheme string
@@ -105,12 +110,10 @@ type Route struct {
 
 // Server is the HTTP admin API of one node.
 type Server struct {
-	opts      Options
-	backend   Backend
-	log       *slog.Logger
-	admin     tokenDigest
-	read      tokenDigest
-	adminPath string
+	opts    Options
+	backend Backend
+	log     *slog.Logger
+	tokens  atomic.Pointer[tokenSet]
 
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -161,7 +164,20 @@ func New(opts Options) (*Server, error) {
 	}
 	s.peer = opts.PeerClient
 	if s.peer == nil {
-		s.peer = &http.Client{Timeout: opts.FanoutTimeout}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil // peers are on the directors' own network
+		if opts.PeerCAFile != "" {
+			pem, err := os.ReadFile(opts.PeerCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("api: peer CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("api: peer CA %s: no PEM certificates", opts.PeerCAFile)
+			}
+			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+		}
+		s.peer = &http.Client{Timeout: opts.FanoutTimeout, Transport: tr}
 	}
 	s.registry = prometheus.NewRegistry()
 	m, err := newAPIMetrics(s.registry, opts.Version, s.backend, opts.BackendTimeout)
@@ -175,21 +191,33 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// tokenSet is the digests of the tokens in force.
+type tokenSet struct {
+	admin, read tokenDigest
+	adminPath   string // file the admin token came from
+}
+
+// ReloadTokens re-reads the token files (after a rotation, e.g. on SIGHUP).
+// On error the tokens in force stay unchanged.
+func (s *Server) ReloadTokens() error {
+	return s.loadTokens()
+}
+
 func (s *Server) loadTokens() error {
-	admin := s.opts.AdminToken
+	admin, adminPath := s.opts.AdminToken, ""
 	if admin == "" && s.opts.AdminTokenFile != "" {
 		tok, err := ReadTokenFile(s.opts.AdminTokenFile)
 		if err != nil {
 			return fmt.Errorf("api: admin %w", err)
 		}
-		admin, s.adminPath = tok, s.opts.AdminTokenFile
+		admin, adminPath = tok, s.opts.AdminTokenFile
 	}
 	if admin == "" && s.opts.DataDir != "" {
 		tok, path, err := EnsureToken(s.opts.DataDir)
 		if err != nil {
 			return fmt.Errorf("api: %w", err)
 		}
-		admin, s.adminPath = tok, path
+		admin, adminPath = tok, path
 	}
 	if admin == "" {
 		return errors.New("api: no admin token (set AdminToken, AdminTokenFile or DataDir)")
@@ -213,13 +241,13 @@ func (s *Server) loadTokens() error {
 			return errors.New("api: the read-only token equals the admin token")
 		}
 	}
-	s.admin, s.read = digestOf(admin), digestOf(read)
+	s.tokens.Store(&tokenSet{admin: digestOf(admin), read: digestOf(read), adminPath: adminPath})
 	return nil
 }
 
 // AdminTokenPath is the file the admin token came from ("" if it was given
 // directly); the agent logs it so the operator knows where the CLI looks.
-func (s *Server) AdminTokenPath() string { return s.adminPath }
+func (s *Server) AdminTokenPath() string { return s.tokens.Load().adminPath }
 
 // Routes lists every registered route, in registration order.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
@@ -330,8 +358,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access
 		return false
 	}
 	sum := sha256.Sum256([]byte(tok))
-	isAdmin := s.admin.matches(sum)
-	isRead := s.read.matches(sum)
+	ts := s.tokens.Load()
+	isAdmin := ts.admin.matches(sum)
+	isRead := ts.read.matches(sum)
 	switch {
 	case isAdmin:
 		return true

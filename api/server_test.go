@@ -283,3 +283,38 @@ func TestRoutesListed(t *testing.T) {
 		t.Errorf("write routes: %v", writes)
 	}
 }
+
+func TestReloadTokens(t *testing.T) {
+	dir := t.TempDir()
+	adminFile, readFile := filepath.Join(dir, "admin"), filepath.Join(dir, "read")
+	os.WriteFile(adminFile, []byte("admin-1\n"), 0o600)
+	os.WriteFile(readFile, []byte("read-1\n"), 0o600)
+	ts, s := apitest.NewServer(t, apitest.NewFake("iwash1"), func(o *api.Options) {
+		o.AdminToken, o.ReadToken = "", ""
+		o.AdminTokenFile, o.ReadTokenFile = adminFile, readFile
+	})
+	if resp, _ := do(t, ts, "GET", "/v1/status", "read-1", ""); resp.StatusCode != 200 {
+		t.Fatalf("read-1: %d", resp.StatusCode)
+	}
+	os.WriteFile(adminFile, []byte("admin-2\n"), 0o600)
+	os.WriteFile(readFile, []byte("read-2\n"), 0o600)
+	if err := s.ReloadTokens(); err != nil {
+		t.Fatal(err)
+	}
+	for tok, want := range map[string]int{"read-1": 401, "admin-1": 401, "read-2": 200, "admin-2": 200} {
+		if resp, _ := do(t, ts, "GET", "/v1/status", tok, ""); resp.StatusCode != want {
+			t.Errorf("%s after rotation: %d, want %d", tok, resp.StatusCode, want)
+		}
+	}
+	// A broken file keeps the tokens in force.
+	os.WriteFile(adminFile, []byte("\n"), 0o600)
+	if err := s.ReloadTokens(); err == nil {
+		t.Error("empty admin token file accepted")
+	}
+	if resp, _ := do(t, ts, "GET", "/v1/status", "admin-2", ""); resp.StatusCode != 200 {
+		t.Errorf("admin-2 after failed reload: %d", resp.StatusCode)
+	}
+	if s.AdminTokenPath() != adminFile {
+		t.Errorf("token path %q", s.AdminTokenPath())
+	}
+}

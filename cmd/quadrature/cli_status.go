@@ -20,18 +20,34 @@ func init() {
 
 const statusUsage = `Usage: quadrature status [flags]
   Show the node's status: leader, raft state, config version, applied index,
-  kernel table digest, degraded and fenced flags.
+  kernel table digest, degraded and fenced flags, then its VRRP instances
+  (-all: the instances of every member, asked through this node).
 `
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("status", statusUsage, stdout, stderr)
+	all := f.fs.Bool("all", false, "show the VRRP instances of every member")
 	return f.run(args, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
 		st, err := c.Status(ctx)
 		if err != nil {
 			return err
 		}
+		var nodes api.VRRPAllBody
+		if *all {
+			nodes, err = c.VRRPNodes(ctx, "all")
+		} else {
+			var one api.VRRPBody
+			one, err = c.VRRP(ctx)
+			nodes.Nodes = []api.VRRPNode{{Node: one.Node, Instances: one.Instances}}
+		}
+		if err != nil {
+			return err
+		}
 		if f.json() {
-			return writeJSONOut(stdout, st)
+			return writeJSONOut(stdout, struct {
+				api.Status
+				VRRP api.VRRPAllBody `json:"vrrp"`
+			}{st, nodes})
 		}
 		leader := st.Leader
 		if leader == "" {
@@ -50,8 +66,32 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			{"members", strconv.Itoa(st.Members)},
 			{"version", st.Version},
 		})
+		fmt.Fprintln(stdout)
+		writeVRRPTable(stdout, nodes)
 		return nil
 	})
+}
+
+func writeVRRPTable(w io.Writer, b api.VRRPAllBody) {
+	rows := [][]string{{"NODE", "INSTANCE", "VRID", "STATE", "PRIO", "MASTER", "VIPS"}}
+	for _, n := range b.Nodes {
+		if n.Error != "" {
+			rows = append(rows, []string{n.Node, "-", "-", "?", "-", "-", "no answer: " + n.Error})
+			continue
+		}
+		for _, i := range n.Instances {
+			vips := make([]string, len(i.VIPs))
+			for k, v := range i.VIPs {
+				vips[k] = v.String()
+			}
+			prio := strconv.Itoa(i.Priority)
+			if i.Priority != i.BasePriority {
+				prio += fmt.Sprintf(" (base %d)", i.BasePriority)
+			}
+			rows = append(rows, []string{n.Node, i.Name, strconv.Itoa(int(i.VRID)), i.State, prio, i.Master, strings.Join(vips, " ")})
+		}
+	}
+	table(w, rows)
 }
 
 const membersUsage = `Usage: quadrature members [flags]

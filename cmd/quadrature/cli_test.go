@@ -94,8 +94,11 @@ func TestCLIStatusMembers(t *testing.T) {
 	}
 	goldenCLI(t, "cli_status.golden", out)
 	code, out, _ = runCLI(append([]string{"status", "-o", "json"}, conn...)...)
-	var st api.Status
-	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Leader != "iwash1" {
+	var st struct {
+		api.Status
+		VRRP api.VRRPAllBody `json:"vrrp"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Leader != "iwash1" || len(st.VRRP.Nodes) != 1 {
 		t.Errorf("status json: %d %s", code, out)
 	}
 	code, out, errs = runCLI(append([]string{"members"}, conn...)...)
@@ -246,5 +249,40 @@ func TestCLIToken(t *testing.T) {
 	}
 	if code, out, _ := runCLI("status", "-help"); code != 0 && !strings.Contains(out, "Usage") {
 		t.Errorf("-help: %d", code)
+	}
+}
+
+// TestCLIStatusAll: status -all shows every member's instances, asked
+// through one node; a member that does not answer is marked.
+func TestCLIStatusAll(t *testing.T) {
+	base := apitest.NewFake("iwash1")
+	var fakes []*apitest.Fake
+	var urls []string
+	for _, n := range []string{"iwash1", "iwash2", "iwash3"} {
+		f := base.Clone(n)
+		ts, _ := apitest.NewServer(t, f, nil)
+		fakes, urls = append(fakes, f), append(urls, ts.URL)
+	}
+	for _, f := range fakes {
+		f.Mu.Lock()
+		for i := range f.Mems {
+			f.Mems[i].APIAddr = strings.TrimPrefix(urls[i], "http://")
+		}
+		f.Mems[2].State = "dead"
+		f.Mu.Unlock()
+	}
+	t.Setenv("QUADRATURE_TOKEN", apitest.ReadToken)
+	code, out, errs := runCLI("status", "-all", "-api", urls[1])
+	if code != 0 {
+		t.Fatalf("status -all: %d %s", code, errs)
+	}
+	for _, want := range []string{
+		"iwash1  VI_1      51    MASTER  150   iwash1  192.0.2.100/24",
+		"iwash2  VI_1      51    BACKUP  100   iwash1  192.0.2.100/24",
+		"iwash3  -         -     ?       -     -       no answer: member is dead",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status -all lacks %q:\n%s", want, out)
+		}
 	}
 }
