@@ -207,7 +207,7 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 	b.Logf("N=%d GOMAXPROCS=%d window=%v: %.0f checks/s (ideal %d), cpu %.3f s/1000 checks (%.0f%% of one core), heap %.0f B/checker, "+
 		"latency p50 %v p99 %v max %v, dispatch lag p50 %v p99 %v, real servers seen down %d, user/sys cpu %v/%v",
 		n, runtime.GOMAXPROCS(0), window, rate, n, cpuPer1000, 100*(cpu1-cpu0).Seconds()/el, perChecker,
-		pct(lats, .5), pct(lats, .99), pct(lats, 1), pct(lags, .5), pct(lags, .99), down, (u1-u0).Round(time.Millisecond), (s1-s0).Round(time.Millisecond))
+		pct(lats, .5), pct(lats, .99), pct(lats, 1), pct(lags, .5), pct(lags, .99), down, (u1 - u0).Round(time.Millisecond), (s1 - s0).Round(time.Millisecond))
 	if down > 0 {
 		b.Errorf("%d real servers went down against healthy listeners", down)
 	}

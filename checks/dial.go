@@ -118,3 +118,11 @@ func setDeadline(ctx context.Context, c interface{ SetDeadline(time.Time) error 
 	}
 	_ = c.SetDeadline(dl)
 }
+
+func netInterfaceIndex(name string) (int, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return ifi.Index, nil
+}
