@@ -121,7 +121,7 @@ func TestNoCheckersAlwaysUp(t *testing.T) {
 const iwashVS = "TCP 203.0.113.10:3128"
 
 // iwashHarness applies the merged iWash config with all three nodes live.
-func iwashHarness(t *testing.T) *harness {
+func iwashHarness(t testing.TB) *harness {
 	t.Helper()
 	h := newHarness(t)
 	h.must(SetLiveNodes{Nodes: iwashNodes})
