@@ -42,6 +42,31 @@ func (d *decoder) run(stmts []*Stmt, where string, t table) {
 	}
 }
 
+// runInline is run for quadrature's own blocks, where several statements
+// may share a line without ';' ("api { listen 192.0.2.1:9900 token_file
+// /etc/quadrature/token }", as DESIGN.md writes it): a statement is split
+// at every unquoted argument that is a keyword of the block.
+func (d *decoder) runInline(stmts []*Stmt, where string, t table) {
+	var out []*Stmt
+	for _, s := range stmts {
+		if _, known := t[s.Key]; !known || s.HasBlock {
+			out = append(out, s)
+			continue
+		}
+		cur := &Stmt{Pos: s.Pos, Key: s.Key}
+		for _, a := range s.Args {
+			if _, kw := t[a.Text]; kw && !a.Quoted {
+				out = append(out, cur)
+				cur = &Stmt{Pos: a.Pos, Key: a.Text}
+				continue
+			}
+			cur.Args = append(cur.Args, a)
+		}
+		out = append(out, cur)
+	}
+	d.run(out, where, t)
+}
+
 // unknown reports a keyword that the block does not know: a real keepalived
 // keyword quadrature does not support, one it ignores, or a typo.
 func (d *decoder) unknown(s *Stmt, where string, t table) {

@@ -189,7 +189,7 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 		BootstrapExpect: -1,
 	}
 	apiSet := false
-	d.run(b.Block, "cluster", table{
+	d.runInline(b.Block, "cluster", table{
 		"node_name": func(s *Stmt) { d.str(s, &c.NodeName) },
 		"bind":      func(s *Stmt) { d.addr(s, &c.Bind) },
 		"raft_port": func(s *Stmt) {
@@ -233,7 +233,7 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 				return
 			}
 			t := &ClusterTLS{}
-			d.run(s.Block, "cluster tls", table{
+			d.runInline(s.Block, "cluster tls", table{
 				"cert_file": func(s *Stmt) { d.str(s, &t.CertFile) },
 				"key_file":  func(s *Stmt) { d.str(s, &t.KeyFile) },
 				"ca_file":   func(s *Stmt) { d.str(s, &t.CAFile) },
@@ -244,7 +244,7 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 			if !d.needBlock(s) {
 				return
 			}
-			d.run(s.Block, "cluster api", table{
+			d.runInline(s.Block, "cluster api", table{
 				"listen": func(s *Stmt) {
 					if !d.nargs(s, 1, 1) {
 						return

@@ -266,9 +266,6 @@ func (d *decoder) finishInstance(in *VRRPInstance, dr *instanceDraft) {
 	if dr.advert > 0 {
 		in.AdvertInt = d.advertInt(in, dr.advert, dr.advertPos)
 	}
-	if in.Interface == "" && len(in.UnicastPeers) == 0 {
-		in.Interface = g.DefaultInterface
-	}
 	in.Accept = !in.StrictMode
 	if dr.accept != nil {
 		in.Accept = *dr.accept

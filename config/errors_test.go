@@ -29,9 +29,9 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:7: unknown keyword "frobnicate" in vrrp_instance`}},
 		{"not supported", inst(" use_vmac"), []string{`main.conf:7: not supported: use_vmac`}},
 		{"not supported top", "static_routes {\n 10.0.0.0/8 via 192.0.2.1\n}\n", []string{`main.conf:1: not supported: static_routes`}},
-		{"not supported vip option", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1 use_vmac\n }\n}\n",
+		{"not supported vip option", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1 use_vmac\n }\n interface eth0\n}\n",
 			[]string{`main.conf:1: vrrp_instance VI has no virtual_ipaddress`, `main.conf:4: not supported: use_vmac`}},
-		{"vrid range", "vrrp_instance VI {\n virtual_router_id 256\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n",
+		{"vrid range", "vrrp_instance VI {\n virtual_router_id 256\n virtual_ipaddress {\n 192.0.2.1\n }\n interface eth0\n}\n",
 			[]string{`main.conf:1: vrrp_instance VI has no virtual_router_id`, `main.conf:2: virtual_router_id 256 out of range (1-255)`}},
 		{"priority range", inst(" priority 0"), []string{`main.conf:7: priority 0 out of range (1-255)`}},
 		{"priority not int", inst(" priority high"), []string{`main.conf:7: priority: "high" is not an integer`}},
@@ -53,7 +53,7 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:9: vrrp_sync_group G: no vrrp_instance named "VI_9"`}},
 		{"missing brace", "global_defs {\n router_id x\n", []string{`main.conf:1: missing '}' for the block opened here`}},
 		{"unterminated quote", "global_defs {\n router_id \"abc\n}\n", []string{`main.conf:2: unterminated quoted string`}},
-		{"bad vip", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.300\n }\n}\n",
+		{"bad vip", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.300\n }\n interface eth0\n}\n",
 			[]string{`main.conf:1: vrrp_instance VI has no virtual_ipaddress`, `main.conf:4: virtual_ipaddress: "192.0.2.300" is not an IP address or prefix`}},
 		{"unknown scheduler", vs(" lb_algo foo"), []string{`main.conf:1: virtual_server 192.0.2.1 80 has no real servers`, `main.conf:2: lb_algo: "foo" is not one of rr, wrr, lc, wlc, lblc, sh, mh, dh, fo, ovf, lblcr, sed, nq, twos`}[1:]},
 		{"unknown method", vs(" lb_kind FOO"), []string{`main.conf:2: lb_kind: "FOO" is not one of NAT, DR, TUN`}},
@@ -83,6 +83,8 @@ func TestErrors(t *testing.T) {
 		{"cluster policy", "cluster {\n bind 192.0.2.1\n verdict_policy most\n}\n", []string{`main.conf:3: verdict_policy: "most" is not one of any, majority, all`}},
 		{"strict", "global_defs {\n vrrp_strict\n}\n" + inst(" unicast_peer {\n 192.0.2.9\n }"),
 			[]string{`main.conf:4: vrrp_instance VI: vrrp_strict forbids unicast peers`}},
+		{"no interface", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+			[]string{`main.conf:1: vrrp_instance VI needs an interface (or unicast peers)`}},
 		{"top-level typo", "vrrp_instanse VI {\n}\n", []string{`main.conf:1: unknown keyword "vrrp_instanse" at the top level (did you mean "vrrp_instance"?)`}},
 	} {
 		_, _, err := loadMem(t, memFS{"main.conf": tc.src}, "n")
@@ -143,5 +145,29 @@ func TestWarnings(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestDesignClusterBlock loads the cluster block exactly as DESIGN.md shows
+// it, with two api statements on one line.
+func TestDesignClusterBlock(t *testing.T) {
+	src := `cluster {
+  node_name iwash1
+  bind 198.51.100.11          # raft + gossip + api address of this node
+  peers 198.51.100.12 198.51.100.13
+  data_dir /var/lib/quadrature
+  verdict_policy majority     # any | majority | all
+  api { listen 198.51.100.11:9900  token_file /etc/quadrature/token }
+}
+`
+	cfg, _, err := loadMem(t, memFS{"main.conf": src}, "iwash1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if c.NodeName != "iwash1" || c.Bind.String() != "198.51.100.11" || len(c.Peers) != 2 || c.API.Listen.String() != "198.51.100.11:9900" ||
+		c.API.TokenFile != "/etc/quadrature/token" || c.RaftPort != 9901 || c.GossipPort != 9902 || c.BootstrapExpect != 3 ||
+		c.Role != "voter" || c.Placement != "configured" || c.DegradedAfter.Seconds() != 10 {
+		t.Fatalf("%+v", c)
 	}
 }
