@@ -89,6 +89,20 @@ func helperNode(path string) int {
 			switch {
 			case len(f) == 1 && f[0] == "status":
 				emit(helperMsg{Kind: "status", Status: n.Status()})
+			case len(f) == 2 && f[0] == "reload":
+				var nc NodeConfig
+				b, err := os.ReadFile(f[1])
+				if err == nil {
+					err = json.Unmarshal(b, &nc)
+				}
+				if err == nil {
+					err = n.Update(nc)
+				}
+				if err != nil {
+					emit(helperMsg{Kind: "error", Error: err.Error()})
+				} else {
+					emit(helperMsg{Kind: "reloaded"})
+				}
 			case len(f) == 3 && f[0] == "prio":
 				p, _ := strconv.Atoi(f[2])
 				if err := n.SetPriority(f[1], p); err != nil {
@@ -115,8 +129,9 @@ type proc struct {
 	stderr *syncBuffer
 	mu     sync.Mutex
 	states map[string]State
-	status chan []InstanceStatus
-	change chan helperMsg
+	status   chan []InstanceStatus
+	reloaded chan struct{}
+	change   chan helperMsg
 	exited chan struct{}
 }
 
@@ -157,7 +172,7 @@ func startNode(t *testing.T, ns *netnstest.NS, cfg NodeConfig) *proc {
 	cmd := ns.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+path)
 	p := &proc{t: t, name: ns.Name, ns: ns, cmd: cmd, stderr: &syncBuffer{}, states: map[string]State{},
-		status: make(chan []InstanceStatus, 4), change: make(chan helperMsg, 256), exited: make(chan struct{})}
+		status: make(chan []InstanceStatus, 4), reloaded: make(chan struct{}, 4), change: make(chan helperMsg, 256), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -191,6 +206,8 @@ func startNode(t *testing.T, ns *netnstest.NS, cfg NodeConfig) *proc {
 				}
 			case "status":
 				p.status <- m.Status
+			case "reloaded":
+				p.reloaded <- struct{}{}
 			case "error":
 				t.Errorf("%s: %s", p.name, m.Error)
 			}
@@ -234,6 +251,25 @@ func (p *proc) Status() []InstanceStatus {
 	case <-time.After(5 * time.Second):
 		p.t.Fatalf("%s: no status", p.name)
 		return nil
+	}
+}
+
+// reload makes the node apply cfg with Update (SIGHUP path).
+func (p *proc) reload(cfg NodeConfig) {
+	p.t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	path := filepath.Join(p.t.TempDir(), "reload.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(p.stdin, "reload %s\n", path)
+	select {
+	case <-p.reloaded:
+	case <-time.After(5 * time.Second):
+		p.t.Fatalf("%s: reload not confirmed", p.name)
 	}
 }
 

@@ -275,3 +275,36 @@ func TestTrackScript(t *testing.T) {
 	a.MustRun("touch", flag)
 	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
 }
+
+// A reload keeps the state of an instance whose identity is unchanged
+// and applies its new VIP list at once; a removed instance stops
+// (its VIP goes away) and a new one starts.
+func TestReloadKeepsState(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	cfg := lanConfig(150, 100*ms, "192.0.2.100/32")
+	extra := lanConfig(150, 100*ms, "192.0.2.110/32").Instances[0]
+	extra.Name, extra.VRID = "VI_X", 50
+	cfg.Instances = append(cfg.Instances, extra)
+	pa := startNode(t, a, cfg)
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pa.waitState(t, "VI_X", StateMaster, time.Second)
+	before := pa.Status()[0]
+
+	next := lanConfig(150, 100*ms, "192.0.2.101/32")
+	added := lanConfig(150, 100*ms, "192.0.2.120/32").Instances[0]
+	added.Name, added.VRID = "VI_N", 51
+	next.Instances = append(next.Instances, added)
+	pa.reload(next)
+	waitAddr(t, a, "192.0.2.101", true, time.Second)
+	waitAddr(t, a, "192.0.2.100", false, time.Second)
+	waitAddr(t, a, "192.0.2.110", false, time.Second)
+	pa.waitState(t, "VI_N", StateMaster, 3*time.Second)
+	after := pa.Status()
+	if len(after) != 2 || after[0].Name != "VI_1" || after[1].Name != "VI_N" {
+		t.Fatalf("instances after reload: %+v", after)
+	}
+	if after[0].State != StateMaster || after[0].LastTransition != before.LastTransition || after[0].Counters.Transitions != before.Counters.Transitions {
+		t.Errorf("VI_1 did not keep its state: before %v/%v, after %v/%v", before.State, before.LastTransition, after[0].State, after[0].LastTransition)
+	}
+}
