@@ -121,18 +121,18 @@ func helperNode(path string) int {
 
 // proc is a VRRP node process in a namespace.
 type proc struct {
-	t      *testing.T
-	name   string
-	ns     *netnstest.NS
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *syncBuffer
-	mu     sync.Mutex
-	states map[string]State
+	t        *testing.T
+	name     string
+	ns       *netnstest.NS
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	stderr   *syncBuffer
+	mu       sync.Mutex
+	states   map[string]State
 	status   chan []InstanceStatus
 	reloaded chan struct{}
 	change   chan helperMsg
-	exited chan struct{}
+	exited   chan struct{}
 }
 
 type syncBuffer struct {
