@@ -34,7 +34,7 @@ func TestConfigCheck(t *testing.T) {
 func TestConfigCheckErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.conf")
-	src := "vrrp_instance VI_1 {\n  virtual_router 51\n  priority 300\n  use_vmac\n  virtual_ipaddress {\n    192.0.2.1\n  }\n}\n"
+	src := "vrrp_instance VI_1 {\n  virtual_router 51\n  priority 300\n  use_vmac\n  virtual_ipaddress {\n    192.0.2.1\n  }\n  interface eth0\n}\n"
 	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
