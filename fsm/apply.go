@@ -154,10 +154,46 @@ func (s *State) setConfig(c SetConfig, parse ParseFunc) error {
 	if err != nil {
 		return err
 	}
+	oldModel := s.model()
 	s.comp, s.configNodes = comp, nodes
 	s.configVersion++
 	s.prune()
+	s.resetRedefined(oldModel)
 	return nil
+}
+
+// resetRedefined handles real servers whose configured weight (or checker
+// presence) changed: their observations describe the old definition, so
+// they are dropped and the verdict takes the new configured weight (keeping
+// up/down) until the nodes report again. keepalived users know the
+// opposite behaviour as a bug (weights not updated on reload).
+func (s *State) resetRedefined(old *tableModel) {
+	if old == nil {
+		return
+	}
+	m := s.model()
+	for i := range m.vss {
+		for j := range m.vss[i].rs {
+			nr := &m.vss[i].rs[j]
+			ref, ok := old.rsIndex[nr.id]
+			if !ok {
+				continue
+			}
+			or := &old.vss[ref.vs].rs[ref.rs]
+			if or.weight == nr.weight && or.checked == nr.checked {
+				continue
+			}
+			for k := range s.obs {
+				if k.rs == nr.id {
+					delete(s.obs, k)
+				}
+			}
+			if v, ok := s.verdicts[nr.id]; ok {
+				v.Weight = nr.weight
+				s.verdicts[nr.id] = v
+			}
+		}
+	}
 }
 
 // prune forgets what refers to real servers, virtual servers or instances

@@ -290,3 +290,28 @@ func TestConfigDifferingPerNodeRejected(t *testing.T) {
 		t.Fatalf("bad config error %v, want file:line", err)
 	}
 }
+
+func TestConfigWeightChangeResetsWeight(t *testing.T) {
+	conf := `virtual_server 192.0.2.1 80 {
+ real_server 198.51.100.1 80 {
+  weight 5
+  TCP_CHECK { connect_timeout 1 }
+ }
+ real_server 198.51.100.2 80 {
+  weight 5
+  TCP_CHECK { connect_timeout 1 }
+ }
+}
+`
+	h := oneNode(t, conf)
+	vs := "TCP 192.0.2.1:80"
+	h.report("a", up(vs, "198.51.100.1:80", 5), down(vs, "198.51.100.2:80"))
+	h.must(configCmd(t, strings.Replace(conf, "weight 5", "weight 8", 1), 1, "a"))
+	want := map[string]int32{"198.51.100.1:80": 8}
+	if got := destWeights(t, h.state(), vs); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after weight change: %v, want %v (down one stays down)", got, want)
+	}
+	if obs := h.state().Observations(); len(obs) != 1 || obs[0].RS != ap("198.51.100.2:80") {
+		t.Fatalf("observations of the redefined real server kept: %+v", obs)
+	}
+}

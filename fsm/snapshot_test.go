@@ -264,8 +264,8 @@ func randomEntry(t testing.TB, r *rand.Rand, ref *State, hosts []Host) []byte {
 
 func TestRandomLogDeterminism(t *testing.T) {
 	iterations, entries := 30, 300
-	if testing.Short() {
-		iterations = 5
+	if testing.Short() || raceEnabled {
+		iterations = 6
 	}
 	hosts := testHosts(t)
 	for it := 0; it < iterations; it++ {
