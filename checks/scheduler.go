@@ -168,6 +168,17 @@ func (s *Scheduler) Update(specs []RealServerSpec) error {
 	if err := validateAll(specs); err != nil {
 		return fmt.Errorf("checks: update rejected: %w", err)
 	}
+	// Identities and digests are computed before taking the lock, so a big
+	// reload does not stall the checks in flight.
+	type ident struct{ key, digest string }
+	ids := make([][]ident, len(specs))
+	for i := range specs {
+		ids[i] = make([]ident, len(specs[i].Checkers))
+		for j := range specs[i].Checkers {
+			cs := &specs[i].Checkers[j]
+			ids[i][j] = ident{cs.key(), cs.digest()}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -182,7 +193,7 @@ func (s *Scheduler) Update(specs []RealServerSpec) error {
 		r := &rsState{id: sp.ID, weight: sp.Weight, omega: sp.Omega}
 		for j := range sp.Checkers {
 			cs := sp.Checkers[j]
-			key, dg := cs.key(), cs.digest()
+			key, dg := ids[i][j].key, ids[i][j].digest
 			if prev := old.find(key); prev != nil && prev.digest == dg {
 				r.checkers = append(r.checkers, prev)
 				continue
@@ -412,7 +423,7 @@ func (s *Scheduler) runOne(ctx context.Context, c *checkerState, due time.Time) 
 	start := time.Now()
 	lag := s.clock.Now().Sub(due)
 	s.metrics.inflight.Inc()
-	res := c.checker.Check(cctx)
+	res := safeCheck(cctx, c.checker)
 	s.metrics.inflight.Dec()
 	lat := time.Since(start)
 	cancel()
@@ -421,6 +432,16 @@ func (s *Scheduler) runOne(ctx context.Context, c *checkerState, due time.Time) 
 		return // stopping: a cancelled check says nothing about the target
 	}
 	s.complete(c, res, lat, lag)
+}
+
+// safeCheck turns a panicking checker into a failed run instead of a crash.
+func safeCheck(ctx context.Context, c Checker) (r Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = Result{Reason: fmt.Sprintf("checker panicked: %v", p), Outcome: "panic", ExitStatus: -1}
+		}
+	}()
+	return c.Check(ctx)
 }
 
 // complete applies keepalived's retry logic (check_*.c epilogs): on success,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -497,4 +498,31 @@ func countSeries(t *testing.T, reg *prometheus.Registry, name string) int {
 		}
 	}
 	return 0
+}
+
+type panicChecker struct{}
+
+func (panicChecker) Check(context.Context) Result { panic("boom") }
+
+func TestPanickingCheckerIsAFailure(t *testing.T) {
+	s, err := NewScheduler(Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.factory = func(*Spec, *runtimeEnv) (Checker, error) { return panicChecker{}, nil }
+	spec := tcpSpec("p", func(s *Spec) { s.Retry, s.Warmup, s.DelayLoop = Ptr(0), Ptr(time.Duration(0)), time.Hour })
+	if err := s.Update([]RealServerSpec{{ID: "rs", Weight: 1, Checkers: []Spec{spec}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	for o := range s.Observations() {
+		if !o.Up {
+			if !strings.Contains(o.Reason, "panicked: boom") {
+				t.Fatalf("reason %q", o.Reason)
+			}
+			return
+		}
+	}
 }
