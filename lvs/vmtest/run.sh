@@ -205,7 +205,7 @@ boot=$(date +%s)
 set +e
 timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
 	-nographic -no-reboot -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log"
 qrc=${PIPESTATUS[0]}
 set -e
 echo "vmtest: VM ran $(($(date +%s) - boot))s, total $(($(date +%s) - start))s, qemu exit $qrc"
