@@ -184,16 +184,18 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mod := range map[string]func(s *Service){
-		"scheduler":    func(s *Service) { s.Scheduler = "nope" },
-		"flags":        func(s *Service) { s.Flags = 0x1 },
-		"persistence":  func(s *Service) { s.Persistence = time.Millisecond },
-		"netmask":      func(s *Service) { s.Netmask = 33 },
-		"ops on tcp":   func(s *Service) { s.OnePacket = true },
-		"weight":       func(s *Service) { s.Destinations[0].Weight = -1 },
-		"thresholds":   func(s *Service) { s.Destinations[0].UpperThreshold, s.Destinations[0].LowerThreshold = 5, 10 },
-		"family":       func(s *Service) { s.Destinations[0].Addr = a("2001:db8::1") },
-		"gue port":     func(s *Service) { s.Destinations[0].Method, s.Destinations[0].Tunnel = TUN, TunnelGUE },
-		"remcsum gre":  func(s *Service) { s.Destinations[0].Method, s.Destinations[0].Tunnel, s.Destinations[0].TunnelFlags = TUN, TunnelGRE, TunnelRemCsum },
+		"scheduler":   func(s *Service) { s.Scheduler = "nope" },
+		"flags":       func(s *Service) { s.Flags = 0x1 },
+		"persistence": func(s *Service) { s.Persistence = time.Millisecond },
+		"netmask":     func(s *Service) { s.Netmask = 33 },
+		"ops on tcp":  func(s *Service) { s.OnePacket = true },
+		"weight":      func(s *Service) { s.Destinations[0].Weight = -1 },
+		"thresholds":  func(s *Service) { s.Destinations[0].UpperThreshold, s.Destinations[0].LowerThreshold = 5, 10 },
+		"family":      func(s *Service) { s.Destinations[0].Addr = a("2001:db8::1") },
+		"gue port":    func(s *Service) { s.Destinations[0].Method, s.Destinations[0].Tunnel = TUN, TunnelGUE },
+		"remcsum gre": func(s *Service) {
+			s.Destinations[0].Method, s.Destinations[0].Tunnel, s.Destinations[0].TunnelFlags = TUN, TunnelGRE, TunnelRemCsum
+		},
 		"duplicate":    func(s *Service) { s.Destinations = append(s.Destinations, s.Destinations[0]) },
 		"local method": func(s *Service) { s.Destinations[0].Method = LocalNode },
 		"protocol":     func(s *Service) { s.Key.Protocol = 1 },
