@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
+	"strings"
 
 	"quadrature/api"
 	"quadrature/api/client"
@@ -22,7 +24,8 @@ const drainUsage = `Usage: quadrature drain [flags] VS RS
   Drain real server RS of virtual service VS on every node: weight 0, so
   existing connections finish and no new ones arrive. VS and RS are the IDs
   shown by 'quadrature list -o json' (e.g. tcp/192.0.2.100:3128 and
-  198.51.100.11:3128). Draining twice is not an error.
+  198.51.100.11:3128); a bare VS ADDR:PORT works when only one protocol
+  uses it. Draining twice is not an error.
 `
 
 const undrainUsage = `Usage: quadrature undrain [flags] VS RS
@@ -44,7 +47,11 @@ func drainCmd(name string, drained bool, args []string, stdout, stderr io.Writer
 	}
 	f := newAPIFlags(name, usage, stdout, stderr)
 	return f.run(args, 2, 2, func(ctx context.Context, c *client.Client, pos []string) error {
-		var err error
+		vs, err := resolveVS(ctx, c, pos[0])
+		if err != nil {
+			return err
+		}
+		pos[0] = vs
 		if drained {
 			err = c.Drain(ctx, pos[0], pos[1])
 		} else {
@@ -55,6 +62,36 @@ func drainCmd(name string, drained bool, args []string, stdout, stderr io.Writer
 		}
 		return done(f, stdout, fmt.Sprintf("%sed %s in %s", name, pos[1], pos[0]))
 	})
+}
+
+// resolveVS accepts a virtual service as its ID (tcp/192.0.2.100:3128,
+// fwmark/1) or, for convenience, as the bare ADDR:PORT when exactly one
+// service has that address.
+func resolveVS(ctx context.Context, c *client.Client, vs string) (string, error) {
+	ap, err := netip.ParseAddrPort(vs)
+	if err != nil {
+		return vs, nil // an ID, or something the server will refuse
+	}
+	svcs, err := c.Services(ctx)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, s := range svcs.Services {
+		if s.ID == vs {
+			return vs, nil
+		}
+		if s.Addr == ap {
+			ids = append(ids, s.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return vs, nil
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%s is ambiguous: %s", vs, strings.Join(ids, ", "))
 }
 
 // done prints the outcome of a write.

@@ -122,6 +122,9 @@ func TestCLIWrites(t *testing.T) {
 		{[]string{"drain", "tcp/192.0.2.100:3128", "198.51.100.11:3128"}, 0, "drained 198.51.100.11:3128 in tcp/192.0.2.100:3128"},
 		{[]string{"drain", "tcp/192.0.2.100:3128", "198.51.100.11:3128"}, 0, "drained"},
 		{[]string{"drain", "tcp/192.0.2.100:3128", "198.51.100.99:3128"}, 1, ""},
+		{[]string{"drain", "192.0.2.100:3128", "198.51.100.12:3128"}, 0, "drained 198.51.100.12:3128 in tcp/192.0.2.100:3128"},
+		{[]string{"undrain", "192.0.2.100:3128", "198.51.100.12:3128"}, 0, "undrained 198.51.100.12:3128 in tcp/192.0.2.100:3128"},
+		{[]string{"drain", "192.0.2.200:80", "198.51.100.12:3128"}, 1, ""},
 		{[]string{"drain", "only-one-arg"}, 2, ""},
 		{[]string{"undrain", "-o", "json", "tcp/192.0.2.100:3128", "198.51.100.11:3128"}, 0, `"ok": true`},
 		{[]string{"maintenance", "iwash3", "on"}, 0, "maintenance on for iwash3"},
@@ -143,6 +146,14 @@ func TestCLIWrites(t *testing.T) {
 		if code != 0 && errs == "" {
 			t.Errorf("%v: failed without a message", s.args)
 		}
+	}
+	f.Mu.Lock()
+	udp := f.Svcs[0]
+	udp.ID, udp.Protocol = "udp/192.0.2.100:3128", "udp"
+	f.Svcs = append(f.Svcs, udp)
+	f.Mu.Unlock()
+	if code, _, errs := runCLI(append([]string{"drain", "192.0.2.100:3128", "198.51.100.12:3128"}, conn...)...); code != 1 || !strings.Contains(errs, "ambiguous") {
+		t.Errorf("ambiguous VS: %d %s", code, errs)
 	}
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
