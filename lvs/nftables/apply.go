@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -145,6 +146,8 @@ func (a *idAlloc) get() uint32 {
 type batch struct {
 	c     *nftables.Conn
 	table *nftables.Table
+	cur   *state // what the table holds: only existing chains and sets are flushed
+	stats []nftables.SetElement
 	err   error
 }
 
@@ -155,7 +158,9 @@ func (b *batch) chain(name string) *nftables.Chain {
 // rewriteChain (re)creates a regular chain and empties it.
 func (b *batch) rewriteChain(name string) *nftables.Chain {
 	ch := b.c.AddChain(b.chain(name))
-	b.c.FlushChain(ch)
+	if b.cur.Chains[name] {
+		b.c.FlushChain(ch)
+	}
 	return ch
 }
 
@@ -222,6 +227,7 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 		cur = decodeState(dump{}, masq)
 		cur.Sets, cur.StatElems = map[string]bool{}, map[uint32]bool{}
 	}
+	b.cur = cur
 	if !cur.InfraOK {
 		b.skeleton(masq)
 	}
@@ -279,8 +285,12 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			wantStats[destIDs[i]] = true
 		}
 		wantChains[svcChainName(id)] = true
-		if oldValid && old.Header == hdr && servicesEqual(old.Service, s) &&
-			(persist == "" || cur.Sets[persist]) {
+		wantSets[slotSet(nil, id).Name] = true
+		if persist != "" {
+			wantSets[byIDSet(nil, id).Name] = true
+		}
+		if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && cur.Sets[slotSet(nil, id).Name] &&
+			(persist == "" || (cur.Sets[persist] && cur.Sets[byIDSet(nil, id).Name])) {
 			continue
 		}
 		removedDests := false
@@ -310,10 +320,7 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			tch := b.rewriteChain(statChainName(did))
 			b.rule(tch, record{Kind: kindStat, DestID: did}, statExprs(false))
 			b.rule(tch, record{Kind: kindStat, DestID: did, Reply: true}, statExprs(true))
-			if err := b.c.SetAddElements(statsSet(b.table),
-				[]nftables.SetElement{{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tch.Name}}}); err != nil {
-				return err
-			}
+			b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tch.Name}})
 		}
 		ch := b.rewriteChain(svcChainName(id))
 		if persist != "" {
@@ -321,27 +328,22 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			for _, did := range destIDs {
 				elems = append(elems, nftables.SetElement{Key: native32(did), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(id, did)}})
 			}
-			byID := &nftables.Set{Table: b.table, Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict}
-			b.addSet(byID, elems)
-			b.rule(ch, record{Kind: kindPersist, SvcID: id}, persistLookupExprs(s.Key.Family, s.Netmask, persist, byID))
+			byID := byIDSet(b.table, id)
+			wantSets[byID.Name] = true
+			b.refill(byID, elems)
+			b.rule(ch, record{Kind: kindPersist, SvcID: id}, persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name))
 		}
 		slots, n := layout(s.Scheduler, destIDs, weights)
-		var vmap *nftables.Set
-		if n > 0 {
-			vmap = &nftables.Set{Table: b.table, Anonymous: true, Constant: true, Interval: true, IsMap: true,
-				KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian}
-			b.addSet(vmap, slotElements(id, slots))
-		}
-		b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap))
+		vmap := slotSet(b.table, id)
+		b.refill(vmap, slotElements(id, slots))
+		b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap.Name))
 		for i, did := range destIDs {
 			b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]}, nil)
 		}
 		b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
 	}
-	for k := range cur.Services {
-		if _, ok := desired.Lookup(k); !ok {
-			dispatchDirty = true
-		}
+	if len(cur.Services) != len(desired.Services) {
+		dispatchDirty = true // a service went away (all desired keys were checked above)
 	}
 	if dispatchDirty {
 		ch := b.rewriteChain(chainServices)
@@ -349,6 +351,7 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			b.rule(ch, d.hdr, dispatchExprs(d.key, d.id))
 		}
 	}
+	b.addElements(statsSet(b.table), b.stats)
 	if !rebuild {
 		dp.collect(b, cur, wantChains, wantSets, wantStats)
 	}
@@ -419,4 +422,40 @@ func addrType(f lvs.Family) nftables.SetDatatype {
 func statsSet(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{Table: t, Name: statsMap, IsMap: true, KeyType: nftables.TypeMark,
 		DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+}
+
+// slotSet is a service's scheduler map: slot ranges → jump to a
+// destination chain.
+func slotSet(t *nftables.Table, svcID uint32) *nftables.Set {
+	return &nftables.Set{Table: t, Name: "m" + strconv.FormatUint(uint64(svcID), 10), Interval: true, IsMap: true,
+		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian}
+}
+
+// byIDSet maps a persistent service's destination IDs to their chains.
+func byIDSet(t *nftables.Table, svcID uint32) *nftables.Set {
+	return &nftables.Set{Table: t, Name: "i" + strconv.FormatUint(uint64(svcID), 10), IsMap: true,
+		KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+}
+
+// refill creates s if needed and replaces its elements. Named maps (not
+// anonymous ones) keep big batches linear: the kernel binds every
+// anonymous set by walking the whole transaction.
+func (b *batch) refill(s *nftables.Set, elems []nftables.SetElement) {
+	b.addSet(s, nil)
+	if b.cur.Sets[s.Name] {
+		b.c.FlushSet(s)
+	}
+	b.addElements(s, elems)
+}
+
+// addElements adds elements in messages of at most 512 (an element list
+// is one netlink attribute, limited to 64 KiB).
+func (b *batch) addElements(s *nftables.Set, elems []nftables.SetElement) {
+	for len(elems) > 0 {
+		n := min(len(elems), 512)
+		if err := b.c.SetAddElements(s, elems[:n]); err != nil && b.err == nil {
+			b.err = err
+		}
+		elems = elems[n:]
+	}
 }

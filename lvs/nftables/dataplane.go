@@ -110,11 +110,7 @@ func New(opts Options) (*DataPlane, error) {
 		return nil, classify("open netlink", err)
 	}
 	dp.nl = nl
-	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *netlink.Conn) error {
-		// A large batch is acknowledged message by message; make room.
-		_ = c.SetReadBuffer(32 << 20)
-		return nil
-	})}
+	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(growBuffers)}
 	if nsfd != 0 {
 		copts = append(copts, nftables.WithNetNSFd(nsfd))
 	}
@@ -130,6 +126,35 @@ func New(opts Options) (*DataPlane, error) {
 		return nil, classify("probe", err)
 	}
 	return dp, nil
+}
+
+// batchBuffer bounds the size of one Apply batch: the kernel takes a
+// batch in one message, so the send buffer must hold it whole (1,000
+// services × 10 destinations is about 8 MiB), and every message of it is
+// acknowledged, so the receive buffer must hold the acks.
+const batchBuffer = 256 << 20
+
+// growBuffers raises the socket buffers past net.core.{w,r}mem_max (as
+// nft does), falling back to the capped setting without CAP_NET_ADMIN.
+func growBuffers(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], batchBuffer); e != nil {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], batchBuffer); e != nil && serr == nil {
+					serr = e
+				}
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // classify wraps err with lvs.ErrUnavailable when it means that nf_tables

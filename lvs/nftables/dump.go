@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -32,13 +33,14 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 	if err != nil {
 		return d, err
 	}
-	msgs, err := c.Execute(netlink.Message{
+	msgs, err := execDump(c, netlink.Message{
 		Header: netlink.Header{Type: msgGetChain, Flags: netlink.Request | netlink.Dump},
 		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
 	})
 	if err != nil {
 		return d, fmt.Errorf("dump chains: %w", err)
 	}
+	dumpTrace("chains", len(msgs))
 	for _, m := range msgs {
 		if m.Header.Type != msgNewChain {
 			continue
@@ -59,13 +61,14 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 	if err != nil {
 		return d, err
 	}
-	msgs, err = c.Execute(netlink.Message{
+	msgs, err = execDump(c, netlink.Message{
 		Header: netlink.Header{Type: msgGetRule, Flags: netlink.Request | netlink.Dump},
 		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
 	})
 	if err != nil {
 		return d, fmt.Errorf("dump rules: %w", err)
 	}
+	dumpTrace("rules", len(msgs))
 	for _, m := range msgs {
 		if m.Header.Type != msgNewRule {
 			continue
@@ -79,6 +82,84 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 		}
 	}
 	return d, nil
+}
+
+// dumpBuffer is the receive buffer of a dump. The kernel sizes each dump
+// message batch after the reader's buffer (up to 32 KiB), and resuming a
+// rule dump walks every rule already sent, so a page-sized buffer (what
+// the netlink package uses) makes reading a large table quadratic.
+const dumpBuffer = 1 << 20
+
+// execDump sends a dump request and collects the replies until
+// NLMSG_DONE, reading with a large buffer.
+func execDump(c *netlink.Conn, req netlink.Message) ([]netlink.Message, error) {
+	sent, err := c.Send(req)
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, dumpBuffer)
+	var out []netlink.Message
+	for {
+		var n int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
+			return rerr != unix.EAGAIN && rerr != unix.EINTR
+		}); err != nil {
+			return nil, fmt.Errorf("receive: %w", err)
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("receive: %w", rerr)
+		}
+		done, err := parseDumpChunk(buf[:n], sent.Header.Sequence, &out)
+		if err != nil || done {
+			return out, err
+		}
+	}
+}
+
+// parseDumpChunk appends the messages of one read that belong to the dump
+// with sequence seq; done reports NLMSG_DONE.
+func parseDumpChunk(b []byte, seq uint32, out *[]netlink.Message) (done bool, err error) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b[0:4]))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return false, fmt.Errorf("malformed netlink message (length %d of %d)", l, len(b))
+		}
+		typ := binary.NativeEndian.Uint16(b[4:6])
+		flags := binary.NativeEndian.Uint16(b[6:8])
+		mseq := binary.NativeEndian.Uint32(b[8:12])
+		data := b[unix.NLMSG_HDRLEN:l]
+		if a := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1); a <= len(b) {
+			b = b[a:]
+		} else {
+			b = nil
+		}
+		if mseq != seq {
+			continue
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(data) < 4 {
+				return false, errors.New("short netlink error message")
+			}
+			if errno := int32(binary.NativeEndian.Uint32(data[:4])); errno != 0 {
+				return false, syscall.Errno(-errno)
+			}
+			return true, nil
+		}
+		*out = append(*out, netlink.Message{
+			Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.HeaderFlags(flags), Sequence: mseq},
+			Data:   append([]byte(nil), data...),
+		})
+	}
+	return false, nil
 }
 
 func cstring(s string) []byte { return append([]byte(s), 0) }
@@ -220,3 +301,5 @@ func ruleComment(b []byte) string {
 
 // udataComment is NFTNL_UDATA_RULE_COMMENT.
 const udataComment = 0
+
+var dumpTrace = func(string, int) {}

@@ -112,18 +112,18 @@ func dispatchExprs(k lvs.ServiceKey, svcID uint32) []expr.Any {
 // destination recorded there, if that destination still exists (byID has
 // every destination of the service, weight 0 included, as IPVS keeps
 // persistent clients on a quiesced server).
-func persistLookupExprs(f lvs.Family, mask int, persistSet string, byID *nftables.Set) []expr.Any {
+func persistLookupExprs(f lvs.Family, mask int, persistSet, byID string) []expr.Any {
 	e := loadSaddr(f, mask, 1)
 	return append(e,
 		&expr.Lookup{SourceRegister: 1, DestRegister: 2, IsDestRegSet: true, SetName: persistSet},
-		&expr.Lookup{SourceRegister: 2, DestRegister: 0, IsDestRegSet: true, SetName: byID.Name, SetID: byID.ID})
+		&expr.Lookup{SourceRegister: 2, DestRegister: 0, IsDestRegSet: true, SetName: byID})
 }
 
 // schedExprs picks a slot (numgen inc for rr/wrr, jhash of the client or
 // destination address for sh/dh) and jumps through the interval map of
 // slots to a destination chain. The slot number is converted to network
 // byte order because interval maps compare keys as big-endian bytes.
-func schedExprs(s lvs.Service, slots uint32, vmap *nftables.Set) []expr.Any {
+func schedExprs(s lvs.Service, slots uint32, vmap string) []expr.Any {
 	if slots == 0 {
 		return []expr.Any{&expr.Counter{}}
 	}
@@ -142,21 +142,20 @@ func schedExprs(s lvs.Service, slots uint32, vmap *nftables.Set) []expr.Any {
 	}
 	return append(e,
 		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vmap.Name, SetID: vmap.ID})
+		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vmap})
 }
 
 // slotElements are the interval-map elements of a slot table: each range
 // [First, First+Count) jumps to its destination chain.
 func slotElements(svcID uint32, slots []slot) []nftables.SetElement {
 	var out []nftables.SetElement
-	for i, s := range slots {
-		out = append(out, nftables.SetElement{
-			Key:         binaryutil.BigEndian.PutUint32(s.First),
-			VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, s.DestID)},
-		})
-		if i == len(slots)-1 {
-			out = append(out, nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(s.First + s.Count), IntervalEnd: true})
-		}
+	for _, s := range slots {
+		out = append(out,
+			nftables.SetElement{
+				Key:         binaryutil.BigEndian.PutUint32(s.First),
+				VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, s.DestID)},
+			},
+			nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(s.First + s.Count), IntervalEnd: true})
 	}
 	return out
 }
