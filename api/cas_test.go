@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -69,6 +71,14 @@ func TestConfigCASCheckerCatchesLostUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 		if res := apitest.CheckConfigCAS(init, hist, 30*time.Second); res == porcupine.Illegal {
+			html := filepath.Join(t.TempDir(), "cas.html")
+			res, err := apitest.CheckConfigCASVisual(init, hist, 30*time.Second, html)
+			if res != porcupine.Illegal || err != nil {
+				t.Fatalf("visual check: %s %v", res, err)
+			}
+			if st, err := os.Stat(html); err != nil || st.Size() == 0 {
+				t.Fatalf("visualization: %v", err)
+			}
 			return
 		}
 	}

@@ -228,6 +228,14 @@ func CheckConfigCAS(init CASState, history []porcupine.Operation, timeout time.D
 	return porcupine.CheckOperationsTimeout(CASModel(init), history, timeout)
 }
 
+// CheckConfigCASVisual is CheckConfigCAS that also writes porcupine's HTML
+// visualization of the history to htmlPath (for a failed run's artifacts).
+func CheckConfigCASVisual(init CASState, history []porcupine.Operation, timeout time.Duration, htmlPath string) (porcupine.CheckResult, error) {
+	model := CASModel(init)
+	res, info := porcupine.CheckOperationsVerbose(model, history, timeout)
+	return res, porcupine.VisualizePath(model, info, htmlPath)
+}
+
 // CASSummary counts the outcomes of a history, for test logs.
 func CASSummary(history []porcupine.Operation) (reads, ok, conflicts, unknown int) {
 	for _, op := range history {
