@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -524,5 +525,89 @@ func TestPanickingCheckerIsAFailure(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// waitFor polls cond in real time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *fakeClock) armedAt(at time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.timers {
+		if t.live && t.at.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRunFakeClock drives Run with the fake clock: the checker runs exactly
+// at warmup, then delay_before_retry after a failure, then delay_loop.
+func TestRunFakeClock(t *testing.T) {
+	clk := newFakeClock()
+	s, fakes, _ := newTestScheduler(t, clk)
+	spec := tcpSpec("t", func(s *Spec) {
+		s.DelayLoop, s.DelayBeforeRetry, s.Retry, s.Warmup = 10*time.Second, time.Second, Ptr(1), Ptr(time.Duration(0))
+	})
+	if err := s.Update([]RealServerSpec{{ID: "rs", Weight: 1, Checkers: []Spec{spec}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := fakes["t"]
+	f.set(down("refused", "r1"), down("refused", "r2"), up("ok"))
+	calls := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	go func() {
+		for range s.Observations() {
+		}
+	}()
+	start := clk.Now()
+	steps := []struct {
+		advance   time.Duration
+		wantCalls int
+		wantUp    bool
+	}{
+		{0, 1, true},                      // warmup 0: at once; failure 1 -> retry in 1 s
+		{999 * time.Millisecond, 1, true}, // not yet
+		{time.Millisecond, 2, false},      // retry: failure 2, retries used -> down, next in 10 s
+		{9 * time.Second, 2, false},
+		{time.Second, 3, true}, // delay_loop: success
+	}
+	elapsed, prev := time.Duration(0), 0
+	for i, st := range steps {
+		if st.advance > 0 {
+			clk.Advance(st.advance)
+			elapsed += st.advance
+		}
+		if calls() > st.wantCalls {
+			t.Fatalf("step %d: %d calls, want %d", i, calls(), st.wantCalls)
+		}
+		waitFor(t, fmt.Sprintf("step %d: %d calls", i, st.wantCalls), func() bool { return calls() == st.wantCalls })
+		if st.wantCalls > prev {
+			prev = st.wantCalls
+			// wait until the result is applied and the next run is armed
+			waitFor(t, fmt.Sprintf("step %d: result applied", i), func() bool {
+				c := s.State()[0].Checkers[0]
+				return c.LastCheck.Equal(start.Add(elapsed)) && clk.armedAt(c.NextCheck)
+			})
+		}
+		time.Sleep(20 * time.Millisecond) // give a wrong extra run the chance to happen
+		if calls() != st.wantCalls || s.State()[0].Up != st.wantUp {
+			t.Fatalf("step %d: calls %d up %v, want %d %v", i, calls(), s.State()[0].Up, st.wantCalls, st.wantUp)
+		}
+	}
+	if next := s.State()[0].Checkers[0].NextCheck.Sub(start); next != 21*time.Second {
+		t.Fatalf("next check at +%v, want +21s", next)
 	}
 }
