@@ -152,29 +152,18 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 	// (already folded into the real server), then the kind's default.
 	c.DelayLoop = pick(delayLoop, rs.DelayLoop)
 	c.ConnectTimeout = pick(connectTimeout, rs.ConnectTimeout)
+	c.Retry, c.DelayBeforeRetry = checkerDefaults(kind, c.DelayLoop)
 	switch {
 	case retry >= 0:
 		c.Retry = retry
 	case rs.Retry != nil:
 		c.Retry = *rs.Retry
-	case kind == CheckMisc:
-		c.Retry = 0
-	case kind == CheckDNS:
-		c.Retry = 3
-	default:
-		c.Retry = 1
 	}
 	switch {
 	case dbr >= 0:
 		c.DelayBeforeRetry = dbr
 	case rs.DelayBeforeRetry != nil:
 		c.DelayBeforeRetry = *rs.DelayBeforeRetry
-	case kind == CheckHTTP || kind == CheckSSL:
-		c.DelayBeforeRetry = 3 * time.Second
-	case kind == CheckDNS:
-		c.DelayBeforeRetry = c.DelayLoop
-	default:
-		c.DelayBeforeRetry = time.Second
 	}
 	c.Warmup = clonePtr(rs.Warmup)
 	if warmup != nil {
@@ -499,4 +488,19 @@ func (d *decoder) trackFileBlock(b *Stmt) (TrackFile, bool) {
 		return tf, false
 	}
 	return tf, true
+}
+
+// checkerDefaults returns the retry count and delay_before_retry of a
+// checker kind when neither the checker, its real server nor its virtual
+// server sets them.
+func checkerDefaults(kind string, delayLoop time.Duration) (retry int, dbr time.Duration) {
+	switch kind {
+	case CheckMisc:
+		return 0, time.Second
+	case CheckDNS:
+		return 3, delayLoop
+	case CheckHTTP, CheckSSL:
+		return 1, 3 * time.Second
+	}
+	return 1, time.Second
 }

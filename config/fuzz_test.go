@@ -70,13 +70,14 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		text := cfg.Render()
-		back, _, err := LoadBytes("rendered.conf", text, opts)
-		if err != nil {
-			t.Fatalf("rendered text does not load: %v\n%s", err, text)
-		}
-		if d := Diff(cfg, back); d != "" {
-			t.Fatalf("round trip changed the model: %s\n%s", d, text)
+		for _, text := range [][]byte{cfg.Render(), cfg.RenderCompact()} {
+			back, _, err := LoadBytes("rendered.conf", text, opts)
+			if err != nil {
+				t.Fatalf("rendered text does not load: %v\n%s", err, text)
+			}
+			if d := Diff(cfg, back); d != "" {
+				t.Fatalf("round trip changed the model: %s\n%s", d, text)
+			}
 		}
 	})
 }

@@ -66,7 +66,7 @@ func Merge(inputs []NodeConfig, opts LoadOptions) ([]byte, []error) {
 	elems := make([][]element, len(inputs))
 	keys := make([][]string, len(inputs))
 	for i, in := range inputs {
-		elems[i] = in.Config.elements()
+		elems[i] = in.Config.elements(true)
 		for _, e := range elems[i] {
 			keys[i] = append(keys[i], e.key)
 		}

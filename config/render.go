@@ -15,10 +15,17 @@ import (
 // vrrp_instance, vrrp_sync_group, virtual_server_group, virtual_server).
 // Loading the result for c.Node with the same resolver yields a model equal
 // to c (see Equal). Host names are written as they were given.
-func (c *Config) Render() []byte {
+func (c *Config) Render() []byte { return c.render(false) }
+
+// RenderCompact is Render without the values that are defaults or inherited
+// (from global_defs, the virtual server, the real server): shorter, still
+// canonical, and it too loads back to a model equal to c. Merge uses it.
+func (c *Config) RenderCompact() []byte { return c.render(true) }
+
+func (c *Config) render(compact bool) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# keepalived.conf rendered by quadrature for node %s\n", c.Node)
-	for _, e := range c.elements() {
+	for _, e := range c.elements(compact) {
 		b.WriteByte('\n')
 		for _, l := range e.lines {
 			b.WriteString(l)
@@ -36,17 +43,20 @@ type element struct {
 }
 
 // elements renders each top-level block of c separately.
-func (c *Config) elements() []element {
+func (c *Config) elements(compact bool) []element {
 	var out []element
 	add := func(key string, f func(w *writer)) {
-		w := &writer{}
+		w := &writer{compact: compact}
 		f(w)
 		lines := strings.Split(strings.TrimSuffix(w.buf.String(), "\n"), "\n")
+		if compact && len(lines) == 2 && key == "global_defs" {
+			return // an empty global_defs block says nothing
+		}
 		out = append(out, element{key: key, lines: lines})
 	}
 	add("global_defs", func(w *writer) { w.global(&c.Global) })
 	if c.Cluster != nil {
-		add("cluster", func(w *writer) { w.cluster(c.Cluster) })
+		add("cluster", func(w *writer) { w.cluster(c.Node, c.Cluster) })
 	}
 	for i := range c.TrackFiles {
 		add("track_file "+c.TrackFiles[i].Name, func(w *writer) { w.trackFile(&c.TrackFiles[i]) })
@@ -72,6 +82,8 @@ func (c *Config) elements() []element {
 type writer struct {
 	buf    bytes.Buffer
 	indent int
+	// compact leaves out values equal to what the parser would derive.
+	compact bool
 }
 
 func (w *writer) line(format string, args ...any) {
@@ -103,6 +115,26 @@ func (w *writer) str(key, v string) {
 }
 
 func (w *writer) sec(key string, d time.Duration) { w.line("%s %s", key, seconds(d)) }
+
+// kvd writes key v unless compact and v is the derived default def.
+func (w *writer) kvd(key string, v, def any) {
+	if !w.compact || v != def {
+		w.kv(key, v)
+	}
+}
+
+func (w *writer) secd(key string, v, def time.Duration) {
+	if !w.compact || v != def {
+		w.sec(key, v)
+	}
+}
+
+// strd is str for a value whose default is not empty.
+func (w *writer) strd(key, v, def string) {
+	if !w.compact || v != def {
+		w.line("%s %s", key, quote(v))
+	}
+}
 
 // boolKw writes a flag keyword: bare when true, "off" when false but the
 // inherited value would be true, nothing otherwise.
@@ -180,7 +212,7 @@ func (w *writer) global(g *GlobalDefs) {
 		w.line("smtp_server %s %d", quote(g.SMTPServer), g.SMTPPort)
 	}
 	w.str("smtp_helo_name", g.SMTPHeloName)
-	w.sec("smtp_connect_timeout", g.SMTPConnectTimeout)
+	w.secd("smtp_connect_timeout", g.SMTPConnectTimeout, d.SMTPConnectTimeout)
 	w.boolKw("smtp_alert", g.SMTPAlert, false)
 	if u, grp, ok := strings.Cut(g.ScriptUser, ":"); ok {
 		w.line("script_user %s %s", quote(u), quote(grp))
@@ -188,15 +220,15 @@ func (w *writer) global(g *GlobalDefs) {
 		w.str("script_user", g.ScriptUser)
 	}
 	w.boolKw("enable_script_security", g.EnableScriptSecurity, false)
-	w.kv("vrrp_version", g.VRRPVersion)
-	w.kv("vrrp_mcast_group4", g.VRRPMcastGroup4)
-	w.kv("vrrp_mcast_group6", g.VRRPMcastGroup6)
-	w.sec("vrrp_garp_master_delay", g.VRRPGarpMasterDelay)
-	w.kv("vrrp_garp_master_repeat", g.VRRPGarpMasterRepeat)
-	w.sec("vrrp_garp_master_refresh", g.VRRPGarpMasterRefresh)
-	w.kv("vrrp_garp_master_refresh_repeat", g.VRRPGarpRefreshRepeat)
-	w.sec("vrrp_garp_lower_prio_delay", g.VRRPGarpLowerPrioDelay)
-	w.kv("vrrp_garp_lower_prio_repeat", g.VRRPGarpLowerPrioRepeat)
+	w.kvd("vrrp_version", g.VRRPVersion, d.VRRPVersion)
+	w.kvd("vrrp_mcast_group4", g.VRRPMcastGroup4, d.VRRPMcastGroup4)
+	w.kvd("vrrp_mcast_group6", g.VRRPMcastGroup6, d.VRRPMcastGroup6)
+	w.secd("vrrp_garp_master_delay", g.VRRPGarpMasterDelay, d.VRRPGarpMasterDelay)
+	w.kvd("vrrp_garp_master_repeat", g.VRRPGarpMasterRepeat, d.VRRPGarpMasterRepeat)
+	w.secd("vrrp_garp_master_refresh", g.VRRPGarpMasterRefresh, d.VRRPGarpMasterRefresh)
+	w.kvd("vrrp_garp_master_refresh_repeat", g.VRRPGarpRefreshRepeat, d.VRRPGarpRefreshRepeat)
+	w.secd("vrrp_garp_lower_prio_delay", g.VRRPGarpLowerPrioDelay, g.VRRPGarpMasterDelay)
+	w.kvd("vrrp_garp_lower_prio_repeat", g.VRRPGarpLowerPrioRepeat, g.VRRPGarpMasterRepeat)
 	// 0 means "not set" and keepalived refuses an explicit 0.
 	if g.VRRPGarpInterval > 0 {
 		w.sec("vrrp_garp_interval", g.VRRPGarpInterval)
@@ -204,7 +236,7 @@ func (w *writer) global(g *GlobalDefs) {
 	if g.VRRPGnaInterval > 0 {
 		w.sec("vrrp_gna_interval", g.VRRPGnaInterval)
 	}
-	w.kv("vrrp_down_timer_adverts", g.VRRPDownTimerAdverts)
+	w.kvd("vrrp_down_timer_adverts", g.VRRPDownTimerAdverts, d.VRRPDownTimerAdverts)
 	w.boolKw("vrrp_skip_check_adv_addr", g.VRRPSkipCheckAdvAddr, false)
 	w.boolKw("vrrp_strict", g.VRRPStrict, false)
 	w.boolKw("vrrp_check_unicast_src", g.VRRPCheckUnicastSrc, false)
@@ -247,14 +279,14 @@ func (w *writer) global(g *GlobalDefs) {
 	w.close()
 }
 
-func (w *writer) cluster(c *Cluster) {
+func (w *writer) cluster(node string, c *Cluster) {
 	w.open("cluster")
-	w.str("node_name", c.NodeName)
+	w.strd("node_name", c.NodeName, node)
 	if c.Bind.IsValid() {
 		w.kv("bind", c.Bind)
 	}
-	w.kv("raft_port", c.RaftPort)
-	w.kv("gossip_port", c.GossipPort)
+	w.kvd("raft_port", c.RaftPort, uint16(DefaultRaftPort))
+	w.kvd("gossip_port", c.GossipPort, uint16(DefaultGossipPort))
 	if len(c.Peers) > 0 {
 		parts := make([]string, len(c.Peers))
 		for i, p := range c.Peers {
@@ -265,14 +297,14 @@ func (w *writer) cluster(c *Cluster) {
 		}
 		w.line("peers %s", strings.Join(parts, " "))
 	}
-	w.kv("bootstrap_expect", c.BootstrapExpect)
-	w.str("data_dir", c.DataDir)
-	w.kv("role", c.Role)
-	w.kv("verdict_policy", c.VerdictPolicy)
+	w.kvd("bootstrap_expect", c.BootstrapExpect, 1+len(c.Peers))
+	w.strd("data_dir", c.DataDir, DefaultDataDir)
+	w.kvd("role", c.Role, "voter")
+	w.kvd("verdict_policy", c.VerdictPolicy, "majority")
 	w.str("gossip_key_file", c.GossipKeyFile)
 	w.boolKw("quorum_fence", c.QuorumFence, false)
-	w.kv("degraded_after", c.DegradedAfter)
-	w.kv("placement", c.Placement)
+	w.kvd("degraded_after", c.DegradedAfter, DefaultDegradedAfter)
+	w.kvd("placement", c.Placement, "configured")
 	if c.TLS != nil {
 		w.open("tls")
 		w.str("cert_file", c.TLS.CertFile)
@@ -280,25 +312,33 @@ func (w *writer) cluster(c *Cluster) {
 		w.str("ca_file", c.TLS.CAFile)
 		w.close()
 	}
-	w.open("api")
-	if c.API.Listen.IsValid() {
-		w.kv("listen", c.API.Listen)
+	defListen := netip.AddrPort{}
+	if c.Bind.IsValid() {
+		defListen = netip.AddrPortFrom(c.Bind, DefaultAPIPort)
 	}
-	w.str("token_file", c.API.TokenFile)
-	w.str("read_token_file", c.API.ReadTokenFile)
-	w.kv("metrics_auth", onOff(c.API.MetricsAuth))
-	w.close()
+	if !w.compact || c.API != (ClusterAPI{Listen: defListen}) {
+		w.open("api")
+		if c.API.Listen.IsValid() {
+			w.kvd("listen", c.API.Listen, defListen)
+		}
+		w.str("token_file", c.API.TokenFile)
+		w.str("read_token_file", c.API.ReadTokenFile)
+		w.kvd("metrics_auth", onOff(c.API.MetricsAuth), "off")
+		w.close()
+	}
 	w.close()
 }
 
 func (w *writer) script(s *VRRPScript) {
 	w.open("vrrp_script %s", quote(s.Name))
 	w.str("script", s.Script)
-	w.sec("interval", s.Interval)
-	w.sec("timeout", s.Timeout)
-	w.line("weight %d%s", s.Weight, reverseSuffix(s.Reverse))
-	w.kv("rise", s.Rise)
-	w.kv("fall", s.Fall)
+	w.secd("interval", s.Interval, time.Second)
+	w.secd("timeout", s.Timeout, s.Interval)
+	if !w.compact || s.Weight != 0 || s.Reverse {
+		w.line("weight %d%s", s.Weight, reverseSuffix(s.Reverse))
+	}
+	w.kvd("rise", s.Rise, 1)
+	w.kvd("fall", s.Fall, 1)
 	if u, g, ok := strings.Cut(s.User, ":"); ok {
 		w.line("user %s %s", quote(u), quote(g))
 	} else {
@@ -385,12 +425,20 @@ func (w *writer) notify(n *Notify) {
 
 func (w *writer) instance(c *Config, in *VRRPInstance) {
 	w.open("vrrp_instance %s", quote(in.Name))
-	w.kv("state", in.State)
+	g := &c.Global
+	w.kvd("state", in.State, "BACKUP")
 	w.str("interface", in.Interface)
 	w.kv("virtual_router_id", in.VRID)
-	w.kv("priority", in.Priority)
-	w.sec("advert_int", in.AdvertInt)
-	w.kv("version", in.Version)
+	defPrio, defVersion := 100, g.VRRPVersion
+	if in.State == "MASTER" {
+		defPrio = 255
+	}
+	if in.Family == FamilyInet6 {
+		defVersion = 3
+	}
+	w.kvd("priority", in.Priority, defPrio)
+	w.secd("advert_int", in.AdvertInt, time.Second)
+	w.kvd("version", in.Version, defVersion)
 	w.vips("virtual_ipaddress", in.VIPs)
 	w.vips("virtual_ipaddress_excluded", in.ExcludedVIPs)
 	if in.UnicastSrcIP.IsValid() {
@@ -427,19 +475,25 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	}
 	w.trackers(in.TrackInterfaces, in.TrackScripts)
 	w.notify(&in.Notify)
-	w.sec("garp_master_delay", in.GarpMasterDelay)
-	w.kv("garp_master_repeat", in.GarpMasterRepeat)
-	w.sec("garp_master_refresh", in.GarpMasterRefresh)
-	w.kv("garp_master_refresh_repeat", in.GarpMasterRefreshRepeat)
-	w.sec("garp_lower_prio_delay", in.GarpLowerPrioDelay)
-	w.kv("garp_lower_prio_repeat", in.GarpLowerPrioRepeat)
-	if in.Accept {
+	w.secd("garp_master_delay", in.GarpMasterDelay, g.VRRPGarpMasterDelay)
+	w.kvd("garp_master_repeat", in.GarpMasterRepeat, g.VRRPGarpMasterRepeat)
+	w.secd("garp_master_refresh", in.GarpMasterRefresh, g.VRRPGarpMasterRefresh)
+	w.kvd("garp_master_refresh_repeat", in.GarpMasterRefreshRepeat, g.VRRPGarpRefreshRepeat)
+	lpDelay, lpRepeat := g.VRRPGarpLowerPrioDelay, g.VRRPGarpLowerPrioRepeat
+	if in.StrictMode {
+		lpDelay, lpRepeat = 0, 0
+	}
+	w.secd("garp_lower_prio_delay", in.GarpLowerPrioDelay, lpDelay)
+	w.kvd("garp_lower_prio_repeat", in.GarpLowerPrioRepeat, lpRepeat)
+	switch {
+	case w.compact && in.Accept == !in.StrictMode:
+	case in.Accept:
 		w.line("accept")
-	} else {
+	default:
 		w.line("no_accept")
 	}
 	w.boolKw("v3_checksum_as_v2", in.V3ChecksumAsV2, c.Global.V3ChecksumAsV2)
-	w.kv("down_timer_adverts", in.DownTimerAdverts)
+	w.kvd("down_timer_adverts", in.DownTimerAdverts, g.VRRPDownTimerAdverts)
 	// These default to the global_defs value (lower_prio_no_advert also to
 	// strict mode); only a difference is written.
 	w.boolKw("lower_prio_no_advert", in.LowerPrioNoAdvert, c.Global.VRRPLowerPrioNoAdvert || in.StrictMode)
@@ -514,12 +568,12 @@ func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
 		w.open("virtual_server %s %d", vs.Addr, vs.Port)
 	}
 	w.str("ip_family", vs.IPFamily)
-	w.kv("protocol", vs.Protocol)
-	w.kv("lvs_sched", vs.Scheduler)
+	w.kvd("protocol", vs.Protocol, "TCP")
+	w.kvd("lvs_sched", vs.Scheduler, "wlc")
 	for _, f := range vs.SchedFlags {
 		w.line("%s", f)
 	}
-	w.line("lvs_method %s", methodString(vs.Method, vs.Tunnel))
+	w.kvd("lvs_method", methodString(vs.Method, vs.Tunnel), "NAT")
 	w.boolKw("ops", vs.OPS, false)
 	if vs.PersistenceTimeout > 0 {
 		w.sec("persistence_timeout", vs.PersistenceTimeout)
@@ -528,8 +582,8 @@ func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
 		w.kv("persistence_granularity", granularityString(vs.PersistenceGranularity, vs.Family))
 	}
 	w.str("persistence_engine", vs.PersistenceEngine)
-	w.sec("delay_loop", vs.DelayLoop)
-	w.sec("connect_timeout", vs.ConnectTimeout)
+	w.secd("delay_loop", vs.DelayLoop, DefaultDelayLoop)
+	w.secd("connect_timeout", vs.ConnectTimeout, DefaultConnectTimeout)
 	if vs.Retry != nil {
 		w.kv("retry", *vs.Retry)
 	}
@@ -549,8 +603,8 @@ func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
 	}
 	w.boolKw("inhibit_on_failure", vs.InhibitOnFailure, false)
 	w.str("virtualhost", vs.VirtualHost)
-	w.kv("quorum", vs.Quorum)
-	w.kv("hysteresis", vs.Hysteresis)
+	w.kvd("quorum", vs.Quorum, 1)
+	w.kvd("hysteresis", vs.Hysteresis, 0)
 	w.str("quorum_up", vs.QuorumUp)
 	w.str("quorum_down", vs.QuorumDown)
 	if ss := vs.SorryServer; ss != nil {
@@ -559,12 +613,12 @@ func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
 			host = ss.Name
 		}
 		w.line("sorry_server %s %d", host, ss.Port)
-		w.line("sorry_server_lvs_method %s", ss.Method)
+		w.kvd("sorry_server_lvs_method", ss.Method, vs.Method)
 	}
 	w.boolKw("sorry_server_inhibit", vs.SorryServerInhibit, false)
 	w.boolKw("smtp_alert", vs.SMTPAlert, c.Global.SMTPAlert)
 	for i := range vs.RealServers {
-		w.realServer(vs, &vs.RealServers[i])
+		w.realServer(c, vs, &vs.RealServers[i])
 	}
 	w.close()
 }
@@ -591,15 +645,15 @@ func granularityString(bits int, family string) string {
 	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
 }
 
-func (w *writer) realServer(vs *VirtualServer, rs *RealServer) {
+func (w *writer) realServer(c *Config, vs *VirtualServer, rs *RealServer) {
 	host := rs.Addr.String()
 	if rs.Name != "" {
 		host = rs.Name
 	}
 	w.blank()
 	w.open("real_server %s %d", host, rs.Port)
-	w.kv("weight", rs.Weight)
-	w.kv("lvs_method", rs.Method)
+	w.kvd("weight", rs.Weight, 1)
+	w.kvd("lvs_method", rs.Method, vs.Method)
 	w.boolKw("inhibit_on_failure", rs.InhibitOnFailure, vs.InhibitOnFailure)
 	w.str("notify_up", rs.NotifyUp)
 	w.str("notify_down", rs.NotifyDown)
@@ -610,30 +664,35 @@ func (w *writer) realServer(vs *VirtualServer, rs *RealServer) {
 		w.kv("lthreshold", rs.LThreshold)
 	}
 	w.boolKw("alpha", rs.Alpha, vs.Alpha)
-	if rs.Retry != nil {
+	if rs.Retry != nil && (!w.compact || !eqPtr(rs.Retry, vs.Retry)) {
 		w.kv("retry", *rs.Retry)
 	}
-	if rs.DelayBeforeRetry != nil {
+	if rs.DelayBeforeRetry != nil && (!w.compact || !eqPtr(rs.DelayBeforeRetry, vs.DelayBeforeRetry)) {
 		w.sec("delay_before_retry", *rs.DelayBeforeRetry)
 	}
-	if rs.Warmup != nil {
+	if rs.Warmup != nil && (!w.compact || !eqPtr(rs.Warmup, vs.Warmup)) {
 		w.sec("warmup", *rs.Warmup)
 	}
-	w.sec("delay_loop", rs.DelayLoop)
-	w.sec("connect_timeout", rs.ConnectTimeout)
-	w.str("virtualhost", rs.VirtualHost)
+	w.secd("delay_loop", rs.DelayLoop, vs.DelayLoop)
+	w.secd("connect_timeout", rs.ConnectTimeout, vs.ConnectTimeout)
+	if rs.VirtualHost != "" && (!w.compact || rs.VirtualHost != vs.VirtualHost) {
+		w.str("virtualhost", rs.VirtualHost)
+	}
 	w.boolKw("smtp_alert", rs.SMTPAlert, vs.SMTPAlert)
 	for i := range rs.Checkers {
-		w.checker(rs, &rs.Checkers[i])
+		w.checker(c, rs, &rs.Checkers[i])
 	}
 	w.close()
 }
 
-func (w *writer) checker(rs *RealServer, c *Checker) {
+func (w *writer) checker(cfg *Config, rs *RealServer, c *Checker) {
 	w.open("%s", c.Kind)
 	if c.File != nil {
 		w.str("track_file", c.File.TrackFile)
-		w.line("weight %d%s", c.File.Weight, reverseSuffix(c.File.Reverse))
+		tf := cfg.trackFile(c.File.TrackFile)
+		if !w.compact || tf == nil || tf.Weight != c.File.Weight || tf.Reverse != c.File.Reverse {
+			w.line("weight %d%s", c.File.Weight, reverseSuffix(c.File.Reverse))
+		}
 		w.close()
 		return
 	}
@@ -642,9 +701,15 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 		if c.ConnectIPName != "" {
 			ip = c.ConnectIPName
 		}
-		w.kv("connect_ip", ip)
+		if !w.compact || c.ConnectIP != rs.Addr || c.ConnectIPName != "" {
+			w.kv("connect_ip", ip)
+		}
+		defPort := rs.Port
+		if c.Kind == CheckPing {
+			defPort = 0
+		}
 		if c.ConnectPort != 0 {
-			w.kv("connect_port", c.ConnectPort)
+			w.kvd("connect_port", c.ConnectPort, defPort)
 		}
 		if c.BindTo.IsValid() {
 			b := c.BindTo.String()
@@ -660,14 +725,21 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 		if c.Fwmark != 0 {
 			w.kv("fwmark", c.Fwmark)
 		}
-		w.sec("connect_timeout", c.ConnectTimeout)
+		w.secd("connect_timeout", c.ConnectTimeout, rs.ConnectTimeout)
 	}
-	w.kv("retry", c.Retry)
-	w.sec("delay_before_retry", c.DelayBeforeRetry)
-	if c.Warmup != nil {
+	defRetry, defDBR := checkerDefaults(c.Kind, c.DelayLoop)
+	if rs.Retry != nil {
+		defRetry = *rs.Retry
+	}
+	if rs.DelayBeforeRetry != nil {
+		defDBR = *rs.DelayBeforeRetry
+	}
+	w.kvd("retry", c.Retry, defRetry)
+	w.secd("delay_before_retry", c.DelayBeforeRetry, defDBR)
+	if c.Warmup != nil && (!w.compact || !eqPtr(c.Warmup, rs.Warmup)) {
 		w.sec("warmup", *c.Warmup)
 	}
-	w.sec("delay_loop", c.DelayLoop)
+	w.secd("delay_loop", c.DelayLoop, rs.DelayLoop)
 	w.boolKw("alpha", c.Alpha, rs.Alpha)
 	w.boolKw("log_all_failures", c.LogAllFailures, false)
 	if h := c.HTTP; h != nil {
@@ -682,14 +754,18 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 					codes[i] += "-" + strconv.Itoa(r.To)
 				}
 			}
-			w.line("status_code %s", strings.Join(codes, " "))
+			if !w.compact || len(u.Status) != 1 || u.Status[0] != (StatusRange{200, 299}) {
+				w.line("status_code %s", strings.Join(codes, " "))
+			}
 			w.str("regex", u.Regex)
 			w.boolKw("regex_no_match", u.RegexNoMatch, false)
 			w.str("virtualhost", u.VirtualHost)
 			w.close()
 		}
-		w.kv("http_protocol", h.Protocol)
-		w.str("virtualhost", h.VirtualHost)
+		w.kvd("http_protocol", h.Protocol, "1.0")
+		if h.VirtualHost != "" && (!w.compact || h.VirtualHost != rs.VirtualHost) {
+			w.str("virtualhost", h.VirtualHost)
+		}
 		w.boolKw("fast_recovery", h.FastRecovery, false)
 		if c.Kind == CheckSSL {
 			w.boolKw("enable_sni", h.EnableSNI, false)
@@ -701,12 +777,12 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 		w.str("helo_name", c.SMTP.HeloName)
 	}
 	if c.DNS != nil {
-		w.kv("type", c.DNS.Type)
-		w.str("name", c.DNS.Name)
+		w.kvd("type", c.DNS.Type, "SOA")
+		w.strd("name", c.DNS.Name, ".")
 	}
 	if m := c.Misc; m != nil {
 		w.str("misc_path", m.Path)
-		w.sec("misc_timeout", m.Timeout)
+		w.secd("misc_timeout", m.Timeout, c.DelayLoop)
 		w.boolKw("misc_dynamic", m.Dynamic, false)
 		if u, g, ok := strings.Cut(m.User, ":"); ok {
 			w.line("user %s %s", quote(u), quote(g))
@@ -725,8 +801,8 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 				w.line("require_reply")
 			}
 		}
-		w.kv("min_reply_length", u.MinReplyLength)
-		w.kv("max_reply_length", u.MaxReplyLength)
+		w.kvd("min_reply_length", u.MinReplyLength, 0)
+		w.kvd("max_reply_length", u.MaxReplyLength, 255)
 	}
 	w.close()
 }
@@ -734,7 +810,9 @@ func (w *writer) checker(rs *RealServer, c *Checker) {
 func (w *writer) trackFile(t *TrackFile) {
 	w.open("track_file %s", quote(t.Name))
 	w.str("file", t.File)
-	w.line("weight %d%s", t.Weight, reverseSuffix(t.Reverse))
+	if !w.compact || t.Weight != 1 || t.Reverse {
+		w.line("weight %d%s", t.Weight, reverseSuffix(t.Reverse))
+	}
 	if t.InitFile {
 		ow := ""
 		if t.InitOverwrite {
@@ -743,4 +821,8 @@ func (w *writer) trackFile(t *TrackFile) {
 		w.line("init_file %d%s", t.InitValue, ow)
 	}
 	w.close()
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }

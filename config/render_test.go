@@ -8,17 +8,19 @@ import (
 // the models are equal.
 func roundTrip(t *testing.T, name string, cfg *Config, opts LoadOptions) {
 	t.Helper()
-	text := cfg.Render()
-	opts.Node = cfg.Node
-	back, _, err := LoadBytes(name+".rendered", text, opts)
-	if err != nil {
-		t.Fatalf("%s: rendered text does not load: %v\n%s", name, err, text)
-	}
-	if d := Diff(cfg, back); d != "" {
-		t.Fatalf("%s: round trip changed the model: %s\n%s", name, d, text)
-	}
-	if again := back.Render(); string(again) != string(text) {
-		t.Fatalf("%s: rendering is not stable", name)
+	for _, compact := range []bool{false, true} {
+		text := cfg.render(compact)
+		opts.Node = cfg.Node
+		back, _, err := LoadBytes(name+".rendered", text, opts)
+		if err != nil {
+			t.Fatalf("%s (compact %v): rendered text does not load: %v\n%s", name, compact, err, text)
+		}
+		if d := Diff(cfg, back); d != "" {
+			t.Fatalf("%s (compact %v): round trip changed the model: %s\n%s", name, compact, d, text)
+		}
+		if again := back.render(compact); string(again) != string(text) {
+			t.Fatalf("%s (compact %v): rendering is not stable", name, compact)
+		}
 	}
 }
 

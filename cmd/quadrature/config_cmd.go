@@ -22,9 +22,10 @@ const configUsage = `Usage:
       Validate keepalived.conf files (like keepalived -t). Prints a summary
       and exits 0 when valid; prints every error as FILE:LINE: message and
       exits 1 otherwise. Warnings go to stderr in both cases.
-  quadrature config show [-node NAME] [-hosts FILE] [-format conf|json] FILE
-      Print the configuration as evaluated for NAME, with every default and
-      inherited value written out, as canonical keepalived.conf or JSON.
+  quadrature config show [-node NAME] [-hosts FILE] [-format conf|json] [-compact] FILE
+      Print the configuration as evaluated for NAME, as canonical
+      keepalived.conf with every default and inherited value written out
+      (-compact: only what differs from them) or as JSON.
   quadrature config merge [-hosts FILE] -node NAME FILE -node NAME FILE...
       Merge per-node keepalived.conf files into one cluster file that uses
       @NAME conditional lines where the nodes differ. The merge goes to
@@ -57,10 +58,11 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 
 // configFlags are the flags check and show share.
 type configFlags struct {
-	fs     *flag.FlagSet
-	node   string
-	hosts  string
-	format string
+	fs      *flag.FlagSet
+	node    string
+	hosts   string
+	format  string
+	compact bool
 }
 
 func newConfigFlags(name string, stderr io.Writer, withFormat bool) *configFlags {
@@ -70,6 +72,7 @@ func newConfigFlags(name string, stderr io.Writer, withFormat bool) *configFlags
 	f.fs.StringVar(&f.hosts, "hosts", "", "hosts(5) `file` to resolve host names with (default: system resolver)")
 	if withFormat {
 		f.fs.StringVar(&f.format, "format", "conf", "output format: conf or json")
+		f.fs.BoolVar(&f.compact, "compact", false, "conf format: leave out default and inherited values")
 	}
 	f.fs.Usage = func() {
 		fmt.Fprint(stderr, configUsage)
@@ -183,9 +186,12 @@ func configShow(args []string, stdout, stderr io.Writer) int {
 		printDiagnostics(stderr, "", err)
 		return 1
 	}
-	if f.format == "json" {
+	switch {
+	case f.format == "json":
 		_, err = stdout.Write(cfg.JSON())
-	} else {
+	case f.compact:
+		_, err = stdout.Write(cfg.RenderCompact())
+	default:
 		_, err = stdout.Write(cfg.Render())
 	}
 	if err != nil {

@@ -57,6 +57,10 @@ func TestConfigShowAndUsage(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "real_server iwash3 3128 {") {
 		t.Fatalf("exit %d out %q", code, out)
 	}
+	code, out, _ = runCmd("config", "show", "-compact", "-hosts", ex+"hosts", "-node", "iwash1", ex+"iwash1.conf")
+	if code != 0 || strings.Contains(out, "delay_loop") || !strings.Contains(out, "  priority 150\n") {
+		t.Fatalf("compact exit %d out %q", code, out)
+	}
 	if code, _, _ := runCmd("config", "show", "-format", "yaml", ex+"iwash1.conf"); code != 2 {
 		t.Fatalf("bad format exit %d", code)
 	}
@@ -74,7 +78,7 @@ func TestConfigShowAndUsage(t *testing.T) {
 func TestConfigMerge(t *testing.T) {
 	code, out, errs := runCmd("config", "merge", "-hosts", ex+"hosts",
 		"-node", "iwash1", ex+"iwash1.conf", "-node", "iwash2", ex+"iwash2.conf", "-node=iwash3", ex+"iwash3.conf")
-	if code != 0 || strings.Contains(errs, "problem") || !strings.Contains(out, "@iwash2   priority 100\n") {
+	if code != 0 || strings.Contains(errs, "problem") || !strings.Contains(out, "@iwash1   priority 150\n@iwash3   priority 50\n") {
 		t.Fatalf("iwash merge exit %d\nstderr %s\nstdout %s", code, errs, out)
 	}
 	code, out, errs = runCmd("config", "merge", "-hosts", ex+"hosts", "-node", "tic", ex+"tic.conf", "-node", "tac", ex+"tac.conf")
