@@ -84,7 +84,7 @@ type Status struct {
 // Member is one node of the group.
 type Member struct {
 	Name         string `json:"name"`
-	State        string `json:"state"`    // alive, suspect, dead, left
+	State        string `json:"state"`    // alive, suspect, dead, left, unknown (in raft, never seen by gossip)
 	Addr         string `json:"addr"`     // raft/gossip host:port
 	APIAddr      string `json:"api_addr"` // host:port of its HTTP API, "" if unknown
 	Role         string `json:"role"`     // director or witness
