@@ -74,6 +74,10 @@ func (d *decoder) unknown(s *Stmt, where string, t table) {
 		d.warnf(s.Pos, "ignored: %s (%s)", s.Key, why)
 		return
 	}
+	if strings.HasPrefix(s.Key, "~SEQ") || strings.HasPrefix(s.Key, "~LST") {
+		d.errorf(s.Pos, "not supported: %s", s.Key[:4])
+		return
+	}
 	if notSupported[s.Key] {
 		d.errorf(s.Pos, "not supported: %s", s.Key)
 		return

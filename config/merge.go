@@ -216,12 +216,12 @@ func mergeVIPProblems(inputs []NodeConfig) []error {
 					if _, ok := owners[a]; !ok {
 						order = append(order, a)
 					}
-					owners[a] = append(owners[a], vipOwner{in.Node, inst.Name, inst.mergeKey(), inst.VRID, inst.Interface})
+					owners[a] = append(owners[a], vipOwner{in.Node, inst.Name, inst.Key(), inst.VRID, inst.Interface})
 					all = append(all, v.Prefix.String())
 				}
 			}
 			slices.Sort(all)
-			k := inst.mergeKey()
+			k := inst.Key()
 			if sets[k] == nil {
 				sets[k] = map[string]string{}
 				keyOrder = append(keyOrder, k)
@@ -313,7 +313,7 @@ func mergeVSProblems(inputs []NodeConfig) []error {
 	for _, in := range inputs {
 		for i := range in.Config.VirtualServers {
 			vs := &in.Config.VirtualServers[i]
-			k := vs.mergeKey()
+			k := vs.Key()
 			if views[k] == nil {
 				views[k] = map[string]string{}
 				order = append(order, k)
@@ -357,7 +357,7 @@ func instanceNameNotes(inputs []NodeConfig) []string {
 	var order []string
 	for _, in := range inputs {
 		for _, inst := range in.Config.Instances {
-			k := inst.mergeKey()
+			k := inst.Key()
 			if _, ok := byKey[k]; !ok {
 				order = append(order, k)
 			}

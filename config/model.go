@@ -540,11 +540,11 @@ func (c *Config) Count() Counts {
 
 // mergeKey identifies a VRRP instance across nodes: the VRRP router it is
 // (VRID, interface, family), whatever its name.
-func (in *VRRPInstance) mergeKey() string {
+func (in *VRRPInstance) Key() string {
 	return fmt.Sprintf("vrrp_instance vrid %d %s %s", in.VRID, in.Interface, in.Family)
 }
 
 // mergeKey identifies a virtual server across nodes.
-func (vs *VirtualServer) mergeKey() string {
-	return "virtual_server " + vs.vsKeyString() + " " + vs.Protocol + " " + vs.Family
+func (vs *VirtualServer) Key() string {
+	return "virtual_server " + vs.Ident() + " " + vs.Protocol + " " + vs.Family
 }

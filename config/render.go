@@ -65,7 +65,7 @@ func (c *Config) elements(compact bool) []element {
 		add("vrrp_script "+c.Scripts[i].Name, func(w *writer) { w.script(&c.Scripts[i]) })
 	}
 	for i := range c.Instances {
-		add(c.Instances[i].mergeKey(), func(w *writer) { w.instance(c, &c.Instances[i]) })
+		add(c.Instances[i].Key(), func(w *writer) { w.instance(c, &c.Instances[i]) })
 	}
 	for i := range c.SyncGroups {
 		add("vrrp_sync_group "+c.SyncGroups[i].Name, func(w *writer) { w.syncGroup(c, &c.SyncGroups[i]) })
@@ -74,7 +74,7 @@ func (c *Config) elements(compact bool) []element {
 		add("virtual_server_group "+c.VSGroups[i].Name, func(w *writer) { w.vsGroup(&c.VSGroups[i]) })
 	}
 	for i := range c.VirtualServers {
-		add(c.VirtualServers[i].mergeKey(), func(w *writer) { w.virtualServer(c, &c.VirtualServers[i]) })
+		add(c.VirtualServers[i].Key(), func(w *writer) { w.virtualServer(c, &c.VirtualServers[i]) })
 	}
 	return out
 }

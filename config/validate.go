@@ -115,6 +115,9 @@ func (d *decoder) checkInstanceAddrs(in *VRRPInstance, where string) {
 		}
 	}
 	fam(in.UnicastSrcIP, "unicast_src_ip")
+	if in.UnicastSrcIP.IsValid() && len(in.UnicastPeers) == 0 {
+		d.warnf(in.Pos, "%s: unicast_src_ip without unicast_peer; adverts are multicast", where)
+	}
 	fam(in.McastSrcIP, "mcast_src_ip")
 	for _, p := range in.UnicastPeers {
 		fam(p.Addr, "unicast_peer")
@@ -219,7 +222,7 @@ func (d *decoder) validateVSGroups() {
 }
 
 // vsKeyString names a virtual server the way keepalived logs it.
-func (vs *VirtualServer) vsKeyString() string {
+func (vs *VirtualServer) Ident() string {
 	switch {
 	case vs.Group != "":
 		return "group " + vs.Group
@@ -235,8 +238,8 @@ func (d *decoder) validateVirtualServers() {
 	seen := map[string]Pos{}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
-		where := "virtual_server " + vs.vsKeyString()
-		key := vs.vsKeyString() + "/" + vs.Protocol + "/" + vs.Family
+		where := "virtual_server " + vs.Ident()
+		key := vs.Ident() + "/" + vs.Protocol + "/" + vs.Family
 		if p, dup := seen[key]; dup {
 			d.errorf(vs.Pos, "duplicate %s %s (first at %s)", where, vs.Protocol, p)
 		}
