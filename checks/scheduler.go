@@ -419,7 +419,10 @@ func (s *Scheduler) shutdown() {
 
 func (s *Scheduler) runOne(ctx context.Context, c *checkerState, due time.Time) {
 	defer s.wg.Done()
-	cctx, cancel := context.WithTimeout(ctx, c.spec.checkTimeout())
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := c.checker.(selfBounded); !ok {
+		cctx, cancel = context.WithTimeout(ctx, c.spec.checkTimeout())
+	}
 	start := time.Now()
 	lag := s.clock.Now().Sub(due)
 	s.metrics.inflight.Inc()
@@ -433,6 +436,10 @@ func (s *Scheduler) runOne(ctx context.Context, c *checkerState, due time.Time) 
 	}
 	s.complete(c, res, lat, lag)
 }
+
+// selfBounded is implemented by checkers that enforce their own deadline
+// (and honour ctx cancellation), sparing a timer per run.
+type selfBounded interface{ boundsItself() }
 
 // safeCheck turns a panicking checker into a failed run instead of a crash.
 func safeCheck(ctx context.Context, c Checker) (r Result) {
