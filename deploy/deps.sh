@@ -11,6 +11,8 @@ pkgs=(
   nginx-light dnsmasq-base                       # real servers for checkers
   tcpdump tshark                                 # packet decoding checks
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the IPVS VM harness
+  prometheus                                     # promtool checks /metrics
+  chromium                                       # headless status-page test
   curl ca-certificates
 )
 
@@ -34,12 +36,13 @@ fi
 
 # keepalived's and nginx's packaged services must not run on the host: the
 # tests start their own instances inside namespaces.
-for svc in keepalived nginx; do
+for svc in keepalived nginx prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
 done
 pkill -x keepalived 2>/dev/null || true
+pkill -x prometheus 2>/dev/null || true
 
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then
