@@ -19,7 +19,8 @@ type Result struct {
 	// ExitStatus is the MISC_CHECK exit status (-1 when the script did not
 	// exit normally); it drives misc_dynamic weights.
 	ExitStatus int
-	// TrackValue is the integer read by FILE_CHECK.
+	// TrackValue is FILE_CHECK's weight contribution: the file's integer
+	// times the weight (negated with reverse).
 	TrackValue int
 	// Outcome is a short, low-cardinality label for metrics ("ok",
 	// "refused", "timeout", "bad_status", ...).
@@ -34,11 +35,12 @@ func down(outcome, format string, a ...any) Result {
 
 // runtimeEnv is what checkers need from the scheduler.
 type runtimeEnv struct {
-	scripts      *scriptRunner
-	pingSocketOK *pingMode
+	scripts *scriptRunner
+	ping    *pingMode
 }
 
-// New builds the Checker for spec. env carries the script runner (MISC_CHECK).
+// newChecker builds the Checker for spec; env carries the script runner
+// (MISC_CHECK) and the ICMP socket mode cache (PING_CHECK).
 func newChecker(spec *Spec, env *runtimeEnv) (Checker, error) {
 	switch spec.Kind {
 	case KindTCP:
@@ -54,7 +56,7 @@ func newChecker(spec *Spec, env *runtimeEnv) (Checker, error) {
 	case KindUDP:
 		return newUDPChecker(spec)
 	case KindPing:
-		return newPingChecker(spec, env.pingSocketOK), nil
+		return newPingChecker(spec, env.ping), nil
 	case KindFile:
 		return newFileChecker(spec), nil
 	}
@@ -71,5 +73,5 @@ func NewChecker(spec Spec, opts Options) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newChecker(&spec, &runtimeEnv{scripts: sr, pingSocketOK: &pingMode{}})
+	return newChecker(&spec, &runtimeEnv{scripts: sr, ping: &pingMode{}})
 }

@@ -153,7 +153,7 @@ func NewScheduler(opts Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.env = &runtimeEnv{scripts: sr, pingSocketOK: &pingMode{}}
+	s.env = &runtimeEnv{scripts: sr, ping: &pingMode{}}
 	return s, nil
 }
 

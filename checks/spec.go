@@ -3,10 +3,10 @@ package checks
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -196,60 +196,14 @@ func (s *Spec) key() string {
 }
 
 // digest is a hash of the whole spec; a changed spec is a new checker.
+// JSON renders addresses canonically and follows the option pointers.
 func (s *Spec) digest() string {
-	h := sha256.New()
-	c := *s // pointers print as addresses: hash what they point to instead
-	c.Retry, c.Warmup, c.HTTP, c.SMTP, c.DNS, c.Misc, c.UDP, c.File = nil, nil, nil, nil, nil, nil, nil, nil
-	fmt.Fprintf(h, "%#v", c)
-	for _, p := range []any{s.HTTP, s.SMTP, s.DNS, s.Misc, s.UDP, s.File, s.Retry, s.Warmup} {
-		fmt.Fprintf(h, "|%#v", deref(p))
+	b, err := json.Marshal(s)
+	if err != nil { // cannot happen for these plain types; fall back to the Go syntax
+		b = fmt.Appendf(nil, "%#v", *s)
 	}
-	if s.HTTP != nil {
-		for _, u := range s.HTTP.URLs {
-			fmt.Fprintf(h, "|%#v", u)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func deref(p any) any {
-	switch v := p.(type) {
-	case *HTTPSpec:
-		if v != nil {
-			c := *v
-			c.URLs = nil
-			return c
-		}
-	case *SMTPSpec:
-		if v != nil {
-			return *v
-		}
-	case *DNSSpec:
-		if v != nil {
-			return *v
-		}
-	case *MiscSpec:
-		if v != nil {
-			return *v
-		}
-	case *UDPSpec:
-		if v != nil {
-			return *v
-		}
-	case *FileSpec:
-		if v != nil {
-			return *v
-		}
-	case *int:
-		if v != nil {
-			return *v
-		}
-	case *time.Duration:
-		if v != nil {
-			return *v
-		}
-	}
-	return nil
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // Validate reports every problem of the spec, or nil.
@@ -358,14 +312,4 @@ func validateAll(specs []RealServerSpec) error {
 		seen[specs[i].ID] = true
 	}
 	return errors.Join(errs...)
-}
-
-func joinNonEmpty(sep string, parts ...string) string {
-	out := parts[:0:0]
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
 }
