@@ -151,46 +151,74 @@ func mergeSeqs(seqs [][]string) []mergeItem {
 		if seq == nil {
 			continue
 		}
-		a := m
-		// lcs[i][j] = LCS length of a[i:] and seq[j:].
-		lcs := make([][]int32, len(a)+1)
-		for i := range lcs {
-			lcs[i] = make([]int32, len(seq)+1)
-		}
-		for i := len(a) - 1; i >= 0; i-- {
-			for j := len(seq) - 1; j >= 0; j-- {
-				if a[i].text == seq[j] {
-					lcs[i][j] = lcs[i+1][j+1] + 1
-				} else {
-					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-				}
-			}
-		}
-		var out []mergeItem
-		i, j := 0, 0
-		newItem := func(text string) mergeItem {
-			it := mergeItem{text: text, nodes: make([]bool, len(seqs))}
-			it.nodes[n] = true
-			return it
-		}
-		for i < len(a) || j < len(seq) {
-			switch {
-			case i < len(a) && j < len(seq) && a[i].text == seq[j] && lcs[i][j] == lcs[i+1][j+1]+1:
-				a[i].nodes[n] = true
-				out = append(out, a[i])
-				i++
-				j++
-			case j >= len(seq) || i < len(a) && lcs[i+1][j] >= lcs[i][j+1]:
-				out = append(out, a[i])
-				i++
-			default:
-				out = append(out, newItem(seq[j]))
-				j++
-			}
-		}
-		m = out
+		m = mergeTwo(m, seq, n, len(seqs))
 	}
 	return m
+}
+
+// maxLCSCells bounds the dynamic-programming table of one merge step; past
+// it the differing middle parts are kept apart (still sound, less shared).
+const maxLCSCells = 4 << 20
+
+// mergeTwo merges seq (of node n) into m. The common prefix and suffix are
+// shared directly; the middle goes through a longest-common-subsequence
+// table.
+func mergeTwo(m []mergeItem, seq []string, n, nodes int) []mergeItem {
+	newItem := func(text string) mergeItem {
+		it := mergeItem{text: text, nodes: make([]bool, nodes)}
+		it.nodes[n] = true
+		return it
+	}
+	pre := 0
+	for pre < len(m) && pre < len(seq) && m[pre].text == seq[pre] {
+		m[pre].nodes[n] = true
+		pre++
+	}
+	suf := 0
+	for suf < len(m)-pre && suf < len(seq)-pre && m[len(m)-1-suf].text == seq[len(seq)-1-suf] {
+		m[len(m)-1-suf].nodes[n] = true
+		suf++
+	}
+	a, b := m[pre:len(m)-suf], seq[pre:len(seq)-suf]
+	out := append([]mergeItem(nil), m[:pre]...)
+	if (len(a)+1)*(len(b)+1) > maxLCSCells {
+		out = append(out, a...)
+		for _, t := range b {
+			out = append(out, newItem(t))
+		}
+		return append(out, m[len(m)-suf:]...)
+	}
+	// lcs[i][j] = LCS length of a[i:] and b[j:].
+	lcs := make([][]int32, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i].text == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i].text == b[j]:
+			a[i].nodes[n] = true
+			out = append(out, a[i])
+			i++
+			j++
+		case j >= len(b) || i < len(a) && lcs[i+1][j] >= lcs[i][j+1]:
+			out = append(out, a[i])
+			i++
+		default:
+			out = append(out, newItem(b[j]))
+			j++
+		}
+	}
+	return append(out, m[len(m)-suf:]...)
 }
 
 type vipOwner struct {
