@@ -1,22 +1,56 @@
 // Package config owns quadrature's configuration language: the
 // keepalived.conf dialect.
 //
-// It reads files (include with globs, relative to the including file, cycles
-// detected), applies keepalived's conditional lines (@node, @^node, matched
-// against the node name, keepalived's config-id), expands $NAME / ${NAME}
-// parameters, tokenizes (quotes, '#' and '!' comments, ';' separators),
-// builds a statement tree (Parse), decodes it into a typed model (Config)
-// with every default and inherited value resolved, and validates it,
-// returning every problem as "file:line: message" (ErrorList). It also
-// renders a model back to canonical keepalived.conf text (Config.Render),
-// and merges per-node files into one cluster file with @node lines (Merge).
+// It reads files (include with globs and {a,b} braces, relative to the
+// including file, cycles detected; a glob matching nothing is fine except
+// for includem/includea), applies keepalived's conditional lines (@node,
+// @^node, matched against the node name, keepalived's config-id), expands
+// $NAME / ${NAME} parameters (recursive, multi-line with a trailing '\'),
+// tokenizes ('#' and '!' comments at the start of a word, "..." with C
+// escapes, '...', ';' separators, braces on the same or the next line),
+// builds a statement tree (Lex, Parse), decodes it into a typed model
+// (Config) with every default and inherited value resolved, and validates
+// it. Every problem is reported, as "file:line: message", in one sorted
+// ErrorList; warnings are returned separately.
 //
-// Host names (real_server tic 42, bindto, connect_ip, sorry_server) are
-// resolved once, at load time, through LoadOptions.Resolver or a hosts(5)
-// file, to the address family of the enclosing virtual server.
+// Entry points: Load / LoadBytes (file or bytes to *Config), Config.Render
+// and Config.RenderCompact (canonical keepalived.conf text that loads back
+// to an equal model), Config.JSON, Equal / Diff, Merge (per-node files to one
+// cluster file with @node lines), ParseHosts (hosts(5) files).
+//
+// Host names (real_server tic 42, bindto, connect_ip, sorry_server, cluster
+// peers) are resolved once, at load time, through LoadOptions.Resolver or a
+// hosts(5) file, to the address family of the enclosing virtual server; the
+// model keeps the name and the address.
+//
+// Keywords: a keepalived keyword quadrature does not implement is an error
+// "not supported: KEYWORD" (see notSupported in keywords.go); keepalived's
+// process-tuning keywords (vrrp_priority, *_no_swap, process_names, ...)
+// are accepted with an "ignored" warning; any other unknown keyword is an
+// error with the closest known keyword as a suggestion. quadrature's own
+// keywords are the cluster block, lvs_backend in global_defs and
+// quorum_fence in vrrp_instance.
+//
+// Choices that differ from keepalived (each one also warned or documented
+// where it happens):
+//   - A virtual_ipaddress of the other family than the instance's first VIP
+//     is moved to virtual_ipaddress_excluded with a warning. keepalived 2.x
+//     (vrrp_data.c alloc_vrrp_vip) drops it with "address family must match
+//     VRRP instance - ignoring", losing an address the operator asked for.
+//   - nopreempt with priority 255 is an error (keepalived clears nopreempt
+//     with a warning); authentication with VRRPv3 or IPv6, and AH with state
+//     MASTER, are errors.
+//   - Host names are accepted where keepalived 2.2 requires addresses.
+//   - An instance without interface needs unicast peers (keepalived's
+//     default_interface applies to addresses, not to instances).
+//
+// Units: durations are time.Duration (JSON: integer nanoseconds), addresses
+// netip.Addr / netip.Prefix / netip.AddrPort. Pos fields are not part of
+// JSON or of model equality.
 //
 // It must not touch the network (no DNS unless the caller passes a
-// Resolver that does) or the kernel, and it never panics on any input.
+// Resolver that does) or the kernel, and it never panics on any input
+// (FuzzLex, FuzzParse, FuzzHosts).
 //
 // Callers: cmd/quadrature (config check/show/merge, the agent's startup),
 // fsm and cluster (which replicate and consume the model), api (config
