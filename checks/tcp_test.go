@@ -151,3 +151,58 @@ func TestTCPCheckBlackhole(t *testing.T) {
 		}
 	}
 }
+
+// TestFWMarkMarksPackets: in a namespace, an nftables counter on the output
+// hook sees the mark set by TCP_CHECK, UDP_CHECK and PING_CHECK.
+func TestFWMarkMarksPackets(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lab := netnstest.NewLab(t)
+	h := lab.AddHost("m", "192.0.2.1/24")
+	h.MustRun("ip", "link", "set", "lo", "up")
+	h.MustRun("nft", "add table inet qmark")
+	h.MustRun("nft", "add chain inet qmark out { type filter hook output priority 0 ; }")
+	h.MustRun("nft", "add rule inet qmark out meta mark 0x42 meta l4proto tcp counter")
+	h.MustRun("nft", "add rule inet qmark out meta mark 0x42 meta l4proto udp counter")
+	h.MustRun("nft", "add rule inet qmark out meta mark 0x42 meta l4proto icmp counter")
+	var ap netip.AddrPort
+	if err := h.Do(func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		ap = ln.Addr().(*net.TCPAddr).AddrPort()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, s := range []Spec{
+		{Kind: KindTCP, Target: ap, FWMark: 0x42},
+		{Kind: KindUDP, Target: netip.AddrPortFrom(lo, 9), FWMark: 0x42, ConnectTimeout: 200 * time.Millisecond},
+		{Kind: KindPing, Target: netip.AddrPortFrom(lo, 0), FWMark: 0x42},
+	} {
+		c := mustChecker(t, s)
+		var r Result
+		h.Do(func() error { r = c.Check(context.Background()); return nil })
+		if s.Kind != KindUDP && !r.Up {
+			t.Fatalf("%s: %+v", s.Kind, r)
+		}
+	}
+	out := string(h.MustRun("nft", "list chain inet qmark out"))
+	for _, proto := range []string{"tcp", "udp", "icmp"} {
+		i := strings.Index(out, "l4proto "+proto+" counter packets ")
+		if i < 0 || strings.HasPrefix(out[i+len("l4proto "+proto+" counter packets "):], "0 ") {
+			t.Errorf("no marked %s packets counted:\n%s", proto, out)
+		}
+	}
+}
