@@ -140,19 +140,20 @@ func (n *Node) withLeader(ctx context.Context, req rpcRequest, local func(contex
 // linearizable. Works on any node; followers ask the leader.
 func (n *Node) ConsistentRead(ctx context.Context) error {
 	resp, err := n.withLeader(ctx, rpcRequest{Op: opReadIndex}, func(ctx context.Context) (rpcResponse, error) {
-		idx, err := n.readIndexLocal(ctx)
-		return rpcResponse{Index: idx}, err
+		idx, cmd, err := n.readIndexLocal(ctx)
+		return rpcResponse{Index: idx, CmdIndex: cmd}, err
 	}, nil)
 	if err != nil {
 		return err
 	}
-	return n.waitApplied(ctx, resp.Index)
+	return n.waitApplied(ctx, resp.Index, resp.CmdIndex)
 }
 
-// readIndexLocal is the leader's half of ConsistentRead.
-func (n *Node) readIndexLocal(ctx context.Context) (uint64, error) {
+// readIndexLocal is the leader's half of ConsistentRead: the commit index
+// confirmed by a quorum, and the newest command at or below it.
+func (n *Node) readIndexLocal(ctx context.Context) (idx, cmdIdx uint64, err error) {
 	if n.raft.State() != raft.Leader {
-		return 0, ErrNotLeader
+		return 0, 0, ErrNotLeader
 	}
 	term := n.raft.CurrentTerm()
 	if n.barrierTerm.Load() != term {
@@ -163,24 +164,25 @@ func (n *Node) readIndexLocal(ctx context.Context) (uint64, error) {
 			timeout = max(time.Until(dl), time.Millisecond)
 		}
 		if err := waitFuture(ctx, n.raft.Barrier(timeout)); err != nil {
-			return 0, mapRaftError(err)
+			return 0, 0, mapRaftError(err)
 		}
 		n.barrierTerm.Store(term)
 	}
-	idx := n.raft.CommitIndex()
+	idx = n.raft.CommitIndex()
 	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
-		return 0, mapRaftError(err)
+		return 0, 0, mapRaftError(err)
 	}
 	if n.raft.CurrentTerm() != term {
-		return 0, ErrNotLeader
+		return 0, 0, ErrNotLeader
 	}
-	return idx, nil
+	return idx, n.lastCommandIndex(idx), nil
 }
 
-// waitApplied waits until the local FSM has applied index idx.
-func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+// waitApplied waits until raft has dispatched index idx to the FSM and the
+// FSM has run command cmdIdx.
+func (n *Node) waitApplied(ctx context.Context, idx, cmdIdx uint64) error {
 	wait := 200 * time.Microsecond
-	for n.raft.AppliedIndex() < idx {
+	for n.raft.AppliedIndex() < idx || n.tracker.applied.Load() < cmdIdx {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: waiting for index %d (applied %d): %w", idx, n.raft.AppliedIndex(), ctx.Err())

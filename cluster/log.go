@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -50,7 +51,14 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	attrs := make([]any, 0, len(h.args)+len(args)+2)
 	attrs = append(attrs, "component", h.name)
 	attrs = append(attrs, h.args...)
-	attrs = append(attrs, args...)
+	for _, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				a = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+		attrs = append(attrs, a)
+	}
 	// hclog allows odd argument lists; slog would print !BADKEY, fine.
 	h.l.Log(context.Background(), sl, msg, attrs...)
 }

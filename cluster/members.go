@@ -14,10 +14,12 @@ import (
 type MemberState string
 
 const (
-	MemberAlive   MemberState = "alive"
-	MemberSuspect MemberState = "suspect"
-	MemberDead    MemberState = "dead"
-	MemberLeft    MemberState = "left"
+	// MemberAlive: alive in gossip. memberlist v0.7.0 does not expose its
+	// "suspect" state, so a suspected member stays alive until declared
+	// dead.
+	MemberAlive MemberState = "alive"
+	MemberDead  MemberState = "dead"
+	MemberLeft  MemberState = "left"
 	// MemberUnknown: in the Raft configuration but never seen by gossip.
 	MemberUnknown MemberState = "unknown"
 )
@@ -81,11 +83,6 @@ func (n *Node) Members() []Member {
 		byName[name] = m
 	}
 	n.membersMu.Unlock()
-	for _, node := range n.ml.Members() {
-		if m, ok := byName[node.Name]; ok && node.State == memberlist.StateSuspect {
-			m.State = MemberSuspect
-		}
-	}
 	if self, ok := byName[n.cfg.NodeName]; ok {
 		self.Meta = n.Metadata()
 		self.RaftAddr = n.raftAddr
@@ -118,24 +115,32 @@ func (n *Node) Members() []Member {
 }
 
 // LiveReporters names the members whose observations count for verdicts:
-// alive or suspect in gossip, role voter (witnesses run no checks), this
-// node included. Sorted.
+// alive in gossip, role voter (witnesses run no checks), this node
+// included. Sorted.
 func (n *Node) LiveReporters() []string {
 	if !n.running() {
 		return nil
 	}
 	var out []string
-	for _, node := range n.ml.Members() {
-		if node.State != memberlist.StateAlive && node.State != memberlist.StateSuspect {
-			continue
+	for name, r := range n.memberRecords() {
+		if r.state == MemberAlive && r.metaErr == nil && r.meta.Role == RoleVoter {
+			out = append(out, name)
 		}
-		meta, err := decodeMeta(node.Meta)
-		if err != nil || meta.Role != RoleVoter {
-			continue
-		}
-		out = append(out, node.Name)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// memberRecords copies what the event delegate recorded. (memberlist's
+// own Members() hands out nodes it keeps mutating, so reading their fields
+// would race.)
+func (n *Node) memberRecords() map[string]memberRecord {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	out := make(map[string]memberRecord, len(n.members))
+	for name, r := range n.members {
+		out[name] = *r
+	}
 	return out
 }
 
@@ -208,8 +213,8 @@ func (n *Node) Metadata() Meta {
 }
 
 // UpdateMetadata replaces the caller-owned metadata fields (APIAddr, MACs,
-// TableDigest, Extra) and gossips them. Role, RaftAddr and BootstrapExpect
-// in m are ignored.
+// TableDigest, Extra) and gossips them. Role, RaftAddr, BootstrapExpect and
+// Leaving in m are ignored.
 func (n *Node) UpdateMetadata(m Meta) error {
 	if !n.running() {
 		return ErrShutdown
@@ -217,7 +222,7 @@ func (n *Node) UpdateMetadata(m Meta) error {
 	n.metaMu.Lock()
 	old := n.meta
 	next := m.clone()
-	next.Role, next.RaftAddr, next.BootstrapExpect = old.Role, old.RaftAddr, old.BootstrapExpect
+	next.Role, next.RaftAddr, next.BootstrapExpect, next.Leaving = old.Role, old.RaftAddr, old.BootstrapExpect, old.Leaving
 	if _, err := next.encode(); err != nil {
 		n.metaMu.Unlock()
 		return err
@@ -258,7 +263,11 @@ func (d *eventDelegate) NotifyJoin(node *memberlist.Node) {
 }
 
 func (d *eventDelegate) NotifyLeave(node *memberlist.Node) {
-	if node.State == memberlist.StateLeft {
+	// memberlist v0.7.0 passes the embedded Node whose State field is not
+	// updated, so a graceful leave is recognised by the Leaving flag the
+	// node gossips in its metadata before it goes.
+	meta, err := decodeMeta(node.Meta)
+	if node.State == memberlist.StateLeft || (err == nil && meta.Leaving) {
 		d.record(node, MemberLeft, EventMemberLeave)
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 )
 
@@ -48,20 +47,16 @@ func (n *Node) tryBootstrap() {
 	}
 	type cand struct{ name, raftAddr string }
 	var cands []cand
-	for _, node := range n.ml.Members() {
-		if node.State != memberlist.StateAlive {
+	for name, r := range n.memberRecords() {
+		if r.state != MemberAlive || r.metaErr != nil || r.meta.RaftAddr == "" {
 			continue
 		}
-		meta, err := decodeMeta(node.Meta)
-		if err != nil || meta.RaftAddr == "" {
-			continue
-		}
-		if meta.BootstrapExpect != 0 && meta.BootstrapExpect != expect {
-			n.logger.Error("bootstrap_expect differs between nodes, not bootstrapping",
-				"member", node.Name, "theirs", meta.BootstrapExpect, "ours", expect)
+		if r.meta.BootstrapExpect != 0 && r.meta.BootstrapExpect != expect {
+			n.warnThrottled("expect:"+name, "bootstrap_expect differs between nodes, not bootstrapping",
+				"member", name, "theirs", r.meta.BootstrapExpect, "ours", expect)
 			return
 		}
-		cands = append(cands, cand{node.Name, meta.RaftAddr})
+		cands = append(cands, cand{name, r.meta.RaftAddr})
 	}
 	if len(cands) < expect {
 		return
@@ -104,34 +99,40 @@ func (n *Node) reconcileMembers() {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 5*n.cfg.Timing.ElectionTimeout+time.Second)
 	defer cancel()
-	for _, node := range n.ml.Members() {
-		if node.State != memberlist.StateAlive || node.Name == n.cfg.NodeName {
+	records := n.memberRecords()
+	for _, name := range sortedKeys(records) {
+		r := records[name]
+		if r.state != MemberAlive || name == n.cfg.NodeName || r.metaErr != nil || r.meta.RaftAddr == "" {
 			continue
 		}
-		meta, err := decodeMeta(node.Meta)
-		if err != nil || meta.RaftAddr == "" {
-			continue
-		}
-		s, ok := inConf[node.Name]
+		meta := r.meta
+		s, ok := inConf[name]
 		if ok && (s.Suffrage != raft.Voter || string(s.Address) == meta.RaftAddr) {
 			continue
 		}
-		if _, err := n.membershipLocal(ctx, opAddVoter, node.Name, meta.RaftAddr); err != nil {
-			n.logger.Warn("adding member to raft failed", "member", node.Name, "err", err)
+		// Only add a server we can reach over the Raft port: an unreachable
+		// voter (wrong certificate, firewall) would only shrink the margin.
+		pctx, pcancel := context.WithTimeout(ctx, n.cfg.Timing.TCPTimeout)
+		_, err := n.call(pctx, meta.RaftAddr, rpcRequest{Op: opStatus})
+		pcancel()
+		if err != nil {
+			n.warnThrottled("unreachable:"+name, "member alive in gossip but its raft port is unreachable; not adding it",
+				"member", name, "raft_addr", meta.RaftAddr, "err", err)
+			continue
+		}
+		if _, err := n.membershipLocal(ctx, opAddVoter, name, meta.RaftAddr); err != nil {
+			n.logger.Warn("adding member to raft failed", "member", name, "err", err)
 			return
 		}
 	}
-	n.membersMu.Lock()
 	var left []string
-	for name, r := range n.members {
-		if r.state == MemberLeft && name != n.cfg.NodeName {
+	for _, name := range sortedKeys(records) {
+		if records[name].state == MemberLeft && name != n.cfg.NodeName {
 			if _, ok := inConf[name]; ok {
 				left = append(left, name)
 			}
 		}
 	}
-	n.membersMu.Unlock()
-	sort.Strings(left)
 	for _, name := range left {
 		if _, err := n.membershipLocal(ctx, opRemoveServer, name, ""); err != nil {
 			n.logger.Warn("removing departed member from raft failed", "member", name, "err", err)
@@ -196,10 +197,11 @@ func (n *Node) peerTargets() []string {
 // missingPeers lists configured peers not alive in gossip, plus gossip
 // addresses of Raft servers that gossip declared dead.
 func (n *Node) missingPeers(peers []string) []string {
+	records := n.memberRecords()
 	alive := map[string]bool{}
-	for _, node := range n.ml.Members() {
-		if a, ok := netip.AddrFromSlice(node.Addr); ok {
-			alive[netip.AddrPortFrom(a.Unmap(), node.Port).String()] = true
+	for _, r := range records {
+		if r.state == MemberAlive && r.addr.IsValid() {
+			alive[r.addr.String()] = true
 		}
 	}
 	seen := map[string]bool{}
@@ -210,15 +212,14 @@ func (n *Node) missingPeers(peers []string) []string {
 			out = append(out, p)
 		}
 	}
-	n.membersMu.Lock()
-	for _, r := range n.members {
+	for _, name := range sortedKeys(records) {
+		r := records[name]
 		a := r.addr.String()
 		if r.state == MemberDead && r.addr.IsValid() && !alive[a] && !seen[a] {
 			seen[a] = true
 			out = append(out, a)
 		}
 	}
-	n.membersMu.Unlock()
 	return out
 }
 
@@ -228,4 +229,21 @@ func portOf(addr string) int {
 		return 0
 	}
 	return int(ap.Port())
+}
+
+// warnThrottled logs a warning at most once a minute per key.
+func (n *Node) warnThrottled(key, msg string, args ...any) {
+	n.warnMu.Lock()
+	last, ok := n.warned[key]
+	now := time.Now()
+	if ok && now.Sub(last) < time.Minute {
+		n.warnMu.Unlock()
+		return
+	}
+	if n.warned == nil {
+		n.warned = map[string]time.Time{}
+	}
+	n.warned[key] = now
+	n.warnMu.Unlock()
+	n.logger.Warn(msg, args...)
 }

@@ -20,6 +20,9 @@ type Meta struct {
 	Role            Role   `json:"r,omitempty"`
 	RaftAddr        string `json:"ra,omitempty"`
 	BootstrapExpect int    `json:"bx,omitempty"`
+	// Leaving is set by Leave just before the node departs, so peers can
+	// tell a graceful leave from a failure.
+	Leaving bool `json:"lv,omitempty"`
 
 	// APIAddr is where this node serves the HTTP API ("ip:port").
 	APIAddr string `json:"api,omitempty"`

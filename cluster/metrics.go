@@ -33,7 +33,7 @@ func newMetrics(n *Node) *metrics {
 		appliedIndex: prometheus.NewDesc("quadrature_cluster_applied_index",
 			"Raft index last applied to this node's state machine.", nil, nil),
 		members: prometheus.NewDesc("quadrature_cluster_members",
-			"Members by gossip state (alive, suspect, dead, left, unknown).", []string{"state"}, nil),
+			"Members by gossip state (alive, dead, left, unknown).", []string{"state"}, nil),
 		degraded: prometheus.NewDesc("quadrature_cluster_degraded",
 			"1 while this node is in degraded mode (cut off from the leader).", nil, nil),
 		fenced: prometheus.NewDesc("quadrature_cluster_fenced",
@@ -77,11 +77,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.raftState, prometheus.GaugeValue, float64(n.raft.State()))
 	ch <- prometheus.MustNewConstMetric(m.commitIndex, prometheus.GaugeValue, float64(st.CommitIndex))
 	ch <- prometheus.MustNewConstMetric(m.appliedIndex, prometheus.GaugeValue, float64(st.AppliedIndex))
-	counts := map[MemberState]int{MemberAlive: 0, MemberSuspect: 0, MemberDead: 0, MemberLeft: 0, MemberUnknown: 0}
+	counts := map[MemberState]int{}
 	for _, mb := range n.Members() {
 		counts[mb.State]++
 	}
-	for _, s := range []MemberState{MemberAlive, MemberSuspect, MemberDead, MemberLeft, MemberUnknown} {
+	for _, s := range []MemberState{MemberAlive, MemberDead, MemberLeft, MemberUnknown} {
 		ch <- prometheus.MustNewConstMetric(m.members, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(m.degraded, prometheus.GaugeValue, b2f(st.Degraded))

@@ -81,10 +81,11 @@ func errorCode(err error) string {
 
 // Node is one member of the group. Create it with New, then Start it.
 type Node struct {
-	cfg    Config
-	logger *slog.Logger
-	fsm    raft.FSM
-	faults *faultSet // test hook; nil in production
+	cfg     Config
+	logger  *slog.Logger
+	fsm     raft.FSM
+	tracker *fsmTracker
+	faults  *faultSet // test hook; nil in production
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -120,6 +121,9 @@ type Node struct {
 	barrierTerm   atomic.Uint64
 	bootstrapped  atomic.Bool
 	skipBootstrap atomic.Bool
+
+	warnMu sync.Mutex
+	warned map[string]time.Time
 
 	obsCh    chan raft.Observation
 	observer *raft.Observer
@@ -231,7 +235,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("cluster: raft config: %w", err)
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans)
+	n.tracker = &fsmTracker{inner: n.fsm, snaps: snaps}
+	n.raft, err = raft.NewRaft(rc, n.tracker, n.store, n.store, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -400,6 +405,12 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 	}
 	var errs []error
+	n.metaMu.Lock()
+	n.meta.Leaving = true
+	n.metaMu.Unlock()
+	if err := n.ml.UpdateNode(n.cfg.Timing.TCPTimeout); err != nil {
+		n.logger.Warn("announcing leave in metadata failed", "err", err)
+	}
 	if others > 0 {
 		if n.raft.State() == raft.Leader {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {

@@ -47,6 +47,7 @@ type rpcRequest struct {
 
 type rpcResponse struct {
 	Index     uint64 `json:"index,omitempty"`
+	CmdIndex  uint64 `json:"cmd_index,omitempty"`
 	Result    []byte `json:"result,omitempty"`
 	HasResult bool   `json:"has_result,omitempty"`
 	Code      string `json:"code,omitempty"`
@@ -153,7 +154,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 			}
 		}
 	case opReadIndex:
-		resp.Index, err = n.readIndexLocal(ctx)
+		resp.Index, resp.CmdIndex, err = n.readIndexLocal(ctx)
 	case opAddVoter, opAddNonvoter, opRemoveServer:
 		resp.Index, err = n.membershipLocal(ctx, req.Op, req.ID, req.Addr)
 	default:

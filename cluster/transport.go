@@ -39,6 +39,7 @@ type streamLayer struct {
 
 	raftCh    chan net.Conn
 	rpcServe  func(net.Conn)
+	pending   connSet // connections still in handshake
 	closeOnce sync.Once
 	closeCh   chan struct{}
 	wg        sync.WaitGroup
@@ -93,10 +94,19 @@ func (s *streamLayer) acceptLoop() {
 
 // dispatch finishes the handshake and routes the connection by mux byte.
 func (s *streamLayer) dispatch(c net.Conn) {
+	s.pending.add(c)
+	select {
+	case <-s.closeCh: // Close may have run before add
+		s.pending.remove(c)
+		_ = c.Close()
+		return
+	default:
+	}
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if s.serverTLS != nil {
 		tc := tls.Server(c, s.serverTLS)
 		if err := tc.Handshake(); err != nil {
+			s.pending.remove(c)
 			s.logger.Warn("raft tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 			_ = c.Close()
 			return
@@ -104,7 +114,9 @@ func (s *streamLayer) dispatch(c net.Conn) {
 		c = tc
 	}
 	var b [1]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
+	_, err := io.ReadFull(c, b[:])
+	s.pending.remove(c)
+	if err != nil {
 		_ = c.Close()
 		return
 	}
@@ -140,6 +152,7 @@ func (s *streamLayer) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closeCh)
 		err = s.ln.Close()
+		s.pending.closeAll()
 	})
 	return err
 }

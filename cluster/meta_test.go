@@ -1,0 +1,168 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+)
+
+func splitHostPortStrict(a string) (string, int, error) {
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	return h, n, err
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	m := Meta{
+		Role: RoleWitness, RaftAddr: "198.51.100.11:7950", BootstrapExpect: 3,
+		APIAddr: "198.51.100.11:9900", MACs: []string{"02:00:5e:00:01:01", "02:00:5e:00:01:02"},
+		TableDigest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		Extra:       map[string]string{"version": "0.1.0"},
+	}
+	b, err := m.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		t.Fatalf("typical metadata is %d bytes", len(b))
+	}
+	if !bytes.Contains(b, []byte(`"v":1`)) {
+		t.Fatalf("no version in %s", b)
+	}
+	got, err := decodeMeta(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip\n got %+v\nwant %+v", got, m)
+	}
+	c := m.clone()
+	c.MACs[0] = "x"
+	c.Extra["version"] = "y"
+	if m.MACs[0] == "x" || m.Extra["version"] == "y" {
+		t.Fatal("clone shares memory")
+	}
+}
+
+func TestDecodeMetaErrors(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty":      "",
+		"not json":   "{",
+		"no version": `{"r":"voter"}`,
+		"no role":    `{"v":1}`,
+		"bad role":   `{"v":1,"r":"king"}`,
+		"neg expect": `{"v":1,"r":"voter","bx":-1}`,
+		"bad raft":   `{"v":1,"r":"voter","ra":"nohostport"}`,
+		"too big":    `{"v":1,"r":"voter","x":{"a":"` + strings.Repeat("b", 600) + `"}}`,
+	} {
+		if _, err := decodeMeta([]byte(in)); err == nil {
+			t.Errorf("%s: accepted %q", name, in)
+		}
+	}
+	// A newer version with unknown fields is read best effort.
+	m, err := decodeMeta([]byte(`{"v":2,"r":"voter","ra":"127.0.0.1:1","new":[1,2]}`))
+	if err != nil || m.RaftAddr != "127.0.0.1:1" {
+		t.Fatalf("v2 metadata: %+v %v", m, err)
+	}
+}
+
+func FuzzDecodeMeta(f *testing.F) {
+	f.Add([]byte(`{"v":1,"r":"voter","ra":"127.0.0.1:7950","bx":3}`))
+	f.Add([]byte(`{"v":1,"r":"witness","macs":["02:00:00:00:00:01"],"x":{"a":"b"}}`))
+	f.Add([]byte(`{"v":0}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMeta(b)
+		if err != nil {
+			return
+		}
+		if !m.Role.Valid() || m.BootstrapExpect < 0 {
+			t.Fatalf("accepted invalid metadata %+v", m)
+		}
+	})
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	req := rpcRequest{Op: opApply, Cmd: []byte{0, 1, 2, 255}, TimeoutMS: 5}
+	if err := writeFrame(&buf, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFrame(&buf, rpcResponse{Index: 9, Result: []byte("ok"), HasResult: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got rpcRequest
+	if err := readFrame(&buf, &got); err != nil || !reflect.DeepEqual(got, req) {
+		t.Fatalf("request round trip: %+v %v", got, err)
+	}
+	var resp rpcResponse
+	if err := readFrame(&buf, &resp); err != nil || resp.Index != 9 || string(resp.Result) != "ok" {
+		t.Fatalf("response round trip: %+v %v", resp, err)
+	}
+	if err := readFrame(&buf, &resp); err != io.EOF {
+		t.Fatalf("end of stream: %v, want io.EOF", err)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], maxFrame+1)
+	if err := readFrame(bytes.NewReader(hdr[:]), &resp); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("oversized frame: %v", err)
+	}
+	binary.BigEndian.PutUint32(hdr[:], 10)
+	if err := readFrame(bytes.NewReader(append(hdr[:], "abc"...)), &resp); err != io.ErrUnexpectedEOF {
+		t.Fatalf("short frame: %v", err)
+	}
+}
+
+func TestResponseErrors(t *testing.T) {
+	if err := responseError(rpcResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := responseError(rpcResponse{Code: codeNotLeader}); err != ErrNotLeader {
+		t.Fatal(err)
+	}
+	err := responseError(rpcResponse{Code: codeApply, Err: "key is locked", ApplyCode: "conflict"})
+	var ae *ApplyError
+	if !errorsAs(err, &ae) || ae.Code != "conflict" || !isErr(err, errConflict) {
+		t.Fatalf("apply error: %#v", err)
+	}
+	if errorCode(newApplyError(errConflict)) != codeApply || errorCode(ErrShutdown) != codeShutdown {
+		t.Fatal("error codes")
+	}
+	if isErr(responseError(rpcResponse{Code: codeLeadershipLost, Err: "x"}), ErrLeadershipLost) == false {
+		t.Fatal("leadership lost not recognised")
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	var buf bytes.Buffer
+	_ = writeFrame(&buf, rpcRequest{Op: opApply, Cmd: []byte("k=v"), TimeoutMS: 100})
+	f.Add(buf.Bytes())
+	f.Add([]byte{0, 0, 0, 2, '{', '}'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 5, '[', '1', ']', 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req rpcRequest
+		if err := readFrame(bytes.NewReader(b), &req); err != nil {
+			return
+		}
+		// Whatever decoded must re-encode.
+		var out bytes.Buffer
+		if err := writeFrame(&out, req); err != nil {
+			t.Fatalf("re-encode %+v: %v", req, err)
+		}
+	})
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+func isErr(err, target error) bool        { return errors.Is(err, target) }
