@@ -89,3 +89,20 @@ func TestConfigMerge(t *testing.T) {
 		t.Fatalf("incomplete pair exit %d", code)
 	}
 }
+
+// TestConfigShowGolden: config show prints exactly the golden files of
+// package config (which regenerates them with go test ./config -update).
+func TestConfigShowGolden(t *testing.T) {
+	for _, node := range []string{"tic", "tac", "iwash1", "iwash2", "iwash3"} {
+		for _, format := range []string{"conf", "json"} {
+			code, out, errs := runCmd("config", "show", "-format", format, "-hosts", ex+"hosts", "-node", node, ex+node+".conf")
+			want, err := os.ReadFile("../../config/testdata/golden/" + node + "." + format + ".golden")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 0 || out != string(want) {
+				t.Errorf("config show -format %s %s: exit %d, stderr %q, output differs from the golden file", format, node, code, errs)
+			}
+		}
+	}
+}
