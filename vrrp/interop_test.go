@@ -210,6 +210,7 @@ func TestKeepalivedInterop(t *testing.T) {
 					}
 					waitAddr(t, q, vip, true, time.Second)
 					waitAddr(t, k, vip, false, time.Second)
+					time.Sleep(pr.interval + 100*ms) // quadrature's adverts into the capture
 				} else {
 					qn.waitState(t, "VI_1", StateMaster, bound)
 					waitAddr(t, q, vip, true, time.Second)

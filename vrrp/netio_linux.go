@@ -137,6 +137,21 @@ func openAdvertConn(ifname string, ifindex int, v6, multicast bool) (*advertConn
 
 func (c *advertConn) close() error { return c.pc.Close() }
 
+// pending reports whether a datagram waits in the socket's receive queue.
+func (c *advertConn) pending() bool {
+	sc, ok := c.pc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
+}
+
 // send writes one PDU from src to dst with TTL/hop limit 255.
 func (c *advertConn) send(pdu []byte, src, dst netip.Addr) error {
 	if !c.v6 {

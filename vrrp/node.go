@@ -205,6 +205,18 @@ func (n *Node) buildGroups(cfg NodeConfig) {
 // post runs f on the event goroutine.
 func (n *Node) post(f func()) { n.ev <- f }
 
+// run runs f now on the calling goroutine under the node lock (the same
+// exclusion the event goroutine holds), saving a goroutine hand-off on
+// the latency-critical paths: received packets and timers.
+func (n *Node) run(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return
+	}
+	f()
+}
+
 // call runs f on the event goroutine and waits for it; before Run (or
 // after it ended) it runs f directly under the lock.
 func (n *Node) call(f func() error) error {
@@ -359,7 +371,7 @@ func (n *Node) receive(inst *instance, io *instanceIO) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		n.post(func() {
+		n.run(func() {
 			if inst.io == io && !inst.closed {
 				n.step(inst, ev)
 			}
@@ -396,7 +408,7 @@ func (n *Node) exec(inst *instance, acts []Action) {
 				continue
 			}
 			if err := inst.io.sendAdvert(inst.cfg, inst.m.Self(), a.Advert); err != nil {
-				log.Debug("send advert", "err", err)
+				log.Warn("send advert", "priority", a.Advert.Priority, "err", err)
 			}
 		case ActAddVIPs:
 			for _, err := range n.rt.addVIPs(inst.cfg) {
@@ -428,14 +440,24 @@ func (n *Node) setTimer(inst *instance, k TimerKind, at time.Time) {
 		t.Stop()
 	}
 	var t *time.Timer
-	t = time.AfterFunc(time.Until(at), func() {
-		n.post(func() {
-			if inst.timers[k] == t && !inst.closed {
-				inst.timers[k] = nil
-				n.step(inst, EvTimer{Now: n.opts.now(), Kind: k})
+	var fire func(attempt int)
+	fire = func(attempt int) {
+		n.run(func() {
+			if inst.timers[k] != t || inst.closed {
+				return
 			}
+			// A process that was not scheduled for a while (host load,
+			// SIGSTOP) wakes with adverts still queued in the socket: let
+			// the receiver deliver them before declaring the master down.
+			if k == TimerMasterDown && attempt < 5 && inst.io != nil && inst.io.conn.pending() {
+				time.AfterFunc(time.Millisecond, func() { fire(attempt + 1) })
+				return
+			}
+			inst.timers[k] = nil
+			n.step(inst, EvTimer{Now: n.opts.now(), Kind: k})
 		})
-	})
+	}
+	t = time.AfterFunc(time.Until(at), func() { fire(0) })
 	inst.timers[k] = t
 }
 
