@@ -85,6 +85,8 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:4: vrrp_instance VI: vrrp_strict forbids unicast peers`}},
 		{"no interface", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
 			[]string{`main.conf:1: vrrp_instance VI needs an interface (or unicast peers)`}},
+		{"checker port", "virtual_server fwmark 3 {\n real_server 192.0.2.5 0 {\n  TCP_CHECK {\n  }\n }\n}\n",
+			[]string{`main.conf:3: virtual_server fwmark 3: real_server 192.0.2.5 0: TCP_CHECK needs connect_port (the real server has no port)`}},
 		{"top-level typo", "vrrp_instanse VI {\n}\n", []string{`main.conf:1: unknown keyword "vrrp_instanse" at the top level (did you mean "vrrp_instance"?)`}},
 	} {
 		_, _, err := loadMem(t, memFS{"main.conf": tc.src}, "n")

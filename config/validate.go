@@ -283,6 +283,9 @@ func (d *decoder) validateVirtualServers() {
 				if ck.BindTo.IsValid() && ck.ConnectIP.IsValid() && familyOf(ck.BindTo) != familyOf(ck.ConnectIP) {
 					d.errorf(ck.Pos, "%s: %s bindto %s and connect_ip %s are of different families", rsWhere, ck.Kind, ck.BindTo, ck.ConnectIP)
 				}
+				if networkChecker(ck.Kind) && ck.Kind != CheckPing && ck.ConnectPort == 0 {
+					d.errorf(ck.Pos, "%s: %s needs connect_port (the real server has no port)", rsWhere, ck.Kind)
+				}
 				if ck.Misc != nil && ck.Misc.Timeout > ck.DelayLoop && ck.DelayLoop > 0 {
 					d.warnf(ck.Pos, "%s: misc_timeout is longer than delay_loop", rsWhere)
 				}
