@@ -256,12 +256,19 @@ func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
 
 // Stats reads the per-destination counters: Connections counts new
 // connections scheduled to a destination, PacketsIn/BytesIn the packets
-// from clients, PacketsOut/BytesOut the replies. Rates and connection
-// gauges are not kept by this backend and stay zero.
+// from clients, PacketsOut/BytesOut the replies; ActiveConns and
+// InactiveConns count its conntrack entries (ESTABLISHED TCP, others).
+// Rate estimates and PersistConns are not kept by this backend and stay
+// zero.
 func (dp *DataPlane) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
 	st, err := dp.readState(ctx)
 	if err != nil {
 		return nil, err
 	}
+	conns, err := readConntrack(dp.nl)
+	if err != nil {
+		return nil, classify("read conntrack", err)
+	}
+	st.Conns = conns
 	return st.Stats(), nil
 }

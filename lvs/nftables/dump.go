@@ -40,7 +40,6 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 	if err != nil {
 		return d, fmt.Errorf("dump chains: %w", err)
 	}
-	dumpTrace("chains", len(msgs))
 	for _, m := range msgs {
 		if m.Header.Type != msgNewChain {
 			continue
@@ -68,7 +67,6 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 	if err != nil {
 		return d, fmt.Errorf("dump rules: %w", err)
 	}
-	dumpTrace("rules", len(msgs))
 	for _, m := range msgs {
 		if m.Header.Type != msgNewRule {
 			continue
@@ -301,5 +299,3 @@ func ruleComment(b []byte) string {
 
 // udataComment is NFTNL_UDATA_RULE_COMMENT.
 const udataComment = 0
-
-var dumpTrace = func(string, int) {}

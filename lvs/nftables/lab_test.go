@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -71,14 +72,19 @@ func newLBLab(t testing.TB, opts Options) *lbLab {
 }
 
 // startEcho runs TCP and UDP servers on port 8080 (all addresses) inside
-// ns that answer every connection or datagram with name.
+// ns that answer every connection or datagram with name, and a TCP server
+// on port 8081 that answers with name and keeps the connection open until
+// the client closes it.
 func startEcho(t testing.TB, ns *netnstest.NS, name string) {
 	t.Helper()
-	var tl net.Listener
+	var tl, hl net.Listener
 	var ul net.PacketConn
 	err := ns.Do(func() error {
 		var err error
 		if tl, err = net.Listen("tcp", ":8080"); err != nil {
+			return err
+		}
+		if hl, err = net.Listen("tcp", ":8081"); err != nil {
 			return err
 		}
 		ul, err = net.ListenPacket("udp", ":8080")
@@ -88,8 +94,37 @@ func startEcho(t testing.TB, ns *netnstest.NS, name string) {
 		t.Fatalf("listen in %s: %v", ns.Name, err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { tl.Close(); ul.Close(); wg.Wait() })
-	wg.Add(2)
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		tl.Close()
+		hl.Close()
+		ul.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := hl.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "%s %s\n", name, c.RemoteAddr())
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		for {

@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -357,5 +358,86 @@ func TestStatsCounters(t *testing.T) {
 	}
 	if ss.Connections != 30 {
 		t.Errorf("service connections %d, want 30", ss.Connections)
+	}
+}
+
+// TestGracefulDrain: conntrack gauges let the lvs reconciler drain a
+// removed destination (weight 0) until its open connection closes.
+func TestGracefulDrain(t *testing.T) {
+	l := newLBLab(t, Options{})
+	s := svc(lvs.TCP, vip4, "rr", 1, 1, 1)
+	for i := range s.Destinations {
+		s.Destinations[i].Port = 8081 // holding servers
+	}
+	r, err := lvs.NewReconciler(lvs.Config{DataPlane: l.dp, DrainTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Sync(ctx, table(s)); err != nil {
+		t.Fatal(err)
+	}
+	// One open connection per server.
+	var conns []net.Conn
+	byServer := map[string]net.Conn{}
+	err = l.client.Do(func() error {
+		for i := 0; i < 3; i++ {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(vip4, 80).String(), 2*time.Second)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			name, _, _ := strings.Cut(line, " ")
+			byServer[name] = c
+		}
+		return nil
+	})
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if err != nil || len(byServer) != 3 {
+		t.Fatalf("open connections: %v %v", err, byServer)
+	}
+	st, err := l.dp.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range s.Destinations {
+		if g := st[s.Key].Destinations[d.Key()]; g.ActiveConns != 1 {
+			t.Fatalf("%s: %d active connections, want 1 (%+v)", d.Key(), g.ActiveConns, g)
+		}
+	}
+	// Remove rs1: it stays with weight 0 while its connection is open.
+	less := s
+	less.Destinations = s.Destinations[1:]
+	if _, err := r.Sync(ctx, table(less)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.dp.Read(ctx)
+	ss, _ := got.Lookup(s.Key)
+	if len(ss.Destinations) != 3 || ss.Destinations[0].Weight != 0 {
+		t.Fatalf("rs1 not draining at weight 0: %s", got.CanonicalText())
+	}
+	byServer["rs1"].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.Sync(ctx, table(less)); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = l.dp.Read(ctx)
+		if got.Digest() == table(less).Digest() {
+			break
+		}
+		if time.Now().After(deadline) {
+			st, _ := l.dp.Stats(ctx)
+			t.Fatalf("rs1 still in the table after its connection closed: %s %+v", got.CanonicalText(), st)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

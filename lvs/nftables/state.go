@@ -55,6 +55,8 @@ type state struct {
 	// present in the counter map (both filled by readState).
 	Sets      map[string]bool
 	StatElems map[uint32]bool
+	// Conns are the conntrack gauges by destination ID (filled by Stats).
+	Conns map[uint32]connGauge
 	// Malformed counts rule comments that looked like ours but did not
 	// decode; such rules are ignored (and their service is invalid).
 	Malformed int
@@ -295,7 +297,8 @@ func (st *state) Stats() map[lvs.ServiceKey]lvs.ServiceStats {
 				PacketsIn:   in.Packets, BytesIn: in.Bytes,
 				PacketsOut: rep.Packets, BytesOut: rep.Bytes,
 			}
-			s.Destinations[dk] = lvs.DestStats{Counters: c}
+			g := st.Conns[id]
+			s.Destinations[dk] = lvs.DestStats{Counters: c, ActiveConns: g.Active, InactiveConns: g.Inactive}
 			s.Connections += c.Connections
 			s.PacketsIn += c.PacketsIn
 			s.BytesIn += c.BytesIn
