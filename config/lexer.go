@@ -199,11 +199,11 @@ func isParamName(s string) bool {
 // expand replaces $NAME and ${NAME} recursively. Unknown names are left as
 // written, like keepalived does.
 func (l *lexer) expand(line string, pos Pos) string {
-	if !strings.Contains(line, "$") || len(l.params) == 0 {
+	if !strings.Contains(line, "$") {
 		return line
 	}
 	for depth := 0; ; depth++ {
-		out, changed := l.expandOnce(line)
+		out, changed := l.expandOnce(line, pos)
 		if !changed {
 			return out
 		}
@@ -215,7 +215,29 @@ func (l *lexer) expand(line string, pos Pos) string {
 	}
 }
 
-func (l *lexer) expandOnce(line string) (string, bool) {
+// builtin returns keepalived's predefined parameters that are
+// deterministic: ${_PWD} (directory of the current file), ${_HASH} and
+// ${_BANG}. The others (${_RANDOM}, ${_ENV}, ${_INSTANCE}) would make one
+// replicated file mean different things on different nodes: they are errors.
+func (l *lexer) builtin(name string, pos Pos) (string, bool) {
+	switch name {
+	case "_PWD":
+		return filepath.Dir(pos.File), true
+	case "_HASH":
+		return "#", true
+	case "_BANG":
+		return "!", true
+	}
+	for _, p := range []string{"_RANDOM", "_ENV", "_INSTANCE"} {
+		if name == p || strings.HasPrefix(name, p+" ") {
+			l.errorf(pos, "not supported: ${%s}", p)
+			return "", true
+		}
+	}
+	return "", false
+}
+
+func (l *lexer) expandOnce(line string, pos Pos) (string, bool) {
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(line); i++ {
@@ -239,6 +261,9 @@ func (l *lexer) expandOnce(line string) (string, bool) {
 			name = line[i+1 : end]
 		}
 		v, ok := l.params[name]
+		if !ok && strings.HasPrefix(name, "_") {
+			v, ok = l.builtin(name, pos)
+		}
 		if !ok || name == "" {
 			b.WriteByte(line[i])
 			continue

@@ -40,6 +40,7 @@ func TestLex(t *testing.T) {
 		{"multiline-param", "$L=a \\\n  b\nx $L", "", "x a b ⏎"},
 		{"crlf", "a b\r\nc\r\n", "", "a b ⏎ c ⏎"},
 		{"unknown-param", "auth_pass pa$$word", "", "auth_pass pa$$word ⏎"},
+		{"builtins", "file ${_PWD}/x ; c ${_HASH}${_BANG}", "", "file ./x ; c #! ⏎"},
 	} {
 		toks, err := Lex("t.conf", []byte(tc.src), tc.node)
 		if err != nil {
@@ -65,6 +66,13 @@ func TestLexPositions(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "a@p.conf:1 b@p.conf:3 c@p.conf:3 d@p.conf:5" {
 		t.Fatal(got)
+	}
+}
+
+func TestLexBuiltinNotSupported(t *testing.T) {
+	_, err := Lex("r.conf", []byte("x ${_RANDOM 1 9}"), "")
+	if err == nil || err.Error() != "r.conf:1: not supported: ${_RANDOM}" {
+		t.Fatalf("err = %v", err)
 	}
 }
 
