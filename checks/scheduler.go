@@ -70,7 +70,6 @@ type Scheduler struct {
 	rs      map[string]*rsState
 	queue   checkHeap
 	pending obsQueue
-	runCtx  context.Context
 	started bool
 	stopped bool
 	obsWake chan struct{}
@@ -236,7 +235,8 @@ func (s *Scheduler) Update(specs []RealServerSpec) error {
 		}
 		c.next = now.Add(off)
 	}
-	for id, r := range next {
+	for i := range specs { // spec order: observations come out deterministically
+		id, r := specs[i].ID, next[specs[i].ID]
 		for _, c := range r.checkers {
 			c.rs = r
 			s.metrics.setChecker(id, c)
@@ -343,7 +343,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return errors.New("checks: Run called twice")
 	}
 	s.started = true
-	s.runCtx = ctx
 	s.mu.Unlock()
 
 	go s.emitter()
@@ -352,6 +351,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer timer.Stop()
 	var due []*checkerState
 	for {
+		if ctx.Err() != nil {
+			s.shutdown()
+			return nil
+		}
 		s.mu.Lock()
 		now := s.clock.Now()
 		due = due[:0]
