@@ -225,51 +225,89 @@ func (p Plan) Split(n int) []Plan {
 // kernel that accepted every operation would hold it. Operations that
 // cannot apply (a missing service) are skipped.
 func (p Plan) ApplyTo(t Table) Table {
-	n := t.Normalize()
-	idx := make(map[ServiceKey]int, len(n.Services))
-	for i, s := range n.Services {
-		idx[s.Key] = i
+	return p.applyNormalized(t.Normalize())
+}
+
+// applyNormalized is ApplyTo for a normalized t. It copies only the
+// services the plan touches (the others share storage with t), so applying
+// a small plan to a large table is cheap.
+func (p Plan) applyNormalized(t Table) Table {
+	n := Table{Services: slices.Clone(t.Services), Timeouts: t.Timeouts}
+	find := func(k ServiceKey) int {
+		i, ok := slices.BinarySearchFunc(n.Services, k, func(s Service, k ServiceKey) int { return s.Key.Compare(k) })
+		if !ok {
+			return -1
+		}
+		return i
+	}
+	touched := make(map[int]bool)
+	own := func(i int) *Service { // copy-on-write of a service's destinations
+		if !touched[i] {
+			n.Services[i].Destinations = slices.Clone(n.Services[i].Destinations)
+			touched[i] = true
+		}
+		return &n.Services[i]
 	}
 	dead := make(map[ServiceKey]bool)
 	for _, c := range p.DeleteDests {
-		if i, ok := idx[c.Service]; ok {
-			s := &n.Services[i]
+		if i := find(c.Service); i >= 0 {
+			s := own(i)
 			s.Destinations = slices.DeleteFunc(s.Destinations, func(d Destination) bool { return d.Key() == c.Dest.Key() })
 		}
 	}
 	for _, k := range p.DeleteServices {
 		dead[k] = true
 	}
+	var added []Service
 	for _, s := range p.AddServices {
 		s.Destinations = slices.Clone(s.Destinations)
 		delete(dead, s.Key)
-		if i, ok := idx[s.Key]; ok {
+		if i := find(s.Key); i >= 0 {
 			n.Services[i] = s
+			touched[i] = true
 			continue
 		}
-		idx[s.Key] = len(n.Services)
-		n.Services = append(n.Services, s)
+		added = append(added, s)
+	}
+	if len(added) > 0 {
+		n.Services = append(n.Services, added...)
+		slices.SortFunc(n.Services, compareService)
+		touched = make(map[int]bool) // indexes moved; AddServices are fresh copies anyway
+		for i := range n.Services {
+			for _, s := range added {
+				if n.Services[i].Key == s.Key {
+					touched[i] = true
+				}
+			}
+		}
 	}
 	for _, u := range p.UpdateServices {
-		if i, ok := idx[u.Key]; ok && !dead[u.Key] {
+		if i := find(u.Key); i >= 0 && !dead[u.Key] {
 			ds := n.Services[i].Destinations
 			n.Services[i] = u
 			n.Services[i].Destinations = ds
 		}
 	}
 	for _, c := range append(slices.Clone(p.AddDests), p.UpdateDests...) {
-		i, ok := idx[c.Service]
-		if !ok || dead[c.Service] {
+		i := find(c.Service)
+		if i < 0 || dead[c.Service] {
 			continue
 		}
-		s := &n.Services[i]
+		s := own(i)
 		if j := slices.IndexFunc(s.Destinations, func(d Destination) bool { return d.Key() == c.Dest.Key() }); j >= 0 {
 			s.Destinations[j] = c.Dest
 		} else {
 			s.Destinations = append(s.Destinations, c.Dest)
 		}
 	}
-	n.Services = slices.DeleteFunc(n.Services, func(s Service) bool { return dead[s.Key] })
+	for i := range touched {
+		if i < len(n.Services) && !slices.IsSortedFunc(n.Services[i].Destinations, compareDest) {
+			slices.SortFunc(n.Services[i].Destinations, compareDest)
+		}
+	}
+	if len(dead) > 0 {
+		n.Services = slices.DeleteFunc(n.Services, func(s Service) bool { return dead[s.Key] })
+	}
 	if p.Timeouts != nil {
 		to := Timeouts{}
 		if n.Timeouts != nil {
@@ -286,7 +324,7 @@ func (p Plan) ApplyTo(t Table) Table {
 		}
 		n.Timeouts = &to
 	}
-	return n.Normalize()
+	return n
 }
 
 // sameDest compares an observed destination with a desired one; an

@@ -1,12 +1,47 @@
 // Package lvs owns the load-balancing table model (virtual services,
 // destinations, schedulers, forwarding methods) and a desired-state
 // reconciler that makes the kernel match it: IPVS over generic netlink
-// (github.com/cloudflare/ipvs) here, and nftables in package lvs/nftables
-// for kernels without IPVS.
+// (github.com/cloudflare/ipvs plus this package's pipelined codec) here, and
+// nftables in package lvs/nftables for kernels without IPVS.
 //
 // The cluster runtime derives the desired Table (a pure function of the
 // replicated state) and hands it to a Reconciler; lvs reads the kernel
 // table in one dump, diffs in memory, applies the minimum, repairs drift on
 // a periodic resync and reports statistics and a digest. It never decides
 // health: which real servers are in the table is the caller's business.
+// It is a leaf package: it imports no other quadrature package.
+//
+// # Pieces
+//
+//   - table.go, validate.go: the model (Table, Service, Destination,
+//     ServiceKey), Normalize (sorted, defaults explicit, the kernel's
+//     canonical form), Validate, CanonicalText and Digest.
+//   - names.go, group.go: keepalived spellings (ParseScheduler,
+//     ParseSchedFlag, ParseMethod, ParseTunnel, ParseProtocol) and
+//     virtual_server_group expansion (ParseGroupEntry, ParseAddrRange,
+//     ExpandGroup).
+//   - diff.go: Diff (pure: observed, desired, ownership → Plan), Plan.Split
+//     for batching, Plan.ApplyTo (a plan applied in memory), OwnedSet.
+//   - reconciler.go, drain.go, metrics.go: Reconciler (Sync = dump, diff,
+//     apply; Update = incremental against the view kept from the last pass;
+//     Run = loop with periodic resync, backoff with jitter, rate limit,
+//     graceful drain), per-service Status, Prometheus metrics.
+//   - dataplane.go, ipvs_linux.go, ipvscodec.go, fake.go: the DataPlane
+//     interface, the IPVS implementation (NewIPVS) and an in-memory one for
+//     tests (NewMemDataPlane).
+//
+// # Who calls it
+//
+// The cluster runtime builds one DataPlane (NewIPVS, or the nftables
+// backend when NewIPVS returns ErrUnavailable), one Reconciler with the
+// process's prometheus registry, calls Run in a goroutine and SetDesired
+// whenever the FSM's desired table changes; the API reads Status and
+// KernelDigest. Tests of other packages use NewMemDataPlane.
+//
+// # Testing against a real kernel
+//
+// The build host has no IPVS. lvs/vmtest/run.sh boots a Debian kernel in
+// qemu (TCG) with this package's test binary and ipvsadm, runs the TestVM*
+// tests and the keepalived-scale benchmark, and fails unless the VM prints
+// "VMTEST PASS".
 package lvs

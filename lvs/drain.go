@@ -18,9 +18,19 @@ type drainKey struct {
 // it has drained for DrainTimeout. With DrainTimeout < 0 nothing drains.
 // It updates r.draining (called with syncMu held) and returns the number
 // of destinations still draining per service.
-func (r *Reconciler) effective(ctx context.Context, obs, des Table) (Table, map[ServiceKey]int) {
+//
+// scope, when non-nil, limits the bookkeeping to those services (a Patch);
+// draining entries of other services are left as they are.
+func (r *Reconciler) effective(ctx context.Context, obs, des Table, scope map[ServiceKey]bool) (Table, map[ServiceKey]int) {
+	forget := func(keep map[drainKey]bool) {
+		for k := range r.draining {
+			if !keep[k] && (scope == nil || scope[k.Service]) {
+				delete(r.draining, k)
+			}
+		}
+	}
 	if r.cfg.DrainTimeout < 0 {
-		clear(r.draining)
+		forget(nil)
 		return des, nil
 	}
 	now := r.cfg.Now()
@@ -52,7 +62,7 @@ func (r *Reconciler) effective(ctx context.Context, obs, des Table) (Table, map[
 		}
 	}
 	if len(cands) == 0 {
-		clear(r.draining)
+		forget(nil)
 		return des, nil
 	}
 	var stats map[ServiceKey]ServiceStats
@@ -107,11 +117,7 @@ func (r *Reconciler) effective(ctx context.Context, obs, des Table) (Table, map[
 		d.Weight = 0
 		out.Services[c.si].Destinations = append(out.Services[c.si].Destinations, d)
 	}
-	for k := range r.draining {
-		if !keep[k] {
-			delete(r.draining, k)
-		}
-	}
+	forget(keep)
 	for si := range copied {
 		sortDests(out.Services[si].Destinations)
 	}

@@ -243,7 +243,7 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 			}
 		}
 	}
-	eff, draining := r.effective(ctx, obs, des)
+	eff, draining := r.effective(ctx, obs, des, nil)
 	res.Plan = diffNormalized(obs, eff, opts)
 	applyErr := r.applyPlan(ctx, res.Plan)
 
@@ -267,7 +267,7 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 	if res.Plan.Empty() {
 		r.cache = obs
 	} else {
-		r.cache = res.Plan.ApplyTo(obs)
+		r.cache = res.Plan.applyNormalized(obs)
 	}
 	r.cacheOK = true
 	r.applied, r.appliedK = eff, true
@@ -352,6 +352,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (r *Reconciler) setServiceStatus(eff Table, invalid map[ServiceKey]string, draining map[ServiceKey]int, err error) {
+	r.updateServiceStatus(eff, invalid, draining, err, nil, false)
+}
+
+// mergeServiceStatus updates the status of the services of a Patch only.
+func (r *Reconciler) mergeServiceStatus(eff Table, invalid map[ServiceKey]string, draining map[ServiceKey]int, err error, removed map[ServiceKey]bool) {
+	r.updateServiceStatus(eff, invalid, draining, err, removed, true)
+}
+
+func (r *Reconciler) updateServiceStatus(eff Table, invalid map[ServiceKey]string, draining map[ServiceKey]int, err error, removed map[ServiceKey]bool, merge bool) {
 	failed := make(map[ServiceKey]string)
 	for _, oe := range OpErrors(err) {
 		failed[oe.Service] = oe.Error()
@@ -376,12 +385,21 @@ func (r *Reconciler) setServiceStatus(eff Table, invalid map[ServiceKey]string, 
 	for k, e := range invalid {
 		st[k] = ServiceStatus{State: StateInvalid, Error: e}
 	}
-	n := 0
-	for _, c := range draining {
-		n += c
-	}
+	n := len(r.draining)
 	r.stMu.Lock()
-	r.status.Services = st
+	if merge {
+		for k := range removed {
+			delete(r.status.Services, k)
+		}
+		if r.status.Services == nil {
+			r.status.Services = make(map[ServiceKey]ServiceStatus)
+		}
+		for k, v := range st {
+			r.status.Services[k] = v
+		}
+	} else {
+		r.status.Services = st
+	}
 	r.status.Owned = len(r.owned)
 	r.status.Draining = n
 	r.stMu.Unlock()
@@ -449,6 +467,7 @@ func (r *Reconciler) KernelDigest(ctx context.Context) (string, error) {
 // SetDesired hands Run a new desired table; Run applies it incrementally.
 // Only the latest table matters: intermediate ones may be skipped.
 func (r *Reconciler) SetDesired(t Table) {
+	t = t.Normalize()
 	r.stMu.Lock()
 	r.desired = &t
 	r.stMu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -252,10 +253,14 @@ func (t Table) Normalize() Table {
 			}
 		}
 		canonicalize(&s)
-		slices.SortFunc(s.Destinations, func(a, b Destination) int { return a.Key().Compare(b.Key()) })
+		if !slices.IsSortedFunc(s.Destinations, compareDest) {
+			slices.SortFunc(s.Destinations, compareDest)
+		}
 		out.Services[i] = s
 	}
-	slices.SortFunc(out.Services, func(a, b Service) int { return a.Key.Compare(b.Key) })
+	if !slices.IsSortedFunc(out.Services, compareService) {
+		slices.SortFunc(out.Services, compareService)
+	}
 	return out
 }
 
@@ -272,26 +277,81 @@ func (t Table) Lookup(k ServiceKey) (Service, bool) {
 // CanonicalText renders the normalized table one line per service and
 // destination; it is the input of Digest and a readable diff format.
 func (t Table) CanonicalText() string {
-	n := t.Normalize()
 	var b strings.Builder
-	for _, s := range n.Services {
-		fmt.Fprintf(&b, "%s sched=%s flags=%#x persist=%s mask=%d ops=%t\n",
-			s.Key, s.Scheduler, uint32(s.Flags), s.Persistence, s.Netmask, s.OnePacket)
-		for _, d := range s.Destinations {
-			fmt.Fprintf(&b, "  -> %s %s w=%d", d.Key(), d.Method, d.Weight)
-			if d.Method == TUN {
-				fmt.Fprintf(&b, " tun=%s port=%d tflags=%#x", d.Tunnel, d.TunnelPort, uint16(d.TunnelFlags))
-			}
-			fmt.Fprintf(&b, " u=%d l=%d\n", d.UpperThreshold, d.LowerThreshold)
-		}
-	}
+	t.Normalize().canonical(func(line []byte) { b.Write(line) })
 	return b.String()
+}
+
+// canonical renders a normalized table service by service (the text of a
+// service and its destinations per call); append-based, since Digest runs
+// on every full resync of tables with tens of thousands of destinations.
+func (t Table) canonical(emit func([]byte)) {
+	var b []byte
+	for i := range t.Services {
+		s := &t.Services[i]
+		b = b[:0]
+		b = s.Key.appendText(b)
+		b = append(b, " sched="...)
+		b = append(b, s.Scheduler...)
+		b = append(b, " flags=0x"...)
+		b = strconv.AppendUint(b, uint64(s.Flags), 16)
+		b = append(b, " persist="...)
+		b = append(b, s.Persistence.String()...)
+		b = append(b, " mask="...)
+		b = strconv.AppendInt(b, int64(s.Netmask), 10)
+		b = append(b, " ops="...)
+		b = strconv.AppendBool(b, s.OnePacket)
+		b = append(b, '\n')
+		for j := range s.Destinations {
+			d := &s.Destinations[j]
+			b = append(b, "  -> "...)
+			b = netip.AddrPortFrom(d.Addr, d.Port).AppendTo(b)
+			b = append(b, ' ')
+			b = append(b, d.Method.String()...)
+			b = append(b, " w="...)
+			b = strconv.AppendInt(b, int64(d.Weight), 10)
+			if d.Method == TUN {
+				b = append(b, " tun="...)
+				b = append(b, d.Tunnel.String()...)
+				b = append(b, " port="...)
+				b = strconv.AppendUint(b, uint64(d.TunnelPort), 10)
+				b = append(b, " tflags=0x"...)
+				b = strconv.AppendUint(b, uint64(d.TunnelFlags), 16)
+			}
+			b = append(b, " u="...)
+			b = strconv.AppendUint(b, uint64(d.UpperThreshold), 10)
+			b = append(b, " l="...)
+			b = strconv.AppendUint(b, uint64(d.LowerThreshold), 10)
+			b = append(b, '\n')
+		}
+		emit(b)
+	}
+}
+
+// appendText appends String's rendering of k.
+func (k ServiceKey) appendText(b []byte) []byte {
+	if k.IsFWMark() {
+		b = append(b, "FWM "...)
+		b = strconv.AppendUint(b, uint64(k.FWMark), 10)
+		if k.Family == IPv6 {
+			b = append(b, " IPv6"...)
+		}
+		return b
+	}
+	b = append(b, k.Protocol.String()...)
+	b = append(b, ' ')
+	return netip.AddrPortFrom(k.Addr, k.Port).AppendTo(b)
 }
 
 // Digest is a stable hash of the table (hex SHA-256 of CanonicalText), so
 // nodes can prove that their tables are identical. Timeouts are not part of
 // the digest (they are global kernel settings, not table entries).
 func (t Table) Digest() string {
-	sum := sha256.Sum256([]byte(t.CanonicalText()))
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	t.Normalize().canonical(func(b []byte) { h.Write(b) })
+	return hex.EncodeToString(h.Sum(nil))
 }
+
+func compareDest(a, b Destination) int { return a.Key().Compare(b.Key()) }
+
+func compareService(a, b Service) int { return a.Key.Compare(b.Key) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -87,16 +88,24 @@ func (s Service) Validate() error {
 	if s.OnePacket && k.Protocol != UDP && !k.IsFWMark() {
 		bad("one-packet scheduling needs UDP")
 	}
-	seen := make(map[DestKey]bool, len(s.Destinations))
-	for _, d := range s.Destinations {
+	// Duplicates: adjacent when sorted (the normal case), else a map.
+	var seen map[DestKey]bool
+	if !slices.IsSortedFunc(s.Destinations, compareDest) {
+		seen = make(map[DestKey]bool, len(s.Destinations))
+	}
+	for i, d := range s.Destinations {
 		if !d.Addr.IsValid() {
 			bad("destination without address")
 			continue
 		}
-		if seen[d.Key()] {
+		if seen != nil {
+			if seen[d.Key()] {
+				bad("destination %s listed twice", d.Key())
+			}
+			seen[d.Key()] = true
+		} else if i > 0 && s.Destinations[i-1].Key() == d.Key() {
 			bad("destination %s listed twice", d.Key())
 		}
-		seen[d.Key()] = true
 		if d.Weight < 0 {
 			bad("destination %s: negative weight %d", d.Key(), d.Weight)
 		}
