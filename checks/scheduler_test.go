@@ -611,3 +611,34 @@ func TestRunFakeClock(t *testing.T) {
 		t.Fatalf("next check at +%v, want +21s", next)
 	}
 }
+
+// TestRunStopsWhileSaturated: cancelling Run while every slot is busy and
+// more checks are due returns promptly and closes Observations.
+func TestRunStopsWhileSaturated(t *testing.T) {
+	s, err := NewScheduler(Options{Logger: quietLogger(), MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.factory = func(*Spec, *runtimeEnv) (Checker, error) { return hangChecker{}, nil }
+	var specs []RealServerSpec
+	for i := 0; i < 5; i++ {
+		specs = append(specs, RealServerSpec{ID: fmt.Sprint("rs", i), Checkers: []Spec{tcpSpec("h", func(s *Spec) {
+			s.Warmup, s.ConnectTimeout = Ptr(time.Duration(0)), time.Minute
+		})}})
+	}
+	if err := s.Update(specs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	for range s.Observations() {
+	}
+}
