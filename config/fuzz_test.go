@@ -108,3 +108,31 @@ func FuzzHosts(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMerge evaluates one input for two nodes (its @a / @b lines make them
+// differ), merges the two models and checks the merge is sound: evaluated
+// for each node, the merged text gives back that node's model.
+func FuzzMerge(f *testing.F) {
+	seedFiles(f)
+	f.Add("@a global_defs {\n@b global_defs { router_id b\n}\nvrrp_instance V {\n interface eth0\n@a virtual_router_id 1\n@^a virtual_router_id 2\n virtual_ipaddress {\n@b 192.0.2.9\n  192.0.2.1\n }\n}\n")
+	f.Add("@a vrrp_script s {\n@b vrrp_script t {\n script x\n}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		opts := LoadOptions{Resolver: Hosts{"tic": {mustAddr("192.0.2.133")}}}
+		var in []NodeConfig
+		for _, node := range []string{"a", "b"} {
+			o := opts
+			o.Node = node
+			cfg, _, err := LoadBytes("m.conf", []byte(src), o)
+			if err != nil {
+				return
+			}
+			in = append(in, NodeConfig{Node: node, Config: cfg})
+		}
+		text, problems := Merge(in, opts)
+		for _, p := range problems {
+			if s := p.Error(); strings.Contains(s, "internal error") || strings.Contains(s, "does not load") {
+				t.Fatalf("%v\n%s", p, text)
+			}
+		}
+	})
+}
