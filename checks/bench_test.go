@@ -201,6 +201,7 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 	b.ReportMetric(rate, "checks/s")
 	b.ReportMetric(cpuPer1000, "cpu-s/1000checks")
 	b.ReportMetric(perChecker, "bytes/checker")
+	b.ReportMetric(1000/cpuPer1000, "checks/cpu-s") // what one fully available core sustains
 	b.ReportMetric(float64(pct(lats, 0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(lats, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(pct(lags, 0.99).Microseconds())/1000, "lag-p99-ms")

@@ -381,7 +381,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if len(due) > 0 {
 			continue // time moved on while dispatching
 		}
-		timer.Reset(wait)
+		// Sleep at least a millisecond: with thousands of checkers the due
+		// times are dense, and batching them saves wake-ups for a delay no
+		// health check can notice.
+		timer.Reset(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
 			s.shutdown()
