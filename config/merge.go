@@ -34,7 +34,8 @@ type NodeConfig struct {
 // per-node name line; a virtual server by its address/fwmark/group and
 // protocol.
 //
-// Problems are what cannot be one cluster; the text is still the best merge
+// Problems are what cannot be one cluster (also written as "# problem:"
+// comments at the top of the text); the text is still the best merge
 // (sound for each node), so an operator can read and fix it:
 //   - one VIP served by different VRRP routers (VRID/interface) on
 //     different nodes (tic.conf uses VRID 1 and tac.conf VRID 2 for the
@@ -73,6 +74,9 @@ func Merge(inputs []NodeConfig, opts LoadOptions) ([]byte, []error) {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# keepalived.conf merged by quadrature from nodes %s\n", strings.Join(names, ", "))
+	for _, p := range problems {
+		fmt.Fprintf(&b, "# problem: %v\n", p)
+	}
 	for _, note := range instanceNameNotes(inputs) {
 		fmt.Fprintf(&b, "# note: %s\n", note)
 	}
