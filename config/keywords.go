@@ -17,7 +17,7 @@ var notSupported = setOf(
 	"unicast_fault_no_peer", "kernel_rx_buf_size", "native_ipv6", "linkbeat_use_polling",
 	"sync_group_tracking_weight", "global_tracking", "lvs_sync_daemon_interface",
 	"vrrp_min_garp", "vrrp_vmac_garp_intvl", "vrrp_startup_delay", "vrrp_delay_after_boot",
-	"log_unknown_vrids", "vrrp_notify_priority_changes",
+	"log_unknown_vrids", "vrrp_notify_priority_changes", "vmac_garp_intvl",
 	// LVS / checker side.
 	"lvs_sync_daemon", "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark",
 	"BFD_CHECK", "SSL", "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset",
