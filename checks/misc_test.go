@@ -248,53 +248,73 @@ func TestMiscScriptSecurity(t *testing.T) {
 	}
 }
 
-// TestIWashWeightScript runs the three-node iWash weight script through the
-// scheduler: a script printing nothing and exiting 2+weight drives the weight.
+// TestIWashWeightScript runs the three-node iWash configuration
+// (shared/examples/iwash1.conf): three real servers, each with
+// MISC_CHECK { misc_path "/opt/bin/iweight -p iwashN" misc_dynamic } and the
+// default weight 1. The script prints nothing and exits 2+weight.
 func TestIWashWeightScript(t *testing.T) {
 	dir := scriptDir(t)
-	state := filepath.Join(dir, "status")
-	if err := os.WriteFile(state, []byte("12\n"), 0o644); err != nil {
-		t.Fatal(err)
+	iweight := writeScript(t, dir, "iweight", `[ "$1" = "-p" ] || exit 1
+read s < "`+dir+`/$2.status" || exit 1
+exit "$s"`)
+	set := func(host, v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, host+".status"), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p := writeScript(t, dir, "squid-weight.sh", `read s < "$1"; exit "$s"`)
+	hosts := []string{"iwash1", "iwash2", "iwash3"}
+	var specs []RealServerSpec
+	for _, h := range hosts {
+		set(h, "1") // down until the test says otherwise
+		specs = append(specs, RealServerSpec{ID: h + ":3128", Weight: 1, Checkers: []Spec{{
+			Kind: KindMisc, DelayLoop: 50 * time.Millisecond, Warmup: Ptr(time.Duration(0)),
+			Misc: &MiscSpec{Path: iweight + " -p " + h, Dynamic: true, Timeout: 2 * time.Second},
+		}}})
+	}
 	s, err := NewScheduler(Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{ID: "weight", Kind: KindMisc, DelayLoop: 50 * time.Millisecond, Warmup: Ptr(time.Duration(0)),
-		Misc: &MiscSpec{Path: p + " " + state, Dynamic: true, Timeout: 2 * time.Second}}
-	if err := s.Update([]RealServerSpec{{ID: "198.51.100.11:3128", Weight: 100, Checkers: []Spec{spec}}}); err != nil {
+	if err := s.Update(specs); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	wait := func(up bool, weight int) {
+	go func() {
+		for range s.Observations() {
+		}
+	}()
+	expect := func(want map[string][2]int) { // host -> {up(0/1), weight}
 		t.Helper()
-		deadline := time.After(10 * time.Second)
+		deadline := time.Now().Add(10 * time.Second)
 		for {
-			select {
-			case o := <-s.Observations():
-				if o.Up == up && o.Weight == weight {
-					return
+			ok := true
+			for _, rs := range s.State() {
+				w := want[strings.TrimSuffix(rs.ID, ":3128")]
+				if (w[0] == 1) != rs.Up || w[1] != rs.Weight || !rs.Checkers[0].HasRun {
+					ok = false
 				}
-			case <-deadline:
-				t.Fatalf("no observation up=%v weight=%d; state %+v", up, weight, s.State())
 			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want %v, state %+v", want, s.State())
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	set := func(v string) {
-		if err := os.WriteFile(state, []byte(v+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wait(true, 10) // exit 12
-	set("22")
-	wait(true, 20)
-	set("0")
-	wait(true, 100) // configured weight
-	set("1")
-	wait(false, 100) // down (MISC retry default 0)
-	set("12")
-	wait(true, 10)
+	expect(map[string][2]int{"iwash1": {0, 1}, "iwash2": {0, 1}, "iwash3": {0, 1}}) // exit 1: down
+	set("iwash1", "12")
+	set("iwash2", "22")
+	set("iwash3", "0")
+	expect(map[string][2]int{"iwash1": {1, 10}, "iwash2": {1, 20}, "iwash3": {1, 1}})
+	set("iwash1", "2")   // weight 0: up but drained
+	set("iwash2", "255") // maximum dynamic weight
+	set("iwash3", "1")
+	expect(map[string][2]int{"iwash1": {1, 0}, "iwash2": {1, 253}, "iwash3": {0, 1}})
+	set("iwash3", "3")
+	expect(map[string][2]int{"iwash1": {1, 0}, "iwash2": {1, 253}, "iwash3": {1, 1}})
 }
