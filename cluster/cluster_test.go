@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -393,4 +395,30 @@ func checkGauge(t *testing.T, reg *prometheus.Registry, name string, labels map[
 		}
 	}
 	t.Fatalf("metric %s%v not found", name, labels)
+}
+
+func TestIPv6Loopback(t *testing.T) {
+	probe, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	_ = probe.Close()
+	nodes := startCluster(t, 2, func(i int, c *Config) {
+		c.BindAddr = netip.IPv6Loopback()
+		if i > 0 {
+			// a peer given as a bare address with an explicit port
+			c.Peers = []string{c.Peers[0]}
+		}
+	})
+	leader := waitLeader(t, nodes, 10*time.Second)
+	if !strings.HasPrefix(leader.RaftAddr(), "[::1]:") {
+		t.Fatalf("raft address %q", leader.RaftAddr())
+	}
+	apply(t, followers(nodes, leader)[0], "v6=1")
+	waitValue(t, nodes, "v6", "1")
+	for _, m := range leader.Members() {
+		if m.Addr.Addr() != netip.IPv6Loopback() {
+			t.Fatalf("member %s gossip address %s", m.Name, m.Addr)
+		}
+	}
 }

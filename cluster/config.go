@@ -101,7 +101,7 @@ func TunedTiming() Timing {
 		HeartbeatTimeout:   300 * time.Millisecond,
 		ElectionTimeout:    300 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
+		CommitTimeout:      3 * time.Millisecond,
 		ReconcileInterval:  500 * time.Millisecond,
 		MonitorInterval:    25 * time.Millisecond,
 		JoinRetryMax:       5 * time.Second,

@@ -32,6 +32,17 @@
 // nil, a []byte, or an error. An error result becomes an *ApplyError (its
 // Code survives forwarding when the error has a `Code() string` method).
 //
+// Security: without TLS, anyone who can reach the Raft port can speak Raft
+// and the forwarding RPC (apply commands, change membership), exactly as
+// with a plain hashicorp/raft transport; keep that port on a trusted network
+// or configure TLS. Gossip without a key is likewise open.
+//
+// Gossip states: memberlist v0.7.0 reports joins, updates, failures and
+// leaves, but not its internal "suspect" state, so a member is alive until
+// it is declared dead. It also does not tell a leave from a failure (the
+// Node it passes has a stale State field), so Leave first gossips a
+// Leaving flag in the metadata.
+//
 // Dead members are never removed automatically: a voter that crashed stays
 // in the Raft configuration (it counts towards the quorum size) until an
 // operator removes it with RemoveServer. Members that leave gracefully are

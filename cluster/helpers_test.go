@@ -24,9 +24,10 @@ import (
 // returns a coded error; "panicfree" commands without '=' return a plain
 // error. It records every applied command in order.
 type kvFSM struct {
-	mu  sync.Mutex
-	kv  map[string]string
-	log []string
+	mu      sync.Mutex
+	kv      map[string]string
+	log     []string
+	onApply func(cmd string) // set before Start; called after each command
 }
 
 type codedErr struct{ code, msg string }
@@ -51,6 +52,9 @@ func (f *kvFSM) Apply(l *raft.Log) any {
 	prev := f.kv[k]
 	f.kv[k] = v
 	f.log = append(f.log, string(l.Data))
+	if f.onApply != nil {
+		f.onApply(string(l.Data))
+	}
 	return []byte(prev)
 }
 
@@ -149,7 +153,10 @@ func startNode(t testing.TB, cfg Config) *tnode {
 }
 
 func tryStartNode(cfg Config) (*tnode, error) {
-	fsm := newKV()
+	return tryStartNodeFSM(cfg, newKV())
+}
+
+func tryStartNodeFSM(cfg Config, fsm *kvFSM) (*tnode, error) {
 	n, err := New(cfg, fsm)
 	if err != nil {
 		return nil, err
