@@ -2,71 +2,77 @@ package checks
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // UDPSpec is UDP_CHECK.
 type UDPSpec struct {
 	Payload        string // payload: hex bytes sent (default: an empty datagram)
-	RequireReply   bool   // require_reply: a reply must arrive
-	ReplyPattern   string // require_reply HEX: the reply must start with these bytes ("??" = any byte)
-	MinReplyLength int    // min_reply_length
-	MaxReplyLength int    // max_reply_length (0: no bound)
+	RequireReply   bool   // a reply must arrive (implied by ReplyPattern)
+	ReplyPattern   string // require_reply HEX: the reply must match ("x" = any nibble)
+	MinReplyLength int    // min_reply_length (default 0)
+	MaxReplyLength int    // max_reply_length (default 255, as keepalived)
 }
 
-// HexPattern is a byte pattern in which some bytes are wildcards.
+// DefaultMaxReplyLength is keepalived's max_reply_length default.
+const DefaultMaxReplyLength = 255
+
+// HexPattern is a byte string in which some nibbles may be wildcards.
 type HexPattern struct {
 	Bytes []byte
-	Any   []bool // Any[i]: byte i matches anything
+	Mask  []byte // bits set in Mask[i] are "don't care" in Bytes[i]
 }
 
-// ParseHexPattern parses hex digits in pairs, ignoring blanks, ':' and '-'
-// separators and an optional leading "0x"; "??" is a wildcard byte when
-// wildcards are allowed.
+// ParseHexPattern parses keepalived's hex strings (read_hex_str): hex
+// digits, blanks between bytes allowed; a byte is two digits, or one digit
+// followed by a blank or the end; with wildcards, "x" or "X" is a nibble
+// that matches anything. An empty string is an empty pattern.
 func ParseHexPattern(s string, wildcards bool) (HexPattern, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		s = s[2:]
-	}
-	clean := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', ':', '-':
-			return -1
+	var p HexPattern
+	nibble := func(c byte) (val, mask byte, ok bool) {
+		switch {
+		case c >= '0' && c <= '9':
+			return c - '0', 0, true
+		case c >= 'a' && c <= 'f':
+			return c - 'a' + 10, 0, true
+		case c >= 'A' && c <= 'F':
+			return c - 'A' + 10, 0, true
+		case wildcards && (c == 'x' || c == 'X'):
+			return 0, 0x0f, true
 		}
-		return r
-	}, s)
-	if len(clean)%2 != 0 {
-		return HexPattern{}, fmt.Errorf("hex %q: odd number of digits", s)
+		return 0, 0, false
 	}
-	p := HexPattern{Bytes: make([]byte, len(clean)/2), Any: make([]bool, len(clean)/2)}
-	for i := 0; i < len(clean); i += 2 {
-		pair := clean[i : i+2]
-		if pair == "??" {
-			if !wildcards {
-				return HexPattern{}, fmt.Errorf("hex %q: wildcard not allowed here", s)
-			}
-			p.Any[i/2] = true
+	for i := 0; i < len(s); {
+		if s[i] == ' ' || s[i] == '\t' {
+			i++
 			continue
 		}
-		b, err := hex.DecodeString(pair)
-		if err != nil {
-			return HexPattern{}, fmt.Errorf("hex %q: bad digits %q", s, pair)
+		v, m, ok := nibble(s[i])
+		if !ok {
+			return HexPattern{}, fmt.Errorf("hex %q: bad character %q at %d", s, s[i], i)
 		}
-		p.Bytes[i/2] = b[0]
+		i++
+		if i < len(s) && s[i] != ' ' && s[i] != '\t' {
+			v2, m2, ok := nibble(s[i])
+			if !ok {
+				return HexPattern{}, fmt.Errorf("hex %q: bad character %q at %d", s, s[i], i)
+			}
+			v, m = v<<4|v2, m<<4|m2
+			i++
+		}
+		p.Bytes = append(p.Bytes, v)
+		p.Mask = append(p.Mask, m)
 	}
 	return p, nil
 }
 
-// MatchPrefix reports whether data starts with the pattern.
-func (p HexPattern) MatchPrefix(data []byte) bool {
-	if len(data) < len(p.Bytes) {
-		return false
-	}
-	for i, b := range p.Bytes {
-		if !p.Any[i] && data[i] != b {
+// Match applies keepalived's check_udp_reply: the first min(len(data),
+// len(pattern)) octets must match outside the wildcard nibbles.
+func (p HexPattern) Match(data []byte) bool {
+	n := min(len(data), len(p.Bytes))
+	for i := 0; i < n; i++ {
+		if (data[i]^p.Bytes[i])&^p.Mask[i] != 0 {
 			return false
 		}
 	}
@@ -81,15 +87,20 @@ func (u *UDPSpec) validate() error {
 	if _, err := ParseHexPattern(u.ReplyPattern, true); err != nil {
 		errs = append(errs, fmt.Errorf("require_reply: %w", err))
 	}
-	if u.MinReplyLength < 0 || u.MaxReplyLength < 0 || (u.MaxReplyLength > 0 && u.MaxReplyLength < u.MinReplyLength) {
-		errs = append(errs, fmt.Errorf("bad reply length bounds %d..%d", u.MinReplyLength, u.MaxReplyLength))
+	maxLen := u.MaxReplyLength
+	if maxLen == 0 {
+		maxLen = DefaultMaxReplyLength
+	}
+	if u.MinReplyLength < 0 || u.MaxReplyLength < 0 || maxLen < u.MinReplyLength {
+		errs = append(errs, fmt.Errorf("reply length bounds %d..%d always fail", u.MinReplyLength, maxLen))
 	}
 	return errors.Join(errs...)
 }
 
 // udpChecker is UDP_CHECK: send the payload on a connected socket; an ICMP
 // unreachable (ECONNREFUSED) is a failure; without require_reply silence
-// until connect_timeout is success; with it a matching reply is needed.
+// until connect_timeout is success; with it a reply is needed, its length
+// within min/max_reply_length and its first octets matching the pattern.
 type udpChecker struct {
 	opts    dialOpts
 	payload []byte
@@ -110,8 +121,11 @@ func newUDPChecker(s *Spec) (*udpChecker, error) {
 	if c.pattern, err = ParseHexPattern(c.spec.ReplyPattern, true); err != nil {
 		return nil, err
 	}
-	if len(c.pattern.Bytes) > 0 || c.spec.MinReplyLength > 0 || c.spec.MaxReplyLength > 0 {
+	if len(c.pattern.Bytes) > 0 {
 		c.spec.RequireReply = true
+	}
+	if c.spec.MaxReplyLength == 0 {
+		c.spec.MaxReplyLength = DefaultMaxReplyLength
 	}
 	return c, nil
 }
@@ -136,12 +150,15 @@ func (c *udpChecker) Check(ctx context.Context) Result {
 		return down(out, "udp %s: %v", c.opts.target, err)
 	}
 	reply := buf[:n]
+	if !c.spec.RequireReply {
+		return up(fmt.Sprintf("reply of %d bytes", n))
+	}
 	switch {
 	case n < c.spec.MinReplyLength:
 		return down("bad_reply", "udp %s: reply of %d bytes, want at least %d", c.opts.target, n, c.spec.MinReplyLength)
-	case c.spec.MaxReplyLength > 0 && n > c.spec.MaxReplyLength:
+	case n > c.spec.MaxReplyLength:
 		return down("bad_reply", "udp %s: reply of %d bytes, want at most %d", c.opts.target, n, c.spec.MaxReplyLength)
-	case !c.pattern.MatchPrefix(reply):
+	case !c.pattern.Match(reply):
 		return down("bad_reply", "udp %s: reply %x does not match %s", c.opts.target, reply[:min(n, 32)], c.spec.ReplyPattern)
 	}
 	return up(fmt.Sprintf("reply of %d bytes", n))

@@ -58,13 +58,16 @@ func TestUDPCheck(t *testing.T) {
 		{"silent server, reply required", silent, &UDPSpec{Payload: "cafe", RequireReply: true}, false, "timeout"},
 		{"any reply", echo, &UDPSpec{Payload: "cafe", RequireReply: true}, true, "ok"},
 		{"pattern match", echo, &UDPSpec{Payload: "ca fe", ReplyPattern: "beef"}, true, "ok"},
-		{"pattern wildcard", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "be ?? 01"}, true, "ok"},
+		{"pattern wildcard byte", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "be xx 01"}, true, "ok"},
+		{"pattern wildcard nibble", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "bX eF 0x"}, true, "ok"},
 		{"pattern mismatch", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "dead"}, false, "bad_reply"},
-		{"pattern longer than reply", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "beef0102030405"}, false, "bad_reply"},
-		{"min length", echo, &UDPSpec{Payload: "cafe", MinReplyLength: 6}, false, "bad_reply"},
-		{"max length", echo, &UDPSpec{Payload: "cafe", MaxReplyLength: 4}, false, "bad_reply"},
-		{"length in bounds", echo, &UDPSpec{Payload: "cafe", MinReplyLength: 5, MaxReplyLength: 5}, true, "ok"},
+		{"pattern longer than reply: only the reply's octets compared", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "beef0102030405"}, true, "ok"},
+		{"min length", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "be", MinReplyLength: 6}, false, "bad_reply"},
+		{"max length", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "be", MaxReplyLength: 4}, false, "bad_reply"},
+		{"length in bounds", echo, &UDPSpec{Payload: "cafe", ReplyPattern: "be", MinReplyLength: 5, MaxReplyLength: 5}, true, "ok"},
+		{"bounds ignored without require_reply", echo, &UDPSpec{Payload: "cafe", MaxReplyLength: 1}, true, "ok"},
 		{"other payload", echo, &UDPSpec{Payload: "00", ReplyPattern: "beef"}, false, "bad_reply"},
+		{"single-digit bytes", echo, &UDPSpec{Payload: "c a fe", ReplyPattern: "0"}, true, "ok"}, // payload 0c 0a fe -> reply 00
 	}
 	for _, c := range cases {
 		r := mustChecker(t, Spec{Kind: KindUDP, Target: c.target, ConnectTimeout: 300 * time.Millisecond, UDP: c.spec}).Check(context.Background())
@@ -72,7 +75,7 @@ func TestUDPCheck(t *testing.T) {
 			t.Errorf("%s: %+v, want up=%v outcome=%s", c.name, r, c.up, c.outcome)
 		}
 	}
-	for _, bad := range []UDPSpec{{Payload: "abc"}, {Payload: "zz"}, {Payload: "??"}, {ReplyPattern: "1"}, {MinReplyLength: 5, MaxReplyLength: 2}} {
+	for _, bad := range []UDPSpec{{Payload: "zz"}, {Payload: "xx"}, {Payload: "0xca"}, {ReplyPattern: "ca:fe"}, {MinReplyLength: 5, MaxReplyLength: 2}, {MinReplyLength: 300}} {
 		s := Spec{Kind: KindUDP, Target: echo, UDP: &bad}
 		if err := s.Validate(); err == nil {
 			t.Errorf("%+v accepted", bad)
