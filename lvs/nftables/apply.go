@@ -324,13 +324,8 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 		}
 		ch := b.rewriteChain(svcChainName(id))
 		if persist != "" {
-			var elems []nftables.SetElement
-			for _, did := range destIDs {
-				elems = append(elems, nftables.SetElement{Key: native32(did), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(id, did)}})
-			}
 			byID := byIDSet(b.table, id)
-			wantSets[byID.Name] = true
-			b.refill(byID, elems)
+			b.refill(byID, byIDElements(id, destIDs))
 			b.rule(ch, record{Kind: kindPersist, SvcID: id}, persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name))
 		}
 		slots, n := layout(s.Scheduler, destIDs, weights)

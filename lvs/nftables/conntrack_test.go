@@ -2,8 +2,10 @@ package nftables
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -92,5 +94,51 @@ func FuzzParseDumpChunk(f *testing.F) {
 				t.Fatalf("kept a message of another dump")
 			}
 		}
+	})
+}
+
+func encodeElemMsg(set string, elems []nftables.SetElement) []byte {
+	var list []netlink.Attribute
+	for _, e := range elems {
+		key, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: e.Key}})
+		fields := []netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_KEY, Data: key}}
+		if e.IntervalEnd {
+			fields = append(fields, netlink.Attribute{Type: unix.NFTA_SET_ELEM_FLAGS, Data: binary.BigEndian.AppendUint32(nil, unix.NFT_SET_ELEM_INTERVAL_END)})
+		}
+		if e.VerdictData != nil {
+			v, _ := netlink.MarshalAttributes([]netlink.Attribute{
+				{Type: unix.NFTA_VERDICT_CODE, Data: binary.BigEndian.AppendUint32(nil, uint32(0xfffffffd))},
+				{Type: unix.NFTA_VERDICT_CHAIN, Data: cstring(e.VerdictData.Chain)},
+			})
+			d, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_DATA_VERDICT, Data: v}})
+			fields = append(fields, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_DATA, Data: d})
+		}
+		b, _ := netlink.MarshalAttributes(fields)
+		list = append(list, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
+	}
+	lb, _ := netlink.MarshalAttributes(list)
+	b, _ := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstring("quadrature")},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstring(set)},
+		{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_LIST_ELEMENTS, Data: lb},
+	})
+	return append(nfgenmsg(unix.NFPROTO_INET), b...)
+}
+
+func TestDecodeElemMsg(t *testing.T) {
+	in := slotElements(4, []slot{{5, 0, 2}, {6, 2, 1}})
+	set, got, err := decodeElemMsg(encodeElemMsg("m4", in))
+	sortElems(got)
+	if err != nil || set != "m4" || !slices.Equal(got, elemsOf(in)) {
+		t.Fatalf("decode = %q %v %v, want %v", set, got, err, elemsOf(in))
+	}
+}
+
+func FuzzDecodeElemMsg(f *testing.F) {
+	f.Add(encodeElemMsg("m4", slotElements(4, []slot{{5, 0, 2}, {6, 2, 1}})))
+	f.Add(encodeElemMsg("i4", byIDElements(4, []uint32{5, 6})))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeElemMsg(b)
+		decodeSetMsg(b)
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -192,8 +191,8 @@ func (dp *DataPlane) Close() error {
 	return errors.Join(errs...)
 }
 
-// readState dumps the table (chains, rules, sets, counter-map elements)
-// and decodes it.
+// readState dumps the table (chains, rules, sets, map elements) and
+// decodes it.
 func (dp *DataPlane) readState(ctx context.Context) (*state, error) {
 	if dp.nl == nil {
 		return nil, errors.New("nftables backend: closed")
@@ -205,38 +204,7 @@ func (dp *DataPlane) readState(ctx context.Context) (*state, error) {
 	if err != nil {
 		return nil, classify("read", err)
 	}
-	st := decodeState(d, dp.opts.Masquerade == MasqueradeDNAT)
-	st.Sets = map[string]bool{}
-	st.StatElems = map[uint32]bool{}
-	if !d.TableExists {
-		return st, nil
-	}
-	sets, err := dp.conn.GetSets(dp.table)
-	if err != nil {
-		return nil, classify("read sets", err)
-	}
-	for _, s := range sets {
-		if !s.Anonymous {
-			st.Sets[s.Name] = true
-		}
-	}
-	if !st.Sets[statsMap] {
-		st.InfraOK = false
-		return st, nil
-	}
-	elems, err := dp.conn.GetSetElements(statsSet(dp.table))
-	if err != nil {
-		return nil, classify("read counter map", err)
-	}
-	for _, e := range elems {
-		if len(e.Key) == 4 {
-			m := binaryutil.NativeEndian.Uint32(e.Key)
-			if m&ctMarkFlag != 0 {
-				st.StatElems[m&^ctMarkFlag] = true
-			}
-		}
-	}
-	return st, nil
+	return decodeState(d, dp.opts.Masquerade == MasqueradeDNAT), nil
 }
 
 // Read returns the services the table balances, reconstructed from the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 
 	"github.com/mdlayher/netlink"
@@ -79,6 +80,9 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 			d.Rules = append(d.Rules, ri)
 		}
 	}
+	if err := readSets(c, table, &d); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 
@@ -87,6 +91,8 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 // rule dump walks every rule already sent, so a page-sized buffer (what
 // the netlink package uses) makes reading a large table quadratic.
 const dumpBuffer = 1 << 20
+
+var dumpBuffers = sync.Pool{New: func() any { b := make([]byte, dumpBuffer); return &b }}
 
 // execDump sends a dump request and collects the replies until
 // NLMSG_DONE, reading with a large buffer.
@@ -99,7 +105,9 @@ func execDump(c *netlink.Conn, req netlink.Message) ([]netlink.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, dumpBuffer)
+	bp := dumpBuffers.Get().(*[]byte)
+	defer dumpBuffers.Put(bp)
+	buf := *bp
 	var out []netlink.Message
 	for {
 		var n int

@@ -277,6 +277,8 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 		{"delete a destination rule", []string{"delete", "rule", "inet", "quadrature", s4 + "d" + "X", "handle", "H"}},
 		{"delete a weight record", []string{"delete", "rule", "inet", "quadrature", s4, "handle", "W"}},
 		{"flush a service chain", []string{"flush", "chain", "inet", "quadrature", s4}},
+		{"flush a slot map", []string{"flush", "map", "inet", "quadrature", "m" + s4[1:]}},
+		{"delete a slot map element", []string{"delete", "element", "inet", "quadrature", "m" + s4[1:], "{", "0-0", "}"}},
 		{"flush the dispatch chain", []string{"flush", "chain", "inet", "quadrature", "services"}},
 		{"delete the masquerade rule", []string{"delete", "rule", "inet", "quadrature", "postrouting", "handle", "M"}},
 		{"delete the table", []string{"delete", "table", "inet", "quadrature"}},

@@ -160,6 +160,16 @@ func slotElements(svcID uint32, slots []slot) []nftables.SetElement {
 	return out
 }
 
+// byIDElements map each destination ID of a persistent service to its
+// chain.
+func byIDElements(svcID uint32, destIDs []uint32) []nftables.SetElement {
+	var out []nftables.SetElement
+	for _, did := range destIDs {
+		out = append(out, nftables.SetElement{Key: native32(did), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, did)}})
+	}
+	return out
+}
+
 // destExprs: refresh persistence, count the connection, mark it as ours
 // and DNAT it to the real server (port 0 keeps the original port).
 func destExprs(f lvs.Family, mask int, persistSet string, destID uint32, d lvs.Destination) []expr.Any {

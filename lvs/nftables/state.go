@@ -1,6 +1,7 @@
 package nftables
 
 import (
+	"encoding/binary"
 	"errors"
 	"slices"
 
@@ -23,6 +24,8 @@ type dump struct {
 	TableExists bool
 	Chains      []string
 	Rules       []ruleInfo
+	Sets        []string             // named sets
+	Elements    map[string][]setElem // of the model's maps, sorted
 }
 
 // counter is a packet/byte pair.
@@ -81,6 +84,18 @@ func decodeState(d dump, masquerade bool) *state {
 		UsedIDs:     map[uint32]bool{},
 		StatIn:      map[uint32]counter{},
 		StatOut:     map[uint32]counter{},
+		Sets:        map[string]bool{},
+		StatElems:   map[uint32]bool{},
+	}
+	for _, name := range d.Sets {
+		st.Sets[name] = true
+	}
+	for _, e := range d.Elements[statsMap] {
+		if len(e.Key) == 4 {
+			if m := binary.NativeEndian.Uint32([]byte(e.Key)); m&ctMarkFlag != 0 && e.Chain == statChainName(m&^ctMarkFlag) {
+				st.StatElems[m&^ctMarkFlag] = true
+			}
+		}
 	}
 	for _, c := range d.Chains {
 		st.Chains[c] = true
@@ -151,7 +166,7 @@ func decodeState(d dump, masquerade bool) *state {
 		}
 	}
 	delete(st.UsedIDs, 0)
-	st.InfraOK = d.TableExists
+	st.InfraOK = d.TableExists && st.Sets[statsMap]
 	for name := range infraChains {
 		want := 1
 		if name == infraMasq && !masquerade {
@@ -185,7 +200,7 @@ func decodeState(d dump, masquerade bool) *state {
 		}
 		ss.Valid = keyCount[h.Key] == 1 && idCount[h.SvcID] == 1
 		if ss.Valid {
-			ss.Service, ss.Valid = buildService(h, recs.persist, recs.sched, recs.end, recs.weights, recs.dests)
+			ss.Service, ss.Valid = buildService(h, recs.persist, recs.sched, recs.end, recs.weights, recs.dests, d.Elements)
 		}
 	}
 	return st
@@ -198,7 +213,7 @@ type ruleRecord struct {
 
 // buildService assembles a service from its records and checks that the
 // scheduler rule was built from exactly these destinations and weights.
-func buildService(h record, persist, sched, end []record, weights map[uint32][]record, dests map[uint32][]ruleRecord) (lvs.Service, bool) {
+func buildService(h record, persist, sched, end []record, weights map[uint32][]record, dests map[uint32][]ruleRecord, elems map[string][]setElem) (lvs.Service, bool) {
 	s := lvs.Service{
 		Key:         h.Key,
 		Scheduler:   h.Scheduler,
@@ -242,6 +257,18 @@ func buildService(h record, persist, sched, end []record, weights map[uint32][]r
 	slots, n := layout(s.Scheduler, destIDs, ws)
 	if n != sched[0].Slots || layoutHash(slots) != sched[0].Hash {
 		return lvs.Service{}, false
+	}
+	// The maps the rules jump through must hold exactly what this
+	// backend would write for these destinations.
+	got, ok := elems[slotSet(nil, h.SvcID).Name]
+	if !ok || !slices.Equal(got, elemsOf(slotElements(h.SvcID, slots))) {
+		return lvs.Service{}, false
+	}
+	if h.Persistence > 0 {
+		got, ok := elems[byIDSet(nil, h.SvcID).Name]
+		if !ok || !slices.Equal(got, elemsOf(byIDElements(h.SvcID, destIDs))) {
+			return lvs.Service{}, false
+		}
 	}
 	return s, true
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -20,7 +22,9 @@ import (
 // with IDs 100*i+1 for services and 100*i+2+j for their destinations, and
 // per-destination counters derived from the IDs.
 func synthDump(t lvs.Table, masq bool) dump {
-	d := dump{TableExists: true, Chains: []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices}}
+	d := dump{TableExists: true, Chains: []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices},
+		Sets: []string{statsMap}, Elements: map[string][]setElem{}}
+	var stats []nftables.SetElement
 	add := func(chain string, r record, pk uint64) {
 		d.Rules = append(d.Rules, ruleInfo{Chain: chain, Handle: uint64(len(d.Rules) + 1), Comment: r.String(), HasCounter: pk > 0, Packets: pk, Bytes: pk * 60})
 	}
@@ -43,6 +47,14 @@ func synthDump(t lvs.Table, masq bool) dump {
 			ids[j], ws[j] = id+1+uint32(j), dst.Weight
 		}
 		slots, n := layout(s.Scheduler, ids, ws)
+		m := slotSet(nil, id).Name
+		d.Sets = append(d.Sets, m)
+		d.Elements[m] = elemsOf(slotElements(id, slots))
+		if s.Persistence > 0 {
+			i := byIDSet(nil, id).Name
+			d.Sets = append(d.Sets, i, persistSetName(id, persistSeconds(s.Persistence), s.Netmask))
+			d.Elements[i] = elemsOf(byIDElements(id, ids))
+		}
 		add(sc, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, 0)
 		for j := range ids {
 			add(sc, record{Kind: kindWeight, SvcID: id, DestID: ids[j], Weight: ws[j]}, 0)
@@ -54,8 +66,10 @@ func synthDump(t lvs.Table, masq bool) dump {
 			add(dc, record{Kind: kindDest, SvcID: id, DestID: ids[j], Addr: dst.Addr, Port: dst.Port}, uint64(ids[j]))
 			add(tc, record{Kind: kindStat, DestID: ids[j]}, uint64(ids[j])*3)
 			add(tc, record{Kind: kindStat, DestID: ids[j], Reply: true}, uint64(ids[j])*2)
+			stats = append(stats, nftables.SetElement{Key: native32(markOf(ids[j])), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tc}})
 		}
 	}
+	d.Elements[statsMap] = elemsOf(stats)
 	return d
 }
 
@@ -116,6 +130,20 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		{"duplicate destination rule", func(d *dump) { dupRule(d, "q1 dst id=1 d=2 ") }},
 		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q1 infra r=masq") }},
 		{"table missing", func(d *dump) { d.TableExists = false }},
+		{"counter map missing", func(d *dump) { d.Sets = d.Sets[1:] }},
+		{"slot map element deleted", func(d *dump) { d.Elements["m1"] = d.Elements["m1"][1:] }},
+		{"slot map flushed", func(d *dump) { d.Elements["m1"] = nil }},
+		{"slot map jumps elsewhere", func(d *dump) {
+			e := append([]setElem(nil), d.Elements["m1"]...)
+			for i := range e {
+				if e[i].Chain == "s1d2" {
+					e[i].Chain = "s1d3"
+				}
+			}
+			d.Elements["m1"] = e
+		}},
+		{"slot map missing", func(d *dump) { delete(d.Elements, "m1") }},
+		{"persistence destination map flushed", func(d *dump) { d.Elements["i201"] = []setElem{} }},
 	}
 	for _, c := range cases {
 		d := synthDump(want, true)

@@ -1,0 +1,247 @@
+package nftables
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Read also dumps the table's named sets and the elements of the maps that
+// carry the model (slot maps m<id>, destination maps i<id>) and of the
+// counter map, so a map edited behind our back is noticed like a rule.
+
+const (
+	msgGetSet     = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSET)
+	msgNewSet     = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSET)
+	msgGetSetElem = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM)
+	msgNewSetElem = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM)
+)
+
+// setElem is one map element as the model needs it: its key, whether it
+// ends an interval, and the chain it jumps to.
+type setElem struct {
+	Key   string // raw key bytes
+	End   bool
+	Chain string
+}
+
+func (e setElem) String() string { return fmt.Sprintf("%x/%v/%s", e.Key, e.End, e.Chain) }
+
+// elemsOf converts the elements this backend writes into their dumped
+// form, sorted, for comparison.
+func elemsOf(in []nftables.SetElement) []setElem {
+	out := make([]setElem, 0, len(in))
+	for _, e := range in {
+		se := setElem{Key: string(e.Key), End: e.IntervalEnd}
+		if e.VerdictData != nil {
+			se.Chain = e.VerdictData.Chain
+		}
+		out = append(out, se)
+	}
+	sortElems(out)
+	return out
+}
+
+func sortElems(es []setElem) {
+	slices.SortFunc(es, func(a, b setElem) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		if a.End != b.End {
+			if a.End {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Chain, b.Chain)
+	})
+}
+
+// modelSet reports whether the elements of set name are read back.
+func modelSet(name string) bool {
+	if name == statsMap {
+		return true
+	}
+	if len(name) < 2 || (name[0] != 'm' && name[0] != 'i') {
+		return false
+	}
+	_, _, _, ok := chainIDs("s" + name[1:])
+	return ok
+}
+
+// readSets dumps the named sets of table and the elements of the model's
+// maps into d.
+func readSets(c *netlink.Conn, table string, d *dump) error {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: cstring(table)}})
+	if err != nil {
+		return err
+	}
+	msgs, err := execDump(c, netlink.Message{
+		Header: netlink.Header{Type: msgGetSet, Flags: netlink.Request | netlink.Dump},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+	})
+	if err != nil {
+		return fmt.Errorf("dump sets: %w", err)
+	}
+	d.Elements = map[string][]setElem{}
+	for _, m := range msgs {
+		if m.Header.Type != msgNewSet {
+			continue
+		}
+		t, name, anon, err := decodeSetMsg(m.Data)
+		if err != nil {
+			return fmt.Errorf("dump sets: %w", err)
+		}
+		if t != table || anon {
+			continue
+		}
+		d.Sets = append(d.Sets, name)
+		if !modelSet(name) {
+			continue
+		}
+		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+			{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstring(table)},
+			{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstring(name)},
+		})
+		if err != nil {
+			return err
+		}
+		emsgs, err := execDump(c, netlink.Message{
+			Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Dump},
+			Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+		})
+		if err != nil {
+			return fmt.Errorf("dump elements of %s: %w", name, err)
+		}
+		es := []setElem{}
+		for _, em := range emsgs {
+			if em.Header.Type != msgNewSetElem {
+				continue
+			}
+			set, got, err := decodeElemMsg(em.Data)
+			if err != nil {
+				return fmt.Errorf("dump elements of %s: %w", name, err)
+			}
+			if set == name {
+				es = append(es, got...)
+			}
+		}
+		sortElems(es)
+		d.Elements[name] = es
+	}
+	return nil
+}
+
+// decodeSetMsg extracts table, name and the anonymous flag of a NEWSET.
+func decodeSetMsg(b []byte) (table, name string, anon bool, err error) {
+	if len(b) < 4 {
+		return "", "", false, errShort
+	}
+	attrs, err := netlink.UnmarshalAttributes(b[4:])
+	if err != nil {
+		return "", "", false, fmt.Errorf("set attributes: %w", err)
+	}
+	for _, a := range attrs {
+		switch a.Type & nlaTypeMask {
+		case unix.NFTA_SET_TABLE:
+			table = trimNUL(a.Data)
+		case unix.NFTA_SET_NAME:
+			name = trimNUL(a.Data)
+		case unix.NFTA_SET_FLAGS:
+			if len(a.Data) != 4 {
+				return "", "", false, errors.New("set flags of wrong size")
+			}
+			anon = binary.BigEndian.Uint32(a.Data)&unix.NFT_SET_ANONYMOUS != 0
+		}
+	}
+	if name == "" {
+		return "", "", false, errors.New("set without name")
+	}
+	return table, name, anon, nil
+}
+
+// decodeElemMsg extracts the set name and elements of a NEWSETELEM.
+func decodeElemMsg(b []byte) (set string, elems []setElem, err error) {
+	if len(b) < 4 {
+		return "", nil, errShort
+	}
+	attrs, err := netlink.UnmarshalAttributes(b[4:])
+	if err != nil {
+		return "", nil, fmt.Errorf("element attributes: %w", err)
+	}
+	for _, a := range attrs {
+		switch a.Type & nlaTypeMask {
+		case unix.NFTA_SET_ELEM_LIST_SET:
+			set = trimNUL(a.Data)
+		case unix.NFTA_SET_ELEM_LIST_ELEMENTS:
+			list, err := netlink.UnmarshalAttributes(a.Data)
+			if err != nil {
+				return "", nil, fmt.Errorf("element list: %w", err)
+			}
+			for _, le := range list {
+				if le.Type&nlaTypeMask != unix.NFTA_LIST_ELEM {
+					continue
+				}
+				e, err := decodeElem(le.Data)
+				if err != nil {
+					return "", nil, err
+				}
+				elems = append(elems, e)
+			}
+		}
+	}
+	return set, elems, nil
+}
+
+func decodeElem(b []byte) (setElem, error) {
+	var e setElem
+	fields, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		return e, fmt.Errorf("element: %w", err)
+	}
+	for _, f := range fields {
+		switch f.Type & nlaTypeMask {
+		case unix.NFTA_SET_ELEM_KEY:
+			vals, err := netlink.UnmarshalAttributes(f.Data)
+			if err != nil {
+				return e, fmt.Errorf("element key: %w", err)
+			}
+			for _, v := range vals {
+				if v.Type&nlaTypeMask == unix.NFTA_DATA_VALUE {
+					e.Key = string(v.Data)
+				}
+			}
+		case unix.NFTA_SET_ELEM_FLAGS:
+			if len(f.Data) != 4 {
+				return e, errors.New("element flags of wrong size")
+			}
+			e.End = binary.BigEndian.Uint32(f.Data)&unix.NFT_SET_ELEM_INTERVAL_END != 0
+		case unix.NFTA_SET_ELEM_DATA:
+			data, err := netlink.UnmarshalAttributes(f.Data)
+			if err != nil {
+				return e, fmt.Errorf("element data: %w", err)
+			}
+			for _, d := range data {
+				if d.Type&nlaTypeMask != unix.NFTA_DATA_VERDICT {
+					continue
+				}
+				vs, err := netlink.UnmarshalAttributes(d.Data)
+				if err != nil {
+					return e, fmt.Errorf("element verdict: %w", err)
+				}
+				for _, v := range vs {
+					if v.Type&nlaTypeMask == unix.NFTA_VERDICT_CHAIN {
+						e.Chain = trimNUL(v.Data)
+					}
+				}
+			}
+		}
+	}
+	return e, nil
+}
