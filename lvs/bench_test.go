@@ -73,3 +73,24 @@ func BenchmarkReconcilerOneChangeOwnCost(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkReconcilerPatchOwnCost(b *testing.B) {
+	dp := NewMemDataPlane()
+	want := keepalivedScaleTable().Normalize()
+	dp.Set(want)
+	r, _ := NewReconciler(Config{DataPlane: nullApply{dp}, Logger: quiet})
+	if _, err := r.Sync(b.Context(), want); err != nil {
+		b.Fatal(err)
+	}
+	s := want.Services[100]
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		i++
+		s.Destinations = append([]Destination(nil), s.Destinations...)
+		s.Destinations[1].Weight = int32(i%50 + 1)
+		if _, err := r.Patch(b.Context(), []Service{s}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

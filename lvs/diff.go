@@ -232,7 +232,16 @@ func (p Plan) ApplyTo(t Table) Table {
 // services the plan touches (the others share storage with t), so applying
 // a small plan to a large table is cheap.
 func (p Plan) applyNormalized(t Table) Table {
-	n := Table{Services: slices.Clone(t.Services), Timeouts: t.Timeouts}
+	return p.apply(t, false)
+}
+
+// apply is applyNormalized; with inPlace, t's service slice is reused when
+// the plan neither adds nor deletes services (the caller owns t).
+func (p Plan) apply(t Table, inPlace bool) Table {
+	n := Table{Services: t.Services, Timeouts: t.Timeouts}
+	if !inPlace || len(p.AddServices) > 0 || len(p.DeleteServices) > 0 {
+		n.Services = slices.Clone(t.Services)
+	}
 	find := func(k ServiceKey) int {
 		i, ok := slices.BinarySearchFunc(n.Services, k, func(s Service, k ServiceKey) int { return s.Key.Compare(k) })
 		if !ok {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,13 +35,15 @@ import (
 // An IPVS value is safe for concurrent use; its calls are serialized on
 // its one socket.
 type IPVS struct {
-	mu     sync.Mutex
-	fd     int
+	mu sync.Mutex
+	*nlSock
 	family uint16
-	seq    uint32
-	rbuf   []byte
-	lib    ipvs.Client
-	ver    [3]int
+	// pool holds extra sockets for parallel destination dumps (the kernel
+	// runs one dump at a time per socket, and on a busy or emulated host
+	// the round trip, not the kernel's work, dominates).
+	pool []*nlSock
+	lib  ipvs.Client
+	ver  [3]int
 	// methods remembers the method programmed for each destination, to
 	// report it when the kernel shows LocalNode (local addresses).
 	methods map[ServiceKey]map[DestKey]Destination
@@ -49,11 +52,6 @@ type IPVS struct {
 var _ DataPlane = (*IPVS)(nil)
 
 const (
-	nlmFRequest   = 0x1
-	nlmFAck       = 0x4
-	nlmFDump      = 0x300
-	nlmsgError    = 2
-	nlmsgDone     = 3
 	genlIDCtrl    = 0x10
 	ctrlCmdGetFam = 3
 	ctrlAttrFamID = 1
@@ -66,27 +64,46 @@ const (
 // process lacks CAP_NET_ADMIN it returns an error wrapping ErrUnavailable
 // that says what to do.
 func NewIPVS() (*IPVS, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	s, err := openNLSock(256<<10, 8<<20)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ipvs: netlink socket: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: ipvs: %v", ErrUnavailable, err)
 	}
-	v := &IPVS{fd: fd, rbuf: make([]byte, 256<<10), methods: make(map[ServiceKey]map[DestKey]Destination)}
+	v := &IPVS{nlSock: s, methods: make(map[ServiceKey]map[DestKey]Destination)}
 	if err := v.init(); err != nil {
-		unix.Close(fd)
+		unix.Close(s.fd)
 		return nil, err
 	}
 	return v, nil
 }
 
+// nlSock is one generic netlink socket with its sequence numbers.
+type nlSock struct {
+	fd   int
+	seq  uint32
+	rbuf []byte
+}
+
+func openNLSock(rbuf, sockbuf int) (*nlSock, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind netlink socket: %w", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, netlinkCapAck, 1)
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockbuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sockbuf)
+	}
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30})
+	return &nlSock{fd: fd, rbuf: make([]byte, rbuf)}, nil
+}
+
+// dumpWorkers is the number of sockets dumping destinations in parallel.
+const dumpWorkers = 8
+
 func (v *IPVS) init() error {
-	if err := unix.Bind(v.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("%w: ipvs: bind netlink socket: %v", ErrUnavailable, err)
-	}
-	_ = unix.SetsockoptInt(v.fd, unix.SOL_NETLINK, netlinkCapAck, 1)
-	if unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
-		_ = unix.SetsockoptInt(v.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
-	}
-	_ = unix.SetsockoptTimeval(v.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 30})
 	// Resolve the IPVS generic netlink family.
 	var e attrEncoder
 	e.put(ctrlAttrName, append([]byte("IPVS"), 0))
@@ -147,6 +164,10 @@ func (v *IPVS) Close() error {
 		err = errors.Join(err, unix.Close(v.fd))
 		v.fd = -1
 	}
+	for _, s := range v.pool {
+		err = errors.Join(err, unix.Close(s.fd))
+	}
+	v.pool = nil
 	return err
 }
 
@@ -194,42 +215,13 @@ func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]
 	if withStats {
 		stats = make(map[ServiceKey]ServiceStats, len(t.Services))
 	}
-	var e attrEncoder
-	for i := range t.Services {
-		if err := ctx.Err(); err != nil {
-			return Table{}, nil, err
-		}
-		s := &t.Services[i]
-		e.b = e.b[:0]
-		e.service(s, false)
-		var ss ServiceStats
-		if withStats {
-			ss = ServiceStats{Counters: svcCounters[i], Destinations: make(map[DestKey]DestStats)}
-		}
-		err := v.request(v.family, ipvsCmdGetDest, ipvsGenlVers, e.b, nlmFRequest|nlmFDump, func(p []byte) error {
-			d, st, err := decodeDestMsg(p, s.Key.Family)
-			if err != nil {
-				return err
-			}
-			if d.Method == LocalNode {
-				if m, ok := v.methods[s.Key][d.Key()]; ok {
-					d.Method, d.Tunnel, d.TunnelPort, d.TunnelFlags = m.Method, m.Tunnel, m.TunnelPort, m.TunnelFlags
-				}
-			}
-			s.Destinations = append(s.Destinations, d)
-			if withStats {
-				ss.Destinations[d.Key()] = st
-			}
-			return nil
-		})
-		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
-			continue // deleted between the dumps
-		}
-		if err != nil {
-			return Table{}, nil, v.opErr("dump destinations of "+s.Key.String(), err)
-		}
-		if withStats {
-			stats[s.Key] = ss
+	dstats := make([]map[DestKey]DestStats, len(t.Services))
+	if err := v.dumpDests(ctx, t.Services, dstats, withStats); err != nil {
+		return Table{}, nil, err
+	}
+	if withStats {
+		for i, s := range t.Services {
+			stats[s.Key] = ServiceStats{Counters: svcCounters[i], Destinations: dstats[i]}
 		}
 	}
 	if !withStats {
@@ -244,6 +236,75 @@ func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]
 		}
 	}
 	return t, stats, nil
+}
+
+// dumpDests fills svcs[i].Destinations (and stats[i]) with one
+// destination dump per service, spread over a pool of sockets.
+func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKey]DestStats, withStats bool) error {
+	workers := min(dumpWorkers, len(svcs))
+	for len(v.pool) < workers-1 {
+		s, err := openNLSock(64<<10, 1<<20)
+		if err != nil {
+			workers = len(v.pool) + 1
+			break
+		}
+		v.pool = append(v.pool, s)
+	}
+	socks := append([]*nlSock{v.nlSock}, v.pool[:max(workers-1, 0)]...)
+	var next atomic.Int64
+	errs := make([]error, len(socks))
+	var wg sync.WaitGroup
+	for w, sock := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var e attrEncoder
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(svcs) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				s := &svcs[i]
+				e.b = e.b[:0]
+				e.service(s, false)
+				var st map[DestKey]DestStats
+				if withStats {
+					st = make(map[DestKey]DestStats)
+					stats[i] = st
+				}
+				known := v.methods[s.Key]
+				err := sock.request(v.family, ipvsCmdGetDest, ipvsGenlVers, e.b, nlmFRequest|nlmFDump, func(p []byte) error {
+					d, ds, err := decodeDestMsg(p, s.Key.Family)
+					if err != nil {
+						return err
+					}
+					if d.Method == LocalNode {
+						if m, ok := known[d.Key()]; ok {
+							d.Method, d.Tunnel, d.TunnelPort, d.TunnelFlags = m.Method, m.Tunnel, m.TunnelPort, m.TunnelFlags
+						}
+					}
+					s.Destinations = append(s.Destinations, d)
+					if st != nil {
+						st[d.Key()] = ds
+					}
+					return nil
+				})
+				if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+					continue // deleted between the dumps
+				}
+				if err != nil {
+					errs[w] = v.opErr("dump destinations of "+s.Key.String(), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // opErr wraps a whole-request failure, turning EPERM into ErrUnavailable.
@@ -441,7 +502,7 @@ func explain(op Op, e syscall.Errno) error {
 	return e
 }
 
-func (v *IPVS) recv() (int, error) {
+func (v *nlSock) recv() (int, error) {
 	for {
 		n, _, rflags, _, err := unix.Recvmsg(v.fd, v.rbuf, nil, 0)
 		if err == unix.EINTR {
@@ -464,7 +525,7 @@ func (v *IPVS) recv() (int, error) {
 // the genetlink header) to fn until the end of the answer: NLMSG_DONE for
 // a dump, the first answer otherwise. A netlink error becomes a
 // syscall.Errno.
-func (v *IPVS) request(family uint16, cmd, ver uint8, attr []byte, flags uint16, fn func([]byte) error) error {
+func (v *nlSock) request(family uint16, cmd, ver uint8, attr []byte, flags uint16, fn func([]byte) error) error {
 	v.seq++
 	seq := v.seq
 	msg := appendMsg(nil, family, flags, seq, cmd, ver, attr)

@@ -86,6 +86,11 @@ const (
 
 	nlaFNested   = 1 << 15
 	nlmsgHdrLen  = 16
+	nlmFRequest  = 0x1
+	nlmFAck      = 0x4
+	nlmFDump     = 0x300
+	nlmsgError   = 2
+	nlmsgDone    = 3
 	genlHdrLen   = 4
 	nlaTypeMask  = ^uint16(3 << 14)
 	ipvsGenlVers = 1

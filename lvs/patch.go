@@ -74,7 +74,7 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 	// The desired table Run resyncs to.
 	r.stMu.Lock()
 	if r.desired != nil {
-		d := patchTable(*r.desired, ups.Services, removed)
+		d := patchTable(*r.desired, ups.Services, removed, true)
 		r.desired = &d
 	}
 	r.stMu.Unlock()
@@ -82,8 +82,8 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 		r.cacheOK, r.appliedK = false, false
 		return res, applyErr
 	}
-	r.cache = res.Plan.applyNormalized(r.cache)
-	r.applied = patchTable(r.applied, eff.Services, removed)
+	r.cache = res.Plan.apply(r.cache, true)
+	r.applied = patchTable(r.applied, eff.Services, removed, true)
 	return res, nil
 }
 
@@ -97,9 +97,14 @@ func lookupSorted(t Table, k ServiceKey) (Service, bool) {
 }
 
 // patchTable returns normalized t with services ups replaced or inserted
-// and the removed keys deleted; t's storage is not modified.
-func patchTable(t Table, ups []Service, removed map[ServiceKey]bool) Table {
-	n := Table{Services: slices.Clone(t.Services), Timeouts: t.Timeouts}
+// and the removed keys deleted. With inPlace (the reconciler owns t and
+// nobody else holds its service slice) replacements reuse t's storage;
+// otherwise t is not modified.
+func patchTable(t Table, ups []Service, removed map[ServiceKey]bool, inPlace bool) Table {
+	n := Table{Services: t.Services, Timeouts: t.Timeouts}
+	if !inPlace || len(removed) > 0 {
+		n.Services = slices.Clone(t.Services)
+	}
 	inserted := false
 	for _, s := range ups {
 		i, ok := slices.BinarySearchFunc(n.Services, s.Key, func(x Service, k ServiceKey) int { return x.Key.Compare(k) })
