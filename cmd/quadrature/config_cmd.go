@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(command{name: "config", summary: "check, show and merge keepalived.conf files", run: runConfig})
+	register(command{name: "config", summary: "check, show, merge local files; get, put, validate the group's config", run: runConfig})
 }
 
 const configUsage = `Usage:
@@ -30,6 +30,12 @@ const configUsage = `Usage:
       Merge per-node keepalived.conf files into one cluster file that uses
       @NAME conditional lines where the nodes differ. The merge goes to
       stdout; what cannot be one cluster goes to stderr and exits 1.
+
+  quadrature config get|put|validate [-api ADDR] [-token-file FILE] ...
+      The running group's configuration through the admin API of any node:
+      get prints it, validate checks a file against the group, put replaces
+      it (compare-and-swap with -if-match VERSION, or -force). Run
+      'quadrature config get -help' for their flags.
 
 NAME defaults to the first label of the host name (keepalived's config-id).
 Host names in the files resolve through -hosts FILE (hosts(5) format) when
@@ -48,11 +54,13 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		return configShow(args[1:], stdout, stderr)
 	case "merge":
 		return configMerge(args[1:], stdout, stderr)
+	case "get", "put", "validate":
+		return runConfigRemote(args[0], args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, configUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "quadrature config: unknown subcommand %q (check, show, merge)\n", args[0])
+	fmt.Fprintf(stderr, "quadrature config: unknown subcommand %q (check, show, merge, get, put, validate)\n", args[0])
 	return 2
 }
 
