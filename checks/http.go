@@ -178,6 +178,8 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	return up(fmt.Sprintf("%d url(s) ok", len(c.urls)))
 }
 
+// host is the Host header as keepalived builds it: the url's virtualhost,
+// else the checker's, else "address:port" (IPv6 in brackets).
 func (c *httpChecker) host(u compiledURL) string {
 	switch {
 	case u.vhost != "":
@@ -185,28 +187,21 @@ func (c *httpChecker) host(u compiledURL) string {
 	case c.vhost != "":
 		return c.vhost
 	}
-	t := c.opts.target
-	if (c.tls == nil && t.Port() == 80) || (c.tls != nil && t.Port() == 443) {
-		if t.Addr().Is6() {
-			return "[" + t.Addr().String() + "]"
-		}
-		return t.Addr().String()
-	}
-	return t.String()
+	return c.opts.target.String()
 }
 
+// request renders keepalived's GET: HTTP/1.0 unless http_protocol 1.1, and
+// "Connection: close" for 1.0C and 1.1.
 func (c *httpChecker) request(u compiledURL) string {
-	var b strings.Builder
-	v := "HTTP/1.0"
+	v := "1.0"
 	if c.proto == "1.1" {
-		v = "HTTP/1.1"
+		v = "1.1"
 	}
-	fmt.Fprintf(&b, "GET %s %s\r\nUser-Agent: KeepAliveClient\r\nHost: %s\r\n", u.path, v, c.host(u))
+	conn := ""
 	if c.proto != "1.0" {
-		b.WriteString("Connection: close\r\n")
+		conn = "Connection: close\r\n"
 	}
-	b.WriteString("\r\n")
-	return b.String()
+	return fmt.Sprintf("GET %s HTTP/%s\r\nUser-Agent: KeepAliveClient\r\n%sHost: %s\r\n\r\n", u.path, v, conn, c.host(u))
 }
 
 func (c *httpChecker) fetch(ctx context.Context, u compiledURL) Result {

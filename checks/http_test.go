@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -45,6 +46,11 @@ func TestHTTPGet(t *testing.T) {
 		}
 		fmt.Fprintf(w, "host=%s proto=%s close=%v ua=%s", r.Host, r.Proto, r.Close, r.UserAgent())
 	})
+	mux.HandleFunc("/hostport", func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != r.Context().Value(http.LocalAddrContextKey).(net.Addr).String() || r.UserAgent() != "KeepAliveClient" || r.Proto != "HTTP/1.0" {
+			w.WriteHeader(400)
+		}
+	})
 	mux.HandleFunc("/proto11", func(w http.ResponseWriter, r *http.Request) {
 		if r.Proto != "HTTP/1.1" || !r.Close {
 			w.WriteHeader(400)
@@ -82,6 +88,7 @@ func TestHTTPGet(t *testing.T) {
 		{"regex_no_match violated", 200, 0, mk([]URLSpec{{Path: "/health", Regex: `OK`, RegexNoMatch: true}}), false, "bad_regex"},
 		{"virtualhost", 200, 0, mk([]URLSpec{{Path: "/vhost"}}, func(h *HTTPSpec) { h.VirtualHost = "www.example.test" }), true, "ok"},
 		{"url virtualhost overrides", 200, 0, mk([]URLSpec{{Path: "/vhost", VirtualHost: "www.example.test"}}, func(h *HTTPSpec) { h.VirtualHost = "x" }), true, "ok"},
+		{"Host is address:port without virtualhost", 200, 0, mk([]URLSpec{{Path: "/hostport"}}), true, "ok"},
 		{"wrong virtualhost", 200, 0, mk([]URLSpec{{Path: "/vhost"}}), false, "bad_status"},
 		{"http_protocol 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}, func(h *HTTPSpec) { h.Protocol = "1.1" }), true, "ok"},
 		{"http_protocol 1.0 is not 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}), false, "bad_status"},

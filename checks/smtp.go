@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
 
 // SMTPSpec is SMTP_CHECK.
 type SMTPSpec struct {
-	HeloName string // helo_name (default: this host's name)
+	HeloName string // helo_name (default smtpchecker.keepalived.org, as keepalived)
 }
 
 // SMTPReply is one (possibly multi-line) SMTP reply.
@@ -100,7 +99,11 @@ func readLimitedLine(r *bufio.Reader, max int) (string, error) {
 	}
 }
 
-// smtpChecker is SMTP_CHECK: 220 banner, HELO -> 250, QUIT -> 221.
+// DefaultHeloName is keepalived's SMTP_DEFAULT_HELO.
+const DefaultHeloName = "smtpchecker.keepalived.org"
+
+// smtpChecker is SMTP_CHECK as keepalived's check_smtp.c: a 220 banner,
+// HELO answered by 250, then QUIT whose reply is read but not judged.
 type smtpChecker struct {
 	opts dialOpts
 	helo string
@@ -111,11 +114,8 @@ func newSMTPChecker(s *Spec) *smtpChecker {
 	if s.SMTP != nil {
 		helo = s.SMTP.HeloName
 	}
-	if helo == "" {
-		helo, _ = os.Hostname()
-	}
 	if helo == "" || strings.ContainsAny(helo, "\r\n ") {
-		helo = "localhost"
+		helo = DefaultHeloName
 	}
 	return &smtpChecker{opts: dialOptsFor(s), helo: helo}
 }
@@ -127,6 +127,7 @@ func (c *smtpChecker) Check(ctx context.Context) Result {
 	}
 	defer conn.Close()
 	br := bufio.NewReader(conn)
+	// want 0: any well-formed reply will do.
 	step := func(send string, want int, what string) *Result {
 		setDeadline(ctx, conn, c.opts.timeout)
 		if send != "" {
@@ -144,7 +145,7 @@ func (c *smtpChecker) Check(ctx context.Context) Result {
 			r := down(out, "smtp %s: %v", what, err)
 			return &r
 		}
-		if rep.Code != want {
+		if want != 0 && rep.Code != want {
 			r := down("bad_status", "smtp %s: got %d %s, want %d", what, rep.Code, strings.Join(rep.Lines, " "), want)
 			return &r
 		}
@@ -156,7 +157,7 @@ func (c *smtpChecker) Check(ctx context.Context) Result {
 	if r := step("HELO "+c.helo, 250, "HELO"); r != nil {
 		return *r
 	}
-	if r := step("QUIT", 221, "QUIT"); r != nil {
+	if r := step("QUIT", 0, "QUIT"); r != nil {
 		return *r
 	}
 	return up("smtp ok")

@@ -69,8 +69,11 @@ func serveSMTP(c net.Conn, mode string, helos chan<- string) {
 			}
 			w("250 mx.example.test greets " + arg)
 		case "QUIT":
-			if mode == "bad-quit" {
+			switch mode {
+			case "bad-quit":
 				w("500 what")
+				return
+			case "close-on-quit":
 				return
 			}
 			w("221 2.0.0 Bye")
@@ -90,13 +93,23 @@ func TestSMTPCheck(t *testing.T) {
 		{"ok", true, "ok"},
 		{"421", false, "bad_status"},
 		{"reject-helo", false, "bad_status"},
-		{"bad-quit", false, "bad_status"},
+		{"bad-quit", true, "ok"},                 // keepalived reads the QUIT reply but does not judge it
+		{"close-on-quit", false, "bad_response"}, // no reply at all
 		{"garbage", false, "bad_response"},
 		{"silent", false, "timeout"},
 	}
 	for _, c := range cases {
 		ap, helos := smtpServer(t, c.mode)
 		chk := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: 400 * time.Millisecond, SMTP: &SMTPSpec{HeloName: "director.example.test"}})
+		if c.mode == "ok" {
+			def := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: 400 * time.Millisecond})
+			if r := def.Check(context.Background()); !r.Up {
+				t.Fatalf("default helo: %+v", r)
+			}
+			if h := <-helos; h != DefaultHeloName {
+				t.Errorf("default HELO %q", h)
+			}
+		}
 		r := chk.Check(context.Background())
 		if r.Up != c.up || r.Outcome != c.outcome {
 			t.Errorf("%s: %+v, want up=%v outcome=%s", c.mode, r, c.up, c.outcome)
