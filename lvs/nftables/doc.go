@@ -8,11 +8,18 @@
 //
 //	prerouting, output (nat)  jump services
 //	services                  one rule per virtual service → jump s<svc>
-//	s<svc>                    [persistence lookup] scheduler vmap,
-//	                          weight records, drop
-//	s<svc>d<dst>              [persistence update] counter, ct mark, dnat
+//	s<svc>                    [persistence: client → @p<svc>_… → @i<svc>]
+//	                          numgen/jhash → @m<svc> (slot ranges → jump
+//	                          s<svc>d<dst>), weight records, drop
+//	s<svc>d<dst>              [update @p<svc>_…] counter, ct mark, dnat
 //	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
 //	stats_pre, stats_out      ct mark vmap @stats → t<dst> counters
+//
+// A change rewrites only the chains and maps of the services it touches
+// (flush and refill in the same batch); unchanged destinations keep their
+// chains and counters. Maps are named, not anonymous: the kernel binds
+// each anonymous set by walking the whole transaction, which makes a big
+// batch quadratic.
 //
 // Schedulers: rr and wrr use numgen inc over an interval map in which a
 // destination of weight w owns w slots (rr: one slot); sh and dh use jhash
@@ -27,9 +34,14 @@
 //
 // Read reconstructs the model from rule comments ("q1 svc ...", visible in
 // `nft list ruleset`) and checks that every rule a service needs is there
-// and that the scheduler map was built from the weights read back; a
+// and that its maps hold exactly the elements its weights call for; a
 // service with a missing or inconsistent rule is left out of the result,
 // so the reconciler re-adds it and thereby repairs the drift.
+//
+// Stats maps the per-destination rule counters (new connections) and the
+// t<dst> counters (packets and bytes each way) into lvs.ServiceStats, and
+// counts the destination's conntrack entries (ESTABLISHED TCP as active)
+// so the reconciler's graceful drain works as with IPVS.
 //
 // The backend owns the conntrack mark of the connections it schedules (bit
 // 31 set, low bits the destination ID). It must not decide health or touch

@@ -443,3 +443,56 @@ func TestGracefulDrain(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestDirectorIsRealServer covers the project's own topology: the director
+// runs the application too (a real server on its own address), and a
+// client on the director itself connects to the VIP (output hook).
+func TestDirectorIsRealServer(t *testing.T) {
+	l := newLBLab(t, Options{})
+	startEcho(t, l.director, "dir")
+	s := svc(lvs.TCP, vip4, "rr", 1, 1)
+	s.Destinations = append(s.Destinations, lvs.Destination{Addr: netip.MustParseAddr("192.0.2.1"), Port: 8080, Weight: 1})
+	l.sync(t, table(s))
+	got := l.spread(t, "tcp", netip.AddrPortFrom(vip4, 80), 30)
+	if fmt.Sprint(got) != fmt.Sprint(map[string]int{"dir": 10, "rs1": 10, "rs2": 10}) {
+		t.Fatalf("remote client: %v", got)
+	}
+	local := map[string]int{}
+	err := l.director.Do(func() error {
+		for i := 0; i < 30; i++ {
+			line, err := tcpLine(netip.AddrPortFrom(vip4, 80))
+			if err != nil {
+				return err
+			}
+			name, _, _ := strings.Cut(line, " ")
+			local[name]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(local) != fmt.Sprint(map[string]int{"dir": 10, "rs1": 10, "rs2": 10}) {
+		t.Fatalf("client on the director: %v", local)
+	}
+	st, err := l.dp.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := st[s.Key].Destinations[lvs.DestKey{Addr: netip.MustParseAddr("192.0.2.1"), Port: 8080}]
+	if d.Connections != 20 || d.PacketsIn == 0 || d.PacketsOut == 0 {
+		t.Fatalf("local destination counters %+v", d.Counters)
+	}
+}
+
+func TestIPv6Persistence(t *testing.T) {
+	l := newLBLab(t, Options{})
+	s := svc(lvs.TCP, vip6, "rr", 1, 1, 1)
+	s.Persistence = 30 * time.Second
+	s.Netmask = 64
+	l.sync(t, table(s))
+	got := l.spread(t, "tcp", netip.AddrPortFrom(vip6, 80), 12)
+	if len(got) != 1 || got["error"] != 0 {
+		t.Fatalf("one persistent IPv6 client spread over %v", got)
+	}
+}
