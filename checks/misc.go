@@ -15,7 +15,7 @@ type MiscSpec struct {
 	Path    string        // misc_path: command line with arguments (quotes honoured)
 	Timeout time.Duration // misc_timeout (default delay_loop)
 	Dynamic bool          // misc_dynamic: exit 2..255 sets weight = status - 2
-	User    string        // user [group] of this checker; default script_user
+	User    string        // user: "name", "name group" or "name:group"; default script_user
 }
 
 func (m *MiscSpec) effectiveTimeout(delayLoop time.Duration) time.Duration {

@@ -318,3 +318,22 @@ exit "$s"`)
 	set("iwash3", "3")
 	expect(map[string][2]int{"iwash1": {1, 0}, "iwash2": {1, 253}, "iwash3": {1, 1}})
 }
+
+func TestLookupCredential(t *testing.T) {
+	for _, spec := range []string{"nobody", "nobody nogroup", "nobody:nogroup", "root:nogroup"} {
+		c, err := lookupCredential(spec)
+		if err != nil {
+			t.Fatalf("%q: %v", spec, err)
+		}
+		wantUID := uint32(65534)
+		if strings.HasPrefix(spec, "root") {
+			wantUID = 0
+		}
+		if c.Uid != wantUID || c.Gid != 65534 || len(c.Groups) != 0 {
+			t.Fatalf("%q: %+v", spec, c)
+		}
+	}
+	if _, err := lookupCredential("no-such-user-q"); err == nil {
+		t.Fatal("unknown user accepted")
+	}
+}

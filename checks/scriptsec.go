@@ -88,10 +88,13 @@ func secureNode(p string, trustedUID uint32) error {
 	return nil
 }
 
-// lookupCredential resolves "user" or "user:group" to a credential with no
-// supplementary groups.
+// lookupCredential resolves "user", "user:group" or keepalived's
+// "user group" to a credential with no supplementary groups.
 func lookupCredential(spec string) (*syscall.Credential, error) {
 	name, group, _ := strings.Cut(spec, ":")
+	if f := strings.Fields(spec); len(f) == 2 && group == "" {
+		name, group = f[0], f[1]
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
 		return nil, fmt.Errorf("script user %q: %w", name, err)
