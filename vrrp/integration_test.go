@@ -308,3 +308,36 @@ func TestReloadKeepsState(t *testing.T) {
 		t.Errorf("VI_1 did not keep its state: before %v/%v, after %v/%v", before.State, before.LastTransition, after[0].State, after[0].LastTransition)
 	}
 }
+
+// SO_BINDTODEVICE: adverts of the same VRID arriving on another
+// interface of the host must not reach the instance.
+func TestNoLeakFromOtherInterfaces(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	x := lab.AddHost("x") // second network, reached through a's eth1
+	x.MustRun("ip", "link", "set", "eth0", "down")
+	a.MustRun("ip", "link", "add", "eth1", "type", "veth", "peer", "name", "xeth")
+	a.MustRun("ip", "link", "set", "xeth", "netns", x.Name)
+	a.MustRun("ip", "addr", "add", "198.51.100.1/24", "dev", "eth1")
+	a.MustRun("ip", "link", "set", "eth1", "up")
+	x.MustRun("ip", "addr", "add", "198.51.100.2/24", "dev", "xeth")
+	x.MustRun("ip", "link", "set", "xeth", "up")
+
+	// x sends unicast adverts to a's eth1 address: a raw socket not bound
+	// to eth0 would receive them.
+	px := startNode(t, x, lanConfig(200, 100*ms, "192.0.2.100/32", func(c *InstanceConfig) {
+		c.Interface = "xeth"
+		c.UnicastSrc = netip.MustParseAddr("198.51.100.2")
+		c.UnicastPeers = []netip.Addr{netip.MustParseAddr("198.51.100.1")}
+	}))
+	px.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	pa := startNode(t, a, lanConfig(100, 100*ms, "192.0.2.100/32"))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	time.Sleep(500 * ms)
+	s := pa.Status()[0]
+	if s.State != StateMaster || s.Counters.AdvertsReceived != 0 || s.Counters.TotalDrops() != 0 {
+		t.Errorf("eth0 instance saw eth1 traffic: %v, received %d, drops %v", s.State, s.Counters.AdvertsReceived, s.Counters.Drops)
+	}
+	// They do arrive on eth1 (so the check above can fail).
+	a.MustRun("timeout", "2", "tcpdump", "-c1", "-i", "eth1", "-n", "ip proto 112")
+}
