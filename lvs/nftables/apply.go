@@ -326,7 +326,9 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 		if persist != "" {
 			byID := byIDSet(b.table, id)
 			b.refill(byID, byIDElements(id, destIDs))
-			b.rule(ch, record{Kind: kindPersist, SvcID: id}, persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name))
+			restore, jump := persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name)
+			b.rule(ch, record{Kind: kindPersist, SvcID: id}, restore)
+			b.rule(ch, record{Kind: kindPersist, SvcID: id}, jump)
 		}
 		slots, n := layout(s.Scheduler, destIDs, weights)
 		vmap := slotSet(b.table, id)

@@ -108,15 +108,23 @@ func dispatchExprs(k lvs.ServiceKey, svcID uint32) []expr.Any {
 	return append(e, &expr.Verdict{Kind: expr.VerdictJump, Chain: svcChainName(svcID)})
 }
 
-// persistLookupExprs: a client with a live persistence entry goes to the
-// destination recorded there, if that destination still exists (byID has
-// every destination of the service, weight 0 included, as IPVS keeps
-// persistent clients on a quiesced server).
-func persistLookupExprs(f lvs.Family, mask int, persistSet, byID string) []expr.Any {
-	e := loadSaddr(f, mask, 1)
-	return append(e,
-		&expr.Lookup{SourceRegister: 1, DestRegister: 2, IsDestRegSet: true, SetName: persistSet},
-		&expr.Lookup{SourceRegister: 2, DestRegister: 0, IsDestRegSet: true, SetName: byID})
+// persistLookupExprs are the two persistence rules. The first restores
+// the destination mark a client was given within the persistence timeout
+// ("ct mark set ip saddr & mask map @p…"; no entry: the rule stops and the
+// mark stays 0), the second jumps to that destination if it still exists
+// ("ct mark vmap @i…": every destination of the service, weight 0
+// included, as IPVS keeps persistent clients on a quiesced server). Two
+// rules rather than one chained lookup keep the ruleset printable by nft.
+func persistLookupExprs(f lvs.Family, mask int, persistSet, byID string) (restore, jump []expr.Any) {
+	restore = append(matchFamily(f), loadSaddr(f, mask, 1)...)
+	restore = append(restore,
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: persistSet},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
+	jump = []expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: byID},
+	}
+	return restore, jump
 }
 
 // schedExprs picks a slot (numgen inc for rr/wrr, jhash of the client or
@@ -134,7 +142,7 @@ func schedExprs(s lvs.Service, slots uint32, vmap string) []expr.Any {
 		if s.Scheduler == "dh" {
 			off = daddrOffset(s.Key.Family)
 		}
-		e = append(e,
+		e = append(matchFamily(s.Key.Family),
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen(s.Key.Family)},
 			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: addrLen(s.Key.Family), Modulus: slots, Seed: hashSeed, Type: expr.HashTypeJenkins})
 	default:
@@ -160,12 +168,12 @@ func slotElements(svcID uint32, slots []slot) []nftables.SetElement {
 	return out
 }
 
-// byIDElements map each destination ID of a persistent service to its
-// chain.
+// byIDElements map the mark of each destination of a persistent service
+// to its chain.
 func byIDElements(svcID uint32, destIDs []uint32) []nftables.SetElement {
 	var out []nftables.SetElement
 	for _, did := range destIDs {
-		out = append(out, nftables.SetElement{Key: native32(did), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, did)}})
+		out = append(out, nftables.SetElement{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, did)}})
 	}
 	return out
 }
@@ -175,9 +183,10 @@ func byIDElements(svcID uint32, destIDs []uint32) []nftables.SetElement {
 func destExprs(f lvs.Family, mask int, persistSet string, destID uint32, d lvs.Destination) []expr.Any {
 	var e []expr.Any
 	if persistSet != "" {
+		e = append(e, matchFamily(f)...)
 		e = append(e, loadSaddr(f, mask, 1)...)
 		e = append(e,
-			&expr.Immediate{Register: 2, Data: native32(destID)},
+			&expr.Immediate{Register: 2, Data: native32(markOf(destID))},
 			&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: persistSet, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	}
 	e = append(e,

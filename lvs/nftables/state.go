@@ -222,7 +222,7 @@ func buildService(h record, persist, sched, end []record, weights map[uint32][]r
 	}
 	wantPersist := 0
 	if h.Persistence > 0 {
-		wantPersist = 1
+		wantPersist = 2 // restore the mark, jump by the mark
 	}
 	if len(sched) != 1 || len(end) != 1 || len(persist) != wantPersist {
 		return lvs.Service{}, false

@@ -40,6 +40,7 @@ func synthDump(t lvs.Table, masq bool) dump {
 		d.Chains = append(d.Chains, sc)
 		if s.Persistence > 0 {
 			add(sc, record{Kind: kindPersist, SvcID: id}, 0)
+			add(sc, record{Kind: kindPersist, SvcID: id}, 0)
 		}
 		ids := make([]uint32, len(s.Destinations))
 		ws := make([]int32, len(s.Destinations))
