@@ -104,7 +104,7 @@ func capture(t *testing.T, lab *netnstest.Lab, senders ...string) func() {
 	if err := os.Chmod(filepath.Dir(file), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	cmd := lab.LAN.Command(tcpdump, "-i", "br0", "-U", "-w", file, "ip proto 112 or ip6 proto 112")
+	cmd := lab.LAN.Command(tcpdump, "-i", "br0", "-U", "-w", file, "ip proto 112 or ip6 proto 112 or arp or icmp6")
 	if err := lab.LAN.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +138,20 @@ func capture(t *testing.T, lab *netnstest.Lab, senders ...string) func() {
 			if !strings.Contains(text, "Src: "+s) {
 				t.Errorf("no VRRP packet from %s in the capture", s)
 			}
+		}
+		// Gratuitous ARPs / unsolicited NAs (ours and keepalived's) decode
+		// cleanly too.
+		g, err := exec.Command(tshark, "-r", file, "-V", "-Y", "arp.isgratuitous == 1 || (icmpv6.type == 136 && icmpv6.nd.na.flag.o == 1)").Output()
+		if err != nil {
+			t.Fatalf("tshark: %v", err)
+		}
+		for _, bad := range []string{"Malformed", "[incorrect", "Bad", "Expert Info (Error"} {
+			if strings.Contains(string(g), bad) {
+				t.Errorf("tshark reports %q in gratuitous ARP/NA", bad)
+			}
+		}
+		if !strings.Contains(string(g), "Address Resolution Protocol") && !strings.Contains(string(g), "Neighbor Advertisement") {
+			t.Errorf("no gratuitous ARP / unsolicited NA in the capture")
 		}
 	}
 }
