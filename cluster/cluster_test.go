@@ -274,6 +274,31 @@ func TestWitnessGivesTwoDirectorsAQuorum(t *testing.T) {
 			t.Fatalf("%s reports quorum lost with 2 of 3 voters up", n.Name())
 		}
 	}
+	// The dead director stays a voter (no automatic removal) until an
+	// operator removes it; the request works from any node.
+	waitFor(t, 5*time.Second, "n1 seen dead", func() bool {
+		for _, m := range w.Members() {
+			if m.Name == "n1" {
+				return m.State == MemberDead && m.Suffrage == SuffrageVoter
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var via *tnode = w
+	if w.IsLeader() {
+		via = nodes[1]
+	}
+	if _, err := via.RemoveServer(ctx, "n1"); err != nil {
+		t.Fatalf("remove dead voter via %s: %v", via.Name(), err)
+	}
+	waitFor(t, 5*time.Second, "n1 removed from the configuration", func() bool {
+		return len(raftServers(t, nodes[1])) == 2 && len(raftServers(t, w)) == 2
+	})
+	if _, err := via.RemoveServer(ctx, "bad name!"); err == nil {
+		t.Fatal("RemoveServer accepted an invalid id")
+	}
 }
 
 func TestGossipEncryption(t *testing.T) {
