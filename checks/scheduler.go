@@ -480,6 +480,7 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	}
 	wasUp := c.up
 	delay := c.spec.EffectiveDelayLoop()
+	retrying := false
 	switch {
 	case res.Up || ((c.up || !c.hasRun) && c.retryIt >= c.retry):
 		c.retryIt = 0
@@ -496,6 +497,7 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	case c.up || !c.hasRun:
 		c.retryIt++
 		delay = c.spec.EffectiveDelayBeforeRetry()
+		retrying = true
 		if c.spec.LogAllFailures {
 			s.log.Info("check failed, will retry", "rs", c.rs.id, "checker", c.key, "kind", c.spec.Kind,
 				"reason", res.Reason, "retry", c.retryIt, "of", c.retry)
@@ -534,11 +536,26 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 		s.emitLocked(Observation{RealServer: r.id, Up: alive, Weight: w, Latency: lat,
 			Reason: res.Reason, Checker: c.key, Kind: c.spec.Kind, At: now})
 	}
-	c.next = now.Add(delay)
+	c.next = nextRun(c.next, now, delay, retrying)
 	heap.Push(&s.queue, c)
 	if c.index == 0 {
 		s.poke()
 	}
+}
+
+// nextRun keeps a checker on its phase: the next run is one delay after the
+// time this run was due, so the spread created by warmup survives and late
+// bursts do not clump together for ever. A run that finished more than half
+// a delay late (a slow target, a long timeout) restarts its phase from now,
+// as keepalived always does; so do retries.
+func nextRun(due, now time.Time, delay time.Duration, retrying bool) time.Time {
+	if retrying || due.After(now) {
+		return now.Add(delay)
+	}
+	if next := due.Add(delay); !next.Before(now.Add(delay / 2)) {
+		return next
+	}
+	return now.Add(delay)
 }
 
 // CheckerState is a snapshot of one checker.

@@ -642,3 +642,26 @@ func TestRunStopsWhileSaturated(t *testing.T) {
 	for range s.Observations() {
 	}
 }
+
+func TestNextRunKeepsPhase(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := time.Second
+	cases := []struct {
+		name           string
+		due, now, want time.Duration
+		retrying       bool
+	}{
+		{"on time", 0, 3 * time.Millisecond, s, false},
+		{"a bit late keeps phase", 0, 400 * time.Millisecond, s, false},
+		{"more than half a loop late re-phases", 0, 600 * time.Millisecond, 1600 * time.Millisecond, false},
+		{"slow check re-phases", 0, 5 * s, 6 * s, false},
+		{"retry counts from now", 0, 300 * time.Millisecond, 1300 * time.Millisecond, true},
+		{"due in the future (direct call) counts from now", 2 * s, 0, s, false},
+	}
+	for _, c := range cases {
+		got := nextRun(t0.Add(c.due), t0.Add(c.now), s, c.retrying).Sub(t0)
+		if got != c.want {
+			t.Errorf("%s: next at +%v, want +%v", c.name, got, c.want)
+		}
+	}
+}
