@@ -117,6 +117,16 @@ func TestSourceHashAndPersistence(t *testing.T) {
 			t.Fatalf("one /24 spread over %v", all)
 		}
 	})
+	t.Run("persistence off removes its maps", func(t *testing.T) {
+		l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1)))
+		out := string(l.director.MustRun("nft", "list", "table", "inet", "quadrature"))
+		if regexp.MustCompile(`map (p|i)\d`).MatchString(out) || strings.Contains(out, "q1 persist") || strings.Contains(out, "update @") {
+			t.Fatalf("persistence leftovers:\n%s", out)
+		}
+		if got := l.spread(t, "tcp", dst, 30); fmt.Sprint(got) != fmt.Sprint(map[string]int{"rs1": 10, "rs2": 10, "rs3": 10}) {
+			t.Fatalf("after persistence off: %v", got)
+		}
+	})
 }
 
 func TestWeightChangesAndRemoval(t *testing.T) {
