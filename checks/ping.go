@@ -12,7 +12,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -42,13 +44,13 @@ func newPingChecker(s *Spec, m *pingMode) *pingChecker {
 
 // openICMP opens an ICMP socket: SOCK_DGRAM (unprivileged ping) when the
 // kernel allows it, else SOCK_RAW (needs CAP_NET_RAW).
-func (c *pingChecker) openICMP(v6 bool) (net.PacketConn, bool, error) {
+func (c *pingChecker) openICMP(v6 bool, id uint16) (net.PacketConn, bool, error) {
 	family, proto, flag := unix.AF_INET, unix.IPPROTO_ICMP, &c.mode.rawOnly4
 	if v6 {
 		family, proto, flag = unix.AF_INET6, unix.IPPROTO_ICMPV6, &c.mode.rawOnly6
 	}
 	if !flag.Load() {
-		pc, err := c.socket(family, unix.SOCK_DGRAM, proto)
+		pc, err := c.socket(family, unix.SOCK_DGRAM, proto, nil)
 		if err == nil {
 			return pc, false, nil
 		}
@@ -57,11 +59,43 @@ func (c *pingChecker) openICMP(v6 bool) (net.PacketConn, bool, error) {
 		}
 		flag.Store(true)
 	}
-	pc, err := c.socket(family, unix.SOCK_RAW, proto)
+	pc, err := c.socket(family, unix.SOCK_RAW, proto, echoReplyFilter(v6, id))
 	return pc, true, err
 }
 
-func (c *pingChecker) socket(family, typ, proto int) (net.PacketConn, error) {
+// echoReplyFilter is a socket filter that passes only echo replies with
+// our identifier, so a raw ICMP socket is not woken by every ICMP packet
+// the host receives (which matters with many PING_CHECKs).
+func echoReplyFilter(v6 bool, id uint16) []bpf.RawInstruction {
+	var prog []bpf.Instruction
+	if v6 { // raw ICMPv6 sockets see the ICMPv6 header first
+		prog = []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 0, Size: 1},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ipv6.ICMPTypeEchoReply), SkipTrue: 3},
+			bpf.LoadAbsolute{Off: 4, Size: 2},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(id), SkipTrue: 1},
+			bpf.RetConstant{Val: 0xffff},
+			bpf.RetConstant{Val: 0},
+		}
+	} else { // raw ICMP sockets see the IPv4 header first
+		prog = []bpf.Instruction{
+			bpf.LoadMemShift{Off: 0},
+			bpf.LoadIndirect{Off: 0, Size: 1},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(ipv4.ICMPTypeEchoReply), SkipTrue: 3},
+			bpf.LoadIndirect{Off: 4, Size: 2},
+			bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(id), SkipTrue: 1},
+			bpf.RetConstant{Val: 0xffff},
+			bpf.RetConstant{Val: 0},
+		}
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		panic("checks: echo reply filter does not assemble: " + err.Error()) // static program
+	}
+	return raw
+}
+
+func (c *pingChecker) socket(family, typ, proto int, filter []bpf.RawInstruction) (net.PacketConn, error) {
 	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -69,6 +103,12 @@ func (c *pingChecker) socket(family, typ, proto int) (net.PacketConn, error) {
 	fail := func(what string, err error) (net.PacketConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(filter) > 0 {
+		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: (*unix.SockFilter)(unsafe.Pointer(&filter[0]))}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			return fail("attach echo reply filter", err)
+		}
 	}
 	if c.opts.fwmark != 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(c.opts.fwmark)); err != nil {
@@ -100,16 +140,16 @@ func (c *pingChecker) socket(family, typ, proto int) (net.PacketConn, error) {
 func (c *pingChecker) Check(ctx context.Context) Result {
 	dst := c.opts.target.Addr().Unmap()
 	v6 := dst.Is6()
-	pc, raw, err := c.openICMP(v6)
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	id := int(token[0])<<8 | int(token[1])
+	pc, raw, err := c.openICMP(v6, uint16(id))
 	if err != nil {
 		return down("error", "ping %s: %v", dst, err)
 	}
 	defer pc.Close()
 	setDeadline(ctx, pc, c.opts.timeout)
 
-	token := make([]byte, 16)
-	_, _ = rand.Read(token)
-	id := int(token[0])<<8 | int(token[1])
 	seq := int(token[2])<<8 | int(token[3])
 	var typ icmp.Type = ipv4.ICMPTypeEcho
 	proto := 1

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/bpf"
+
 	"quadrature/internal/netnstest"
 )
 
@@ -188,5 +190,41 @@ func TestFileCheck(t *testing.T) {
 	s.complete(c, c.checker.Check(context.Background()), 0, 0)
 	if w := s.State()[0].Weight; w != 30 {
 		t.Fatalf("weight %d, want 10+4*5", w)
+	}
+}
+
+func TestEchoReplyFilter(t *testing.T) {
+	icmp4 := func(typ byte, id uint16) []byte {
+		ip := []byte{0x46, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1, 0, 0, 0, 0} // IHL 6: options
+		return append(ip, typ, 0, 0, 0, byte(id>>8), byte(id), 0, 1)
+	}
+	icmp6 := func(typ byte, id uint16) []byte { return []byte{typ, 0, 0, 0, byte(id >> 8), byte(id), 0, 1} }
+	cases := []struct {
+		v6   bool
+		pkt  []byte
+		pass bool
+	}{
+		{false, icmp4(0, 0xbeef), true},
+		{false, icmp4(0, 0xbeee), false},
+		{false, icmp4(8, 0xbeef), false}, // our own request on loopback
+		{false, icmp4(3, 0xbeef), false},
+		{true, icmp6(129, 0xbeef), true},
+		{true, icmp6(128, 0xbeef), false},
+		{true, icmp6(129, 0x0001), false},
+		{true, icmp6(135, 0xbeef), false},
+	}
+	for i, c := range cases {
+		var prog []bpf.Instruction
+		for _, ri := range echoReplyFilter(c.v6, 0xbeef) {
+			prog = append(prog, ri.Disassemble())
+		}
+		vm, err := bpf.NewVM(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := vm.Run(c.pkt)
+		if err != nil || (n > 0) != c.pass {
+			t.Errorf("case %d: filter returned %d, %v; want pass=%v", i, n, err, c.pass)
+		}
 	}
 }
