@@ -267,7 +267,7 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 		c.API.Listen = netip.AddrPortFrom(c.Bind, DefaultAPIPort)
 	}
 	if c.BootstrapExpect < 0 {
-		c.BootstrapExpect = 1 + len(c.Peers)
+		c.BootstrapExpect = c.ListedNodes()
 	}
 	return c
 }

@@ -492,11 +492,14 @@ type Cluster struct {
 	Peers      []netip.Addr `json:"peers"`
 	// PeerNames holds the host names as written in peers, parallel to Peers
 	// ("" for literal addresses).
-	PeerNames       []string      `json:"peer_names,omitempty"`
-	BootstrapExpect int           `json:"bootstrap_expect"` // default 1 + len(Peers)
-	DataDir         string        `json:"data_dir"`         // default /var/lib/quadrature
-	Role            string        `json:"role"`             // voter | witness
-	VerdictPolicy   string        `json:"verdict_policy"`   // any | majority | all
+	PeerNames []string `json:"peer_names,omitempty"`
+	// BootstrapExpect defaults to ListedNodes(). Peers may include this
+	// node's own bind address, so that every node can run the same file;
+	// it is not a peer then.
+	BootstrapExpect int           `json:"bootstrap_expect"`
+	DataDir         string        `json:"data_dir"`       // default /var/lib/quadrature
+	Role            string        `json:"role"`           // voter | witness
+	VerdictPolicy   string        `json:"verdict_policy"` // any | majority | all
 	GossipKeyFile   string        `json:"gossip_key_file,omitempty"`
 	QuorumFence     bool          `json:"quorum_fence"`   // default for every instance
 	DegradedAfter   time.Duration `json:"degraded_after"` // default 10s
@@ -547,4 +550,16 @@ func (in *VRRPInstance) Key() string {
 // mergeKey identifies a virtual server across nodes.
 func (vs *VirtualServer) Key() string {
 	return "virtual_server " + vs.Ident() + " " + vs.Protocol + " " + vs.Family
+}
+
+// ListedNodes is the number of nodes the block names: this node and every
+// peer address other than its own bind address.
+func (c *Cluster) ListedNodes() int {
+	n := 1
+	for _, p := range c.Peers {
+		if p != c.Bind {
+			n++
+		}
+	}
+	return n
 }

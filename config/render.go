@@ -297,7 +297,7 @@ func (w *writer) cluster(node string, c *Cluster) {
 		}
 		w.line("peers %s", strings.Join(parts, " "))
 	}
-	w.kvd("bootstrap_expect", c.BootstrapExpect, 1+len(c.Peers))
+	w.kvd("bootstrap_expect", c.BootstrapExpect, c.ListedNodes())
 	w.strd("data_dir", c.DataDir, DefaultDataDir)
 	w.kvd("role", c.Role, "voter")
 	w.kvd("verdict_policy", c.VerdictPolicy, "majority")

@@ -329,17 +329,14 @@ func (d *decoder) validateCluster() {
 		d.errorf(cl.Pos, "cluster: raft, gossip and api ports must differ")
 	}
 	for i, p := range cl.Peers {
-		if p == cl.Bind {
-			d.errorf(cl.Pos, "cluster: peers lists this node's own bind address %s", p)
-		}
 		for _, q := range cl.Peers[:i] {
 			if p == q {
 				d.errorf(cl.Pos, "cluster: peer %s listed twice", p)
 			}
 		}
 	}
-	if cl.BootstrapExpect > 1+len(cl.Peers) {
-		d.warnf(cl.Pos, "cluster: bootstrap_expect %d is more than the %d nodes listed", cl.BootstrapExpect, 1+len(cl.Peers))
+	if cl.BootstrapExpect > cl.ListedNodes() {
+		d.warnf(cl.Pos, "cluster: bootstrap_expect %d is more than the %d nodes listed", cl.BootstrapExpect, cl.ListedNodes())
 	}
 	if cl.TLS != nil && (cl.TLS.CertFile == "" || cl.TLS.KeyFile == "" || cl.TLS.CAFile == "") {
 		d.errorf(cl.Pos, "cluster: tls needs cert_file, key_file and ca_file")
