@@ -81,11 +81,17 @@ func (m *MemDataPlane) Apply(ctx context.Context, p Plan) error {
 		}
 		errs = append(errs, oe)
 	}
+	idx := make(map[ServiceKey]int, len(m.tab.Services))
+	reindex := func() {
+		clear(idx)
+		for i, s := range m.tab.Services {
+			idx[s.Key] = i
+		}
+	}
+	reindex()
 	svc := func(k ServiceKey) *Service {
-		for i := range m.tab.Services {
-			if m.tab.Services[i].Key == k {
-				return &m.tab.Services[i]
-			}
+		if i, ok := idx[k]; ok {
+			return &m.tab.Services[i]
 		}
 		return nil
 	}
@@ -109,6 +115,7 @@ func (m *MemDataPlane) Apply(ctx context.Context, p Plan) error {
 			continue
 		}
 		m.tab.Services = slices.DeleteFunc(m.tab.Services, func(s Service) bool { return s.Key == k })
+		reindex()
 		delete(m.stats, k)
 	}
 	for _, s := range p.AddServices {
@@ -124,6 +131,7 @@ func (m *MemDataPlane) Apply(ctx context.Context, p Plan) error {
 		ns := s
 		ns.Destinations = nil
 		m.tab.Services = append(m.tab.Services, ns)
+		idx[ns.Key] = len(m.tab.Services) - 1
 		for _, d := range s.Destinations {
 			m.ops++
 			t := svc(s.Key)

@@ -149,6 +149,24 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	}
 	dump := time.Since(start)
 
+	// How the dump scales with parallel sockets.
+	var scaling []string
+	defaultWorkers := dumpWorkers
+	for _, w := range []int{1, 2, 4, 8, 16} {
+		dumpWorkers = w
+		start := time.Now()
+		if _, err := v.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		scaling = append(scaling, fmt.Sprintf("%d:%.0fms", w, ms(time.Since(start))))
+	}
+	dumpWorkers = defaultWorkers
+	// The same dump by ipvsadm (C, libnl), for comparison.
+	start = time.Now()
+	run(t, "ipvsadm", "-Ln")
+	admList := time.Since(start)
+	fmt.Println("BENCH dump_scaling workers:time " + strings.Join(scaling, " "))
+
 	// Baseline: ipvsadm -R of the same table after ipvsadm -C.
 	run(t, "ipvsadm", "-C")
 	save := ipvsadmSave(want)
@@ -181,9 +199,9 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	if got.Digest() != want.Digest() {
 		t.Fatalf("ipvsadm -R programmed a different table:\n%s", lineDiff(got.CanonicalText(), want.CanonicalText())[:2000])
 	}
-	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_update=%.1fms one_change_netlink=%.2fms one_change_resync=%.1fms noop_resync=%.1fms dump=%.1fms noop/full=%.1f%%",
+	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_update=%.1fms one_change_netlink=%.2fms one_change_resync=%.1fms noop_resync=%.1fms dump=%.1fms ipvsadm_Ln=%.1fms noop/full=%.1f%%",
 		benchServices, benchDests, full.Seconds(), restore.Seconds(), full.Seconds()/restore.Seconds(),
-		ms(onePatch), ms(oneUpdate), ms(oneApply), ms(oneChangeFull), ms(noop), ms(dump), 100*noop.Seconds()/full.Seconds())
+		ms(onePatch), ms(oneUpdate), ms(oneApply), ms(oneChangeFull), ms(noop), ms(dump), ms(admList), 100*noop.Seconds()/full.Seconds())
 	fmt.Println(line)
 	t.Log(strings.TrimPrefix(line, "BENCH "))
 }
