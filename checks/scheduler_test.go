@@ -665,3 +665,36 @@ func TestNextRunKeepsPhase(t *testing.T) {
 		}
 	}
 }
+
+// TestStateChangesAreLogged: transitions are logged with stable keys and the reason.
+func TestStateChangesAreLogged(t *testing.T) {
+	var buf syncBuffer
+	s, err := NewScheduler(Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil)), Clock: newFakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update([]RealServerSpec{{ID: "rs1", Weight: 1, Checkers: []Spec{tcpSpec("t", func(s *Spec) { s.Retry = Ptr(0) })}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := checkerOf(t, s, "rs1", "t")
+	s.complete(c, down("refused", "connect 127.0.0.1:80: connection refused"), 0, 0)
+	out := buf.String()
+	for _, want := range []string{`"msg":"checker down"`, `"msg":"real server down"`, `"rs":"rs1"`, `"checker":"t"`,
+		`"kind":"TCP_CHECK"`, `"reason":"connect 127.0.0.1:80: connection refused"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
