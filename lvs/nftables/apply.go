@@ -196,15 +196,18 @@ func (b *batch) skeleton(masq bool) {
 		chains[c.name] = ch
 	}
 	b.c.AddChain(b.chain(chainServices))
-	b.addSet(statsSet(b.table), nil)
+	b.addSet(statsSet(b.table, statsIn), nil)
+	b.addSet(statsSet(b.table, statsOut), nil)
 	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
 	b.rule(chains[chainPrerouting], record{Kind: kindInfra, Infra: infraPreJump}, jump)
 	b.rule(chains[chainOutput], record{Kind: kindInfra, Infra: infraOutJump}, jump)
 	if masq {
 		b.rule(chains[chainPostrouting], record{Kind: kindInfra, Infra: infraMasq}, masqExprs())
 	}
-	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraStatsPre}, statsJumpExprs())
-	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraStatsOut}, statsJumpExprs())
+	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraPreIn}, statsExprs(false))
+	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraPreOut}, statsExprs(true))
+	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraOutIn}, statsExprs(false))
+	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraOutOut}, statsExprs(true))
 }
 
 func headerOf(id uint32, s lvs.Service) record {
@@ -236,7 +239,7 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 		ids.used[id] = true
 	}
 	wantChains := map[string]bool{}
-	wantSets := map[string]bool{statsMap: true}
+	wantSets := map[string]bool{statsIn: true, statsOut: true}
 	wantStats := map[uint32]bool{}
 	dispatchDirty := !cur.InfraOK
 	type dispatch struct {
@@ -281,7 +284,6 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			}
 			weights[i] = d.Weight
 			wantChains[destChainName(id, destIDs[i])] = true
-			wantChains[statChainName(destIDs[i])] = true
 			wantStats[destIDs[i]] = true
 		}
 		wantChains[svcChainName(id)] = true
@@ -317,10 +319,9 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			ch := b.rewriteChain(destChainName(id, did))
 			b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
 				destExprs(s.Key.Family, s.Netmask, persist, did, d))
-			tch := b.rewriteChain(statChainName(did))
-			b.rule(tch, record{Kind: kindStat, DestID: did}, statExprs(false))
-			b.rule(tch, record{Kind: kindStat, DestID: did, Reply: true}, statExprs(true))
-			b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tch.Name}})
+			if !cur.StatElems[did] {
+				b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did))})
+			}
 		}
 		ch := b.rewriteChain(svcChainName(id))
 		if persist != "" {
@@ -348,7 +349,8 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 			b.rule(ch, d.hdr, dispatchExprs(d.key, d.id))
 		}
 	}
-	b.addElements(statsSet(b.table), b.stats)
+	b.addElements(statsSet(b.table, statsIn), b.stats)
+	b.addElements(statsSet(b.table, statsOut), b.stats)
 	if !rebuild {
 		dp.collect(b, cur, wantChains, wantSets, wantStats)
 	}
@@ -360,18 +362,16 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 
 // collect deletes what the table holds and desired does not: service
 // chains first (dropping their jumps), then destination chains, counter
-// map elements, counter chains and sets.
+// set elements and sets.
 func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[string]bool, wantStats map[uint32]bool) {
-	var svc, dst, stat []string
+	var svc, dst []string
 	for c := range cur.Chains {
 		if wantChains[c] {
 			continue
 		}
-		s, d, isStat, ok := chainIDs(c)
+		s, d, ok := chainIDs(c)
 		switch {
 		case !ok:
-		case isStat:
-			stat = append(stat, c)
 		case d != 0:
 			dst = append(dst, c)
 		case s != 0:
@@ -380,7 +380,6 @@ func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[stri
 	}
 	slices.Sort(svc)
 	slices.Sort(dst)
-	slices.Sort(stat)
 	for _, c := range svc {
 		b.c.DelChain(b.chain(c))
 	}
@@ -393,13 +392,18 @@ func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[stri
 			gone = append(gone, nftables.SetElement{Key: native32(markOf(id))})
 		}
 	}
-	if len(gone) > 0 {
-		if err := b.c.SetDeleteElements(statsSet(b.table), gone); err != nil && b.err == nil {
-			b.err = err
+	slices.SortFunc(gone, func(x, y nftables.SetElement) int { return slices.Compare(x.Key, y.Key) })
+	for _, name := range []string{statsIn, statsOut} {
+		if !cur.Sets[name] {
+			continue
 		}
-	}
-	for _, c := range stat {
-		b.c.DelChain(b.chain(c))
+		for rest := gone; len(rest) > 0; {
+			n := min(len(rest), 512)
+			if err := b.c.SetDeleteElements(statsSet(b.table, name), rest[:n]); err != nil && b.err == nil {
+				b.err = err
+			}
+			rest = rest[n:]
+		}
 	}
 	for s := range cur.Sets {
 		if !wantSets[s] {
@@ -415,10 +419,11 @@ func addrType(f lvs.Family) nftables.SetDatatype {
 	return nftables.TypeIPAddr
 }
 
-// statsSet is the counter map: ct mark → jump t<id>.
-func statsSet(t *nftables.Table) *nftables.Set {
-	return &nftables.Set{Table: t, Name: statsMap, IsMap: true, KeyType: nftables.TypeMark,
-		DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+// statsSet is a counter set: the marks of all destinations, each element
+// with its own counter.
+func statsSet(t *nftables.Table, name string) *nftables.Set {
+	return &nftables.Set{Table: t, Name: name, KeyType: nftables.TypeMark, Counter: true,
+		KeyByteOrder: binaryutil.NativeEndian}
 }
 
 // slotSet is a service's scheduler map: slot ranges → jump to a

@@ -142,3 +142,31 @@ func FuzzDecodeElemMsg(f *testing.F) {
 		decodeSetMsg(b)
 	})
 }
+
+func TestDecodeElemCounter(t *testing.T) {
+	cdata, _ := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_COUNTER_BYTES, Data: binary.BigEndian.AppendUint64(nil, 600)},
+		{Type: unix.NFTA_COUNTER_PACKETS, Data: binary.BigEndian.AppendUint64(nil, 7)},
+	})
+	expr, _ := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_EXPR_NAME, Data: cstring("counter")},
+		{Type: unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, Data: cdata},
+	})
+	key, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: native32(markOf(5))}})
+	for _, form := range []netlink.Attribute{
+		{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_EXPR, Data: expr},
+		{Type: unix.NLA_F_NESTED | nftaSetElemExpressions, Data: func() []byte {
+			b, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: expr}})
+			return b
+		}()},
+	} {
+		b, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_KEY, Data: key}, form})
+		e, err := decodeElem(b)
+		if err != nil || e.Packets != 7 || e.Bytes != 600 || e.Key != string(native32(markOf(5))) {
+			t.Errorf("decodeElem = %+v %v", e, err)
+		}
+		if got := statsElems([]setElem{e}); got[5] != (counter{7, 600}) {
+			t.Errorf("statsElems = %v", got)
+		}
+	}
+}

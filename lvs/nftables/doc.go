@@ -13,7 +13,8 @@
 //	                          s<svc>d<dst>), weight records, drop
 //	s<svc>d<dst>              [update @p<svc>_…] counter, ct mark, dnat
 //	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
-//	stats_pre, stats_out      ct mark vmap @stats → t<dst> counters
+//	stats_pre, stats_out      ct direction, ct mark → @stats_in, @stats_out
+//	                          (sets with a counter per destination mark)
 //
 // A change rewrites only the chains and maps of the services it touches
 // (flush and refill in the same batch); unchanged destinations keep their
@@ -39,7 +40,7 @@
 // so the reconciler re-adds it and thereby repairs the drift.
 //
 // Stats maps the per-destination rule counters (new connections) and the
-// t<dst> counters (packets and bytes each way) into lvs.ServiceStats, and
+// counter-set elements (packets and bytes each way) into lvs.ServiceStats, and
 // counts the destination's conntrack entries (ESTABLISHED TCP as active)
 // so the reconciler's graceful drain works as with IPVS.
 //

@@ -29,6 +29,8 @@ type setElem struct {
 	Key   string // raw key bytes
 	End   bool
 	Chain string
+	// Packets and Bytes are the element's counter (counter sets only).
+	Packets, Bytes uint64
 }
 
 func (e setElem) String() string { return fmt.Sprintf("%x/%v/%s", e.Key, e.End, e.Chain) }
@@ -65,14 +67,14 @@ func sortElems(es []setElem) {
 
 // modelSet reports whether the elements of set name are read back.
 func modelSet(name string) bool {
-	if name == statsMap {
+	if name == statsIn || name == statsOut {
 		return true
 	}
 	if len(name) < 2 || (name[0] != 'm' && name[0] != 'i') {
 		return false
 	}
-	_, _, _, ok := chainIDs("s" + name[1:])
-	return ok
+	_, d, ok := chainIDs("s" + name[1:])
+	return ok && d == 0
 }
 
 // readSets dumps the named sets of table and the elements of the model's
@@ -222,6 +224,22 @@ func decodeElem(b []byte) (setElem, error) {
 				return e, errors.New("element flags of wrong size")
 			}
 			e.End = binary.BigEndian.Uint32(f.Data)&unix.NFT_SET_ELEM_INTERVAL_END != 0
+		case unix.NFTA_SET_ELEM_EXPR:
+			if err := decodeElemCounter(f.Data, &e); err != nil {
+				return e, err
+			}
+		case nftaSetElemExpressions:
+			list, err := netlink.UnmarshalAttributes(f.Data)
+			if err != nil {
+				return e, fmt.Errorf("element expressions: %w", err)
+			}
+			for _, x := range list {
+				if x.Type&nlaTypeMask == unix.NFTA_LIST_ELEM {
+					if err := decodeElemCounter(x.Data, &e); err != nil {
+						return e, err
+					}
+				}
+			}
 		case unix.NFTA_SET_ELEM_DATA:
 			data, err := netlink.UnmarshalAttributes(f.Data)
 			if err != nil {
@@ -245,3 +263,22 @@ func decodeElem(b []byte) (setElem, error) {
 	}
 	return e, nil
 }
+
+// decodeElemCounter reads a counter expression attached to an element.
+func decodeElemCounter(b []byte, e *setElem) error {
+	var ri ruleInfo
+	list, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b}})
+	if err != nil {
+		return err
+	}
+	if err := decodeCounter(list, &ri); err != nil {
+		return fmt.Errorf("element counter: %w", err)
+	}
+	if ri.HasCounter {
+		e.Packets, e.Bytes = ri.Packets, ri.Bytes
+	}
+	return nil
+}
+
+// nftaSetElemExpressions is NFTA_SET_ELEM_EXPRESSIONS (not in x/sys).
+const nftaSetElemExpressions = 11

@@ -38,12 +38,11 @@ const (
 	kindWeight                        // weight of one destination (no-op rule)
 	kindEnd                           // final drop of a service chain
 	kindDest                          // destination rule: DNAT, connection counter
-	kindStat                          // per-destination traffic counter
 )
 
 var kindNames = map[recordKind]string{
 	kindInfra: "infra", kindService: "svc", kindPersist: "persist", kindSched: "sched",
-	kindWeight: "w", kindEnd: "end", kindDest: "dst", kindStat: "st",
+	kindWeight: "w", kindEnd: "end", kindDest: "dst",
 }
 
 // record is one decoded rule comment.
@@ -69,22 +68,21 @@ type record struct {
 	// kindDest
 	Addr netip.Addr
 	Port uint16
-
-	// kindStat
-	Reply bool
 }
 
 // Infra rule names.
 const (
-	infraPreJump   = "pre"   // prerouting → services
-	infraOutJump   = "out"   // output → services
-	infraMasq      = "masq"  // postrouting masquerade of our DNAT
-	infraStatsPre  = "stpre" // prerouting filter → per-destination counters
-	infraStatsOut  = "stout" // output filter → per-destination counters
-	infraNoService = ""      // unused
+	infraPreJump = "pre"  // prerouting → services
+	infraOutJump = "out"  // output → services
+	infraMasq    = "masq" // postrouting masquerade of our DNAT
+	infraPreIn   = "stpi" // prerouting filter: count client → server
+	infraPreOut  = "stpo" // prerouting filter: count replies
+	infraOutIn   = "stoi" // output filter: count client → server
+	infraOutOut  = "stoo" // output filter: count replies
 )
 
-var infraNames = map[string]bool{infraPreJump: true, infraOutJump: true, infraMasq: true, infraStatsPre: true, infraStatsOut: true}
+var infraNames = map[string]bool{infraPreJump: true, infraOutJump: true, infraMasq: true,
+	infraPreIn: true, infraPreOut: true, infraOutIn: true, infraOutOut: true}
 
 // String encodes the record as a rule comment.
 func (r record) String() string {
@@ -124,13 +122,6 @@ func (r record) String() string {
 		kv("d", r.DestID)
 		kv("addr", r.Addr)
 		kv("port", r.Port)
-	case kindStat:
-		kv("d", r.DestID)
-		if r.Reply {
-			kv("dir", "out")
-		} else {
-			kv("dir", "in")
-		}
 	}
 	return b.String()
 }
@@ -219,17 +210,6 @@ func parseRecord(s string) (record, error) {
 		r.DestID = p.id("d")
 		r.Addr = p.addr("addr")
 		r.Port = uint16(p.uint("port", 16))
-	case kindStat:
-		r.DestID = p.id("d")
-		switch d := p.str("dir"); d {
-		case "in":
-		case "out":
-			r.Reply = true
-		default:
-			if p.err == nil {
-				p.err = fmt.Errorf("bad direction %q", d)
-			}
-		}
 	}
 	if p.err == nil && len(p.used) != len(kv) {
 		for k := range kv {
@@ -369,13 +349,12 @@ func persistSetName(svcID uint32, persist uint32, mask int) string {
 
 func svcChainName(id uint32) string         { return "s" + strconv.FormatUint(uint64(id), 10) }
 func destChainName(svc, dest uint32) string { return fmt.Sprintf("s%dd%d", svc, dest) }
-func statChainName(dest uint32) string      { return "t" + strconv.FormatUint(uint64(dest), 10) }
 func persistSeconds(d time.Duration) uint32 { return uint32(d / time.Second) }
 func seconds(s uint32) time.Duration        { return time.Duration(s) * time.Second }
 
-// chainIDs parses a chain name of this backend's scheme ("s12", "s12d40",
-// "t40") into its IDs; ok is false for other names.
-func chainIDs(name string) (svc, dest uint32, stat, ok bool) {
+// chainIDs parses a chain name of this backend's scheme ("s12", "s12d40")
+// into its IDs; ok is false for other names.
+func chainIDs(name string) (svc, dest uint32, ok bool) {
 	num := func(s string) (uint32, bool) {
 		if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
 			return 0, false
@@ -383,19 +362,15 @@ func chainIDs(name string) (svc, dest uint32, stat, ok bool) {
 		n, err := strconv.ParseUint(s, 10, 31)
 		return uint32(n), err == nil && n != 0
 	}
-	switch {
-	case strings.HasPrefix(name, "t"):
-		d, ok := num(name[1:])
-		return 0, d, true, ok
-	case strings.HasPrefix(name, "s"):
-		rest := name[1:]
-		if i := strings.IndexByte(rest, 'd'); i >= 0 {
-			s, ok1 := num(rest[:i])
-			d, ok2 := num(rest[i+1:])
-			return s, d, false, ok1 && ok2
-		}
-		s, ok := num(rest)
-		return s, 0, false, ok
+	rest, found := strings.CutPrefix(name, "s")
+	if !found {
+		return 0, 0, false
 	}
-	return 0, 0, false, false
+	if i := strings.IndexByte(rest, 'd'); i >= 0 {
+		s, ok1 := num(rest[:i])
+		d, ok2 := num(rest[i+1:])
+		return s, d, ok1 && ok2
+	}
+	s, ok := num(rest)
+	return s, 0, ok
 }

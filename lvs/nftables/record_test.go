@@ -21,8 +21,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Kind: kindWeight, SvcID: 9, DestID: 10, Weight: 2147483647},
 		{Kind: kindEnd, SvcID: 9},
 		{Kind: kindDest, SvcID: 9, DestID: 11, Addr: netip.MustParseAddr("2001:db8::1"), Port: 0},
-		{Kind: kindStat, DestID: 11, Reply: true},
-		{Kind: kindStat, DestID: 11},
+		{Kind: kindInfra, Infra: infraOutOut},
 	}
 	for _, r := range recs {
 		s := r.String()
@@ -65,7 +64,7 @@ func TestParseRecordErrors(t *testing.T) {
 		{"q1 svc id=1 fam=6 proto=6 addr=::ffff:192.0.2.1 port=1 sched=rr persist=0 mask=128", "not canonical"},
 		{"q1 sched id=1 n=3 h=xyz", "invalid syntax"},
 		{"q1 w id=1 d=2 w=-1", "invalid syntax"},
-		{"q1 st d=1 dir=sideways", "bad direction"},
+		{"q1 st d=1 dir=in", "unknown kind"},
 		{"q1 dst id=1 d=2 addr=nope port=1", "ParseAddr"},
 		{"q1 end id=1 " + strings.Repeat("x", 300), "too long"},
 	}
@@ -81,25 +80,24 @@ func TestChainIDs(t *testing.T) {
 	cases := []struct {
 		name      string
 		svc, dest uint32
-		stat, ok  bool
+		ok        bool
 	}{
-		{"s1", 1, 0, false, true},
-		{"s12d40", 12, 40, false, true},
-		{"t40", 0, 40, true, true},
-		{"s0", 0, 0, false, false},
-		{"s01", 0, 0, false, false},
-		{"sd1", 0, 0, false, false},
-		{"s1d", 0, 0, false, false},
-		{"services", 0, 0, false, false},
-		{"stats_pre", 0, 0, false, false},
-		{"t", 0, 0, true, false},
-		{"s99999999999", 0, 0, false, false},
-		{"prerouting", 0, 0, false, false},
+		{"s1", 1, 0, true},
+		{"s12d40", 12, 40, true},
+		{"t40", 0, 0, false},
+		{"s0", 0, 0, false},
+		{"s01", 0, 0, false},
+		{"sd1", 0, 0, false},
+		{"s1d", 0, 0, false},
+		{"services", 0, 0, false},
+		{"stats_pre", 0, 0, false},
+		{"s99999999999", 0, 0, false},
+		{"prerouting", 0, 0, false},
 	}
 	for _, c := range cases {
-		s, d, st, ok := chainIDs(c.name)
-		if ok != c.ok || (ok && (s != c.svc || d != c.dest || st != c.stat)) {
-			t.Errorf("chainIDs(%q) = %d %d %v %v, want %d %d %v %v", c.name, s, d, st, ok, c.svc, c.dest, c.stat, c.ok)
+		s, d, ok := chainIDs(c.name)
+		if ok != c.ok || (ok && (s != c.svc || d != c.dest)) {
+			t.Errorf("chainIDs(%q) = %d %d %v, want %d %d %v", c.name, s, d, ok, c.svc, c.dest, c.ok)
 		}
 	}
 	if n := destChainName(12, 40); n != "s12d40" {
@@ -146,7 +144,7 @@ func FuzzParseRecord(f *testing.F) {
 		"q1 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=wrr persist=0 mask=32",
 		"q1 svc id=3 fam=6 fwm=7 sched=dh persist=300 mask=64",
 		"q1 sched id=9 n=6 h=deadbeef", "q1 w id=9 d=10 w=3", "q1 end id=9", "q1 persist id=9",
-		"q1 dst id=9 d=11 addr=2001:db8::1 port=0", "q1 st d=11 dir=out", "q1 infra r=masq",
+		"q1 dst id=9 d=11 addr=2001:db8::1 port=0", "q1 infra r=stoo", "q1 infra r=masq",
 		"q1 w id=1 d=1 w=1 w=2", "q1", "", "q1 svc",
 	} {
 		f.Add(s)

@@ -18,7 +18,8 @@ const (
 	chainStatsPre    = "stats_pre"   // filter, hook prerouting: counters
 	chainStatsOut    = "stats_out"   // filter, hook output: counters
 	chainServices    = "services"    // one dispatch rule per service
-	statsMap         = "stats"       // ct mark → jump t<id>
+	statsIn          = "stats_in"    // marks of destinations, counting client → server
+	statsOut         = "stats_out"   // the same, counting replies
 )
 
 // ctMarkFlag marks connections this backend DNATed; the low 31 bits carry
@@ -203,24 +204,19 @@ func destExprs(f lvs.Family, mask int, persistSet string, destID uint32, d lvs.D
 	return append(e, nat)
 }
 
-// statExprs counts one direction of a destination's connections.
-func statExprs(reply bool) []expr.Any {
-	dir := byte(0) // IP_CT_DIR_ORIGINAL
+// statsExprs counts one direction of our connections: looking the
+// connection's mark up in a set with per-element counters counts the
+// packet on its destination's element.
+func statsExprs(reply bool) []expr.Any {
+	dir, set := byte(0), statsIn // IP_CT_DIR_ORIGINAL
 	if reply {
-		dir = 1 // IP_CT_DIR_REPLY
+		dir, set = 1, statsOut // IP_CT_DIR_REPLY
 	}
 	return []expr.Any{
 		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{dir}},
-		&expr.Counter{},
-	}
-}
-
-// statsJumpExprs sends packets of our connections to their counter chain.
-func statsJumpExprs() []expr.Any {
-	return []expr.Any{
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: statsMap},
+		&expr.Lookup{SourceRegister: 1, SetName: set},
 	}
 }
 

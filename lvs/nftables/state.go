@@ -67,11 +67,13 @@ type state struct {
 
 // infraChains maps each skeleton rule to the chain it must live in.
 var infraChains = map[string]string{
-	infraPreJump:  chainPrerouting,
-	infraOutJump:  chainOutput,
-	infraMasq:     chainPostrouting,
-	infraStatsPre: chainStatsPre,
-	infraStatsOut: chainStatsOut,
+	infraPreJump: chainPrerouting,
+	infraOutJump: chainOutput,
+	infraMasq:    chainPostrouting,
+	infraPreIn:   chainStatsPre,
+	infraPreOut:  chainStatsPre,
+	infraOutIn:   chainStatsOut,
+	infraOutOut:  chainStatsOut,
 }
 
 // decodeState rebuilds the table model from a dump. It is pure and total:
@@ -90,16 +92,16 @@ func decodeState(d dump, masquerade bool) *state {
 	for _, name := range d.Sets {
 		st.Sets[name] = true
 	}
-	for _, e := range d.Elements[statsMap] {
-		if len(e.Key) == 4 {
-			if m := binary.NativeEndian.Uint32([]byte(e.Key)); m&ctMarkFlag != 0 && e.Chain == statChainName(m&^ctMarkFlag) {
-				st.StatElems[m&^ctMarkFlag] = true
-			}
+	in := statsElems(d.Elements[statsIn])
+	for id, c := range statsElems(d.Elements[statsOut]) {
+		if _, ok := in[id]; ok {
+			st.StatElems[id] = true
+			st.StatIn[id], st.StatOut[id] = in[id], c
 		}
 	}
 	for _, c := range d.Chains {
 		st.Chains[c] = true
-		if s, dst, _, ok := chainIDs(c); ok {
+		if s, dst, ok := chainIDs(c); ok {
 			if s != 0 {
 				st.UsedIDs[s] = true
 			}
@@ -156,17 +158,10 @@ func decodeState(d dump, masquerade bool) *state {
 			get(r.SvcID).weights[r.DestID] = append(get(r.SvcID).weights[r.DestID], r)
 		case kindDest:
 			get(r.SvcID).dests[r.DestID] = append(get(r.SvcID).dests[r.DestID], ruleRecord{r, ri})
-		case kindStat:
-			c := counter{ri.Packets, ri.Bytes}
-			if r.Reply {
-				st.StatOut[r.DestID] = c
-			} else {
-				st.StatIn[r.DestID] = c
-			}
 		}
 	}
 	delete(st.UsedIDs, 0)
-	st.InfraOK = d.TableExists && st.Sets[statsMap]
+	st.InfraOK = d.TableExists && st.Sets[statsIn] && st.Sets[statsOut]
 	for name := range infraChains {
 		want := 1
 		if name == infraMasq && !masquerade {
@@ -284,8 +279,6 @@ func recordInPlace(r record, chain string) bool {
 		return chain == svcChainName(r.SvcID)
 	case kindDest:
 		return chain == destChainName(r.SvcID, r.DestID)
-	case kindStat:
-		return chain == statChainName(r.DestID)
 	}
 	return false
 }
@@ -333,6 +326,20 @@ func (st *state) Stats() map[lvs.ServiceKey]lvs.ServiceStats {
 			s.BytesOut += c.BytesOut
 		}
 		out[k] = s
+	}
+	return out
+}
+
+// statsElems decodes a counter set: destination ID → counter.
+func statsElems(es []setElem) map[uint32]counter {
+	out := map[uint32]counter{}
+	for _, e := range es {
+		if len(e.Key) != 4 {
+			continue
+		}
+		if m := binary.NativeEndian.Uint32([]byte(e.Key)); m&ctMarkFlag != 0 && m != ctMarkFlag {
+			out[m&^ctMarkFlag] = counter{e.Packets, e.Bytes}
+		}
 	}
 	return out
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -23,8 +21,8 @@ import (
 // per-destination counters derived from the IDs.
 func synthDump(t lvs.Table, masq bool) dump {
 	d := dump{TableExists: true, Chains: []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices},
-		Sets: []string{statsMap}, Elements: map[string][]setElem{}}
-	var stats []nftables.SetElement
+		Sets: []string{statsIn, statsOut}, Elements: map[string][]setElem{}}
+	var in, out []setElem
 	add := func(chain string, r record, pk uint64) {
 		d.Rules = append(d.Rules, ruleInfo{Chain: chain, Handle: uint64(len(d.Rules) + 1), Comment: r.String(), HasCounter: pk > 0, Packets: pk, Bytes: pk * 60})
 	}
@@ -62,15 +60,17 @@ func synthDump(t lvs.Table, masq bool) dump {
 		}
 		add(sc, record{Kind: kindEnd, SvcID: id}, 0)
 		for j, dst := range s.Destinations {
-			dc, tc := destChainName(id, ids[j]), statChainName(ids[j])
-			d.Chains = append(d.Chains, dc, tc)
+			dc := destChainName(id, ids[j])
+			d.Chains = append(d.Chains, dc)
 			add(dc, record{Kind: kindDest, SvcID: id, DestID: ids[j], Addr: dst.Addr, Port: dst.Port}, uint64(ids[j]))
-			add(tc, record{Kind: kindStat, DestID: ids[j]}, uint64(ids[j])*3)
-			add(tc, record{Kind: kindStat, DestID: ids[j], Reply: true}, uint64(ids[j])*2)
-			stats = append(stats, nftables.SetElement{Key: native32(markOf(ids[j])), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: tc}})
+			k := string(native32(markOf(ids[j])))
+			in = append(in, setElem{Key: k, Packets: uint64(ids[j]) * 3, Bytes: uint64(ids[j]) * 180})
+			out = append(out, setElem{Key: k, Packets: uint64(ids[j]) * 2, Bytes: uint64(ids[j]) * 120})
 		}
 	}
-	d.Elements[statsMap] = elemsOf(stats)
+	sortElems(in)
+	sortElems(out)
+	d.Elements[statsIn], d.Elements[statsOut] = in, out
 	return d
 }
 
@@ -102,15 +102,11 @@ func TestDecodeStateRoundTrip(t *testing.T) {
 
 // TestDecodeStateNoticesEveryMissingRule removes each rule in turn: the
 // read-back must differ from the programmed table, so the reconciler sees
-// (and repairs) any single deleted rule. Counter chains are the exception:
-// they carry statistics, not the model.
+// (and repairs) any single deleted rule.
 func TestDecodeStateNoticesEveryMissingRule(t *testing.T) {
 	want := sampleTable()
 	full := synthDump(want, true)
 	for i, r := range full.Rules {
-		if strings.HasPrefix(r.Chain, "t") {
-			continue
-		}
 		d := full
 		d.Rules = append(append([]ruleInfo(nil), full.Rules[:i]...), full.Rules[i+1:]...)
 		if got := decodeState(d, true).Table(); got.Digest() == want.Digest() {
@@ -131,7 +127,7 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		{"duplicate destination rule", func(d *dump) { dupRule(d, "q1 dst id=1 d=2 ") }},
 		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q1 infra r=masq") }},
 		{"table missing", func(d *dump) { d.TableExists = false }},
-		{"counter map missing", func(d *dump) { d.Sets = d.Sets[1:] }},
+		{"counter set missing", func(d *dump) { d.Sets = d.Sets[1:] }},
 		{"slot map element deleted", func(d *dump) { d.Elements["m1"] = d.Elements["m1"][1:] }},
 		{"slot map flushed", func(d *dump) { d.Elements["m1"] = nil }},
 		{"slot map jumps elsewhere", func(d *dump) {
