@@ -91,8 +91,8 @@ type InstanceConfig struct {
 	IPv6 bool
 	// Priority is the base priority 1..255; 0 means 100.
 	Priority int
-	// AdvertInterval defaults to 1 s. v2 needs whole seconds; v3 is
-	// rounded to centiseconds, at most 40.95 s.
+	// AdvertInterval defaults to 1 s. v2 rounds it to whole seconds (at
+	// least 1, at most 255); v3 rounds it to centiseconds (0.01..40.95 s).
 	AdvertInterval time.Duration
 	// WantMaster is "state MASTER"; informational except for logging:
 	// like keepalived only priority 255 starts as master at once.
@@ -180,7 +180,10 @@ func (c InstanceConfig) withDefaults() InstanceConfig {
 	if c.AdvertInterval == 0 {
 		c.AdvertInterval = time.Second
 	}
-	if c.Version == 3 {
+	switch c.Version {
+	case 2: // keepalived rounds v2 intervals to whole seconds, at least 1
+		c.AdvertInterval = max(c.AdvertInterval.Round(time.Second), time.Second)
+	case 3:
 		c.AdvertInterval = c.AdvertInterval.Round(10 * time.Millisecond)
 	}
 	if c.GARP == nil {

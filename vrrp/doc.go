@@ -51,6 +51,39 @@
 //   - no_accept is not implemented (accept mode is always on, as
 //     keepalived's default outside strict mode).
 //
+// # keepalived.conf → NodeConfig
+//
+//	vrrp_instance NAME            InstanceConfig.Name
+//	  interface IF                .Interface
+//	  virtual_router_id N         .VRID
+//	  version 2|3                 .Version (0 = 2, keepalived's default)
+//	  priority N                  .Priority (0 = 100)
+//	  advert_int SECS             .AdvertInterval
+//	  state MASTER                .WantMaster (only 255 starts as master)
+//	  nopreempt / preempt_delay   .NoPreempt / .PreemptDelay
+//	  virtual_ipaddress { ... }   .VIPs (Prefix, Dev "dev", Label "label",
+//	                              Scope "scope", NoDAD "-nodad"); one per line
+//	  virtual_ipaddress_excluded  .ExcludedVIPs
+//	  authentication PASS         .AuthPass
+//	  v3_checksum_as_v2           .V3ChecksumAsV2
+//	  mcast_src_ip                .McastSrc
+//	  unicast_src_ip / _peer      .UnicastSrc / .UnicastPeers
+//	  check_unicast_src           .CheckUnicastSrc
+//	  dont_track_primary          .DontTrackPrimary
+//	  track_interface { IF weight W [reverse] }  .TrackInterfaces
+//	  track_script { NAME [weight W [reverse]] } .TrackScripts (OverrideWeight
+//	                              when the entry gives a weight)
+//	  garp_master_delay/_repeat/_refresh/_refresh_repeat, garp_interval
+//	                              .GARP (nil = keepalived defaults)
+//	  notify_master/_backup/_fault/_stop, notify   .Notify
+//	  no_accept                   .NoAccept (rejected: not supported)
+//	vrrp_sync_group NAME { group { ... } }  GroupConfig (+ its trackers, notify)
+//	vrrp_script NAME { script, interval, timeout, weight [reverse], rise,
+//	                   fall, init_fail }    ScriptConfig
+//
+// Global garp_* defaults, vrrp_version and similar globals are applied by
+// the caller when it fills the per-instance fields.
+//
 // # What it must not do
 //
 // Know about raft, the cluster or the config file format: the agent

@@ -637,6 +637,25 @@ func TestAcceptedDespiteMismatch(t *testing.T) {
 	})
 }
 
+func TestConfigDefaults(t *testing.T) {
+	c := InstanceConfig{Name: "x", Interface: "eth0", VRID: 1, VIPs: []VIP{{Prefix: netip.MustParsePrefix("192.0.2.1/32")}}}
+	d := c.withDefaults()
+	if d.Version != 2 || d.Priority != 100 || d.AdvertInterval != time.Second || d.GARP == nil || *d.GARP != DefaultGARP() || d.IPv6 {
+		t.Errorf("defaults %+v", d)
+	}
+	c.AdvertInterval = 300 * ms
+	if d := c.withDefaults(); d.AdvertInterval != time.Second {
+		t.Errorf("v2 0.3 s rounds to %v, want 1s", d.AdvertInterval)
+	}
+	c.Version, c.AdvertInterval = 3, 123456*time.Microsecond
+	if d := c.withDefaults(); d.AdvertInterval != 120*ms {
+		t.Errorf("v3 0.123456 s rounds to %v, want 120ms", d.AdvertInterval)
+	}
+	if k := c.withDefaults().Key(); k != (Key{VRID: 1, Interface: "eth0"}) {
+		t.Errorf("key %+v", k)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	bad := []struct {
 		name string
@@ -650,7 +669,7 @@ func TestConfigValidate(t *testing.T) {
 			c.AdvertInterval = time.Second
 			c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("2001:db8::1/128")}}
 		}, "IPv6"},
-		{"v2 fractional interval", func(c *InstanceConfig) { c.Version = 2 }, "whole seconds"},
+		{"v2 interval too long", func(c *InstanceConfig) { c.Version = 2; c.AdvertInterval = 256 * time.Second }, "whole seconds"},
 		{"v3 interval too long", func(c *InstanceConfig) { c.AdvertInterval = 41 * time.Second }, "advert_int"},
 		{"nopreempt with 255", func(c *InstanceConfig) { c.Priority = 255; c.NoPreempt = true }, "nopreempt"},
 		{"mixed families", func(c *InstanceConfig) {
