@@ -341,3 +341,20 @@ func TestNoLeakFromOtherInterfaces(t *testing.T) {
 	// They do arrive on eth1 (so the check above can fail).
 	a.MustRun("timeout", "2", "tcpdump", "-c1", "-i", "eth1", "-n", "ip proto 112")
 }
+
+// An instance whose interface has no IPv4 address yet waits in FAULT and
+// starts once the address appears (no link event announces it).
+func TestStartsWhenAddressAppears(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a")
+	pa := startNode(t, a, lanConfig(150, 100*ms, "192.0.2.100/32"))
+	pa.waitState(t, "VI_1", StateFault, 3*time.Second)
+	if s := pa.Status()[0]; !strings.Contains(s.Fault, "no usable IPv4 address") {
+		t.Errorf("fault %q", s.Fault)
+	}
+	a.MustRun("ip", "addr", "add", "192.0.2.1/24", "dev", "eth0")
+	pa.waitState(t, "VI_1", StateMaster, 4*time.Second)
+	if s := pa.Status()[0]; s.Self != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("self %v", s.Self)
+	}
+}

@@ -253,15 +253,36 @@ func (n *Node) Run(ctx context.Context) error {
 	n.scriptOK = map[string]bool{}
 	n.scripts = map[string]*scriptHandle{}
 	n.startScripts(n.cfg.Scripts)
-	rt.watchLinks(func(name string, up bool) { n.post(func() { n.onLink(name, up) }) })
+	rt.watchLinks(func(name string, up bool) {
+		n.post(func() {
+			if !n.stopped {
+				n.onLink(name, up)
+			}
+		})
+	})
 	for _, name := range n.order {
 		n.startInstance(n.insts[name])
 	}
 	n.syncGroupsLevel()
 	n.mu.Unlock()
 
+	retry := time.NewTicker(2 * time.Second)
+	defer retry.Stop()
 	for {
 		select {
+		case <-retry.C:
+			// Instances whose socket could not be opened (interface or
+			// source address missing) try again; address changes raise no
+			// link event.
+			n.mu.Lock()
+			for _, name := range n.order {
+				if inst := n.insts[name]; !inst.closed && inst.io == nil {
+					n.setupIO(inst)
+					n.evaluate(inst)
+				}
+			}
+			n.syncGroupsLevel()
+			n.mu.Unlock()
 		case <-ctx.Done():
 			n.mu.Lock()
 			n.shutdown()
@@ -553,14 +574,27 @@ func (n *Node) reconfigure(cfg NodeConfig) error {
 	now := n.opts.now()
 	n.cfg = cfg
 	n.startScripts(cfg.Scripts)
+	keep := map[string]InstanceConfig{}
+	for _, ic := range cfg.Instances {
+		d := ic.withDefaults()
+		if old := n.insts[ic.Name]; old != nil && !old.closed && old.cfg.Key() == d.Key() {
+			keep[ic.Name] = d
+		}
+	}
+	// Stop removed (or re-identified) instances first, so an address that
+	// moves to a kept instance is not removed after that one added it.
+	for _, name := range n.order {
+		if _, ok := keep[name]; !ok {
+			n.log.Info("vrrp instance removed by reload", "instance", name)
+			n.stopInstance(n.insts[name], now)
+		}
+	}
 	newInsts := map[string]*instance{}
 	var order, started []string
 	for _, ic := range cfg.Instances {
-		d := ic.withDefaults()
-		old := n.insts[ic.Name]
-		if old != nil && !old.closed && old.cfg.Key() == d.Key() {
-			n.reconfigureInstance(old, d)
-			newInsts[ic.Name] = old
+		if d, ok := keep[ic.Name]; ok {
+			n.reconfigureInstance(n.insts[ic.Name], d)
+			newInsts[ic.Name] = n.insts[ic.Name]
 		} else {
 			inst, err := n.newInstance(ic)
 			if err != nil {
@@ -570,12 +604,6 @@ func (n *Node) reconfigure(cfg NodeConfig) error {
 			started = append(started, ic.Name)
 		}
 		order = append(order, ic.Name)
-	}
-	for _, name := range n.order {
-		if newInsts[name] != n.insts[name] {
-			n.log.Info("vrrp instance removed by reload", "instance", name)
-			n.stopInstance(n.insts[name], now)
-		}
 	}
 	n.insts, n.order = newInsts, order
 	n.buildGroups(cfg)

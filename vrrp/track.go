@@ -157,7 +157,7 @@ func (n *Node) startScripts(cfgs []ScriptConfig) {
 		n.scripts[sc.Name] = h
 		r := newScriptRunner(sc, n.log, func(name string, ok bool) {
 			n.post(func() {
-				if n.scripts[name] == h {
+				if n.scripts[name] == h && !n.stopped {
 					n.scriptOK[name] = ok
 					n.evaluateAll()
 				}
