@@ -127,6 +127,7 @@ func envInt(k string, def int) int {
 }
 
 func benchTCP(b *testing.B, n int, window time.Duration) {
+	tStart := time.Now()
 	addrs := startListeners(b, 64)
 	heap0 := heapInUse()
 	s, err := NewScheduler(Options{Logger: quietLogger()})
@@ -159,6 +160,7 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 			b.Fatal(err)
 		}
 	}()
+	tSetup := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
@@ -191,6 +193,8 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 	mu.Unlock()
 	cancel()
 	<-done
+	b.Logf("phases: setup %v (listeners, %d checkers), run %v, stop %v", tSetup.Sub(tStart).Round(time.Millisecond), n,
+		t1.Sub(tSetup).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 
 	slices.Sort(lats)
 	slices.Sort(lags)
