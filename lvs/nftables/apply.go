@@ -114,14 +114,7 @@ func (dp *DataPlane) Sync(ctx context.Context, desired lvs.Table) (bool, error) 
 	if cur.Digest() == desired.Digest() {
 		return false, nil
 	}
-	p := lvs.Plan{DeleteServices: nil}
-	for _, s := range cur.Services {
-		p.DeleteServices = append(p.DeleteServices, s.Key)
-	}
-	p.AddServices = desired.Normalize().Services
-	// Deleting and re-adding an unchanged service is a no-op for program,
-	// which compares the result with the kernel state service by service.
-	return true, dp.Apply(ctx, p)
+	return true, dp.Apply(ctx, lvs.Diff(cur, desired, lvs.Options{OwnWholeTable: true}))
 }
 
 func comment(r record) []byte { return userdata.AppendString(nil, userdata.TypeComment, r.String()) }

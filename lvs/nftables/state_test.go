@@ -196,18 +196,42 @@ func TestStatsFromState(t *testing.T) {
 	}
 }
 
-// randomTable draws a table of supported services.
+// randomTable draws a table of supported services: TCP and UDP, IPv4 and
+// IPv6, some fwmark services, all schedulers, some persistent, weights
+// 0..3.
 func randomTable(r *rand.Rand) lvs.Table {
 	var t lvs.Table
 	scheds := []string{"rr", "wrr", "sh", "dh"}
-	for i := 0; i < r.IntN(5); i++ {
-		s := lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(3))}), Port: uint16(80 + r.IntN(3))},
-			Scheduler: scheds[r.IntN(4)]}
+	for i := 0; i < r.IntN(6); i++ {
+		v6 := r.IntN(3) == 0
+		var k lvs.ServiceKey
+		switch {
+		case r.IntN(5) == 0:
+			k = lvs.ServiceKey{Family: lvs.IPv4, FWMark: uint32(1 + r.IntN(3))}
+			if v6 {
+				k.Family = lvs.IPv6
+			}
+		case v6:
+			k = lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.TCP, Addr: netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%d", 1+r.IntN(3))), Port: uint16(80 + r.IntN(3))}
+		default:
+			k = lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(3))}), Port: uint16(80 + r.IntN(3))}
+		}
+		if !k.IsFWMark() && r.IntN(3) == 0 {
+			k.Protocol = lvs.UDP
+		}
+		s := lvs.Service{Key: k, Scheduler: scheds[r.IntN(4)]}
 		if r.IntN(3) == 0 {
 			s.Persistence = time.Duration(1+r.IntN(600)) * time.Second
+			if r.IntN(2) == 0 {
+				s.Netmask = 16 + r.IntN(16)
+			}
 		}
 		for j := 0; j < r.IntN(5); j++ {
-			s.Destinations = append(s.Destinations, lvs.Destination{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(r.IntN(6))}), Port: 8080, Weight: int32(r.IntN(4))})
+			a := netip.AddrFrom4([4]byte{192, 0, 2, byte(r.IntN(6))})
+			if k.Family == lvs.IPv6 {
+				a = netip.MustParseAddr(fmt.Sprintf("2001:db8:2::%d", r.IntN(6)))
+			}
+			s.Destinations = append(s.Destinations, lvs.Destination{Addr: a, Port: uint16(8080 + r.IntN(2)), Weight: int32(r.IntN(4))})
 		}
 		t.Services = append(t.Services, s)
 	}

@@ -28,7 +28,7 @@ func CheckService(s lvs.Service) error {
 		return fmt.Errorf("nftables backend: service %s: unknown address family %d", k, fam)
 	}
 	if !k.IsFWMark() {
-		if !k.Addr.IsValid() || k.Addr.Zone() != "" {
+		if !k.Addr.IsValid() || k.Addr.Zone() != "" || k.Addr.Is4In6() {
 			return fmt.Errorf("nftables backend: service %s: invalid virtual address", k)
 		}
 		if lvs.FamilyOf(k.Addr) != fam {

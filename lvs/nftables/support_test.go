@@ -57,6 +57,7 @@ func TestCheckService(t *testing.T) {
 		{"duplicate destination", func(s *lvs.Service) { s.Destinations[1] = s.Destinations[0] }, "listed twice"},
 		{"sub-second persistence", func(s *lvs.Service) { s.Persistence = 1500 * time.Millisecond }, "whole seconds"},
 		{"netmask 33", func(s *lvs.Service) { s.Persistence = time.Second; s.Netmask = 33 }, "persistence_granularity /33"},
+		{"IPv4-mapped VIP", func(s *lvs.Service) { s.Key.Addr = netip.MustParseAddr("::ffff:198.51.100.10") }, "invalid virtual address"},
 		{"no address", func(s *lvs.Service) { s.Key.Addr = netip.Addr{}; s.Key.Family = lvs.IPv4 }, "invalid virtual address"},
 		{"total weight", func(s *lvs.Service) { s.Destinations[0].Weight = 1 << 30; s.Destinations[1].Weight = 1 << 30 }, "total weight"},
 	}
