@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -357,4 +358,53 @@ func TestStartsWhenAddressAppears(t *testing.T) {
 	if s := pa.Status()[0]; s.Self != netip.MustParseAddr("192.0.2.1") {
 		t.Errorf("self %v", s.Self)
 	}
+}
+
+// Notify scripts run in order with keepalived's arguments, including
+// notify_stop on SIGTERM; VIP labels and scopes reach the kernel.
+func TestNotifyAndVIPAttributes(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	dir := t.TempDir()
+	out := dir + "/notify.log"
+	script := dir + "/notify.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lanConfig(150, 100*ms, "192.0.2.100/24", func(c *InstanceConfig) {
+		c.VIPs[0].Label = "eth0:vip"
+		c.ExcludedVIPs = []VIP{{Prefix: mustPrefix("198.51.100.7/32"), Scope: "host"}}
+		c.Notify = NotifyConfig{Master: script + " master-only", Stop: script + " stop-only", Generic: script}
+	})
+	waitOperUp(t, a)
+	pa := startNode(t, a, cfg)
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	waitAddr(t, a, "192.0.2.100", true, time.Second)
+	show := string(a.MustRun("ip", "-o", "addr", "show", "dev", "eth0"))
+	if !strings.Contains(show, "192.0.2.100/24") || !strings.Contains(show, "eth0:vip") {
+		t.Errorf("VIP label missing: %s", show)
+	}
+	if !strings.Contains(show, "198.51.100.7/32 scope host") {
+		t.Errorf("excluded VIP with scope host missing: %s", show)
+	}
+	pa.signal(syscall.SIGTERM)
+	pa.wait(t, 10*time.Second)
+	waitAddr(t, a, "198.51.100.7", false, time.Second)
+	b, _ := os.ReadFile(out)
+	want := "INSTANCE VI_1 BACKUP 150\nmaster-only\nINSTANCE VI_1 MASTER 150\nstop-only\nINSTANCE VI_1 STOP 150\n"
+	if string(b) != want {
+		t.Errorf("notify log\n%s\nwant\n%s", b, want)
+	}
+}
+
+// waitOperUp waits until eth0's carrier is up, so a node starting next
+// does not begin with a (real, transient) FAULT.
+func waitOperUp(t *testing.T, ns *netnstest.NS) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * ms) {
+		if out, _ := ns.Run("cat", "/sys/class/net/eth0/operstate"); strings.TrimSpace(string(out)) == "up" {
+			return
+		}
+	}
+	t.Fatalf("%s: eth0 not up", ns.Name)
 }
