@@ -80,11 +80,6 @@ func startListeners(b *testing.B, n int) []netip.AddrPort {
 	return nil
 }
 
-func cpuTime() time.Duration {
-	u, s := cpuSplit()
-	return u + s
-}
-
 func cpuSplit() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

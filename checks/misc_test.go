@@ -59,13 +59,6 @@ func skipOrFail(t testing.TB, format string, a ...any) {
 	t.Skipf(format, a...)
 }
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root")
-	}
-}
-
 func newMisc(t *testing.T, path string, dynamic bool, timeout time.Duration) Checker {
 	t.Helper()
 	c, err := NewChecker(Spec{Kind: KindMisc, Misc: &MiscSpec{Path: path, Dynamic: dynamic, Timeout: timeout}}, Options{})

@@ -43,8 +43,6 @@ func (q *obsQueue) pop() (Observation, bool) {
 	return o, true
 }
 
-func (q *obsQueue) len() int { return len(q.items) - q.head }
-
 func (s *Scheduler) emitLocked(o Observation) {
 	s.pending.push(o)
 	s.pokeEmitter()
