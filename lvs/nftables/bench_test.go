@@ -18,8 +18,9 @@ import (
 // server's line, close) from the client namespace through the director:
 // to the VIP (DNAT + masquerade by this backend, rr over three servers)
 // and directly to one real server (plain forwarding through the same
-// director), alternating within one run. It reports connections per
-// second, p50/p99 latency of each path and their ratios.
+// director), alternating within one run. It reports the sequential
+// connection rate and p50/p99 latency of each path, the rate of 8
+// concurrent clients per path, and the VIP/direct ratios.
 //
 //	go test -run '^$' -bench ThroughVIP -benchtime 3000x ./lvs/nftables
 func BenchmarkThroughVIP(b *testing.B) {
@@ -60,6 +61,36 @@ func BenchmarkThroughVIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Throughput with 8 concurrent clients, each path on its own.
+	parallel := func(dst netip.AddrPort) float64 {
+		const workers = 8
+		per := max(b.N/workers, 50)
+		start := time.Now()
+		errs := make(chan error, workers)
+		for w := 0; w < workers; w++ {
+			go func() {
+				errs <- l.client.Do(func() error {
+					for i := 0; i < per; i++ {
+						if _, err := once(dst); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}()
+		}
+		for w := 0; w < workers; w++ {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(workers*per) / time.Since(start).Seconds()
+	}
+	parVIP, parDirect := parallel(vip), parallel(direct)
+	b.ReportMetric(parVIP, "vip_par8_conn/s")
+	b.ReportMetric(parDirect, "direct_par8_conn/s")
+	b.ReportMetric(parVIP/parDirect, "par8_ratio")
+	b.Logf("8 concurrent clients: VIP %.0f conn/s, direct %.0f conn/s, ratio %.2f", parVIP, parDirect, parVIP/parDirect)
 	v, d := summarize(viaVIP), summarize(viaDirect)
 	b.ReportMetric(v.cps, "vip_conn/s")
 	b.ReportMetric(d.cps, "direct_conn/s")
