@@ -280,7 +280,7 @@ func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKe
 				}
 				known := v.methods[s.Key]
 				err := sock.request(v.family, ipvsCmdGetDest, ipvsGenlVers, e.b, nlmFRequest|nlmFDump, func(p []byte) error {
-					d, ds, err := decodeDestMsg(p, s.Key.Family)
+					d, ds, err := decodeDestMsgStats(p, s.Key.Family, withStats)
 					if err != nil {
 						return err
 					}
@@ -603,3 +603,5 @@ func (v *nlSock) request(family uint16, cmd, ver uint8, attr []byte, flags uint1
 		}
 	}
 }
+
+func (*IPVS) readsAreFresh() {}

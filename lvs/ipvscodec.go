@@ -461,10 +461,16 @@ func decodeService(b []byte) (Service, Counters, error) {
 // decodeDestMsg decodes the payload of an IPVS_CMD_NEW_DEST dump message;
 // svcFam is the service's family (older kernels omit the destination's).
 func decodeDestMsg(b []byte, svcFam Family) (Destination, DestStats, error) {
+	return decodeDestMsgStats(b, svcFam, true)
+}
+
+// decodeDestMsgStats is decodeDestMsg; without withStats the statistics
+// attributes (two thirds of a destination message) are skipped.
+func decodeDestMsgStats(b []byte, svcFam Family, withStats bool) (Destination, DestStats, error) {
 	a := attrs{b: b}
 	for a.next() {
 		if a.typ == ipvsCmdAttrDest {
-			return decodeDest(a.val, svcFam)
+			return decodeDest(a.val, svcFam, withStats)
 		}
 	}
 	if a.err != nil {
@@ -473,7 +479,7 @@ func decodeDestMsg(b []byte, svcFam Family) (Destination, DestStats, error) {
 	return Destination{}, DestStats{}, errors.New("ipvs destination message without destination attribute")
 }
 
-func decodeDest(b []byte, svcFam Family) (Destination, DestStats, error) {
+func decodeDest(b []byte, svcFam Family, withStats bool) (Destination, DestStats, error) {
 	var d Destination
 	var st DestStats
 	var c64 Counters
@@ -518,9 +524,13 @@ func decodeDest(b []byte, svcFam Family) (Destination, DestStats, error) {
 			f, err = a.u16()
 			d.TunnelFlags = TunnelFlags(f)
 		case ipvsDestAttrStats:
-			err = decodeStats(a.val, &st.Counters)
+			if withStats {
+				err = decodeStats(a.val, &st.Counters)
+			}
 		case ipvsDestAttrStats64:
-			err, have64 = decodeStats(a.val, &c64), true
+			if withStats {
+				err, have64 = decodeStats(a.val, &c64), true
+			}
 		}
 	}
 	if err == nil {

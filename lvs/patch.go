@@ -79,10 +79,13 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 	}
 	r.stMu.Unlock()
 	if applyErr != nil {
-		r.cacheOK, r.appliedK = false, false
+		r.cacheOK, r.appliedK, r.digest = false, false, ""
 		return res, applyErr
 	}
 	r.cache = res.Plan.apply(r.cache, true)
+	if !res.Plan.Empty() {
+		r.digest = ""
+	}
 	r.applied = patchTable(r.applied, eff.Services, removed, true)
 	return res, nil
 }

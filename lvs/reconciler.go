@@ -105,7 +105,8 @@ type Reconciler struct {
 	dpMu     sync.Mutex // DataPlane calls (passes, the stats collector)
 	cache    Table      // kernel view after the last successful pass (normalized)
 	cacheOK  bool
-	applied  Table // effective desired table of the last successful pass
+	digest   string // Digest of cache, "" when unknown
+	applied  Table  // effective desired table of the last successful pass
 	appliedK bool
 	owned    OwnedSet
 	draining map[drainKey]time.Time
@@ -220,7 +221,8 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 			r.cacheOK = false
 			return res, fmt.Errorf("lvs: read %s table: %w", r.cfg.DataPlane.Name(), err)
 		}
-		obs = t.Normalize()
+		_, fresh := r.cfg.DataPlane.(freshReader)
+		obs = t.normalize(!fresh) // a fresh dump is ours to rewrite
 	} else {
 		obs = r.cache
 	}
@@ -260,10 +262,10 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 	r.saveOwned()
 	r.setServiceStatus(eff, invalid, draining, applyErr)
 	if applyErr != nil {
-		r.cacheOK = false
-		r.appliedK = false
+		r.cacheOK, r.appliedK, r.digest = false, false, ""
 		return res, applyErr
 	}
+	prev, prevOK := r.cache, r.cacheOK && r.digest != ""
 	if res.Plan.Empty() {
 		r.cache = obs
 	} else {
@@ -272,7 +274,14 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 	r.cacheOK = true
 	r.applied, r.appliedK = eff, true
 	if full {
-		res.Digest = r.cache.Digest()
+		// Hashing the whole table costs more than comparing it: reuse the
+		// digest when the kernel table is exactly the previous one.
+		if !prevOK || !res.Plan.Empty() || !diffNormalized(prev, r.cache, Options{OwnWholeTable: true}).Empty() || !sameTimeouts(prev, r.cache) {
+			r.digest = r.cache.Digest()
+		}
+		res.Digest = r.digest
+	} else if !res.Plan.Empty() {
+		r.digest = ""
 	}
 	return res, nil
 }
@@ -600,3 +609,14 @@ func (r *Reconciler) saveOwned() {
 		r.log.Error("lvs: saving ownership state", "file", r.cfg.StateFile, "err", err)
 	}
 }
+
+func sameTimeouts(a, b Table) bool {
+	if a.Timeouts == nil || b.Timeouts == nil {
+		return a.Timeouts == b.Timeouts
+	}
+	return *a.Timeouts == *b.Timeouts
+}
+
+// freshReader marks data planes whose Read returns storage nobody else
+// holds, so the reconciler may normalize it in place.
+type freshReader interface{ readsAreFresh() }

@@ -235,13 +235,24 @@ type Table struct {
 // kernel does not keep are cleared, so a desired table and the table read
 // back from the kernel digest equal.
 func (t Table) Normalize() Table {
-	out := Table{Services: make([]Service, len(t.Services))}
+	return t.normalize(true)
+}
+
+// normalize is Normalize; without clone it rewrites t's own storage (for
+// tables nobody else holds, such as a fresh kernel dump).
+func (t Table) normalize(clone bool) Table {
+	out := Table{Services: t.Services}
+	if clone {
+		out.Services = make([]Service, len(t.Services))
+	}
 	if t.Timeouts != nil {
 		to := *t.Timeouts
 		out.Timeouts = &to
 	}
 	for i, s := range t.Services {
-		s.Destinations = slices.Clone(s.Destinations)
+		if clone {
+			s.Destinations = slices.Clone(s.Destinations)
+		}
 		if s.Key.Family == 0 && s.Key.Addr.IsValid() {
 			s.Key.Family = FamilyOf(s.Key.Addr)
 		}

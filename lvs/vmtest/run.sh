@@ -60,12 +60,11 @@ skip_or_fail() {
 # (1) tools
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
-{ [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; } || need_pkgs+=(busybox-static)
+{ [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; } || need_pkgs+=(busybox-static)
 command -v cpio >/dev/null || need_pkgs+=(cpio)
 command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] || need_pkgs+=(kmod)
 command -v ipvsadm >/dev/null || [ -x /usr/sbin/ipvsadm ] || [ -x /sbin/ipvsadm ] || need_pkgs+=(ipvsadm)
 command -v xz >/dev/null || need_pkgs+=(xz-utils)
-command -v file >/dev/null || need_pkgs+=(file)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		skip_or_fail "missing ${need_pkgs[*]} and not root (apt-get install -y --no-install-recommends ${need_pkgs[*]})"
