@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"net/netip"
 	"slices"
 	"testing"
@@ -28,10 +29,13 @@ func BenchmarkThroughVIP(b *testing.B) {
 	l := newLBLab(b, Options{})
 	l.client.MustRun("ip", "route", "add", "192.0.2.0/24", "via", "198.51.100.1")
 	t := table(svc(lvs.TCP, vip4, "rr", 1, 1, 1))
-	if os.Getenv("QUAD_BENCH_EXTRA") != "" {
-		extra := bigTable(1000, 2)
+	// QUAD_BENCH_EXTRA_SERVICES=N adds N services (on 192.0.2.x, ports
+	// 1..) that sort before the VIP, so every new connection first walks
+	// N dispatch rules.
+	if n, _ := strconv.Atoi(os.Getenv("QUAD_BENCH_EXTRA_SERVICES")); n > 0 {
+		extra := bigTable(n, 2)
 		for _, s := range extra.Services {
-			s.Key.Addr = netip.AddrFrom4([4]byte{203, 0, 113, s.Key.Addr.As4()[3]})
+			s.Key.Addr = netip.AddrFrom4([4]byte{192, 0, 2, s.Key.Addr.As4()[3]})
 			t.Services = append(t.Services, s)
 		}
 	}
