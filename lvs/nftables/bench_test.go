@@ -5,10 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
