@@ -172,7 +172,9 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 		}
 	}()
 	time.Sleep(2 * time.Second) // warmup spreads the first checks over one delay_loop
+	tGC := time.Now()
 	heap1 := heapInUse()
+	gcTime := time.Since(tGC)
 	mu.Lock()
 	recording = true
 	mu.Unlock()
@@ -188,8 +190,8 @@ func benchTCP(b *testing.B, n int, window time.Duration) {
 	mu.Unlock()
 	cancel()
 	<-done
-	b.Logf("phases: setup %v (listeners, %d checkers), run %v, stop %v", tSetup.Sub(tStart).Round(time.Millisecond), n,
-		t1.Sub(tSetup).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+	b.Logf("phases: setup %v (listeners, %d checkers), run %v (of which 2 forced GCs %v), stop %v", tSetup.Sub(tStart).Round(time.Millisecond), n,
+		t1.Sub(tSetup).Round(time.Millisecond), gcTime.Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 
 	slices.Sort(lats)
 	slices.Sort(lags)
