@@ -116,8 +116,9 @@ type InstanceConfig struct {
 	DontTrackPrimary bool
 	TrackInterfaces  []TrackInterface
 	TrackScripts     []TrackScript
-	// NoAccept (keepalived's no_accept) is not supported: Validate
-	// rejects it rather than silently running in accept mode.
+	// NoAccept is keepalived's no_accept (RFC 5798 Accept_Mode False):
+	// packets to the VIPs are dropped by nftables (table inet
+	// quadrature_vrrp) unless the priority is 255. Default: accept.
 	NoAccept bool
 	// GARP defaults to DefaultGARP when nil.
 	GARP   *GARPConfig
@@ -242,9 +243,6 @@ func (c InstanceConfig) Validate() error {
 	}
 	if c.NoPreempt && c.Priority == PriorityOwner {
 		bad("nopreempt is incompatible with priority 255")
-	}
-	if c.NoAccept {
-		bad("no_accept is not supported (quadrature always runs in accept mode)")
 	}
 	if c.PreemptDelay < 0 || c.PreemptDelay > 1000*time.Second {
 		bad("preempt_delay %v out of 0..1000 s", c.PreemptDelay)

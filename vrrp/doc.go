@@ -48,8 +48,10 @@
 //     drives placement with SetPriority, not with script results.
 //   - IPv6 checksums are verified by the kernel (IPV6_CHECKSUM), so bad
 //     IPv6 checksums never reach the counters.
-//   - no_accept is not implemented (accept mode is always on, as
-//     keepalived's default outside strict mode).
+//   - Accept mode is the default (keepalived outside strict mode);
+//     no_accept drops packets to the VIPs with nftables (table inet
+//     quadrature_vrrp, one input chain per instance) except for the
+//     address owner; IPv6 neighbour solicitations/advertisements pass.
 //
 // # keepalived.conf → NodeConfig
 //
@@ -76,7 +78,7 @@
 //	  garp_master_delay/_repeat/_refresh/_refresh_repeat, garp_interval
 //	                              .GARP (nil = keepalived defaults)
 //	  notify_master/_backup/_fault/_stop, notify   .Notify
-//	  no_accept                   .NoAccept (rejected: not supported)
+//	  accept / no_accept          .NoAccept
 //	vrrp_sync_group NAME { group { ... } }  GroupConfig (+ its trackers, notify)
 //	vrrp_script NAME { script, interval, timeout, weight [reverse], rise,
 //	                   fall, init_fail }    ScriptConfig

@@ -408,3 +408,39 @@ func waitOperUp(t *testing.T, ns *netnstest.NS) {
 	}
 	t.Fatalf("%s: eth0 not up", ns.Name)
 }
+
+// no_accept: the master holds the VIP but drops packets addressed to it;
+// accept mode (the default) answers. The rules go away on stop.
+func TestNoAccept(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	b := lab.AddHost("b", "192.0.2.2/24")
+	client := lab.AddHost("cl", "192.0.2.50/24")
+	pa := startNode(t, a, lanConfig(150, 100*ms, "192.0.2.100/32", func(c *InstanceConfig) { c.NoAccept = true }))
+	pb := startNode(t, b, lanConfig(100, 100*ms, "192.0.2.100/32", func(c *InstanceConfig) { c.NoAccept = true }))
+	pa.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	waitAddr(t, a, "192.0.2.100", true, time.Second)
+	client.MustRun("ping", "-c1", "-W1", "192.0.2.1")
+	if out, err := client.Run("ping", "-c1", "-W1", "192.0.2.100"); err == nil {
+		t.Errorf("no_accept master answered: %s", out)
+	}
+	if out := string(a.MustRun("nft", "list", "table", "inet", "quadrature_vrrp")); !strings.Contains(out, "192.0.2.100") || !strings.Contains(out, "drop") {
+		t.Errorf("no drop rule: %s", out)
+	}
+	time.Sleep(300 * ms)
+	noDrops(t, pb) // VRRP itself is unaffected
+	pa.signal(syscall.SIGTERM)
+	pa.wait(t, 10*time.Second)
+	if out, err := a.Run("nft", "list", "table", "inet", "quadrature_vrrp"); err == nil {
+		t.Errorf("table left after stop: %s", out)
+	}
+	pb.waitState(t, "VI_1", StateMaster, 2*time.Second)
+
+	// Accept mode on the same LAN: the VIP answers.
+	pb.signal(syscall.SIGTERM)
+	pb.wait(t, 10*time.Second)
+	pc := startNode(t, a, lanConfig(150, 100*ms, "192.0.2.100/32"))
+	pc.waitState(t, "VI_1", StateMaster, 3*time.Second)
+	waitAddr(t, a, "192.0.2.100", true, time.Second)
+	client.MustRun("ping", "-c1", "-W1", "192.0.2.100")
+}

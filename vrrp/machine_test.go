@@ -679,7 +679,6 @@ func TestConfigValidate(t *testing.T) {
 		{"bad scope", func(c *InstanceConfig) { c.VIPs[0].Scope = "galaxy" }, "scope"},
 		{"track weight", func(c *InstanceConfig) { c.TrackInterfaces = []TrackInterface{{Name: "eth1", Weight: 300}} }, "track_interface"},
 		{"no interface", func(c *InstanceConfig) { c.Interface = "" }, "interface"},
-		{"no_accept", func(c *InstanceConfig) { c.NoAccept = true }, "no_accept"},
 	}
 	for _, c := range bad {
 		cfg := v3cfg(100, 100*ms)

@@ -343,6 +343,11 @@ func (n *Node) stopInstance(inst *instance, now time.Time) {
 	}
 	n.step(inst, EvShutdown{Now: now})
 	inst.closed = true
+	if inst.cfg.NoAccept {
+		if err := n.rt.noAccept(inst.cfg, false); err != nil {
+			n.log.Error("no_accept", "instance", inst.cfg.Name, "err", err)
+		}
+	}
 	for k, t := range inst.timers {
 		if t != nil {
 			t.Stop()
@@ -356,6 +361,11 @@ func (n *Node) stopInstance(inst *instance, now time.Time) {
 }
 
 func (n *Node) startInstance(inst *instance) {
+	if inst.cfg.NoAccept {
+		if err := n.rt.noAccept(inst.cfg, true); err != nil {
+			n.log.Error("no_accept", "instance", inst.cfg.Name, "err", err)
+		}
+	}
 	n.setupIO(inst)
 	n.evaluate(inst)
 	n.step(inst, EvStart{Now: n.opts.now()})
@@ -628,6 +638,11 @@ func (n *Node) reconfigureInstance(inst *instance, d InstanceConfig) {
 	}
 	inst.cfg = d
 	inst.base = d.Priority
+	if d.NoAccept || old.NoAccept {
+		if err := n.rt.noAccept(d, d.NoAccept); err != nil {
+			n.log.Error("no_accept", "instance", d.Name, "err", err)
+		}
+	}
 	if old.UnicastSrc != d.UnicastSrc || old.McastSrc != d.McastSrc || old.Unicast() != d.Unicast() {
 		n.setupIO(inst)
 	}

@@ -18,6 +18,7 @@ type runtimeIO struct {
 	ns      *nsContext
 	h       *netlink.Handle
 	grat    *gratuitous
+	filter  *acceptFilter
 	log     *slog.Logger
 	updates chan netlink.LinkUpdate
 	done    chan struct{}
@@ -29,6 +30,7 @@ func openRuntimeIO(nsPath string, log *slog.Logger) (*runtimeIO, error) {
 		return nil, err
 	}
 	r := &runtimeIO{ns: ns, log: log, updates: make(chan netlink.LinkUpdate, 256), done: make(chan struct{})}
+	r.filter = &acceptFilter{ns: ns}
 	if nsPath == "" {
 		r.h, err = netlink.NewHandle()
 	} else {
@@ -64,6 +66,7 @@ func openRuntimeIO(nsPath string, log *slog.Logger) (*runtimeIO, error) {
 
 func (r *runtimeIO) close() {
 	close(r.done)
+	r.filter.close()
 	r.grat.close()
 	r.h.Close()
 	r.ns.close()
@@ -256,4 +259,13 @@ func (r *runtimeIO) gratuitous(c InstanceConfig, repeat int, log *slog.Logger) {
 	} else {
 		send()
 	}
+}
+
+// noAccept installs or removes an instance's no_accept drop rules: the
+// address owner (priority 255) always accepts.
+func (r *runtimeIO) noAccept(c InstanceConfig, on bool) error {
+	if on && c.NoAccept && c.Priority != PriorityOwner {
+		return r.filter.set(c)
+	}
+	return r.filter.clear(c)
 }
