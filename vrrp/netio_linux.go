@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -210,7 +211,9 @@ func isParseError(err error) bool {
 // gratuitous sends GARPs (IPv4) and unsolicited NAs (IPv6) on one
 // interface through an AF_PACKET socket that never receives.
 type gratuitous struct {
-	fd int
+	mu     sync.RWMutex // close waits for sends in flight (fd reuse)
+	fd     int
+	closed bool
 }
 
 func openGratuitous() (*gratuitous, error) {
@@ -221,7 +224,14 @@ func openGratuitous() (*gratuitous, error) {
 	return &gratuitous{fd: fd}, nil
 }
 
-func (g *gratuitous) close() { unix.Close(g.fd) }
+func (g *gratuitous) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed = true
+		unix.Close(g.fd)
+	}
+}
 
 func (g *gratuitous) send(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error {
 	if len(mac) != 6 {
@@ -236,6 +246,11 @@ func (g *gratuitous) send(ifindex int, mac net.HardwareAddr, vip netip.Addr, rou
 	}
 	sa := &unix.SockaddrLinklayer{Ifindex: ifindex, Protocol: htons(proto), Halen: 6}
 	copy(sa.Addr[:], frame[0:6])
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		return net.ErrClosed
+	}
 	return unix.Sendto(g.fd, frame, 0, sa)
 }
 
