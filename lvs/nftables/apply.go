@@ -221,7 +221,6 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 		b.c.AddTable(b.table)
 		b.c.DelTable(b.table)
 		cur = decodeState(dump{}, masq)
-		cur.Sets, cur.StatElems = map[string]bool{}, map[uint32]bool{}
 	}
 	b.cur = cur
 	if !cur.InfraOK {
@@ -231,121 +230,36 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 	for id := range cur.UsedIDs {
 		ids.used[id] = true
 	}
-	wantChains := map[string]bool{}
-	wantSets := map[string]bool{statsIn: true, statsOut: true}
-	wantStats := map[uint32]bool{}
-	dispatchDirty := !cur.InfraOK
-	type dispatch struct {
-		key lvs.ServiceKey
-		id  uint32
-		hdr record
-	}
-	var dispatches []dispatch
-	for _, s := range desired.Services {
+	w := &wanted{chains: map[string]bool{}, sets: map[string]bool{statsIn: true, statsOut: true}, stats: map[uint32]bool{}}
+	// The dispatch chain is rewritten when a service appears, goes away or
+	// changes its header (a service went away if the counts differ, since
+	// every desired key is checked).
+	dispatchDirty := !cur.InfraOK || len(cur.Services) != len(desired.Services)
+	headers := make([]record, len(desired.Services))
+	for i, s := range desired.Services {
 		old := cur.Services[s.Key]
 		var id uint32
-		if old != nil && !rebuild {
+		if old != nil {
 			id = old.ID
 		} else {
 			id = ids.get()
 		}
-		hdr := headerOf(id, s)
-		dispatches = append(dispatches, dispatch{s.Key, id, hdr})
-		if old == nil || old.Header != hdr || !old.Valid {
+		headers[i] = headerOf(id, s)
+		if old == nil || old.Header != headers[i] || !old.Valid {
 			dispatchDirty = true
 		}
-		oldValid := old != nil && old.Valid && cur.InfraOK
-		persist := ""
-		if s.Persistence > 0 {
-			persist = persistSetName(id, hdr.Persistence, hdr.Netmask)
-			wantSets[persist] = true
-		}
-		oldPersist := ""
-		if old != nil && old.Header.Persistence > 0 {
-			oldPersist = persistSetName(old.ID, old.Header.Persistence, old.Header.Netmask)
-		}
-		destIDs := make([]uint32, len(s.Destinations))
-		weights := make([]int32, len(s.Destinations))
-		newDest := make([]bool, len(s.Destinations))
-		for i, d := range s.Destinations {
-			if old != nil {
-				destIDs[i] = old.DestIDs[d.Key()]
-			}
-			if destIDs[i] == 0 {
-				destIDs[i] = ids.get()
-				newDest[i] = true
-			}
-			weights[i] = d.Weight
-			wantChains[destChainName(id, destIDs[i])] = true
-			wantStats[destIDs[i]] = true
-		}
-		wantChains[svcChainName(id)] = true
-		wantSets[slotSet(nil, id).Name] = true
-		if persist != "" {
-			wantSets[byIDSet(nil, id).Name] = true
-		}
-		if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && cur.Sets[slotSet(nil, id).Name] &&
-			(persist == "" || (cur.Sets[persist] && cur.Sets[byIDSet(nil, id).Name])) {
-			continue
-		}
-		removedDests := false
-		if old != nil {
-			for _, did := range old.DestIDs {
-				if !slices.Contains(destIDs, did) {
-					removedDests = true
-				}
-			}
-		}
-		if persist != "" {
-			b.addSet(&nftables.Set{Table: b.table, Name: persist, KeyType: addrType(s.Key.Family),
-				DataType: nftables.TypeMark, IsMap: true, HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
-			if removedDests && persist == oldPersist {
-				// Entries may point at a removed destination; start afresh.
-				b.c.FlushSet(&nftables.Set{Table: b.table, Name: persist})
-			}
-		}
-		for i, d := range s.Destinations {
-			if oldValid && !newDest[i] && persist == oldPersist && cur.StatElems[destIDs[i]] {
-				continue
-			}
-			did := destIDs[i]
-			ch := b.rewriteChain(destChainName(id, did))
-			b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
-				destExprs(s.Key.Family, s.Netmask, persist, did, d))
-			if !cur.StatElems[did] {
-				b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did))})
-			}
-		}
-		ch := b.rewriteChain(svcChainName(id))
-		if persist != "" {
-			byID := byIDSet(b.table, id)
-			b.refill(byID, byIDElements(id, destIDs))
-			restore, jump := persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name)
-			b.rule(ch, record{Kind: kindPersist, SvcID: id}, restore)
-			b.rule(ch, record{Kind: kindPersist, SvcID: id}, jump)
-		}
-		slots, n := layout(s.Scheduler, destIDs, weights)
-		vmap := slotSet(b.table, id)
-		b.refill(vmap, slotElements(id, slots))
-		b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap.Name))
-		for i, did := range destIDs {
-			b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]}, nil)
-		}
-		b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
-	}
-	if len(cur.Services) != len(desired.Services) {
-		dispatchDirty = true // a service went away (all desired keys were checked above)
+		b.service(s, headers[i], old, ids, w)
 	}
 	if dispatchDirty {
 		ch := b.rewriteChain(chainServices)
-		for _, d := range dispatches {
-			b.rule(ch, d.hdr, dispatchExprs(d.key, d.id))
+		for i, s := range desired.Services {
+			b.rule(ch, headers[i], dispatchExprs(s.Key, headers[i].SvcID))
 		}
 	}
 	b.addElements(statsSet(b.table, statsIn), b.stats)
 	b.addElements(statsSet(b.table, statsOut), b.stats)
 	if !rebuild {
-		dp.collect(b, cur, wantChains, wantSets, wantStats)
+		dp.collect(b, cur, w)
 	}
 	if b.err != nil {
 		return b.err
@@ -353,13 +267,99 @@ func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error 
 	return dp.conn.Flush()
 }
 
+// wanted collects the chains, sets and counter elements the desired table
+// uses; collect deletes the rest.
+type wanted struct {
+	chains, sets map[string]bool
+	stats        map[uint32]bool
+}
+
+// service writes the chains and maps of one desired service whose kernel
+// state (old, nil if absent) differs from it, and records what it uses.
+func (b *batch) service(s lvs.Service, hdr record, old *svcState, ids *idAlloc, w *wanted) {
+	cur, id := b.cur, hdr.SvcID
+	oldValid := old != nil && old.Valid && cur.InfraOK
+	persist, oldPersist := "", ""
+	if s.Persistence > 0 {
+		persist = persistSetName(id, hdr.Persistence, hdr.Netmask)
+		w.sets[persist] = true
+		w.sets[byIDSet(nil, id).Name] = true
+	}
+	if old != nil && old.Header.Persistence > 0 {
+		oldPersist = persistSetName(old.ID, old.Header.Persistence, old.Header.Netmask)
+	}
+	destIDs := make([]uint32, len(s.Destinations))
+	weights := make([]int32, len(s.Destinations))
+	newDest := make([]bool, len(s.Destinations))
+	for i, d := range s.Destinations {
+		if old != nil {
+			destIDs[i] = old.DestIDs[d.Key()]
+		}
+		if destIDs[i] == 0 {
+			destIDs[i] = ids.get()
+			newDest[i] = true
+		}
+		weights[i] = d.Weight
+		w.chains[destChainName(id, destIDs[i])] = true
+		w.stats[destIDs[i]] = true
+	}
+	w.chains[svcChainName(id)] = true
+	w.sets[slotSet(nil, id).Name] = true
+	if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && cur.Sets[slotSet(nil, id).Name] &&
+		(persist == "" || (cur.Sets[persist] && cur.Sets[byIDSet(nil, id).Name])) {
+		return // unchanged
+	}
+	removedDests := false
+	if old != nil {
+		for _, did := range old.DestIDs {
+			removedDests = removedDests || !slices.Contains(destIDs, did)
+		}
+	}
+	if persist != "" {
+		b.addSet(&nftables.Set{Table: b.table, Name: persist, KeyType: addrType(s.Key.Family),
+			DataType: nftables.TypeMark, IsMap: true, HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
+		if removedDests && persist == oldPersist {
+			// Entries may point at a removed destination; start afresh.
+			b.c.FlushSet(&nftables.Set{Table: b.table, Name: persist})
+		}
+	}
+	for i, d := range s.Destinations {
+		did := destIDs[i]
+		if oldValid && !newDest[i] && persist == oldPersist && cur.StatElems[did] {
+			continue // chain and counters stay
+		}
+		ch := b.rewriteChain(destChainName(id, did))
+		b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
+			destExprs(s.Key.Family, s.Netmask, persist, did, d))
+		if !cur.StatElems[did] {
+			b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did))})
+		}
+	}
+	ch := b.rewriteChain(svcChainName(id))
+	if persist != "" {
+		byID := byIDSet(b.table, id)
+		b.refill(byID, byIDElements(id, destIDs))
+		restore, jump := persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name)
+		b.rule(ch, record{Kind: kindPersist, SvcID: id}, restore)
+		b.rule(ch, record{Kind: kindPersist, SvcID: id}, jump)
+	}
+	slots, n := layout(s.Scheduler, destIDs, weights)
+	vmap := slotSet(b.table, id)
+	b.refill(vmap, slotElements(id, slots))
+	b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap.Name))
+	for i, did := range destIDs {
+		b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]}, nil)
+	}
+	b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
+}
+
 // collect deletes what the table holds and desired does not: service
 // chains first (dropping their jumps), then destination chains, counter
 // set elements and sets.
-func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[string]bool, wantStats map[uint32]bool) {
+func (dp *DataPlane) collect(b *batch, cur *state, w *wanted) {
 	var svc, dst []string
 	for c := range cur.Chains {
-		if wantChains[c] {
+		if w.chains[c] {
 			continue
 		}
 		s, d, ok := chainIDs(c)
@@ -381,7 +381,7 @@ func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[stri
 	}
 	var gone []nftables.SetElement
 	for id := range cur.StatElems {
-		if !wantStats[id] {
+		if !w.stats[id] {
 			gone = append(gone, nftables.SetElement{Key: native32(markOf(id))})
 		}
 	}
@@ -399,7 +399,7 @@ func (dp *DataPlane) collect(b *batch, cur *state, wantChains, wantSets map[stri
 		}
 	}
 	for s := range cur.Sets {
-		if !wantSets[s] {
+		if !w.sets[s] {
 			b.c.DelSet(&nftables.Set{Table: b.table, Name: s})
 		}
 	}

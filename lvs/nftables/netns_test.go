@@ -550,3 +550,47 @@ func TestRandomTablesRoundTrip(t *testing.T) {
 		t.Fatalf("leftovers after emptying:\n%s", out)
 	}
 }
+
+// TestApplyRebuildsWhenBatchFails: the table changes between Read and
+// Apply so that the incremental batch fails (it deletes a chain that is
+// gone); Apply then rebuilds the table in one batch and the result is
+// still exactly the desired table.
+func TestApplyRebuildsWhenBatchFails(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	netnstest.RequireBinary(t, "nft")
+	ns := lab.AddHost("dir")
+	dp, err := New(Options{NetNSPath: "/run/netns/" + ns.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	ctx := context.Background()
+	full := table(svc(lvs.TCP, vip4, "wrr", 1, 2, 3), svc(lvs.UDP, vip6, "sh", 1, 1))
+	if _, err := dp.Sync(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := dp.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	less := table(svc(lvs.TCP, vip4, "wrr", 0, 2, 3), svc(lvs.UDP, vip6, "sh", 1, 1))
+	less.Services[0].Destinations = less.Services[0].Destinations[1:]
+	// Behind our back: empty the service chain and delete the chain of the
+	// destination the plan removes.
+	st, _ := dp.readState(ctx)
+	ss := st.Services[full.Services[0].Key]
+	did := ss.DestIDs[full.Services[0].Destinations[0].Key()]
+	ns.MustRun("nft", "flush", "chain", "inet", DefaultTableName, svcChainName(ss.ID))
+	ns.MustRun("nft", "flush", "map", "inet", DefaultTableName, slotSet(nil, ss.ID).Name)
+	ns.MustRun("nft", "delete", "chain", "inet", DefaultTableName, destChainName(ss.ID, did))
+	if err := dp.Apply(ctx, lvs.Diff(obs, less, lvs.Options{})); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	got, err := dp.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest() != less.Digest() {
+		t.Fatalf("after rebuild:\n%s\nwant\n%s", got.CanonicalText(), less.CanonicalText())
+	}
+}
