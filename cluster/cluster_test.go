@@ -178,11 +178,31 @@ func TestLeaderKillNoLostEntriesAndRestartCatchesUp(t *testing.T) {
 		want = append(want, cmd)
 	}
 	// Kill the leader without leaving.
-	_ = leader.Shutdown()
 	rest := followers(nodes, leader)
+	events, cancelSub := rest[0].Subscribe(128)
+	defer cancelSub()
+	_ = leader.Shutdown()
 	newLeader := waitLeader(t, rest, 10*time.Second)
 	if newLeader.Name() == leader.Name() {
 		t.Fatal("dead leader still leads")
+	}
+	sawFailed, sawLeader := false, false
+	timeout := time.After(5 * time.Second)
+	for !sawFailed || !sawLeader {
+		select {
+		case e := <-events:
+			switch {
+			case e.Kind == EventMemberFailed && e.Member == leader.Name() && e.MemberState == MemberDead:
+				sawFailed = true
+			case e.Kind == EventLeaderChange && e.Leader == newLeader.Name():
+				sawLeader = e.IsLeader == (rest[0] == newLeader)
+			}
+		case <-timeout:
+			t.Fatalf("events: member failed %v, leader change %v", sawFailed, sawLeader)
+		}
+	}
+	if rest[0].Stats().LeaderChanges < 2 {
+		t.Fatalf("leader changes %d, want at least 2", rest[0].Stats().LeaderChanges)
 	}
 	for i := 20; i < 30; i++ {
 		cmd := fmt.Sprintf("k%d=%d", i, i)
@@ -445,5 +465,19 @@ func TestIPv6Loopback(t *testing.T) {
 		if m.Addr.Addr() != netip.IPv6Loopback() {
 			t.Fatalf("member %s gossip address %s", m.Name, m.Addr)
 		}
+	}
+}
+
+func TestDataDirInUse(t *testing.T) {
+	cfg := testConfig(t, "owner", 1)
+	startNode(t, cfg)
+	second := cfg
+	second.RaftPort, second.GossipPort = 0, 0
+	start := time.Now()
+	if _, err := tryStartNode(second); err == nil || !strings.Contains(err.Error(), "raft.db") {
+		t.Fatalf("second node on the same data dir: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("refusal took %s", d)
 	}
 }

@@ -94,14 +94,15 @@ type faultTransport struct {
 	*memberlist.NetTransport
 	faults   *faultSet
 	packetCh chan *memberlist.Packet
-	stopCh   chan struct{}
+	stopCh   chan struct{} // closed when shutdown starts: drop packets
+	doneCh   chan struct{} // closed when the inner transport is down
 	stopOnce sync.Once
 }
 
 var _ memberlist.NodeAwareTransport = (*faultTransport)(nil)
 
 func newFaultTransport(nt *memberlist.NetTransport, f *faultSet) *faultTransport {
-	t := &faultTransport{NetTransport: nt, faults: f, packetCh: make(chan *memberlist.Packet), stopCh: make(chan struct{})}
+	t := &faultTransport{NetTransport: nt, faults: f, packetCh: make(chan *memberlist.Packet), stopCh: make(chan struct{}), doneCh: make(chan struct{})}
 	go t.pump()
 	return t
 }
@@ -116,10 +117,9 @@ func (t *faultTransport) pump() {
 			}
 			select {
 			case t.packetCh <- p:
-			case <-t.stopCh:
-				return
+			case <-t.stopCh: // shutting down: keep draining, drop
 			}
-		case <-t.stopCh:
+		case <-t.doneCh:
 			return
 		}
 	}
@@ -151,7 +151,14 @@ func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.D
 	return t.DialTimeout(a.Addr, timeout)
 }
 
+// Shutdown keeps draining the inner transport's packets while it stops:
+// its UDP reader blocks on an unread channel otherwise.
 func (t *faultTransport) Shutdown() error {
-	t.stopOnce.Do(func() { close(t.stopCh) })
-	return t.NetTransport.Shutdown()
+	var err error
+	t.stopOnce.Do(func() {
+		close(t.stopCh)
+		err = t.NetTransport.Shutdown()
+		close(t.doneCh)
+	})
+	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Sentinel errors.
@@ -183,78 +184,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	c := &n.cfg
 	n.startedAt = time.Now()
 	n.health.init(n.startedAt)
-
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return fmt.Errorf("cluster: data dir: %w", err)
-	}
-	n.store, err = raftboltdb.NewBoltStore(filepath.Join(c.DataDir, "raft.db"))
+	hasState, err := n.openRaft()
 	if err != nil {
-		return fmt.Errorf("cluster: open raft.db: %w", err)
+		return err
 	}
-	hl := newHCLog(n.logger, "raft")
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, c.SnapshotRetain, hl.Named("snapshots"))
-	if err != nil {
-		return fmt.Errorf("cluster: snapshot store: %w", err)
-	}
-
-	var serverTLS, clientTLS *tls.Config
-	if c.TLS != nil {
-		if serverTLS, clientTLS, err = loadTLS(c.TLS); err != nil {
-			return err
-		}
-	}
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(c.BindAddr, uint16(c.RaftPort)).String())
-	if err != nil {
-		return fmt.Errorf("cluster: raft listen: %w", err)
-	}
-	n.raftAddr = ln.Addr().String()
-	n.stream = newStreamLayer(ln, serverTLS, clientTLS, n.logger, n.faults, n.serveRPC)
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  n.stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hl.Named("transport"),
-	})
-	n.metaMu.Lock()
-	n.meta.RaftAddr = n.raftAddr
-	n.metaMu.Unlock()
-
-	hasState, err := raft.HasExistingState(n.store, n.store, snaps)
-	if err != nil {
-		return fmt.Errorf("cluster: inspect raft state: %w", err)
-	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(c.NodeName)
-	rc.HeartbeatTimeout = c.Timing.HeartbeatTimeout
-	rc.ElectionTimeout = c.Timing.ElectionTimeout
-	rc.LeaderLeaseTimeout = c.Timing.LeaderLeaseTimeout
-	rc.CommitTimeout = c.Timing.CommitTimeout
-	rc.ShutdownOnRemove = false
-	rc.NoLegacyTelemetry = true
-	rc.Logger = hl
-	if err := raft.ValidateConfig(rc); err != nil {
-		return fmt.Errorf("cluster: raft config: %w", err)
-	}
-	n.tracker = &fsmTracker{inner: n.fsm, snaps: snaps}
-	n.raft, err = raft.NewRaft(rc, n.tracker, n.store, n.store, snaps, n.trans)
-	if err != nil {
-		return fmt.Errorf("cluster: start raft: %w", err)
-	}
-	n.obsCh = make(chan raft.Observation, 64)
-	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
-		switch o.Data.(type) {
-		case raft.LeaderObservation, raft.RaftState:
-			return true
-		}
-		return false
-	})
-	n.raft.RegisterObserver(n.observer)
-
 	if hasState {
 		n.bootstrapped.Store(true)
 		n.logger.Info("raft state found on disk, resuming", "raft_addr", n.raftAddr)
 	} else if c.BootstrapExpect == 1 {
-		if err := n.bootstrap([]raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(n.raftAddr)}}); err != nil {
+		self := raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(c.NodeName), Address: raft.ServerAddress(n.raftAddr)}
+		if err := n.bootstrap([]raft.Server{self}); err != nil {
 			return err
 		}
 	}
@@ -274,6 +213,77 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		go n.joinLoop()
 	}
 	return nil
+}
+
+// openRaft opens the stores under DataDir, the Raft listener and
+// transport, and starts Raft. It reports whether state existed on disk.
+func (n *Node) openRaft() (hasState bool, err error) {
+	c := &n.cfg
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return false, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	n.store, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(c.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		return false, fmt.Errorf("cluster: open %s (in use by another process?): %w", filepath.Join(c.DataDir, "raft.db"), err)
+	}
+	hl := newHCLog(n.logger, "raft")
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, c.SnapshotRetain, hl.Named("snapshots"))
+	if err != nil {
+		return false, fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	var serverTLS, clientTLS *tls.Config
+	if c.TLS != nil {
+		if serverTLS, clientTLS, err = loadTLS(c.TLS); err != nil {
+			return false, err
+		}
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(c.BindAddr, uint16(c.RaftPort)).String())
+	if err != nil {
+		return false, fmt.Errorf("cluster: raft listen: %w", err)
+	}
+	n.raftAddr = ln.Addr().String()
+	n.stream = newStreamLayer(ln, serverTLS, clientTLS, n.logger, n.faults, n.serveRPC)
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  n.stream,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hl.Named("transport"),
+	})
+	n.metaMu.Lock()
+	n.meta.RaftAddr = n.raftAddr
+	n.metaMu.Unlock()
+
+	hasState, err = raft.HasExistingState(n.store, n.store, snaps)
+	if err != nil {
+		return false, fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeName)
+	rc.HeartbeatTimeout = c.Timing.HeartbeatTimeout
+	rc.ElectionTimeout = c.Timing.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.Timing.LeaderLeaseTimeout
+	rc.CommitTimeout = c.Timing.CommitTimeout
+	rc.ShutdownOnRemove = false
+	rc.NoLegacyTelemetry = true
+	rc.Logger = hl
+	if err := raft.ValidateConfig(rc); err != nil {
+		return false, fmt.Errorf("cluster: raft config: %w", err)
+	}
+	n.tracker = &fsmTracker{inner: n.fsm, snaps: snaps}
+	n.raft, err = raft.NewRaft(rc, n.tracker, n.store, n.store, snaps, n.trans)
+	if err != nil {
+		return false, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.obsCh = make(chan raft.Observation, 64)
+	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(n.observer)
+	return hasState, nil
 }
 
 // startGossip creates the memberlist with encryption and our delegates.
