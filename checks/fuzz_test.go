@@ -121,3 +121,18 @@ func FuzzParseHexPattern(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTrackFileValue(f *testing.F) {
+	for _, s := range []string{"", "0", "12\n", " -7 x", "0x1F", "0X", "017", "08", "+5", "2147483648", "-2147483649", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := ParseTrackFileValue(s)
+		if ok && (v < -1<<31 || v > 1<<31) {
+			t.Fatalf("%q: %d accepted outside the int32 range", s, v)
+		}
+		if !ok && v != 0 {
+			t.Fatalf("%q: rejected value %d", s, v)
+		}
+	})
+}

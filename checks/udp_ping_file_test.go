@@ -162,11 +162,17 @@ func TestFileCheck(t *testing.T) {
 	}{
 		{"0\n", 0, false, true, 0},
 		{"1\n", 0, false, false, 0},
-		{"", 0, false, true, 0}, // missing reads as 0
+		{"", 0, false, true, 0},    // missing reads as 0
+		{"0\n", 0, true, false, 0}, // weight 0 reverse: zero is the fault
+		{"7\n", 0, true, true, 0},
 		{"5\n", 3, false, true, 15},
 		{"5\n", 3, true, true, -15},
 		{"  -2 trailing\n", 10, false, true, -20},
-		{"abc\n", 1, false, false, 0},
+		{"abc\n", 1, false, true, 0}, // not a number reads 0, as strtol
+		{"0x10", 2, false, true, 32},
+		{"010", 1, false, true, 8},          // octal, as strtol base 0
+		{"-2147483648", 1, false, false, 0}, // at IPVS_WEIGHT_FAULT: down
+		{"-1073741824", 4, false, false, 0}, // product clamps to the fault value
 	}
 	for _, c := range cases {
 		os.Remove(p)
@@ -177,6 +183,14 @@ func TestFileCheck(t *testing.T) {
 		if r.Up != c.up || (r.Up && r.TrackValue != c.contrib) {
 			t.Errorf("%q weight %d reverse %v: %+v, want up=%v contribution %d", c.content, c.weight, c.reverse, r, c.up, c.contrib)
 		}
+	}
+	// An out-of-range value is ignored: the previous one stays.
+	chk := mustChecker(t, Spec{Kind: KindFile, File: &FileSpec{Path: p, Weight: 1}})
+	os.WriteFile(p, []byte("6"), 0o644)
+	chk.Check(context.Background())
+	os.WriteFile(p, []byte("99999999999"), 0o644)
+	if r := chk.Check(context.Background()); !r.Up || r.TrackValue != 6 {
+		t.Errorf("out-of-range value not ignored: %+v", r)
 	}
 	// Through the scheduler: the contribution moves the real server weight.
 	clk := newFakeClock()
