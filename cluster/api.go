@@ -120,9 +120,6 @@ func (n *Node) withLeader(ctx context.Context, req rpcRequest, local func(contex
 		if err == nil || !retryable(err) {
 			return resp, err
 		}
-		if errors.Is(err, ErrShutdown) {
-			return resp, err
-		}
 		select {
 		case <-ctx.Done():
 			return rpcResponse{}, fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), err)

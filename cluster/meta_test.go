@@ -139,8 +139,14 @@ func TestResponseErrors(t *testing.T) {
 	if errorCode(newApplyError(errConflict)) != codeApply || errorCode(ErrShutdown) != codeShutdown {
 		t.Fatal("error codes")
 	}
-	if isErr(responseError(rpcResponse{Code: codeLeadershipLost, Err: "x"}), ErrLeadershipLost) == false {
+	if !isErr(responseError(rpcResponse{Code: codeLeadershipLost, Err: "x"}), ErrLeadershipLost) {
 		t.Fatal("leadership lost not recognised")
+	}
+	if !isErr(responseError(rpcResponse{Code: codeShutdown}), ErrLeadershipLost) {
+		t.Fatal("a leader stopping mid-request must mean outcome unknown")
+	}
+	if !retryable(responseError(rpcResponse{Code: codeUnavailable})) || retryable(responseError(rpcResponse{Code: codeShutdown})) {
+		t.Fatal("retry classification of unavailable/shutdown")
 	}
 }
 

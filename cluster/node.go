@@ -91,9 +91,8 @@ type Node struct {
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
 
-	lifeMu  sync.Mutex
-	started bool
-	stopped bool
+	lifeMu sync.Mutex   // serialises Start and Shutdown
+	life   atomic.Int32 // lifeNew, lifeRunning, lifeStopped; read lock-free
 
 	store      *raftboltdb.BoltStore
 	trans      *raft.NetworkTransport
@@ -168,14 +167,13 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 func (n *Node) Start(ctx context.Context) (err error) {
 	n.lifeMu.Lock()
 	defer n.lifeMu.Unlock()
-	if n.started || n.stopped {
+	if n.life.Load() != lifeNew {
 		return errors.New("cluster: node already started")
 	}
-	n.started = true
 	defer func() {
 		if err != nil {
-			n.teardown()
-			n.stopped = true
+			n.life.Store(lifeStopped)
+			_ = n.teardown()
 		}
 	}()
 	if err := ctx.Err(); err != nil {
@@ -212,8 +210,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.wg.Add(1)
 		go n.joinLoop()
 	}
+	n.life.Store(lifeRunning)
 	return nil
 }
+
+const (
+	lifeNew int32 = iota
+	lifeRunning
+	lifeStopped
+)
 
 // openRaft opens the stores under DataDir, the Raft listener and
 // transport, and starts Raft. It reports whether state existed on disk.
@@ -350,10 +355,9 @@ func (n *Node) bootstrap(servers []raft.Server) error {
 func (n *Node) Shutdown() error {
 	n.lifeMu.Lock()
 	defer n.lifeMu.Unlock()
-	if n.stopped {
+	if n.life.Swap(lifeStopped) == lifeStopped {
 		return nil
 	}
-	n.stopped = true
 	return n.teardown()
 }
 
@@ -448,12 +452,9 @@ func (n *Node) Leave(ctx context.Context) error {
 	return nil
 }
 
-// running reports whether Start succeeded and Shutdown has not begun.
-func (n *Node) running() bool {
-	n.lifeMu.Lock()
-	defer n.lifeMu.Unlock()
-	return n.started && !n.stopped && n.raft != nil
-}
+// running reports whether Start succeeded and Shutdown has not begun. It
+// takes no lock: RPC handlers call it while Shutdown waits for them.
+func (n *Node) running() bool { return n.life.Load() == lifeRunning }
 
 // hasState reports whether this node holds any Raft log or snapshot.
 func (n *Node) hasState() bool {

@@ -32,7 +32,8 @@ const (
 const (
 	codeNotLeader      = "not_leader"
 	codeLeadershipLost = "leadership_lost"
-	codeShutdown       = "shutdown"
+	codeShutdown       = "shutdown"    // raft stopped with the request in flight
+	codeUnavailable    = "unavailable" // refused before doing anything
 	codeApply          = "apply"
 	codeInternal       = "internal"
 )
@@ -128,6 +129,9 @@ func (n *Node) serveRPC(c net.Conn) {
 }
 
 func (n *Node) handleRPC(req rpcRequest) rpcResponse {
+	if !n.running() {
+		return rpcResponse{Code: codeUnavailable, Err: "node starting or stopping"}
+	}
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	if timeout <= 0 || timeout > time.Minute {
 		timeout = 30 * time.Second
@@ -284,7 +288,9 @@ func responseError(resp rpcResponse) error {
 	case codeLeadershipLost:
 		return fmt.Errorf("cluster: leader: %s: %w", resp.Err, ErrLeadershipLost)
 	case codeShutdown:
-		return fmt.Errorf("cluster: leader: %w", ErrShutdown)
+		return fmt.Errorf("cluster: leader shut down with the request in flight: %w", ErrLeadershipLost)
+	case codeUnavailable:
+		return errNotSent{fmt.Errorf("cluster: leader unavailable: %s", resp.Err)}
 	case codeApply:
 		return &ApplyError{Msg: resp.Err, Code: resp.ApplyCode}
 	default:
