@@ -16,6 +16,10 @@ type Checker interface {
 type Result struct {
 	Up     bool
 	Reason string // why it failed, or a short success note
+	// Pending marks one passing step of a multi-step check (HTTP_GET
+	// stepping through its urls): the checker keeps its state and runs
+	// again after delay_loop.
+	Pending bool
 	// ExitStatus is the MISC_CHECK exit status (-1 when the script did not
 	// exit normally); it drives misc_dynamic weights.
 	ExitStatus int

@@ -22,6 +22,9 @@ type HTTPSpec struct {
 	URLs        []URLSpec
 	Protocol    string // http_protocol: "1.0" (default), "1.0C" (adds Connection: close) or "1.1"
 	VirtualHost string // virtualhost: Host header (and SNI name with EnableSNI)
+	// AllURLsPerRun fetches every url on every run (quadrature extension).
+	// Default: keepalived's stepping, one url per run.
+	AllURLsPerRun bool
 
 	// SSL_GET only.
 	EnableSNI bool   // enable_sni: send SNI (sni_name, else virtualhost)
@@ -34,7 +37,7 @@ type HTTPSpec struct {
 	KeyFile  string // client key (keepalived SSL{key})
 }
 
-// URLSpec is one url{} block. A run passes when every URL passes.
+// URLSpec is one url{} block.
 type URLSpec struct {
 	Path         string // path (default "/")
 	Digest       string // digest: hex MD5 of the body
@@ -111,10 +114,18 @@ type httpChecker struct {
 	proto string
 	vhost string
 	tls   *tls.Config // nil for HTTP_GET
+
+	// keepalived's url stepping (check_http.c epilog)
+	all    bool
+	retry  int
+	next   int  // url to fetch on the next run
+	fails  int  // consecutive failures of that url
+	failed bool // that url failed beyond its retries
 }
 
 func newHTTPChecker(s *Spec) (*httpChecker, error) {
-	c := &httpChecker{opts: dialOptsFor(s), proto: s.HTTP.Protocol, vhost: s.HTTP.VirtualHost}
+	c := &httpChecker{opts: dialOptsFor(s), proto: s.HTTP.Protocol, vhost: s.HTTP.VirtualHost,
+		all: s.HTTP.AllURLsPerRun, retry: s.EffectiveRetry()}
 	if c.proto == "" {
 		c.proto = "1.0"
 	}
@@ -167,15 +178,45 @@ func tlsConfig(h *HTTPSpec, ip string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// Check fetches every URL on a fresh connection (keepalived does not reuse
+// Check fetches on a fresh connection (keepalived does not reuse
 // connections) and applies status_code, digest and regex.
+//
+// By default it steps through the urls like keepalived: one url per run;
+// a passing url that is not the last one is a Pending result (state kept,
+// next run after delay_loop); the last one completes the cycle and is up.
+// A failing url is retried by the scheduler; once it failed beyond its
+// retries, its recovery restarts the cycle from the first url, so the
+// checker comes back up only after every url passed again.
 func (c *httpChecker) Check(ctx context.Context) Result {
-	for _, u := range c.urls {
-		if r := c.fetch(ctx, u); !r.Up {
-			return r
+	if c.all {
+		for _, u := range c.urls {
+			if r := c.fetch(ctx, u); !r.Up {
+				return r
+			}
 		}
+		return up(fmt.Sprintf("%d url(s) ok", len(c.urls)))
 	}
-	return up(fmt.Sprintf("%d url(s) ok", len(c.urls)))
+	u := c.urls[c.next]
+	r := c.fetch(ctx, u)
+	if !r.Up {
+		c.fails++
+		if c.fails > c.retry {
+			c.failed = true
+		}
+		return r
+	}
+	c.fails = 0
+	if c.failed {
+		c.failed, c.next = false, 0
+		return Result{Up: true, Pending: true, Outcome: "ok",
+			Reason: fmt.Sprintf("GET %s recovered; checking every url again", u.path)}
+	}
+	c.next++
+	if c.next < len(c.urls) {
+		return Result{Up: true, Pending: true, Outcome: "ok", Reason: fmt.Sprintf("GET %s ok", u.path)}
+	}
+	c.next = 0
+	return up(fmt.Sprintf("all %d url(s) ok", len(c.urls)))
 }
 
 // host is the Host header as keepalived builds it: the url's virtualhost,

@@ -92,8 +92,8 @@ func TestHTTPGet(t *testing.T) {
 		{"wrong virtualhost", 200, 0, mk([]URLSpec{{Path: "/vhost"}}), false, "bad_status"},
 		{"http_protocol 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}, func(h *HTTPSpec) { h.Protocol = "1.1" }), true, "ok"},
 		{"http_protocol 1.0 is not 1.1", 200, 0, mk([]URLSpec{{Path: "/proto11"}}), false, "bad_status"},
-		{"all urls must pass", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/missing"}}), false, "bad_status"},
-		{"two good urls", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/vhost", VirtualHost: "www.example.test"}}), true, "ok"},
+		{"all urls must pass", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/missing"}}, allURLs), false, "bad_status"},
+		{"two good urls", 200, 0, mk([]URLSpec{{Path: "/health"}, {Path: "/vhost", VirtualHost: "www.example.test"}}, allURLs), true, "ok"},
 		{"slow server", 200, 1200 * time.Millisecond, mk([]URLSpec{{Path: "/health"}}), false, "timeout"},
 	}
 	for _, c := range cases {
@@ -109,6 +109,57 @@ func TestHTTPGet(t *testing.T) {
 	srv.Close()
 	if r := mk([]URLSpec{{Path: "/health"}}).Check(context.Background()); r.Up || r.Outcome != "refused" {
 		t.Errorf("closed server: %+v", r)
+	}
+}
+
+func allURLs(h *HTTPSpec) { h.AllURLsPerRun = true }
+
+// TestHTTPGetSteppingURLs follows keepalived's check_http.c: one url per
+// run; the cycle's last url makes the checker up; a url failing beyond its
+// retries must recover and then every url must pass again.
+func TestHTTPGetSteppingURLs(t *testing.T) {
+	var bad atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/a", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/b", func(w http.ResponseWriter, r *http.Request) {
+		if bad.Load() {
+			w.WriteHeader(500)
+		}
+	})
+	mux.HandleFunc("/c", func(w http.ResponseWriter, r *http.Request) {})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	chk := mustChecker(t, Spec{Kind: KindHTTP, Target: serverAddr(t, srv.URL), Retry: Ptr(1), ConnectTimeout: time.Second,
+		HTTP: &HTTPSpec{URLs: []URLSpec{{Path: "/a"}, {Path: "/b"}, {Path: "/c"}}}})
+	type want struct {
+		up, pending bool
+		breakB      bool // set /b failing before this run
+		fixB        bool
+	}
+	steps := []want{
+		{up: true, pending: true},             // /a
+		{up: true, pending: true},             // /b
+		{up: true, pending: false},            // /c: cycle complete
+		{up: true, pending: true},             // /a
+		{up: false, breakB: true},             // /b fails (retry 1 left)
+		{up: false},                           // /b fails again: beyond retries
+		{up: false},                           // /b still failing
+		{up: true, pending: true, fixB: true}, // /b recovers: restart the cycle
+		{up: true, pending: true},             // /a
+		{up: true, pending: true},             // /b
+		{up: true, pending: false},            // /c: up again
+	}
+	for i, st := range steps {
+		if st.breakB {
+			bad.Store(true)
+		}
+		if st.fixB {
+			bad.Store(false)
+		}
+		r := chk.Check(context.Background())
+		if r.Up != st.up || r.Pending != st.pending {
+			t.Fatalf("step %d: %+v, want up=%v pending=%v", i, r, st.up, st.pending)
+		}
 	}
 }
 

@@ -482,6 +482,11 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	delay := c.spec.EffectiveDelayLoop()
 	retrying := false
 	switch {
+	case res.Pending:
+		c.retryIt = 0
+		c.lastOutcome = "pending"
+		s.schedule(c, now, delay, false)
+		return
 	case res.Up || ((c.up || !c.hasRun) && c.retryIt >= c.retry):
 		c.retryIt = 0
 		c.up = res.Up
@@ -536,6 +541,10 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 		s.emitLocked(Observation{RealServer: r.id, Up: alive, Weight: w, Latency: lat,
 			Reason: res.Reason, Checker: c.key, Kind: c.spec.Kind, At: now})
 	}
+	s.schedule(c, now, delay, retrying)
+}
+
+func (s *Scheduler) schedule(c *checkerState, now time.Time, delay time.Duration, retrying bool) {
 	c.next = nextRun(c.next, now, delay, retrying)
 	heap.Push(&s.queue, c)
 	if c.index == 0 {

@@ -698,3 +698,24 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestPendingKeepsState: a Pending step neither raises nor lowers a checker.
+func TestPendingKeepsState(t *testing.T) {
+	clk := newFakeClock()
+	s, _, _ := newTestScheduler(t, clk)
+	if err := s.Update([]RealServerSpec{{ID: "rs", Weight: 1, Alpha: true, Checkers: []Spec{tcpSpec("h")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := checkerOf(t, s, "rs", "h")
+	pending := Result{Up: true, Pending: true, Outcome: "ok"}
+	s.complete(c, pending, 0, 0)
+	if c.up || c.next.Sub(clk.Now()) != 10*time.Second {
+		t.Fatalf("alpha checker after a pending step: up=%v next=+%v", c.up, c.next.Sub(clk.Now()))
+	}
+	s.complete(c, up("ok"), 0, 0)
+	s.complete(c, down("refused", "x"), 0, 0) // retry 1: still up, retrying
+	s.complete(c, pending, 0, 0)
+	if !c.up || c.retryIt != 0 {
+		t.Fatalf("pending after a failure: up=%v retry=%d", c.up, c.retryIt)
+	}
+}
