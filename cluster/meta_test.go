@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -172,3 +173,49 @@ func FuzzReadFrame(f *testing.F) {
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 func isErr(err, target error) bool        { return errors.Is(err, target) }
+
+// TestRaftPortRejectsGarbage speaks nonsense to a live node's Raft port.
+func TestRaftPortRejectsGarbage(t *testing.T) {
+	n := startNode(t, testConfig(t, "solo", 1))
+	waitFor(t, 5*time.Second, "leader", n.IsLeader)
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", n.RaftAddr(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	// Unknown mux byte: closed.
+	c := dial()
+	_, _ = c.Write([]byte("X hello"))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("unknown connection type was not closed")
+	}
+	c.Close()
+	// Unknown op: an error answer, connection stays usable.
+	c = dial()
+	defer c.Close()
+	_, _ = c.Write([]byte{muxRPC})
+	if err := writeFrame(c, rpcRequest{Op: "launch_missiles"}); err != nil {
+		t.Fatal(err)
+	}
+	var resp rpcResponse
+	if err := readFrame(c, &resp); err != nil || !strings.Contains(resp.Err, "unknown rpc op") {
+		t.Fatalf("unknown op answer %+v, %v", resp, err)
+	}
+	if err := writeFrame(c, rpcRequest{Op: opRemoveServer, ID: "no such/id"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := readFrame(c, &resp); err != nil || resp.Err == "" {
+		t.Fatalf("bad id answer %+v, %v", resp, err)
+	}
+	// A frame that is not JSON: the server hangs up.
+	_, _ = c.Write([]byte{0, 0, 0, 3, 'a', 'b', 'c'})
+	if err := readFrame(c, &resp); err == nil {
+		t.Fatal("garbage frame answered")
+	}
+	if !n.IsLeader() {
+		t.Fatal("node lost leadership after garbage")
+	}
+}
