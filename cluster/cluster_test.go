@@ -288,11 +288,11 @@ func TestWitnessGivesTwoDirectorsAQuorum(t *testing.T) {
 	waitLeader(t, rest, 10*time.Second)
 	apply(t, nodes[1], "w=1")
 	waitValue(t, rest, "w", "1")
-	time.Sleep(200 * time.Millisecond)
 	for _, n := range rest {
-		if _, lost := n.QuorumLost(); lost {
-			t.Fatalf("%s reports quorum lost with 2 of 3 voters up", n.Name())
-		}
+		waitFor(t, 5*time.Second, n.Name()+" has quorum with 2 of 3 voters up", func() bool {
+			_, lost := n.QuorumLost()
+			return !lost
+		})
 	}
 	// The dead director stays a voter (no automatic removal) until an
 	// operator removes it; the request works from any node.

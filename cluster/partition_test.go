@@ -40,12 +40,12 @@ func TestDegradedAndFencingOnPartition(t *testing.T) {
 	// The majority keeps working and is neither degraded nor fenced.
 	apply(t, other, "during=1")
 	for _, n := range []*tnode{leader, other} {
-		if n.Degraded() {
-			t.Fatalf("%s on the majority side is degraded", n.Name())
-		}
-		if _, lost := n.QuorumLost(); lost {
-			t.Fatalf("%s on the majority side lost quorum", n.Name())
-		}
+		// (waitFor, not a snapshot check: a load-induced election on a busy
+		// machine may fence the majority for a moment, legitimately.)
+		waitFor(t, 5*time.Second, n.Name()+" on the majority side neither degraded nor fenced", func() bool {
+			_, lost := n.QuorumLost()
+			return !lost && !n.Degraded()
+		})
 	}
 	// The isolated follower cannot commit.
 	ctx, c2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
