@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -186,7 +187,7 @@ func Encode(c Command) ([]byte, error) {
 // EncodeVersion encodes c with an explicit schema version (for tests and
 // for proposing an older version during a rolling upgrade).
 func EncodeVersion(c Command, v uint16) ([]byte, error) {
-	if c == nil {
+	if c == nil || (reflect.ValueOf(c).Kind() == reflect.Pointer && reflect.ValueOf(c).IsNil()) {
 		return nil, fmt.Errorf("fsm: encode: nil command")
 	}
 	p, err := json.Marshal(canonicalCommand(c))
