@@ -28,11 +28,15 @@
 //
 // # Who calls it
 //
-// Package cluster builds an FSM, hands it to raft, proposes commands built
-// with Encode (after ValidateConfig for a new configuration and after
-// checking that every member Supports the command version), and reads the
-// derived state through FSM.State from any goroutine. The api package reads
-// the same State for status pages.
+// Package cluster builds an FSM (New), hands it to raft, proposes commands
+// built with Encode (after FSM.ValidateSetConfig or ValidateConfig for a new
+// configuration, and after checking that every member Supports the command
+// version), reads raft's ApplyFuture.Response() as a Result, and reads the
+// derived state through FSM.State from any goroutine: DesiredTable for the
+// lvs reconciler, Priorities(node) for the VRRP engine, Verdicts, Quorums
+// and Placement for status. The checks package names virtual servers with
+// VirtualServerID in its observations. The api package reads the same State
+// for status pages.
 //
 // # Threading contract
 //
@@ -73,8 +77,14 @@
 //
 // # Derivation rules (summary; details on each function)
 //
+//   - Observations are stored per (real server, node) whatever the node's
+//     liveness; observations for real servers the config does not have, and
+//     reordered ones (lower Seq), are ignored and counted in Result.Ignored.
+//     A config change drops the observations of real servers it removes or
+//     whose configured weight it changes.
 //   - Reporters of a real server are the committed live nodes that have an
-//     observation for it; a node that is not alive stops counting. With zero
+//     observation for it; a node that is not alive stops counting (its
+//     observations count again when it is live again). With zero
 //     reporters a verdict keeps its last value; a new real server starts up,
 //     or down when alpha is set (keepalived). verdict_policy: any = up when
 //     at least one reporter says up; majority (default) = up when more than
@@ -86,6 +96,15 @@
 //     weight sum >= quorum + hysteresis, lost when it is < quorum - hysteresis
 //     or 0; on loss with a sorry_server the alive real servers are removed
 //     (weight 0 with inhibit_on_failure) and the sorry server added.
+//   - VRRP priority of an instance on a node: the configured priority of the
+//     config evaluated for that node (@node lines), replaced by the auto
+//     rotation with "placement auto" (instance units sorted by name, unit i
+//     highest on eligible live node i mod n, AutoTopPriority minus a step per
+//     rank, AutoOfflinePriority for nodes out of the rotation; a sync group
+//     is one unit), replaced by an explicit SetPlacement entry; a TransferVIP
+//     target then gets max(others)+1 capped at 254; a node in maintenance
+//     gets 1 on every instance. Witness nodes (cluster role witness) get no
+//     instance.
 //   - Node table digests are NOT replicated: they change with kernel state and
 //     would churn the log; nodes publish them in gossip metadata and the
 //     cluster layer compares them with DesiredTable().Digest().

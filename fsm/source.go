@@ -114,9 +114,15 @@ func (c *compiled) node(name string) (*config.Config, error) {
 		return r.cfg, r.err
 	}
 	cfg, err := safeParse(c.parse, c.src, name)
-	c.perNode[name] = parseResult{cfg, err}
+	if len(c.perNode) < maxCachedNodes {
+		c.perNode[name] = parseResult{cfg, err}
+	}
 	return cfg, err
 }
+
+// maxCachedNodes bounds the parse cache, so that callers asking for
+// arbitrary node names (an API query) cannot grow it without limit.
+const maxCachedNodes = 256
 
 // safeParse calls parse, turning a nil result or a panic into an error.
 func safeParse(parse ParseFunc, src *ConfigSource, node string) (cfg *config.Config, err error) {
