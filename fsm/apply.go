@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -40,28 +41,59 @@ func New(opts Options) *FSM {
 // from any goroutine; later Applies publish new States.
 func (f *FSM) State() *State { return f.state.Load() }
 
-// Result is what Apply returns (raft's ApplyFuture.Response()).
+// Result is the outcome of one applied command.
 type Result struct {
-	Index         uint64      // raft index of the entry
-	Type          CommandType // "" when the envelope could not be decoded
-	ConfigVersion uint64      // config version after the entry
+	Index         uint64      `json:"index"`          // raft index of the entry
+	Type          CommandType `json:"type,omitempty"` // "" when the envelope could not be decoded
+	ConfigVersion uint64      `json:"config_version"` // config version after the entry
 	// Ignored counts observations of a ReportVerdicts that were dropped:
 	// unknown real server, or a stale sequence number.
-	Ignored int
+	Ignored int `json:"ignored,omitempty"`
 	// Err is nil on success; otherwise it wraps one of the sentinel
 	// errors (ErrConflict, ErrUnknownCommand, ErrMalformed, ErrInvalid,
 	// ErrNotFound, ErrNoConfig, ErrInternal).
-	Err error
+	Err error `json:"-"`
 }
 
-// Apply applies one committed raft entry. Entries other than commands
-// (raft's own configuration and barrier entries) change nothing and
-// return nil.
+// Apply applies one committed raft entry and returns, as raft's
+// ApplyFuture.Response(), either the error (wrapping a sentinel with a
+// Code, so package cluster can forward it) or, on success, the Result
+// encoded as JSON bytes (read it with DecodeResult). Entries other than
+// commands (raft's own configuration and barrier entries) change nothing
+// and return nil.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l == nil || l.Type != raft.LogCommand {
 		return nil
 	}
-	return f.ApplyCommand(l.Index, l.Data)
+	res := f.ApplyCommand(l.Index, l.Data)
+	if res.Err != nil {
+		return res.Err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("%w: encode result: %v", ErrInternal, err)
+	}
+	return b
+}
+
+// DecodeResult turns an Apply response (as returned by raft or forwarded
+// by package cluster: JSON bytes, a Result, an error or nil) into a Result.
+func DecodeResult(resp any) (Result, error) {
+	switch r := resp.(type) {
+	case nil:
+		return Result{}, nil
+	case Result:
+		return r, r.Err
+	case []byte:
+		var res Result
+		if err := json.Unmarshal(r, &res); err != nil {
+			return Result{}, fmt.Errorf("fsm: decode result: %w", err)
+		}
+		return res, nil
+	case error:
+		return Result{Err: r}, r
+	}
+	return Result{}, fmt.Errorf("fsm: unexpected apply response of type %T", resp)
 }
 
 // ApplyCommand applies an encoded command at index (Apply without raft;

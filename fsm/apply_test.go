@@ -136,9 +136,10 @@ func TestMalformedAndNonCommandEntries(t *testing.T) {
 	if r := h.f.Apply(nil); r != nil {
 		t.Fatalf("nil log returned %v", r)
 	}
-	res, ok := h.f.Apply(&raft.Log{Index: 101, Type: raft.LogCommand, Data: []byte(`{"type":"set_drain"`)}).(Result)
-	if !ok || !errors.Is(res.Err, ErrMalformed) || res.Index != 101 {
-		t.Fatalf("malformed: %+v", res)
+	resp := h.f.Apply(&raft.Log{Index: 101, Type: raft.LogCommand, Data: []byte(`{"type":"set_drain"`)})
+	err, ok := resp.(error)
+	if !ok || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed: %#v", resp)
 	}
 	if !bytes.Equal(snapBytes(t, h.state()), unchangedBut(t, before, 101, false)) {
 		t.Fatal("malformed entry changed the state")
@@ -208,4 +209,51 @@ func TestIncludesFromMemory(t *testing.T) {
 		tbl.Services[1].Destinations[0].Addr != netip.MustParseAddr("192.0.2.134") {
 		t.Fatalf("table from included files: %+v", tbl)
 	}
+}
+
+// Apply's response follows package cluster's contract: an error with a
+// Code (matched by code after forwarding), or JSON bytes.
+func TestApplyResponseContract(t *testing.T) {
+	h := iwashHarness(t)
+	resp := h.f.Apply(&raft.Log{Index: 50, Type: raft.LogCommand, Data: MustEncode(configCmd(t, "", 0, "iwash1"))})
+	err, ok := resp.(error)
+	if !ok {
+		t.Fatalf("conflict response %#v is not an error", resp)
+	}
+	var coded interface{ Code() string }
+	if !errors.As(err, &coded) || coded.Code() != ErrConflict.Code() {
+		t.Fatalf("conflict error %v has no conflict code", err)
+	}
+	// What cluster does after forwarding: match by code only.
+	forwarded := codeOnly{msg: err.Error(), code: coded.Code()}
+	if !errors.Is(forwarded, ErrConflict) || errors.Is(forwarded, ErrInvalid) {
+		t.Fatal("forwarded error does not match ErrConflict by code")
+	}
+	resp = h.f.Apply(&raft.Log{Index: 51, Type: raft.LogCommand, Data: MustEncode(SetMaintenance{Node: "iwash1", On: true})})
+	b, ok := resp.([]byte)
+	if !ok {
+		t.Fatalf("success response %#v is not []byte", resp)
+	}
+	res, err := DecodeResult(b)
+	if err != nil || res.Index != 51 || res.Type != TypeSetMaintenance || res.ConfigVersion != 1 {
+		t.Fatalf("decoded result %+v, %v", res, err)
+	}
+	if _, err := DecodeResult(ErrInvalid); !errors.Is(err, ErrInvalid) {
+		t.Fatal("DecodeResult(error) lost the error")
+	}
+	if r, err := DecodeResult(nil); err != nil || r.Index != 0 {
+		t.Fatal("DecodeResult(nil)")
+	}
+	if _, err := DecodeResult(42); err == nil {
+		t.Fatal("DecodeResult(42) accepted")
+	}
+}
+
+// codeOnly mimics cluster.ApplyError after forwarding.
+type codeOnly struct{ msg, code string }
+
+func (e codeOnly) Error() string { return e.msg }
+func (e codeOnly) Is(target error) bool {
+	c, ok := target.(interface{ Code() string })
+	return ok && c.Code() == e.code
 }

@@ -30,15 +30,28 @@ func Supports(v uint16) bool { return v >= MinCommandVersion && v <= MaxCommandV
 // as malformed before decoding.
 const MaxCommandBytes = 16 << 20
 
-// Sentinel errors carried by Result.Err (compare with errors.Is).
+// Error is the type of the sentinel errors. Its Code survives forwarding
+// from the leader (package cluster matches errors by Code), so
+// errors.Is(err, fsm.ErrConflict) works on every node.
+type Error struct {
+	code, msg string
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Code is a stable machine-readable name ("fsm.conflict", ...).
+func (e *Error) Code() string { return e.code }
+
+// Sentinel errors carried by Result.Err and returned by Apply (compare
+// with errors.Is).
 var (
-	ErrUnknownCommand = errors.New("fsm: unknown command type or version")
-	ErrMalformed      = errors.New("fsm: malformed command")
-	ErrInvalid        = errors.New("fsm: invalid command")
-	ErrConflict       = errors.New("fsm: config version conflict")
-	ErrNotFound       = errors.New("fsm: not found")
-	ErrNoConfig       = errors.New("fsm: no configuration")
-	ErrInternal       = errors.New("fsm: internal error")
+	ErrUnknownCommand = &Error{"fsm.unknown_command", "fsm: unknown command type or version"}
+	ErrMalformed      = &Error{"fsm.malformed", "fsm: malformed command"}
+	ErrInvalid        = &Error{"fsm.invalid", "fsm: invalid command"}
+	ErrConflict       = &Error{"fsm.conflict", "fsm: config version conflict"}
+	ErrNotFound       = &Error{"fsm.not_found", "fsm: not found"}
+	ErrNoConfig       = &Error{"fsm.no_config", "fsm: no configuration"}
+	ErrInternal       = &Error{"fsm.internal", "fsm: internal error"}
 )
 
 // ConflictError is returned when SetConfig's ExpectVersion does not match.
@@ -50,6 +63,9 @@ type ConflictError struct {
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("fsm: config version conflict: expected %d, current %d", e.Expected, e.Current)
 }
+
+// Code is ErrConflict's code.
+func (e *ConflictError) Code() string { return ErrConflict.code }
 
 // Is makes errors.Is(err, ErrConflict) true.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

@@ -51,6 +51,12 @@
 //
 // # Command rules
 //
+//   - Apply's response (raft's ApplyFuture.Response) is an error on failure
+//     (wrapping a sentinel *Error whose Code, e.g. "fsm.conflict", survives
+//     package cluster's leader forwarding, so errors.Is(err, ErrConflict)
+//     holds on every node) or, on success, the Result as JSON bytes;
+//     DecodeResult reads either. ApplyCommand returns the Result directly.
+//
 //   - Unknown command types and versions: a command whose type this build does
 //     not know, or whose version is above MaxCommandVersion, leaves the state
 //     unchanged except for State.UnknownCommands (incremented, so every replica
