@@ -56,7 +56,6 @@
 //     package cluster's leader forwarding, so errors.Is(err, ErrConflict)
 //     holds on every node) or, on success, the Result as JSON bytes;
 //     DecodeResult reads either. ApplyCommand returns the Result directly.
-//
 //   - Unknown command types and versions: a command whose type this build does
 //     not know, or whose version is above MaxCommandVersion, leaves the state
 //     unchanged except for State.UnknownCommands (incremented, so every replica
@@ -64,22 +63,18 @@
 //     ErrUnknownCommand. The leader must not propose a command version that a
 //     member does not support: members advertise MaxCommandVersion in gossip
 //     metadata and the leader checks Supports on each.
-//
 //   - Malformed commands (bad JSON, unknown fields, invalid values) return an
 //     error wrapping ErrMalformed or ErrInvalid and leave the state unchanged
 //     apart from the applied index.
-//
 //   - Apply never panics: a panic inside a handler (a bug) is recovered, the
 //     half-built state is discarded and the Result carries ErrInternal. A bug
 //     that panics does so identically on every replica, so they stay equal.
-//
 //   - SetConfig is a compare-and-swap on the config version: ExpectVersion
 //     must equal the current version (0 before the first config), otherwise
 //     the result is a *ConflictError (errors.Is ErrConflict) carrying the
 //     current version and the state is unchanged. An accepted config gets
 //     version = previous + 1 (dense and independent of raft indexes, so it
 //     reads well in the API and survives log compaction unchanged).
-//
 //   - A config whose virtual_server sections evaluate differently for two
 //     nodes (because of @node lines) is rejected: every director must program
 //     the same table. ValidateConfig performs the same checks before a
