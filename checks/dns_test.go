@@ -115,7 +115,7 @@ func TestDNSCheckDnsmasq(t *testing.T) {
 		{"", "", false, "bad_rcode"},                   // SOA . is not served
 	}
 	for _, c := range cases {
-		r := mustChecker(t, Spec{Kind: KindDNS, Target: ap, ConnectTimeout: time.Second, DNS: &DNSSpec{Type: c.typ, Name: c.name}}).Check(context.Background())
+		r := mustChecker(t, Spec{Kind: KindDNS, Target: ap, ConnectTimeout: 3 * time.Second, DNS: &DNSSpec{Type: c.typ, Name: c.name}}).Check(context.Background())
 		if r.Up != c.up || r.Outcome != c.outcome {
 			t.Errorf("%s %s: %+v, want up=%v outcome=%s", c.typ, c.name, r, c.up, c.outcome)
 		}
@@ -173,7 +173,11 @@ func TestDNSCheckReplyValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		ap := fakeDNS(t, c.reply)
-		r := mustChecker(t, Spec{Kind: KindDNS, Target: ap, ConnectTimeout: 300 * time.Millisecond, DNS: &DNSSpec{Type: "A", Name: "example.test"}}).Check(context.Background())
+		timeout := 3 * time.Second // an answer is expected: generous
+		if c.outcome == "timeout" {
+			timeout = 300 * time.Millisecond
+		}
+		r := mustChecker(t, Spec{Kind: KindDNS, Target: ap, ConnectTimeout: timeout, DNS: &DNSSpec{Type: "A", Name: "example.test"}}).Check(context.Background())
 		if r.Up != c.up || r.Outcome != c.outcome {
 			t.Errorf("%s: %+v, want up=%v outcome=%s", c.name, r, c.up, c.outcome)
 		}

@@ -100,9 +100,13 @@ func TestSMTPCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		ap, helos := smtpServer(t, c.mode)
-		chk := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: 400 * time.Millisecond, SMTP: &SMTPSpec{HeloName: "director.example.test"}})
+		timeout := 3 * time.Second // an answer is expected: generous
+		if c.mode == "silent" {
+			timeout = 400 * time.Millisecond
+		}
+		chk := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: timeout, SMTP: &SMTPSpec{HeloName: "director.example.test"}})
 		if c.mode == "ok" {
-			def := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: 400 * time.Millisecond})
+			def := mustChecker(t, Spec{Kind: KindSMTP, Target: ap, ConnectTimeout: timeout})
 			if r := def.Check(context.Background()); !r.Up {
 				t.Fatalf("default helo: %+v", r)
 			}
