@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,6 +155,12 @@ func startEcho(t testing.TB, ns *netnstest.NS, name string) {
 	}()
 }
 
+// udpPort hands out client source ports for UDP flows, never twice in a
+// test binary.
+var udpPort atomic.Int32
+
+func init() { udpPort.Store(20000) }
+
 // ask opens one TCP connection (or sends one UDP datagram) from the
 // client namespace to dst and returns the name of the server that
 // answered. local, when valid, is the source address to use.
@@ -161,12 +168,12 @@ func (l *lbLab) ask(t testing.TB, network string, dst netip.AddrPort, local neti
 	var name string
 	err := l.client.Do(func() error {
 		d := net.Dialer{Timeout: 2 * time.Second}
-		if local.IsValid() {
-			if network == "tcp" {
-				d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
-			} else {
-				d.LocalAddr = &net.UDPAddr{IP: local.AsSlice()}
-			}
+		if network == "udp" {
+			// A fresh source port per flow: a reused one would match a
+			// live conntrack entry and skip scheduling.
+			d.LocalAddr = &net.UDPAddr{IP: local.AsSlice(), Port: int(udpPort.Add(1))}
+		} else if local.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
 		}
 		c, err := d.Dial(network, dst.String())
 		if err != nil {
