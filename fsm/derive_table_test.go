@@ -315,3 +315,30 @@ func TestConfigWeightChangeResetsWeight(t *testing.T) {
 		t.Fatalf("observations of the redefined real server kept: %+v", obs)
 	}
 }
+
+// The tic/tac virtual servers (one IPv4, one IPv6, real servers by host
+// name) are identical on both nodes: one merged file validates for both and
+// resolves each host name in the family of its virtual server.
+func TestTicTacHostNames(t *testing.T) {
+	conf := readTestdata(t, "tictac.conf")
+	h := newHarness(t)
+	h.must(SetLiveNodes{Nodes: []string{"tic", "tac"}})
+	h.must(configCmd(t, conf, 0, "tic", "tac"))
+	got := h.state().DesiredTable().CanonicalText()
+	want := `TCP 192.0.2.132:42 sched=rr flags=0x0 persist=0s mask=32 ops=false
+  -> 192.0.2.133:42 DR w=1 u=0 l=0
+  -> 192.0.2.134:42 DR w=1 u=0 l=0
+TCP [2001:db8:4503::132]:42 sched=rr flags=0x0 persist=0s mask=128 ops=false
+  -> [2001:db8:4503::133]:42 DR w=1 u=0 l=0
+  -> [2001:db8:4503::134]:42 DR w=1 u=0 l=0
+`
+	if got != want {
+		t.Fatalf("table\n%s\nwant\n%s", got, want)
+	}
+	if p := h.state().PriorityMap("tic"); fmt.Sprint(p) != "map[tictac:200]" {
+		t.Errorf("tic priorities %v", p)
+	}
+	if p := h.state().PriorityMap("tac"); fmt.Sprint(p) != "map[tictac:100]" {
+		t.Errorf("tac priorities %v", p)
+	}
+}
