@@ -182,3 +182,27 @@ func (s *State) updateQuorums() {
 		s.quorum[v.id] = up
 	}
 }
+
+// LocalView returns what the state would derive if node were the only
+// reporter and obs its observations: the degraded mode of DESIGN.md
+// decision 4, where a node cut off from the leader falls back to its own
+// verdicts (keepalived behaviour). The verdicts and quorums start from the
+// replicated ones, so hysteresis carries over; observations of unknown real
+// servers are ignored. The result is a private copy for local use only (it
+// is never replicated) and s is not modified.
+func (s *State) LocalView(node string, obs []Observation) *State {
+	v := s.clone()
+	v.live = []string{node}
+	v.obs = map[obsKey]StoredObservation{}
+	if m := v.model(); m != nil {
+		for _, o := range obs {
+			id := RSID{o.VS, o.RS}
+			if _, ok := m.rsIndex[id]; ok {
+				v.obs[obsKey{id, node}] = StoredObservation{Node: node, Observation: o, At: s.index}
+			}
+		}
+	}
+	v.updateVerdicts(s.index)
+	v.updateQuorums()
+	return v
+}

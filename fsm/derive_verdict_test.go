@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 )
@@ -259,5 +260,28 @@ func TestReportRules(t *testing.T) {
 	// Empty node name is invalid.
 	if r := h.apply(ReportVerdicts{Observations: []Observation{up(iwashVS, rs, 1)}}); r.Err == nil {
 		t.Fatal("report without node accepted")
+	}
+}
+
+func TestLocalView(t *testing.T) {
+	h := iwashHarness(t)
+	for _, n := range iwashNodes {
+		h.report(n, up(iwashVS, "203.0.113.11:3128", 10), up(iwashVS, "203.0.113.12:3128", 20))
+	}
+	s := h.state()
+	before := snapBytes(t, s)
+	// Cut off, iwash3 sees iwash1 down and iwash2 at weight 5.
+	local := s.LocalView("iwash3", []Observation{down(iwashVS, "203.0.113.11:3128"), up(iwashVS, "203.0.113.12:3128", 5),
+		up("TCP 192.0.2.1:1", "192.0.2.1:1", 1)})
+	got := destWeights(t, local, iwashVS)
+	want := map[string]int32{"203.0.113.12:3128": 5, "203.0.113.13:3128": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("local view %v, want %v", got, want)
+	}
+	if !bytes.Equal(snapBytes(t, s), before) {
+		t.Fatal("LocalView modified the replicated state")
+	}
+	if len(destWeights(t, s, iwashVS)) != 3 {
+		t.Fatal("replicated table changed")
 	}
 }

@@ -34,7 +34,8 @@
 // version), reads raft's ApplyFuture.Response() as a Result, and reads the
 // derived state through FSM.State from any goroutine: DesiredTable for the
 // lvs reconciler, Priorities(node) for the VRRP engine, Verdicts, Quorums
-// and Placement for status. The checks package names virtual servers with
+// and Placement for status, and LocalView(node, observations) for the
+// degraded mode (a node cut off from the leader uses its own verdicts). The checks package names virtual servers with
 // VirtualServerID in its observations. The api package reads the same State
 // for status pages.
 //
