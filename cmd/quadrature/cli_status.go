@@ -110,20 +110,19 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 		if f.json() {
 			return writeJSONOut(stdout, api.MembersBody{Members: ms})
 		}
-		digests := map[string]int{}
-		for _, m := range ms {
-			if m.TableDigest != "" {
-				digests[m.TableDigest]++
-			}
-		}
+		common := commonDigest(ms)
 		rows := [][]string{{"NAME", "STATE", "ROLE", "SUFFRAGE", "LEADER", "APPLIED", "DIGEST", "ADDR", "API", "MAINT"}}
 		for _, m := range ms {
-			dg := m.TableDigest
-			if len(digests) > 1 {
+			dg := shortDigest(m.TableDigest)
+			if m.State == "alive" && m.TableDigest != "" && m.TableDigest != common {
 				dg += " (diverges)"
 			}
+			applied := "-"
+			if m.AppliedIndex != 0 {
+				applied = strconv.FormatUint(m.AppliedIndex, 10)
+			}
 			rows = append(rows, []string{m.Name, m.State, m.Role, m.Suffrage, yesNo(m.Leader),
-				strconv.FormatUint(m.AppliedIndex, 10), dg, m.Addr, m.APIAddr, yesNo(m.Maintenance)})
+				applied, dg, m.Addr, m.APIAddr, yesNo(m.Maintenance)})
 		}
 		table(stdout, rows)
 		return nil
@@ -199,4 +198,31 @@ func vsLess(a, b api.VirtualService) bool {
 		return a.Protocol < b.Protocol
 	}
 	return a.Addr.Compare(b.Addr) < 0
+}
+
+// commonDigest is the table digest most alive directors report (ties go
+// to the smaller digest, so the choice is stable); a member whose digest
+// differs from it diverges.
+func commonDigest(ms []api.Member) string {
+	count := map[string]int{}
+	for _, m := range ms {
+		if m.State == "alive" && m.TableDigest != "" {
+			count[m.TableDigest]++
+		}
+	}
+	best, n := "", 0
+	for d, c := range count {
+		if c > n || (c == n && d < best) {
+			best, n = d, c
+		}
+	}
+	return best
+}
+
+// shortDigest abbreviates a digest for tables, like a git hash.
+func shortDigest(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
 }
