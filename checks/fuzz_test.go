@@ -49,11 +49,15 @@ func FuzzParseStatusCodes(f *testing.F) {
 	})
 }
 
-// quoteArg quotes a word so SplitCommandLine returns it unchanged.
-func quoteArg(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+// quoteArg quotes a word so SplitCommandLine returns it unchanged
+// (backslash escapes work inside quotes, as in keepalived).
+func quoteArg(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}
 
 func FuzzSplitCommandLine(f *testing.F) {
-	for _, s := range []string{`/bin/check`, `/bin/check "a b" c`, `x 'it''s' "q\"uote"`, `a\ b`, `"unterminated`, `trailing\`, "tab\tsep\nnl", `""`} {
+	for _, s := range []string{`/bin/check`, `/bin/check "a b" c`, `x 'it''s' "q\"uote"`, `a\ b`, `"unterminated`, `trailing\`,
+		"tab\tsep\nnl", `""`, `\x41\101\cA\E`, `'\''`, `\0`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

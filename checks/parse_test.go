@@ -22,6 +22,13 @@ func TestSplitCommandLine(t *testing.T) {
 		{`/bin/check ""`, []string{"/bin/check", ""}, false},
 		{`/bin/check pre"mid"post`, []string{"/bin/check", "premidpost"}, false},
 		{`/bin/check 'it'\''s'`, []string{"/bin/check", "it's"}, false},
+		{`/bin/check 'it\'s'`, []string{"/bin/check", "it's"}, false}, // escapes work inside single quotes too
+		{`a\tb 'c\nd'`, []string{"a\tb", "c\nd"}, false},
+		{`\x41\x4a\x4 \102\7 \cA\E`, []string{"AJ\x04", "B\a", "\x01\x1b"}, false},
+		{`\xg \c`, []string{"xg", "c"}, false}, // \x without a hex digit is "x"; \c at the end is "c"
+		{"/opt/bin/iweight -p iwash1", []string{"/opt/bin/iweight", "-p", "iwash1"}, false},
+		{"a\fb\vc", []string{"a", "b", "c"}, false},
+		{`nul\0`, nil, true},
 		{``, nil, false},
 		{`/bin/check "open`, nil, true},
 		{`/bin/check 'open`, nil, true},
