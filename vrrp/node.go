@@ -127,6 +127,9 @@ type instance struct {
 	notify   *notifier
 	closed   bool
 	setupErr string
+	// fenced is set by SetFenced: the group's quorum fence holds the
+	// instance in FAULT.
+	fenced bool
 }
 
 // NewNode validates cfg and returns a node that does nothing until Run.

@@ -22,6 +22,9 @@ func (n *Node) evaluate(inst *instance) {
 	if inst.setupErr != "" {
 		faults = append(faults, inst.setupErr)
 	}
+	if inst.fenced {
+		faults = append(faults, "quorum fence: no contact with a quorum of the group")
+	}
 	if !c.DontTrackPrimary && !n.links[c.Interface] {
 		faults = append(faults, "interface "+c.Interface+" down")
 	}

@@ -1,0 +1,567 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"quadrature/cluster"
+	"quadrature/config"
+	"quadrature/fsm"
+	"quadrature/lvs"
+	"quadrature/vrrp"
+)
+
+// AgentBackend serves the API from a running cluster.Agent: reads come
+// from the node's applied state (after a read barrier where the contract
+// asks for linearizability), writes are fsm commands committed through
+// Raft (forwarded to the leader by the node).
+type AgentBackend struct {
+	Agent   *cluster.Agent
+	Version string
+}
+
+var _ Backend = (*AgentBackend)(nil)
+
+func (b *AgentBackend) node() (*cluster.Node, error) {
+	n := b.Agent.Node()
+	if n == nil {
+		return nil, fmt.Errorf("%w: node not started", ErrNoLeader)
+	}
+	return n, nil
+}
+
+// Status describes this node.
+func (b *AgentBackend) Status(ctx context.Context) (Status, error) {
+	n, err := b.node()
+	if err != nil {
+		return Status{}, err
+	}
+	st := b.Agent.FSM().State()
+	s := n.Stats()
+	out := Status{
+		Node:          b.Agent.Name(),
+		Leader:        s.Leader,
+		RaftState:     s.State,
+		Role:          roleName(n.Metadata().Role),
+		ConfigVersion: st.ConfigVersion(),
+		AppliedIndex:  s.AppliedIndex,
+		CommitIndex:   s.CommitIndex,
+		Degraded:      s.Degraded,
+		Fenced:        b.Agent.Fenced(),
+		Members:       len(n.Members()),
+		Version:       b.Version,
+	}
+	out.TableDigest = b.Agent.TableDigest()
+	return out, nil
+}
+
+func roleName(r cluster.Role) string {
+	if r == cluster.RoleWitness {
+		return "witness"
+	}
+	return "director"
+}
+
+// Members lists the group as gossip and raft see it.
+func (b *AgentBackend) Members(ctx context.Context) ([]Member, error) {
+	n, err := b.node()
+	if err != nil {
+		return nil, err
+	}
+	st := b.Agent.FSM().State()
+	var out []Member
+	for _, m := range n.Members() {
+		mm := Member{
+			Name:        m.Name,
+			State:       string(m.State),
+			APIAddr:     m.Meta.APIAddr,
+			Role:        roleName(m.Meta.Role),
+			Suffrage:    string(m.Suffrage),
+			Leader:      m.Leader,
+			Maintenance: st.InMaintenance(m.Name),
+			TableDigest: m.Meta.TableDigest,
+		}
+		if m.Addr.IsValid() {
+			mm.Addr = m.Addr.String()
+		}
+		if m.Self {
+			mm.AppliedIndex = n.Stats().AppliedIndex
+		}
+		out = append(out, mm)
+	}
+	return out, nil
+}
+
+// VRRP lists this node's instances.
+func (b *AgentBackend) VRRP(ctx context.Context) ([]VRRPInstance, error) {
+	v := b.Agent.VRRP()
+	if v == nil {
+		return []VRRPInstance{}, nil
+	}
+	names := b.addrNames()
+	out := []VRRPInstance{}
+	for _, s := range v.Status() {
+		in := VRRPInstance{
+			Name:           s.Name,
+			VRID:           uint8(s.VRID),
+			Interface:      s.Interface,
+			State:          s.State.String(),
+			Priority:       s.Priority,
+			BasePriority:   s.BasePriority,
+			VIPs:           s.VIPs,
+			LastTransition: s.LastTransition,
+			Reason:         s.LastReason,
+			Counters:       vrrpCounters(s.Counters),
+		}
+		if s.MasterAddr.IsValid() {
+			in.Master = s.MasterAddr.String()
+			if n, ok := names[s.MasterAddr]; ok {
+				in.Master = n
+			}
+		}
+		if in.VIPs == nil {
+			in.VIPs = []netip.Prefix{}
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// addrNames maps member addresses to names, to show masters by name.
+func (b *AgentBackend) addrNames() map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	n := b.Agent.Node()
+	if n == nil {
+		return out
+	}
+	for _, m := range n.Members() {
+		if m.Addr.IsValid() {
+			out[m.Addr.Addr()] = m.Name
+		}
+	}
+	return out
+}
+
+// Services lists virtual services with verdicts, observations and
+// kernel counters.
+func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
+	st := b.Agent.FSM().State()
+	out := []VirtualService{}
+	if st.ConfigVersion() == 0 {
+		return out, nil
+	}
+	c, err := st.Config(b.Agent.Name())
+	if err != nil {
+		return nil, err
+	}
+	var stats map[lvs.ServiceKey]lvs.ServiceStats
+	if r := b.Agent.Reconciler(); r != nil {
+		stats, _ = r.Stats(ctx)
+	}
+	table := st.DesiredTable()
+	obs := map[fsm.RSID][]Observation{}
+	for _, o := range st.Observations() {
+		id := fsm.RSID{VS: o.VS, RS: o.RS}
+		obs[id] = append(obs[id], Observation{Node: o.Node, Up: o.Up, Weight: o.Weight, Reason: o.Reason})
+	}
+	quorums := map[string]fsm.QuorumState{}
+	for _, q := range st.Quorums() {
+		quorums[q.VS] = q
+	}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		id := fsm.VirtualServerID(vs)
+		key, keyOK := serviceKey(vs)
+		svc := VirtualService{
+			ID:        id,
+			Protocol:  strings.ToLower(vs.Protocol),
+			FWMark:    vs.Fwmark,
+			Scheduler: vs.Scheduler,
+			Flags:     serviceFlags(vs),
+		}
+		if vs.Addr.IsValid() {
+			svc.Addr = netip.AddrPortFrom(vs.Addr, vs.Port)
+		}
+		if vs.Fwmark != 0 {
+			svc.Protocol = ""
+		}
+		if q, ok := quorums[id]; ok {
+			svc.Quorum = &VirtualQuorum{Want: q.Quorum, Up: q.Up}
+		}
+		ks := stats[key]
+		if keyOK {
+			svc.Counters = counters(ks.Counters, 0, 0)
+		}
+		programmed := map[lvs.DestKey]lvs.Destination{}
+		if s, ok := table.Lookup(key); ok && keyOK {
+			for _, d := range s.Destinations {
+				programmed[d.Key()] = d
+			}
+		}
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			ap := netip.AddrPortFrom(rs.Addr, rs.Port)
+			v, _ := st.VerdictOf(id, ap)
+			r := RealServer{
+				ID:               ap.String(),
+				Addr:             ap,
+				Forward:          forwardName(rs.Method),
+				ConfiguredWeight: rs.Weight,
+				Up:               v.Up,
+				Drained:          v.Drained,
+				Reporters:        v.Reporters,
+				Observations:     obs[fsm.RSID{VS: id, RS: ap}],
+			}
+			r.Verdict = "down"
+			if v.Up {
+				r.Verdict = "up"
+				r.Agreeing = v.UpReports
+			} else {
+				r.Agreeing = v.Reporters - v.UpReports
+			}
+			if v.Reporters == 0 && len(r.Observations) == 0 {
+				r.Verdict = "unknown"
+			}
+			if d, ok := programmed[lvs.DestKey{Addr: rs.Addr, Port: rs.Port}]; ok {
+				r.Weight = int(d.Weight)
+			}
+			if ds, ok := ks.Destinations[lvs.DestKey{Addr: rs.Addr, Port: rs.Port}]; ok {
+				r.Counters = counters(ds.Counters, ds.ActiveConns, ds.InactiveConns)
+			}
+			if r.Observations == nil {
+				r.Observations = []Observation{}
+			}
+			svc.RealServers = append(svc.RealServers, r)
+		}
+		if svc.RealServers == nil {
+			svc.RealServers = []RealServer{}
+		}
+		out = append(out, svc)
+	}
+	return out, nil
+}
+
+func serviceKey(vs *config.VirtualServer) (lvs.ServiceKey, bool) {
+	fam := lvs.IPv4
+	if vs.Family == config.FamilyInet6 {
+		fam = lvs.IPv6
+	}
+	switch {
+	case vs.Group != "":
+		return lvs.ServiceKey{}, false
+	case vs.Fwmark != 0:
+		return lvs.ServiceKey{Family: fam, FWMark: vs.Fwmark}, true
+	}
+	p, err := lvs.ParseProtocol(vs.Protocol)
+	if err != nil {
+		return lvs.ServiceKey{}, false
+	}
+	return lvs.ServiceKey{Family: fam, Protocol: p, Addr: vs.Addr, Port: vs.Port}, true
+}
+
+func serviceFlags(vs *config.VirtualServer) string {
+	var f []string
+	if vs.PersistenceTimeout > 0 {
+		f = append(f, fmt.Sprintf("persistent %d", int(vs.PersistenceTimeout/time.Second)))
+	}
+	if vs.OPS {
+		f = append(f, "ops")
+	}
+	f = append(f, vs.SchedFlags...)
+	return strings.Join(f, " ")
+}
+
+func forwardName(method string) string {
+	switch method {
+	case "DR":
+		return "Route"
+	case "TUN":
+		return "Tunnel"
+	}
+	return "Masq"
+}
+
+func counters(c lvs.Counters, active, inactive uint32) KernelCounters {
+	return KernelCounters{Conns: c.Connections, InPackets: c.PacketsIn, OutPackets: c.PacketsOut,
+		InBytes: c.BytesIn, OutBytes: c.BytesOut, ActiveConns: uint64(active), InactiveConns: uint64(inactive)}
+}
+
+// Config returns the committed configuration.
+func (b *AgentBackend) Config(ctx context.Context) (ConfigDoc, error) {
+	st := b.Agent.FSM().State()
+	src := st.Source()
+	if src == nil {
+		return ConfigDoc{}, fmt.Errorf("%w: no configuration committed yet", ErrNotFound)
+	}
+	doc := ConfigDoc{Version: st.ConfigVersion(), Main: src.Main, Files: map[string]string{}}
+	for name, content := range src.Files {
+		doc.Files[name] = string(content)
+	}
+	if c, err := st.Config(b.Agent.Name()); err == nil {
+		doc.Rendered = string(c.Render())
+		doc.Model = c.JSON()
+	}
+	return doc, nil
+}
+
+// PutConfig validates and proposes a configuration with compare-and-swap.
+func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (PutConfigResult, error) {
+	n, err := b.node()
+	if err != nil {
+		return PutConfigResult{}, err
+	}
+	main := req.Main
+	if main == "" {
+		main = "keepalived.conf"
+	}
+	cmd := fsm.SetConfig{Main: main}
+	names := make([]string, 0, len(req.Files))
+	for name := range req.Files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		cmd.Files = append(cmd.Files, fsm.File{Name: name, Content: []byte(req.Files[name])})
+	}
+	// Host names keep resolving as the running config resolved them.
+	if src := b.Agent.FSM().State().Source(); src != nil {
+		hosts := make([]string, 0, len(src.Hosts))
+		for h := range src.Hosts {
+			hosts = append(hosts, h)
+		}
+		slices.Sort(hosts)
+		for _, h := range hosts {
+			cmd.Hosts = append(cmd.Hosts, fsm.Host{Name: h, Addrs: src.Hosts[h]})
+		}
+	}
+	for _, m := range n.Members() {
+		cmd.Nodes = append(cmd.Nodes, m.Name)
+	}
+	slices.Sort(cmd.Nodes)
+	for attempt := 0; ; attempt++ {
+		cur := b.Agent.FSM().State().ConfigVersion()
+		cmd.ExpectVersion = req.ExpectVersion
+		if req.ExpectVersion == 0 {
+			cmd.ExpectVersion = cur
+		}
+		if err := b.Agent.FSM().ValidateSetConfig(cmd); err != nil {
+			if errors.Is(err, fsm.ErrConflict) {
+				if req.ExpectVersion == 0 && attempt < 5 {
+					continue
+				}
+				return PutConfigResult{}, &ConflictError{Current: cur}
+			}
+			return PutConfigResult{}, invalidError(err)
+		}
+		if req.ValidateOnly {
+			return PutConfigResult{Version: cur, Valid: true}, nil
+		}
+		_, _, err := n.Apply(ctx, fsm.MustEncode(cmd))
+		if err == nil {
+			if rerr := n.ConsistentRead(ctx); rerr != nil {
+				return PutConfigResult{}, mapErr(rerr)
+			}
+			return PutConfigResult{Version: b.Agent.FSM().State().ConfigVersion(), Valid: true, Applied: true}, nil
+		}
+		if errors.Is(err, cluster.ErrFSMConflict) {
+			if req.ExpectVersion == 0 && attempt < 5 {
+				_ = n.ConsistentRead(ctx)
+				continue
+			}
+			_ = n.ConsistentRead(ctx)
+			return PutConfigResult{}, &ConflictError{Current: b.Agent.FSM().State().ConfigVersion()}
+		}
+		return PutConfigResult{}, mapErr(err)
+	}
+}
+
+// invalidError turns a validation error (a config.ErrorList or an fsm
+// error) into the API's detailed form.
+func invalidError(err error) error {
+	ie := &InvalidError{}
+	var el config.ErrorList
+	if errors.As(err, &el) {
+		for _, d := range el {
+			ie.Details = append(ie.Details, ConfigError{File: d.Pos.File, Line: d.Pos.Line, Message: d.Msg})
+		}
+	} else {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				ie.Details = append(ie.Details, ConfigError{Message: line})
+			}
+		}
+	}
+	return ie
+}
+
+// mapErr converts cluster errors to the API's sentinels.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrShutdown):
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	case errors.Is(err, cluster.ErrFSMConflict):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	case errors.Is(err, cluster.ErrFSMNotFound):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.Is(err, cluster.ErrFSMInvalid), errors.Is(err, cluster.ErrFSMNoConfig):
+		return &InvalidError{Details: []ConfigError{{Message: err.Error()}}}
+	}
+	return err
+}
+
+func (b *AgentBackend) apply(ctx context.Context, c fsm.Command) error {
+	n, err := b.node()
+	if err != nil {
+		return err
+	}
+	_, _, err = n.Apply(ctx, fsm.MustEncode(c))
+	return mapErr(err)
+}
+
+// Drain sets or clears the operator drain of a real server.
+func (b *AgentBackend) Drain(ctx context.Context, vs, rs string, drained bool) error {
+	ap, err := netip.ParseAddrPort(rs)
+	if err != nil {
+		return &InvalidError{Details: []ConfigError{{Message: fmt.Sprintf("real server %q: want ADDR:PORT", rs)}}}
+	}
+	if _, ok := b.Agent.FSM().State().VerdictOf(vs, ap); !ok {
+		return fmt.Errorf("%w: real server %s in %s", ErrNotFound, rs, vs)
+	}
+	return b.apply(ctx, fsm.SetDrain{VS: vs, RS: ap, Drained: drained})
+}
+
+// Maintenance switches a node's maintenance mode.
+func (b *AgentBackend) Maintenance(ctx context.Context, node string, on bool) error {
+	if !b.isMember(node) {
+		return fmt.Errorf("%w: node %q", ErrNotFound, node)
+	}
+	return b.apply(ctx, fsm.SetMaintenance{Node: node, On: on})
+}
+
+// TransferVIP moves an instance to a node through the placement.
+func (b *AgentBackend) TransferVIP(ctx context.Context, instance, node string) error {
+	if node != "" && !b.isMember(node) {
+		return fmt.Errorf("%w: node %q", ErrNotFound, node)
+	}
+	return b.apply(ctx, fsm.TransferVIP{Instance: instance, ToNode: node})
+}
+
+func (b *AgentBackend) isMember(name string) bool {
+	n := b.Agent.Node()
+	if n == nil {
+		return false
+	}
+	for _, m := range n.Members() {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// RaftServers lists the raft configuration.
+func (b *AgentBackend) RaftServers(ctx context.Context) ([]RaftServer, error) {
+	n, err := b.node()
+	if err != nil {
+		return nil, err
+	}
+	out := []RaftServer{}
+	for _, m := range n.Members() {
+		if m.Suffrage == cluster.SuffrageNone {
+			continue
+		}
+		out = append(out, RaftServer{Name: m.Name, Addr: m.RaftAddr, Suffrage: string(m.Suffrage), Role: roleName(m.Meta.Role), Leader: m.Leader})
+	}
+	return out, nil
+}
+
+// AddVoter adds a voting director.
+func (b *AgentBackend) AddVoter(ctx context.Context, name, addr string) error {
+	n, err := b.node()
+	if err != nil {
+		return err
+	}
+	_, err = n.AddVoter(ctx, name, addr)
+	return mapErr(err)
+}
+
+// AddWitness adds a witness: a voter that runs no data plane (its role is
+// its own configuration's business).
+func (b *AgentBackend) AddWitness(ctx context.Context, name, addr string) error {
+	return b.AddVoter(ctx, name, addr)
+}
+
+// RemoveServer removes a server from the raft configuration.
+func (b *AgentBackend) RemoveServer(ctx context.Context, name string) error {
+	n, err := b.node()
+	if err != nil {
+		return err
+	}
+	_, err = n.RemoveServer(ctx, name)
+	return mapErr(err)
+}
+
+// Snapshot takes a raft snapshot on this node.
+func (b *AgentBackend) Snapshot(ctx context.Context) error {
+	n, err := b.node()
+	if err != nil {
+		return err
+	}
+	return n.Snapshot()
+}
+
+// Ready: config applied and, for a director, the kernel table matches
+// the desired one.
+func (b *AgentBackend) Ready(ctx context.Context) (bool, string) {
+	n := b.Agent.Node()
+	if n == nil {
+		return false, "node not started"
+	}
+	st := b.Agent.FSM().State()
+	if st.ConfigVersion() == 0 {
+		return false, "no configuration committed yet"
+	}
+	if s := n.Stats(); s.Leader == "" {
+		return false, "no raft leader known"
+	}
+	if r := b.Agent.Reconciler(); r != nil {
+		rs := r.Status()
+		if rs.LastError != "" {
+			return false, "data plane: " + rs.LastError
+		}
+		if rs.LastSuccess.IsZero() {
+			return false, "data plane not programmed yet"
+		}
+		if want := st.DesiredTable().Digest(); b.Agent.TableDigest() != want && !n.Degraded() {
+			return false, "kernel table differs from the committed one (reconciling)"
+		}
+	}
+	return true, ""
+}
+
+// vrrpCounters names the protocol counters like keepalived's stats
+// (advert_rcvd, advert_sent, ...) plus drops by reason.
+func vrrpCounters(c vrrp.Counters) map[string]uint64 {
+	out := map[string]uint64{
+		"advert_sent":         c.AdvertsSent,
+		"advert_rcvd":         c.AdvertsReceived,
+		"pri_zero_sent":       c.PriorityZeroSent,
+		"pri_zero_rcvd":       c.PriorityZeroReceived,
+		"transitions":         c.Transitions,
+		"become_master":       c.BecameMaster,
+		"master_changes":      c.MasterChanges,
+		"addr_list_err":       c.AddrListMismatch,
+		"advert_interval_err": c.IntervalMismatch,
+	}
+	for reason, n := range c.Drops {
+		out["drop_"+string(reason)] = n
+	}
+	return out
+}

@@ -1,0 +1,404 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"quadrature/checks"
+	"quadrature/config"
+	"quadrature/fsm"
+	"quadrature/lvs"
+	"quadrature/lvs/nftables"
+	"quadrature/vrrp"
+)
+
+// AgentConfig says how to run one node of the group.
+type AgentConfig struct {
+	// ConfigPath is the keepalived.conf (with or without a cluster block).
+	ConfigPath string
+	// Node is the config-id (@NAME lines); "" = first label of the host name.
+	Node string
+	// DataDir overrides cluster.data_dir.
+	DataDir string
+	// HostsFile resolves host names instead of the system resolver.
+	HostsFile string
+	// Backend overrides lvs_backend: auto | ipvs | nftables | none.
+	Backend string
+	// Timing of raft and gossip; zero = DefaultTiming.
+	Timing Timing
+	// ReportInterval batches verdict reports (default 100ms); FullRefresh
+	// is the period of the full observation refresh (default 30s).
+	ReportInterval time.Duration
+	FullRefresh    time.Duration
+	// APIAddr is advertised in gossip metadata for the API fan-out.
+	APIAddr string
+	// Logger and Registry default to slog.Default() and a new registry.
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Agent is one quadrature node: the Raft/gossip node with the replicated
+// state machine, and the leaves it drives (checks, lvs, vrrp). It applies
+// every committed state to the kernel and reports its own observations.
+type Agent struct {
+	cfg      AgentConfig
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	local    *config.Config   // the file as this node evaluates it
+	localSrc fsm.ConfigSource // and its replicable form
+	name     string
+	role     Role
+
+	fsm   *fsm.FSM
+	node  *Node
+	vrrp  *vrrp.Node
+	sched *checks.Scheduler
+	rec   *lvs.Reconciler
+	dp    lvs.DataPlane
+
+	changed chan struct{} // an Apply or Restore happened
+
+	mu        sync.Mutex
+	applied   appliedState
+	rsIndex   map[string]fsm.RSID // checks real-server ID → fsm identity
+	localObs  map[fsm.RSID]fsm.Observation
+	seq       uint64
+	lastTable lvs.Table
+	fenced    map[string]bool
+	digest    string    // kernel table digest, last read
+	digestAt  time.Time // when the kernel was last read for it
+}
+
+// appliedState remembers what the agent last pushed to the leaves.
+type appliedState struct {
+	configVersion uint64
+	priorities    map[string]int
+	degraded      bool
+}
+
+// NewAgent loads and validates the configuration; nothing runs before Run.
+func NewAgent(cfg AgentConfig) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = 100 * time.Millisecond
+	}
+	if cfg.FullRefresh <= 0 {
+		cfg.FullRefresh = 30 * time.Second
+	}
+	src, err := ReadConfigSource(cfg.ConfigPath, cfg.Node, cfg.HostsFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		reg:      cfg.Registry,
+		local:    src.Config,
+		localSrc: src.Source,
+		changed:  make(chan struct{}, 1),
+		rsIndex:  map[string]fsm.RSID{},
+		localObs: map[fsm.RSID]fsm.Observation{},
+		fenced:   map[string]bool{},
+	}
+	a.name = src.Config.Node
+	a.role = RoleVoter
+	if c := src.Config.Cluster; c != nil {
+		if c.NodeName != "" {
+			a.name = c.NodeName
+		}
+		if c.Role == string(RoleWitness) {
+			a.role = RoleWitness
+		}
+	}
+	a.log = a.log.With("node", a.name)
+	return a, nil
+}
+
+// SetAPIAddr sets the API address advertised to peers; call before Run.
+func (a *Agent) SetAPIAddr(addr string) { a.cfg.APIAddr = addr }
+
+// Name is the node's name in the group.
+func (a *Agent) Name() string { return a.name }
+
+// Node returns the Raft/gossip node (nil before Run started it).
+func (a *Agent) Node() *Node { return a.node }
+
+// FSM returns the replicated state machine.
+func (a *Agent) FSM() *fsm.FSM { return a.fsm }
+
+// VRRP returns the VRRP node (nil on a witness or without instances).
+func (a *Agent) VRRP() *vrrp.Node { return a.vrrp }
+
+// Reconciler returns the data-plane reconciler (nil on a witness).
+func (a *Agent) Reconciler() *lvs.Reconciler { return a.rec }
+
+// Checks returns the checker scheduler (nil on a witness).
+func (a *Agent) Checks() *checks.Scheduler { return a.sched }
+
+// LocalConfig is the node's own file as it evaluated it at start or at the
+// last reload.
+func (a *Agent) LocalConfig() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.local
+}
+
+func (a *Agent) clusterConfig() (Config, error) {
+	c := a.local.Cluster
+	cc := Config{
+		NodeName: a.name,
+		Role:     a.role,
+		Timing:   a.cfg.Timing,
+		Logger:   a.log,
+		Metadata: Meta{APIAddr: a.cfg.APIAddr},
+	}
+	cc.DataDir = config.DefaultDataDir
+	cc.BindAddr = netip.MustParseAddr("127.0.0.1")
+	cc.RaftPort = int(config.DefaultRaftPort)
+	cc.GossipPort = int(config.DefaultGossipPort)
+	if c != nil {
+		if c.DataDir != "" {
+			cc.DataDir = c.DataDir
+		}
+		if c.Bind.IsValid() {
+			cc.BindAddr = c.Bind
+		}
+		if c.RaftPort != 0 {
+			cc.RaftPort = int(c.RaftPort)
+		}
+		if c.GossipPort != 0 {
+			cc.GossipPort = int(c.GossipPort)
+		}
+		for _, p := range c.Peers {
+			if p != cc.BindAddr {
+				cc.Peers = append(cc.Peers, net.JoinHostPort(p.String(), fmt.Sprint(cc.GossipPort)))
+			}
+		}
+		cc.BootstrapExpect = c.BootstrapExpect
+		if c.DegradedAfter > 0 {
+			cc.DegradedAfter = c.DegradedAfter
+		}
+		if c.GossipKeyFile != "" {
+			key, err := LoadGossipKey(c.GossipKeyFile)
+			if err != nil {
+				return cc, err
+			}
+			cc.GossipKey = key
+		}
+		if c.TLS != nil {
+			cc.TLS = &TLSConfig{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
+		}
+	}
+	if a.cfg.DataDir != "" {
+		cc.DataDir = a.cfg.DataDir
+	}
+	cc.Metadata.MACs = interfaceMACs(a.local)
+	return cc, nil
+}
+
+// interfaceMACs returns the hardware addresses of the VRRP interfaces
+// (for the active-active loop prevention of peers).
+func interfaceMACs(c *config.Config) []string {
+	var out []string
+	for _, in := range c.Instances {
+		ifi, err := net.InterfaceByName(in.Interface)
+		if err != nil || len(ifi.HardwareAddr) == 0 {
+			continue
+		}
+		if m := ifi.HardwareAddr.String(); !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// dataDir is where raft and the agent keep their files.
+func (a *Agent) dataDir() string {
+	cc, _ := a.clusterConfig()
+	return cc.DataDir
+}
+
+// Run starts everything and blocks until ctx ends; then it stops VRRP
+// (priority 0, VIPs removed), the checkers and the node, in that order.
+func (a *Agent) Run(ctx context.Context) error {
+	cc, err := a.clusterConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cc.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent: data dir: %w", err)
+	}
+	cc.Registerer = a.reg
+	a.fsm = fsm.New(fsm.Options{})
+	a.node, err = New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed})
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := a.node.Start(runCtx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	if a.role == RoleVoter {
+		if err := a.startLeaves(runCtx, &wg, errc); err != nil {
+			_ = a.node.Shutdown()
+			return err
+		}
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.applyLoop(runCtx) }()
+	go func() { defer wg.Done(); a.leaderLoop(runCtx) }()
+	if a.sched != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.reportLoop(runCtx) }()
+	}
+	a.log.Info("agent: running", "role", a.role, "raft", a.node.RaftAddr(), "gossip", a.node.GossipAddr(), "data_dir", cc.DataDir)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		a.log.Error("agent: component failed", "err", runErr)
+	}
+	cancel()
+	wg.Wait()
+	if err := a.node.Shutdown(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if a.dp != nil {
+		_ = a.dp.Close()
+	}
+	return runErr
+}
+
+// Leave makes the node leave the group gracefully (raft configuration and
+// gossip); Run still has to be stopped by its context.
+func (a *Agent) Leave(ctx context.Context) error {
+	if a.node == nil {
+		return ErrShutdown
+	}
+	return a.node.Leave(ctx)
+}
+
+func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) error {
+	dp, err := a.openDataPlane()
+	if err != nil {
+		return err
+	}
+	a.dp = dp
+	a.rec, err = lvs.NewReconciler(lvs.Config{
+		DataPlane:  dp,
+		Logger:     a.log,
+		Registerer: a.reg,
+		StateFile:  filepath.Join(a.dataDir(), "lvs-owned.json"),
+		// Repair drift within seconds; a pass is one dump and a diff.
+		ResyncInterval: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	a.rec.SetDesired(lvs.Table{})
+	g := a.local.Global
+	a.sched, err = checks.NewScheduler(checks.Options{
+		Logger:          a.log,
+		Registerer:      a.reg,
+		ScriptUser:      g.ScriptUser,
+		InsecureScripts: !g.EnableScriptSecurity,
+	})
+	if err != nil {
+		return err
+	}
+	a.updateChecks(a.local)
+	vcfg := VRRPConfig(a.local)
+	a.vrrp, err = vrrp.NewNode(vcfg, vrrp.WithLogger(a.log))
+	if err != nil {
+		return fmt.Errorf("agent: vrrp: %w", err)
+	}
+	if err := a.vrrp.RegisterMetrics(a.reg); err != nil {
+		return err
+	}
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := a.rec.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("lvs: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.sched.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("checks: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.vrrp.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("vrrp: %w", err)
+		}
+	}()
+	return nil
+}
+
+// openDataPlane picks the kernel backend: lvs_backend (or the -backend
+// override) auto prefers IPVS and falls back to nftables.
+func (a *Agent) openDataPlane() (lvs.DataPlane, error) {
+	want := a.cfg.Backend
+	if want == "" {
+		want = a.local.Global.LVSBackend
+	}
+	switch want {
+	case "none":
+		return lvs.NewMemDataPlane(), nil
+	case "ipvs":
+		return lvs.NewIPVS()
+	case "nftables":
+		return nftables.New(nftables.Options{Logger: a.log})
+	}
+	ipvs, err := lvs.NewIPVS()
+	if err == nil {
+		return ipvs, nil
+	}
+	a.log.Info("agent: IPVS unavailable, using nftables", "reason", err)
+	return nftables.New(nftables.Options{Logger: a.log})
+}
+
+// updateChecks replaces the checker set from a node's configuration.
+func (a *Agent) updateChecks(c *config.Config) {
+	specs, index := CheckSpecs(c)
+	a.mu.Lock()
+	a.rsIndex = index
+	a.mu.Unlock()
+	if err := a.sched.Update(specs); err != nil {
+		a.log.Error("agent: checkers", "err", err)
+	}
+}
+
+// notifyingFSM signals the apply loop after every Apply and Restore.
+type notifyingFSM struct {
+	*fsm.FSM
+	changed chan struct{}
+}
+
+func (n *notifyingFSM) kick() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}

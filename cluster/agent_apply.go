@@ -1,0 +1,223 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"quadrature/config"
+	"quadrature/fsm"
+	"quadrature/lvs"
+)
+
+// applyLoop pushes every committed state to the leaves: the node's
+// evaluation of the replicated config (VRRP instances, checkers), the
+// desired table (reconciler) and the placement (VRRP priorities). It also
+// watches degraded mode and quorum fencing, which change what is applied
+// without a new commit.
+func (a *Agent) applyLoop(ctx context.Context) {
+	events, cancel := a.node.Subscribe(64)
+	defer cancel()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		a.applyOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.changed:
+		case <-events:
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) applyOnce(ctx context.Context) {
+	st := a.fsm.State()
+	degraded := a.node.Degraded()
+	a.mu.Lock()
+	prev := a.applied
+	a.mu.Unlock()
+	if st.ConfigVersion() != prev.configVersion && st.ConfigVersion() != 0 {
+		a.applyConfig(st)
+		// vrrp.Update resets priorities to the configured ones: apply the
+		// placement again in full.
+		prev.priorities = nil
+	}
+	if a.role != RoleVoter {
+		a.mu.Lock()
+		a.applied.configVersion = st.ConfigVersion()
+		a.mu.Unlock()
+		return
+	}
+	table := st.DesiredTable()
+	if degraded {
+		table = a.degradedTable(st)
+	}
+	if degraded != prev.degraded {
+		a.log.Warn("agent: degraded mode changed", "degraded", degraded)
+	}
+	a.mu.Lock()
+	same := table.Digest() == a.lastTable.Digest() && len(table.Services) == len(a.lastTable.Services)
+	a.lastTable = table
+	a.mu.Unlock()
+	if !same || prev.configVersion != st.ConfigVersion() {
+		a.rec.SetDesired(table)
+	}
+	prios := map[string]int{}
+	if st.ConfigVersion() != 0 {
+		prios = st.PriorityMap(a.name)
+	}
+	if !maps.Equal(prios, prev.priorities) {
+		for inst, p := range prios {
+			if prev.priorities[inst] == p {
+				continue
+			}
+			if err := a.vrrp.SetPriority(inst, p); err != nil {
+				a.log.Warn("agent: set priority", "instance", inst, "priority", p, "err", err)
+			} else {
+				a.log.Info("agent: placement priority", "instance", inst, "priority", p)
+			}
+		}
+	}
+	a.applyFence()
+	a.publishDigest(ctx)
+	a.mu.Lock()
+	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: prios, degraded: degraded}
+	a.mu.Unlock()
+}
+
+// applyConfig evaluates a newly committed config for this node and
+// reconfigures VRRP and the checkers (a reload keeps the state of
+// unchanged instances and checkers).
+func (a *Agent) applyConfig(st *fsm.State) {
+	c, err := st.Config(a.name)
+	if err != nil {
+		a.log.Error("agent: committed config does not evaluate for this node; keeping the running one", "version", st.ConfigVersion(), "err", err)
+		return
+	}
+	a.log.Info("agent: applying committed config", "version", st.ConfigVersion())
+	if a.role != RoleVoter {
+		return
+	}
+	if err := a.vrrp.Update(VRRPConfig(c)); err != nil {
+		a.log.Error("agent: vrrp reconfigure", "err", err)
+	}
+	a.updateChecks(c)
+}
+
+// degradedTable is the table this node would program alone, keepalived
+// style: the committed state with only this node counting as a reporter
+// and its own latest observations (DESIGN.md decision 4). It is derived
+// by the same rules on a scratch copy of the state machine.
+func (a *Agent) degradedTable(st *fsm.State) lvs.Table {
+	snap, err := st.MarshalSnapshot()
+	if err != nil {
+		return st.DesiredTable()
+	}
+	scratch := fsm.New(fsm.Options{})
+	if err := scratch.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+		return st.DesiredTable()
+	}
+	idx := st.Index()
+	idx++
+	scratch.ApplyCommand(idx, fsm.MustEncode(fsm.SetLiveNodes{Nodes: []string{a.name}}))
+	a.mu.Lock()
+	obs := slices.Collect(maps.Values(a.localObs))
+	a.mu.Unlock()
+	sortObservations(obs)
+	idx++
+	scratch.ApplyCommand(idx, fsm.MustEncode(fsm.ReportVerdicts{Node: a.name, Full: true, Observations: obs}))
+	return scratch.State().DesiredTable()
+}
+
+// applyFence moves quorum-fenced instances to FAULT while this node has
+// no quorum contact, and releases them when contact returns (decision 5).
+func (a *Agent) applyFence() {
+	_, lost := a.node.QuorumLost()
+	c := a.currentConfig()
+	for _, in := range c.Instances {
+		fence := in.QuorumFence || (c.Cluster != nil && c.Cluster.QuorumFence)
+		want := fence && lost
+		a.mu.Lock()
+		was := a.fenced[in.Name]
+		a.fenced[in.Name] = want
+		a.mu.Unlock()
+		if want == was {
+			continue
+		}
+		if err := a.vrrp.SetFenced(in.Name, want); err != nil {
+			a.log.Warn("agent: quorum fence", "instance", in.Name, "fenced", want, "err", err)
+		} else {
+			a.log.Warn("agent: quorum fence", "instance", in.Name, "fenced", want)
+		}
+	}
+}
+
+// Fenced reports whether any instance is fenced now.
+func (a *Agent) Fenced() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.fenced {
+		if f {
+			return true
+		}
+	}
+	return false
+}
+
+// currentConfig is the committed config for this node, or the local file
+// before anything was committed.
+func (a *Agent) currentConfig() *config.Config {
+	st := a.fsm.State()
+	if st.ConfigVersion() != 0 {
+		if c, err := st.Config(a.name); err == nil {
+			return c
+		}
+	}
+	return a.LocalConfig()
+}
+
+// publishDigest gossips the digest of the kernel table. A full pass of
+// the reconciler leaves one; after incremental passes the kernel is read
+// again, at most once a second.
+func (a *Agent) publishDigest(ctx context.Context) {
+	d := a.rec.Status().Last.Digest
+	if d == "" {
+		a.mu.Lock()
+		due := time.Since(a.digestAt) >= time.Second
+		if due {
+			a.digestAt = time.Now()
+		}
+		a.mu.Unlock()
+		if !due {
+			return
+		}
+		var err error
+		if d, err = a.rec.KernelDigest(ctx); err != nil {
+			a.log.Debug("agent: kernel digest", "err", err)
+			return
+		}
+	}
+	a.mu.Lock()
+	a.digest = d
+	a.mu.Unlock()
+	m := a.node.Metadata()
+	if m.TableDigest == d {
+		return
+	}
+	m.TableDigest = d
+	if err := a.node.UpdateMetadata(m); err != nil {
+		a.log.Debug("agent: metadata", "err", err)
+	}
+}
+
+// TableDigest is the digest of this node's kernel table as last read.
+func (a *Agent) TableDigest() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.digest
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"quadrature/api"
+	"quadrature/cluster"
+	"quadrature/config"
+)
+
+func init() {
+	register(command{name: "agent", summary: "run a director node (VRRP, checkers, load-balancing table, the group)", run: runAgent})
+}
+
+const agentUsage = `Usage: quadrature agent -config FILE [flags]
+
+Runs one node: the VRRP instances, the health checkers and the
+load-balancing table of a keepalived.conf. With a cluster block the node
+joins its group (Raft + gossip) and programs what the group agreed;
+without one it runs alone, like keepalived.
+
+Signals: SIGHUP re-reads the file and proposes it to the group (an invalid
+file changes nothing); SIGTERM and SIGINT stop (VRRP masters send
+priority 0 and remove their VIPs).
+
+Flags:
+`
+
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quadrature agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), agentUsage); fs.PrintDefaults() }
+	var (
+		cfgPath   = fs.String("config", "/etc/keepalived/keepalived.conf", "keepalived.conf to run")
+		node      = fs.String("node", "", "node name / config-id for @NAME lines (default: first label of the host name)")
+		dataDir   = fs.String("data-dir", "", "state directory (default: cluster data_dir, else "+config.DefaultDataDir+")")
+		hosts     = fs.String("hosts", "", "hosts(5) file to resolve host names in the config instead of the system resolver")
+		apiListen = fs.String("api-listen", "", "admin API address (default: cluster api listen, else 127.0.0.1:9900); 'off' disables it")
+		backend   = fs.String("backend", "", "load-balancing backend: auto, ipvs, nftables or none (default: lvs_backend)")
+		timing    = fs.String("timing", "default", "failure-detection profile: default or tuned (sub-second, for small LANs)")
+		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		logJSON   = fs.Bool("log-json", false, "log as JSON")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "quadrature agent: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "quadrature agent: -log-level: %v\n", err)
+		return 2
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if *logJSON {
+		handler = slog.NewJSONHandler(stderr, hopts)
+	}
+	log := slog.New(handler)
+	var tm cluster.Timing
+	switch *timing {
+	case "default":
+		tm = cluster.DefaultTiming()
+	case "tuned":
+		tm = cluster.TunedTiming()
+	default:
+		fmt.Fprintf(stderr, "quadrature agent: -timing %q: want default or tuned\n", *timing)
+		return 2
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acfg := cluster.AgentConfig{
+		ConfigPath: *cfgPath, Node: *node, DataDir: *dataDir, HostsFile: *hosts,
+		Backend: *backend, Timing: tm, Logger: log, Registry: reg,
+	}
+	agent, err := cluster.NewAgent(acfg)
+	if err != nil {
+		printConfigErr(stderr, err)
+		return 1
+	}
+	local := agent.LocalConfig()
+	listen := *apiListen
+	var apiOpts api.Options
+	if c := local.Cluster; c != nil {
+		if listen == "" && c.API.Listen.IsValid() {
+			listen = c.API.Listen.String()
+		}
+		apiOpts.AdminTokenFile = c.API.TokenFile
+		apiOpts.ReadTokenFile = c.API.ReadTokenFile
+		apiOpts.MetricsAuth = c.API.MetricsAuth
+	}
+	if listen == "" {
+		listen = api.DefaultListen
+	}
+	if listen != "off" {
+		agent.SetAPIAddr(advertisedAPI(listen, local))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var srv *api.Server
+	if listen != "off" {
+		apiOpts.Backend = &api.AgentBackend{Agent: agent, Version: version}
+		apiOpts.Listen = listen
+		apiOpts.DataDir = agentDataDir(*dataDir, local)
+		apiOpts.Gatherer = reg
+		apiOpts.Version = version
+		apiOpts.Logger = log
+		srv, err = api.New(apiOpts)
+		if err != nil {
+			fmt.Fprintf(stderr, "quadrature agent: api: %v\n", err)
+			return 1
+		}
+		if err := srv.Start(); err != nil {
+			fmt.Fprintf(stderr, "quadrature agent: api: %v\n", err)
+			return 1
+		}
+		log.Info("api: listening", "addr", srv.Addr().String(), "token_file", srv.AdminTokenPath())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Info("agent: SIGHUP: reloading", "config", *cfgPath)
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := agent.Reload(rctx); err != nil {
+				log.Error("agent: reload refused; the running configuration is unchanged", "err", oneLine(err))
+			} else {
+				log.Info("agent: reload committed")
+			}
+			cancel()
+			if srv != nil {
+				if err := srv.ReloadTokens(); err != nil {
+					log.Error("api: reload tokens", "err", err)
+				}
+			}
+		}
+	}()
+	runErr := agent.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		fmt.Fprintf(stderr, "quadrature agent: %v\n", runErr)
+		return 1
+	}
+	return 0
+}
+
+// advertisedAPI is the API address peers should use: the listen address,
+// with an unspecified host replaced by the cluster bind address.
+func advertisedAPI(listen string, c *config.Config) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if (host == "" || host == "0.0.0.0" || host == "::") && c.Cluster != nil && c.Cluster.Bind.IsValid() {
+		return net.JoinHostPort(c.Cluster.Bind.String(), port)
+	}
+	return listen
+}
+
+func agentDataDir(flagDir string, c *config.Config) string {
+	if flagDir != "" {
+		return flagDir
+	}
+	if c.Cluster != nil && c.Cluster.DataDir != "" {
+		return c.Cluster.DataDir
+	}
+	return config.DefaultDataDir
+}
+
+func printConfigErr(w io.Writer, err error) {
+	var el config.ErrorList
+	if errors.As(err, &el) {
+		for _, d := range el {
+			fmt.Fprintln(w, d.String())
+		}
+		return
+	}
+	fmt.Fprintf(w, "quadrature agent: %v\n", err)
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
