@@ -79,7 +79,7 @@ func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 	cur := dp.cur
 	if cur == nil {
 		var err error
-		if cur, err = dp.readState(ctx); err != nil {
+		if cur, err = dp.readState(ctx, false); err != nil {
 			return err
 		}
 	}

@@ -120,7 +120,7 @@ func New(opts Options) (*DataPlane, error) {
 	}
 	dp.conn = conn
 	dp.table = &nftables.Table{Name: opts.TableName, Family: nftables.TableFamilyINet}
-	if _, err := readDump(dp.nl, opts.TableName); err != nil {
+	if _, err := readDump(dp.nl, opts.TableName, false); err != nil {
 		dp.Close()
 		return nil, classify("probe", err)
 	}
@@ -193,14 +193,14 @@ func (dp *DataPlane) Close() error {
 
 // readState dumps the table (chains, rules, sets, map elements) and
 // decodes it.
-func (dp *DataPlane) readState(ctx context.Context) (*state, error) {
+func (dp *DataPlane) readState(ctx context.Context, persist bool) (*state, error) {
 	if dp.nl == nil {
 		return nil, errors.New("nftables backend: closed")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d, err := readDump(dp.nl, dp.opts.TableName)
+	d, err := readDump(dp.nl, dp.opts.TableName, persist)
 	if err != nil {
 		return nil, classify("read", err)
 	}
@@ -211,7 +211,7 @@ func (dp *DataPlane) readState(ctx context.Context) (*state, error) {
 // programmed rules. A service whose rules are incomplete or inconsistent
 // is left out, so the reconciler re-adds (and thereby repairs) it.
 func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
-	st, err := dp.readState(ctx)
+	st, err := dp.readState(ctx, false)
 	if err != nil {
 		return lvs.Table{}, err
 	}
@@ -225,11 +225,11 @@ func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
 // Stats reads the per-destination counters: Connections counts new
 // connections scheduled to a destination, PacketsIn/BytesIn the packets
 // from clients, PacketsOut/BytesOut the replies; ActiveConns and
-// InactiveConns count its conntrack entries (ESTABLISHED TCP, others).
-// Rate estimates and PersistConns are not kept by this backend and stay
-// zero.
+// InactiveConns count its conntrack entries (ESTABLISHED TCP, others),
+// PersistConns the live persistence entries (clients) that point at it.
+// Rate estimates are not kept by this backend and stay zero.
 func (dp *DataPlane) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
-	st, err := dp.readState(ctx)
+	st, err := dp.readState(ctx, true)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,19 @@
 // Stats maps the per-destination rule counters (new connections) and the
 // counter-set elements (packets and bytes each way) into lvs.ServiceStats, and
 // counts the destination's conntrack entries (ESTABLISHED TCP as active)
-// so the reconciler's graceful drain works as with IPVS.
+// so the reconciler's graceful drain works as with IPVS, and its live
+// persistence entries (PersistConns).
+//
+// Semantics worth knowing: a client with a persistence entry keeps going
+// to its destination while that destination has weight 0 (as IPVS does by
+// default); removing a destination from a persistent service empties the
+// service's persistence map (entries cannot be filtered by destination);
+// persistence is refreshed by every new connection, not by traffic. As
+// with IPVS NAT, the virtual address must be routed to (or configured on)
+// the director and forwarding enabled; replies must come back through it
+// unless masquerade is on (the default). A second instance in the same
+// network namespace (another TableName) would share the conntrack mark
+// bit; run one per namespace.
 //
 // The backend owns the conntrack mark of the connections it schedules (bit
 // 31 set, low bits the destination ID). It must not decide health or touch

@@ -27,8 +27,9 @@ const (
 // version, resource id.
 func nfgenmsg(family uint8) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
 
-// readDump dumps the chains and rules of table (family inet) over c.
-func readDump(c *netlink.Conn, table string) (dump, error) {
+// readDump dumps the chains, rules and sets of table (family inet) over
+// c; persist adds the elements of the persistence maps.
+func readDump(c *netlink.Conn, table string, persist bool) (dump, error) {
 	var d dump
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_CHAIN_TABLE, Data: cstring(table)}})
 	if err != nil {
@@ -80,7 +81,7 @@ func readDump(c *netlink.Conn, table string) (dump, error) {
 			d.Rules = append(d.Rules, ri)
 		}
 	}
-	if err := readSets(c, table, &d); err != nil {
+	if err := readSets(c, table, &d, persist); err != nil {
 		return d, err
 	}
 	return d, nil

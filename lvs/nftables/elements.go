@@ -29,6 +29,7 @@ type setElem struct {
 	Key   string // raw key bytes
 	End   bool
 	Chain string
+	Value string // data of a non-verdict map element (persistence maps)
 	// Packets and Bytes are the element's counter (counter sets only).
 	Packets, Bytes uint64
 }
@@ -77,9 +78,15 @@ func modelSet(name string) bool {
 	return ok && d == 0
 }
 
+// isPersistSet reports whether name is a persistence map (p<id>_<s>_<mask>).
+func isPersistSet(name string) bool {
+	return strings.HasPrefix(name, "p") && strings.Count(name, "_") == 2
+}
+
 // readSets dumps the named sets of table and the elements of the model's
-// maps into d.
-func readSets(c *netlink.Conn, table string, d *dump) error {
+// maps into d; with persist also the elements of the persistence maps
+// (one per client: only Stats wants them).
+func readSets(c *netlink.Conn, table string, d *dump, persist bool) error {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: cstring(table)}})
 	if err != nil {
 		return err
@@ -104,7 +111,7 @@ func readSets(c *netlink.Conn, table string, d *dump) error {
 			continue
 		}
 		d.Sets = append(d.Sets, name)
-		if !modelSet(name) {
+		if !modelSet(name) && !(persist && isPersistSet(name)) {
 			continue
 		}
 		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
@@ -246,6 +253,9 @@ func decodeElem(b []byte) (setElem, error) {
 				return e, fmt.Errorf("element data: %w", err)
 			}
 			for _, d := range data {
+				if d.Type&nlaTypeMask == unix.NFTA_DATA_VALUE {
+					e.Value = string(d.Data)
+				}
 				if d.Type&nlaTypeMask != unix.NFTA_DATA_VERDICT {
 					continue
 				}

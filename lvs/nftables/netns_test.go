@@ -101,6 +101,17 @@ func TestSourceHashAndPersistence(t *testing.T) {
 		if n := strings.Count(string(out), "expires"); n != len(sources) {
 			t.Fatalf("persistence map holds %d entries, want %d:\n%s", n, len(sources), out)
 		}
+		st, err := l.dp.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var persist uint32
+		for _, d := range st[s.Key].Destinations {
+			persist += d.PersistConns
+		}
+		if persist != uint32(len(sources)) {
+			t.Fatalf("PersistConns sum to %d, want %d", persist, len(sources))
+		}
 	})
 	t.Run("persistence netmask /24 keeps the subnet together", func(t *testing.T) {
 		s := svc(lvs.TCP, vip4, "rr", 1, 1, 1)
@@ -275,7 +286,7 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 		return m[1]
 	}
 	svcChain := func(key lvs.ServiceKey) string {
-		st, err := l.dp.readState(ctx)
+		st, err := l.dp.readState(ctx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +312,7 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 			for i, a := range cmd {
 				switch a {
 				case s4 + "dX":
-					st, _ := l.dp.readState(ctx)
+					st, _ := l.dp.readState(ctx, false)
 					ss := st.Services[desired.Services[1].Key]
 					did := ss.DestIDs[lvs.DestKey{Addr: rsAddr(0, false), Port: 8080}]
 					cmd[i] = destChainName(ss.ID, did)
@@ -577,7 +588,7 @@ func TestApplyRebuildsWhenBatchFails(t *testing.T) {
 	less.Services[0].Destinations = less.Services[0].Destinations[1:]
 	// Behind our back: empty the service chain and delete the chain of the
 	// destination the plan removes.
-	st, _ := dp.readState(ctx)
+	st, _ := dp.readState(ctx, false)
 	ss := st.Services[full.Services[0].Key]
 	did := ss.DestIDs[full.Services[0].Destinations[0].Key()]
 	ns.MustRun("nft", "flush", "chain", "inet", DefaultTableName, svcChainName(ss.ID))

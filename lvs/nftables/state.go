@@ -60,6 +60,9 @@ type state struct {
 	StatElems map[uint32]bool
 	// Conns are the conntrack gauges by destination ID (filled by Stats).
 	Conns map[uint32]connGauge
+	// Persist counts persistence entries by destination ID (when the
+	// dump includes the persistence maps).
+	Persist map[uint32]uint32
 	// Malformed counts rule comments that looked like ours but did not
 	// decode; such rules are ignored (and their service is invalid).
 	Malformed int
@@ -88,6 +91,19 @@ func decodeState(d dump, masquerade bool) *state {
 		StatOut:     map[uint32]counter{},
 		Sets:        map[string]bool{},
 		StatElems:   map[uint32]bool{},
+		Persist:     map[uint32]uint32{},
+	}
+	for name, es := range d.Elements {
+		if !isPersistSet(name) {
+			continue
+		}
+		for _, e := range es {
+			if len(e.Value) == 4 {
+				if m := binary.NativeEndian.Uint32([]byte(e.Value)); m&ctMarkFlag != 0 {
+					st.Persist[m&^ctMarkFlag]++
+				}
+			}
+		}
 	}
 	for _, name := range d.Sets {
 		st.Sets[name] = true
@@ -318,7 +334,7 @@ func (st *state) Stats() map[lvs.ServiceKey]lvs.ServiceStats {
 				PacketsOut: rep.Packets, BytesOut: rep.Bytes,
 			}
 			g := st.Conns[id]
-			s.Destinations[dk] = lvs.DestStats{Counters: c, ActiveConns: g.Active, InactiveConns: g.Inactive}
+			s.Destinations[dk] = lvs.DestStats{Counters: c, ActiveConns: g.Active, InactiveConns: g.Inactive, PersistConns: st.Persist[id]}
 			s.Connections += c.Connections
 			s.PacketsIn += c.PacketsIn
 			s.BytesIn += c.BytesIn

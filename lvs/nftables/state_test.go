@@ -194,6 +194,15 @@ func TestStatsFromState(t *testing.T) {
 	if len(stats) != len(want.Services) {
 		t.Errorf("stats for %d services, want %d", len(stats), len(want.Services))
 	}
+	// Persistence entries count for the destination they point at.
+	d := synthDump(want, true)
+	name := persistSetName(201, 300, 64)
+	v := string(native32(markOf(202)))
+	d.Elements[name] = []setElem{{Key: "a", Value: v}, {Key: "b", Value: v}, {Key: "c", Value: "bad"}}
+	p6 := want.Normalize().Services[2]
+	if got := decodeState(d, true).Stats()[p6.Key].Destinations[p6.Destinations[0].Key()].PersistConns; got != 2 {
+		t.Errorf("PersistConns = %d, want 2", got)
+	}
 }
 
 // randomTable draws a table of supported services: TCP and UDP, IPv4 and
