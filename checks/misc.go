@@ -140,30 +140,26 @@ func (r *scriptRunner) run(ctx context.Context, argv []string, timeout time.Dura
 	return res
 }
 
-// killGroup sends SIGTERM to the group, waits up to MiscKillGrace for the
-// leader to exit and the group to empty, then SIGKILLs whatever is left.
+// killGroup is keepalived's timeout sequence: SIGTERM to the group; when
+// the leader dies of it, SIGKILL at once to whatever it left in the group;
+// if it is still alive MiscKillGrace later, SIGKILL the group; if even that
+// does not end it within 10 s, SIGKILL again.
 func killGroup(pgid int, done <-chan error) {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	deadline := time.Now().Add(MiscKillGrace)
-	exited := false
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			exited = true
-		case <-time.After(20 * time.Millisecond):
-		}
-		if exited && syscall.Kill(-pgid, 0) == syscall.ESRCH {
-			return
-		}
+	grace := time.NewTimer(MiscKillGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // the leader is gone: its children too
+		return
+	case <-grace.C:
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if !exited {
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL) // keepalived's second SIGKILL
-			<-done
-		}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
 	}
 }
 
