@@ -75,6 +75,7 @@ done
 say "Application servers: each box serves :8080"
 for n in "${NODES[@]}"; do
   ip netns exec "$P-$n" "$SRV" -listen "${ADDR[$n]}:8080" -name "$n" > "$RUN/app-$n.log" 2>&1 &
+  disown $!
 done
 
 say "Starting the group: one keepalived.conf for all ($PWD/deploy/demo/iwash.conf)"
@@ -82,6 +83,7 @@ for n in "${NODES[@]}"; do
   # ip netns exec execs the agent: $! is the agent itself.
   ip netns exec "$P-$n" "$BIN" agent -config deploy/demo/iwash.conf -node "$n" -timing tuned > "$RUN/agent-$n.log" 2>&1 &
   AGENT_PID[$n]=$!
+  disown $!
   echo "  $n: agent pid ${AGENT_PID[$n]}, log $RUN/agent-$n.log"
 done
 
@@ -136,14 +138,16 @@ kill -9 "${AGENT_PID[$m]}"
 unset "AGENT_PID[$m]"
 i=0; for n in "${NODES[@]}"; do i=$((i + 1)); [ "$n" = "$m" ] && ip -n "$P-lan" link set "${P}p$i" down; done
 NODES=("${NODES[@]/$m}")
-( for _ in $(seq 40); do ns client curl -s --max-time 0.5 -o /dev/null -w '%{http_code}\n' "http://$VIP/" || echo fail; sleep 0.1; done ) > "$RUN/during.txt"
+( for _ in $(seq 30); do ns client curl -s --max-time 0.5 -o /dev/null -w '%{http_code}\n' "http://$VIP/" || true; sleep 0.1; done ) > "$RUN/during.txt" &
+probe=$!
 new=""
 end=$((SECONDS + 20))
 while [ $SECONDS -lt $end ]; do new=$(master_of_vip || true); [ -n "$new" ] && [ "$new" != "$m" ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
 [ -n "$new" ] && [ "$new" != "$m" ] || { echo "demo: the VIP did not move" >&2; exit 1; }
+wait "$probe" || true
 awk -v a="$t0" -v b="$t1" -v m="$m" -v n="$new" 'BEGIN { printf "  VIP moved %s -> %s in %.2f s (VRRP v3, advert_int 0.2 s)\n", m, n, b - a }'
-echo "  requests during failover: $(grep -c 200 "$RUN/during.txt") ok, $(grep -vc 200 "$RUN/during.txt") failed"
+echo "  requests during failover (every 0.1 s from the kill on): $(grep -c 200 "$RUN/during.txt") ok, $(grep -vc 200 "$RUN/during.txt") failed"
 say "Traffic after failover"
 traffic 30
 say "Group status after failover (from $new)"
