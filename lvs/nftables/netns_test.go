@@ -297,7 +297,9 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 		name string
 		cmd  []string
 	}{
-		{"delete a destination rule", []string{"delete", "rule", "inet", "quadrature", s4 + "d" + "X", "handle", "H"}},
+		{"delete a destination rule", []string{"delete", "rule", "inet", "quadrature", "DCH", "handle", "H"}},
+		{"delete a destination chain", []string{"flush", "chain", "inet", "quadrature", s4, ";", "flush", "map", "inet", "quadrature", "m" + s4[1:],
+			";", "delete", "chain", "inet", "quadrature", "DCH"}},
 		{"delete a weight record", []string{"delete", "rule", "inet", "quadrature", s4, "handle", "W"}},
 		{"flush a service chain", []string{"flush", "chain", "inet", "quadrature", s4}},
 		{"flush a slot map", []string{"flush", "map", "inet", "quadrature", "m" + s4[1:]}},
@@ -311,7 +313,7 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 			cmd := append([]string(nil), d.cmd...)
 			for i, a := range cmd {
 				switch a {
-				case s4 + "dX":
+				case "DCH":
 					st, _ := l.dp.readState(ctx, false)
 					ss := st.Services[desired.Services[1].Key]
 					did := ss.DestIDs[lvs.DestKey{Addr: rsAddr(0, false), Port: 8080}]
