@@ -233,3 +233,24 @@ func TestHTTPSpecValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPGetIPv6HostHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		skipOrFail(t, "no IPv6 loopback: %v", err)
+		return
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != ln.Addr().String() { // "[::1]:port", as keepalived's IPv6 template
+			w.WriteHeader(400)
+		}
+	}))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	r := mustChecker(t, Spec{Kind: KindHTTP, Target: ap, HTTP: &HTTPSpec{URLs: []URLSpec{{Path: "/"}}}}).Check(context.Background())
+	if !r.Up {
+		t.Fatalf("%+v", r)
+	}
+}

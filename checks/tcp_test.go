@@ -206,3 +206,48 @@ func TestFWMarkMarksPackets(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPCheckIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		skipOrFail(t, "no IPv6 loopback: %v", err)
+		return
+	}
+	defer ln.Close()
+	peers := make(chan netip.AddrPort, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			peers <- c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			c.Close()
+		}
+	}()
+	open := ln.Addr().(*net.TCPAddr).AddrPort()
+	if r := mustChecker(t, Spec{Kind: KindTCP, Target: open}).Check(context.Background()); !r.Up {
+		t.Fatalf("[::1] open port: %+v", r)
+	}
+	closed := netip.AddrPortFrom(netip.MustParseAddr("::1"), closedPort(t, "tcp").Port())
+	if r := mustChecker(t, Spec{Kind: KindTCP, Target: closed}).Check(context.Background()); r.Up || r.Outcome != "refused" {
+		t.Fatalf("[::1] closed port: %+v", r)
+	}
+	port := closedPort(t, "tcp").Port()
+	r := mustChecker(t, Spec{Kind: KindTCP, Target: open, BindTo: netip.MustParseAddr("::1"), BindPort: port}).Check(context.Background())
+	if !r.Up {
+		t.Fatalf("[::1] bindto: %+v", r)
+	}
+	want := netip.AddrPortFrom(netip.MustParseAddr("::1"), port)
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case p := <-peers:
+			if p == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("server never saw %v", want)
+		}
+	}
+}
