@@ -24,8 +24,9 @@
 //     for batching, Plan.ApplyTo (a plan applied in memory), OwnedSet.
 //   - reconciler.go, drain.go, metrics.go: Reconciler (Sync = dump, diff,
 //     apply; Update = incremental against the view kept from the last pass;
-//     Run = loop with periodic resync, backoff with jitter, rate limit,
-//     graceful drain), per-service Status, Prometheus metrics.
+//     Patch = the same for named services only, O(change); Run = loop with
+//     periodic resync, backoff with jitter, rate limit, graceful drain),
+//     per-service Status, Prometheus metrics.
 //   - dataplane.go, ipvs_linux.go, ipvscodec.go, fake.go: the DataPlane
 //     interface, the IPVS implementation (NewIPVS) and an in-memory one for
 //     tests (NewMemDataPlane).

@@ -3,6 +3,7 @@ package lvs
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 )
@@ -36,7 +37,8 @@ func (r *Reconciler) Patch(ctx context.Context, upsert []Service, remove []Servi
 
 func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []ServiceKey) (SyncResult, error) {
 	var res SyncResult
-	ups, invalid := r.admit(Table{Services: upsert}.Normalize())
+	norm := Table{Services: upsert}.Normalize()
+	ups, invalid := r.admit(norm)
 	scope := make(map[ServiceKey]bool, len(ups.Services)+len(remove))
 	for _, s := range ups.Services {
 		scope[s.Key] = true
@@ -49,6 +51,18 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 			scope[k] = true
 		}
 	}
+	refused := maps.Clone(r.refused)
+	if refused == nil {
+		refused = make(map[ServiceKey]string)
+	}
+	for _, s := range norm.Services {
+		delete(refused, s.Key)
+	}
+	for k := range removed {
+		delete(refused, k)
+	}
+	maps.Copy(refused, invalid)
+	r.refused = refused
 	// The kernel's state of the services in scope.
 	var obs Table
 	for k := range scope {

@@ -52,6 +52,17 @@ func TestReconcilerPatch(t *testing.T) {
 	if _, ok := st.Services[want.Services[7].Key]; ok {
 		t.Error("removed service still has a status")
 	}
+	// An invalid patch is refused and leaves the kernel alone.
+	bad := s2
+	bad.Destinations = append([]Destination(nil), s2.Destinations...)
+	bad.Destinations[0].Weight = -5
+	before := dp.Table().Digest()
+	if res, err := r.Patch(ctx, []Service{bad}, nil); err != nil || !res.Plan.Empty() {
+		t.Fatalf("invalid patch: %v %s", err, summarize(res.Plan))
+	}
+	if st := r.Status().Services[bad.Key]; st.State != StateInvalid || dp.Table().Digest() != before {
+		t.Fatalf("invalid patch: status %+v, kernel changed %v", st, dp.Table().Digest() != before)
+	}
 	// A full resync agrees with the patched state: nothing to do, no drift.
 	full := want.Normalize()
 	full.Services[500] = s2

@@ -110,6 +110,7 @@ type Reconciler struct {
 	appliedK bool
 	owned    OwnedSet
 	draining map[drainKey]time.Time
+	refused  map[ServiceKey]string // last admit's refusals, to log changes only
 
 	stMu    sync.Mutex
 	status  Status
@@ -212,6 +213,7 @@ func (r *Reconciler) pass(ctx context.Context, desired Table, full bool) (SyncRe
 func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (SyncResult, error) {
 	var res SyncResult
 	des, invalid := r.admit(desired.Normalize())
+	r.refused = invalid
 	var obs Table
 	if full || !r.cacheOK {
 		r.dpMu.Lock()
@@ -307,7 +309,9 @@ func (r *Reconciler) admit(des Table) (Table, map[ServiceKey]string) {
 			out.Services = slices.Clone(des.Services[:i])
 		}
 		invalid[s.Key] = err.Error()
-		r.log.Error("lvs: service refused; left untouched", "service", s.Key.String(), "err", err)
+		if r.refused[s.Key] != err.Error() { // log once per reason, not every pass
+			r.log.Error("lvs: service refused; left untouched", "service", s.Key.String(), "err", err)
+		}
 	}
 	return out, invalid
 }
