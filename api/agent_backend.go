@@ -368,7 +368,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			}
 			return PutConfigResult{Version: b.Agent.FSM().State().ConfigVersion(), Valid: true, Applied: true}, nil
 		}
-		if errors.Is(err, cluster.ErrFSMConflict) {
+		if errors.Is(err, fsm.ErrConflict) {
 			if req.ExpectVersion == 0 && attempt < 5 {
 				_ = n.ConsistentRead(ctx)
 				continue
@@ -406,11 +406,11 @@ func mapErr(err error) error {
 		return nil
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrShutdown):
 		return fmt.Errorf("%w: %v", ErrNoLeader, err)
-	case errors.Is(err, cluster.ErrFSMConflict):
+	case errors.Is(err, fsm.ErrConflict):
 		return fmt.Errorf("%w: %v", ErrConflict, err)
-	case errors.Is(err, cluster.ErrFSMNotFound):
+	case errors.Is(err, fsm.ErrNotFound):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
-	case errors.Is(err, cluster.ErrFSMInvalid), errors.Is(err, cluster.ErrFSMNoConfig):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrNoConfig):
 		return &InvalidError{Details: []ConfigError{{Message: err.Error()}}}
 	}
 	return err

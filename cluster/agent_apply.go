@@ -1,9 +1,7 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"maps"
 	"slices"
 	"time"
@@ -111,27 +109,13 @@ func (a *Agent) applyConfig(st *fsm.State) {
 
 // degradedTable is the table this node would program alone, keepalived
 // style: the committed state with only this node counting as a reporter
-// and its own latest observations (DESIGN.md decision 4). It is derived
-// by the same rules on a scratch copy of the state machine.
+// and its own latest observations (DESIGN.md decision 4).
 func (a *Agent) degradedTable(st *fsm.State) lvs.Table {
-	snap, err := st.MarshalSnapshot()
-	if err != nil {
-		return st.DesiredTable()
-	}
-	scratch := fsm.New(fsm.Options{})
-	if err := scratch.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
-		return st.DesiredTable()
-	}
-	idx := st.Index()
-	idx++
-	scratch.ApplyCommand(idx, fsm.MustEncode(fsm.SetLiveNodes{Nodes: []string{a.name}}))
 	a.mu.Lock()
 	obs := slices.Collect(maps.Values(a.localObs))
 	a.mu.Unlock()
 	sortObservations(obs)
-	idx++
-	scratch.ApplyCommand(idx, fsm.MustEncode(fsm.ReportVerdicts{Node: a.name, Full: true, Observations: obs}))
-	return scratch.State().DesiredTable()
+	return st.LocalView(a.name, obs).DesiredTable()
 }
 
 // applyFence moves quorum-fenced instances to FAULT while this node has

@@ -34,7 +34,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 func (a *Agent) leaderDuties(ctx context.Context) {
 	st := a.fsm.State()
 	if st.ConfigVersion() == 0 {
-		if err := a.proposeConfig(ctx, a.LocalSource(), 0); err != nil && !errors.Is(err, ErrFSMConflict) {
+		if err := a.proposeConfig(ctx, a.LocalSource(), 0); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			a.log.Error("agent: initial config", "err", err)
 		}
 		return

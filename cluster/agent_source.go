@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -88,67 +87,13 @@ func (r *recordingSource) LookupHost(ctx context.Context, host string) ([]string
 	return addrs, nil
 }
 
-// Apply results cross the forwarding RPC as bytes or as coded errors.
-
-// fsmError carries an FSM error's class across forwarding.
-type fsmError struct {
-	code string
-	msg  string
-}
-
-func (e *fsmError) Error() string { return e.msg }
-func (e *fsmError) Code() string  { return e.code }
-
-// FSM error codes (ApplyError.Code after forwarding).
-const (
-	CodeConflict       = "fsm-conflict"
-	CodeInvalid        = "fsm-invalid"
-	CodeNotFound       = "fsm-not-found"
-	CodeNoConfig       = "fsm-no-config"
-	CodeUnknownCommand = "fsm-unknown-command"
-	CodeMalformed      = "fsm-malformed"
-	CodeInternal       = "fsm-internal"
-)
-
-// Sentinels that match forwarded FSM errors with errors.Is.
-var (
-	ErrFSMConflict = &fsmError{code: CodeConflict, msg: "config version conflict"}
-	ErrFSMInvalid  = &fsmError{code: CodeInvalid, msg: "invalid command"}
-	ErrFSMNotFound = &fsmError{code: CodeNotFound, msg: "not found"}
-	ErrFSMNoConfig = &fsmError{code: CodeNoConfig, msg: "no configuration"}
-)
-
-func codeOf(err error) string {
-	switch {
-	case errors.Is(err, fsm.ErrConflict):
-		return CodeConflict
-	case errors.Is(err, fsm.ErrInvalid):
-		return CodeInvalid
-	case errors.Is(err, fsm.ErrNotFound):
-		return CodeNotFound
-	case errors.Is(err, fsm.ErrNoConfig):
-		return CodeNoConfig
-	case errors.Is(err, fsm.ErrUnknownCommand):
-		return CodeUnknownCommand
-	case errors.Is(err, fsm.ErrMalformed):
-		return CodeMalformed
-	}
-	return CodeInternal
-}
-
-// Apply applies through the FSM, turns its Result into forwardable form
-// and wakes the apply loop.
+// Apply applies through the FSM and wakes the apply loop. The FSM's
+// results (JSON bytes, or errors with a Code) survive forwarding, so
+// errors.Is(err, fsm.ErrConflict) holds on any node.
 func (n *notifyingFSM) Apply(l *raft.Log) any {
 	res := n.FSM.Apply(l)
 	n.kick()
-	r, ok := res.(fsm.Result)
-	if !ok {
-		return nil
-	}
-	if r.Err != nil {
-		return &fsmError{code: codeOf(r.Err), msg: r.Err.Error()}
-	}
-	return []byte(r.Type)
+	return res
 }
 
 // Restore restores a snapshot and wakes the apply loop.
