@@ -20,6 +20,8 @@ type Result struct {
 	// stepping through its urls): the checker keeps its state and runs
 	// again after delay_loop.
 	Pending bool
+	// Again, with Pending, runs the next step at once (fast_recovery).
+	Again bool
 	// ExitStatus is the MISC_CHECK exit status (-1 when the script did not
 	// exit normally); it drives misc_dynamic weights.
 	ExitStatus int

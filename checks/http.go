@@ -25,6 +25,10 @@ type HTTPSpec struct {
 	// AllURLsPerRun fetches every url on every run (quadrature extension).
 	// Default: keepalived's stepping, one url per run.
 	AllURLsPerRun bool
+	// FastRecovery (fast_recovery): while the checker has not completed a
+	// cycle yet, or is coming back after a failed url recovered, the next
+	// url is fetched at once instead of after delay_loop.
+	FastRecovery bool
 
 	// SSL_GET only.
 	EnableSNI bool   // enable_sni: send SNI (sni_name, else virtualhost)
@@ -116,16 +120,19 @@ type httpChecker struct {
 	tls   *tls.Config // nil for HTTP_GET
 
 	// keepalived's url stepping (check_http.c epilog)
-	all    bool
-	retry  int
-	next   int  // url to fetch on the next run
-	fails  int  // consecutive failures of that url
-	failed bool // that url failed beyond its retries
+	all        bool
+	fast       bool
+	retry      int
+	next       int  // url to fetch on the next run
+	fails      int  // consecutive failures of that url
+	failed     bool // that url failed beyond its retries
+	ran        bool // a cycle completed, or a url failed beyond its retries
+	recovering bool // the failed url passed again: re-checking every url
 }
 
 func newHTTPChecker(s *Spec) (*httpChecker, error) {
 	c := &httpChecker{opts: dialOptsFor(s), proto: s.HTTP.Protocol, vhost: s.HTTP.VirtualHost,
-		all: s.HTTP.AllURLsPerRun, retry: s.EffectiveRetry()}
+		all: s.HTTP.AllURLsPerRun, fast: s.HTTP.FastRecovery, retry: s.EffectiveRetry()}
 	if c.proto == "" {
 		c.proto = "1.0"
 	}
@@ -201,21 +208,22 @@ func (c *httpChecker) Check(ctx context.Context) Result {
 	if !r.Up {
 		c.fails++
 		if c.fails > c.retry {
-			c.failed = true
+			c.failed, c.ran, c.recovering = true, true, false
 		}
 		return r
 	}
 	c.fails = 0
 	if c.failed {
-		c.failed, c.next = false, 0
-		return Result{Up: true, Pending: true, Outcome: "ok",
+		c.failed, c.next, c.recovering = false, 0, true
+		return Result{Up: true, Pending: true, Again: c.fast, Outcome: "ok",
 			Reason: fmt.Sprintf("GET %s recovered; checking every url again", u.path)}
 	}
 	c.next++
 	if c.next < len(c.urls) {
-		return Result{Up: true, Pending: true, Outcome: "ok", Reason: fmt.Sprintf("GET %s ok", u.path)}
+		return Result{Up: true, Pending: true, Again: c.fast && (!c.ran || c.recovering), Outcome: "ok",
+			Reason: fmt.Sprintf("GET %s ok", u.path)}
 	}
-	c.next = 0
+	c.next, c.ran, c.recovering = 0, true, false
 	return up(fmt.Sprintf("all %d url(s) ok", len(c.urls)))
 }
 

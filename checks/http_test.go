@@ -157,8 +157,38 @@ func TestHTTPGetSteppingURLs(t *testing.T) {
 			bad.Store(false)
 		}
 		r := chk.Check(context.Background())
-		if r.Up != st.up || r.Pending != st.pending {
-			t.Fatalf("step %d: %+v, want up=%v pending=%v", i, r, st.up, st.pending)
+		if r.Up != st.up || r.Pending != st.pending || r.Again {
+			t.Fatalf("step %d: %+v, want up=%v pending=%v, not again", i, r, st.up, st.pending)
+		}
+	}
+
+	// fast_recovery: the first cycle and a recovery cycle run back to back.
+	fast := mustChecker(t, Spec{Kind: KindHTTP, Target: serverAddr(t, srv.URL), Retry: Ptr(0), ConnectTimeout: time.Second,
+		HTTP: &HTTPSpec{FastRecovery: true, URLs: []URLSpec{{Path: "/a"}, {Path: "/b"}, {Path: "/c"}}}})
+	type fw struct {
+		up, pending, again bool
+		breakB, fixB       bool
+	}
+	for i, st := range []fw{
+		{up: true, pending: true, again: true},             // first cycle: /a
+		{up: true, pending: true, again: true},             // /b
+		{up: true},                                         // /c completes
+		{up: true, pending: true},                          // steady state: /a, delay_loop
+		{up: false, breakB: true},                          // /b fails, retry 0: failed
+		{up: true, pending: true, again: true, fixB: true}, // /b recovers: restart at once
+		{up: true, pending: true, again: true},             // /a
+		{up: true, pending: true, again: true},             // /b
+		{up: true},                                         // /c: up
+	} {
+		if st.breakB {
+			bad.Store(true)
+		}
+		if st.fixB {
+			bad.Store(false)
+		}
+		r := fast.Check(context.Background())
+		if r.Up != st.up || r.Pending != st.pending || r.Again != st.again {
+			t.Fatalf("fast step %d: %+v, want up=%v pending=%v again=%v", i, r, st.up, st.pending, st.again)
 		}
 	}
 }

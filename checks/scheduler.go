@@ -485,6 +485,12 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	case res.Pending:
 		c.retryIt = 0
 		c.lastOutcome = "pending"
+		if res.Again {
+			c.next = now
+			heap.Push(&s.queue, c)
+			s.poke()
+			return
+		}
 		s.schedule(c, now, delay, false)
 		return
 	case res.Up || ((c.up || !c.hasRun) && c.retryIt >= c.retry):

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"io"
@@ -258,16 +259,16 @@ func TestAlphaStartsDownAndAllCheckersMustBeUp(t *testing.T) {
 		t.Fatalf("alpha: initial observation %+v, want one down", obs)
 	}
 	a, b := checkerOf(t, s, "rs", "a"), checkerOf(t, s, "rs", "b")
-	s.complete(a, up("ok"), 0, 0)
+	finish(s, a, up("ok"))
 	if obs := drain(s); len(obs) != 0 {
 		t.Fatalf("one of two checkers up must not raise the real server: %+v", obs)
 	}
-	s.complete(b, up("ok"), 0, 0)
+	finish(s, b, up("ok"))
 	obs := drain(s)
 	if len(obs) != 1 || !obs[0].Up || obs[0].Weight != 7 || obs[0].Checker != "b" {
 		t.Fatalf("both up: %+v", obs)
 	}
-	s.complete(b, down("timeout", "connect timeout"), 0, 0) // retry 0: down at once
+	finish(s, b, down("timeout", "connect timeout")) // retry 0: down at once
 	obs = drain(s)
 	if len(obs) != 1 || obs[0].Up || obs[0].Reason != "connect timeout" {
 		t.Fatalf("b down: %+v", obs)
@@ -295,7 +296,7 @@ func TestMiscDynamicWeight(t *testing.T) {
 		up     bool
 		weight int
 	}{{12, true, 10}, {22, true, 20}, {22, true, 20}, {0, true, 5}, {2, true, 0}, {255, true, 253}, {1, false, 5}, {12, true, 10}} {
-		s.complete(c, misc(st.exit), 0, 0)
+		finish(s, c, misc(st.exit))
 		st2 := s.State()[0]
 		if st2.Up != st.up || st2.Weight != st.weight {
 			t.Fatalf("exit %d: up=%v weight=%d, want up=%v weight=%d", st.exit, st2.Up, st2.Weight, st.up, st.weight)
@@ -313,23 +314,23 @@ func TestMiscDynamicSeveralCheckers(t *testing.T) {
 	}
 	a, b, c := checkerOf(t, s, "rs", "a"), checkerOf(t, s, "rs", "b"), checkerOf(t, s, "rs", "c")
 	weight := func() int { return s.State()[0].Weight }
-	s.complete(a, misc(12), 0, 0) // +5
-	s.complete(b, misc(7), 0, 0)  // +0
-	s.complete(c, misc(0), 0, 0)
+	finish(s, a, misc(12)) // +5
+	finish(s, b, misc(7))  // +0
+	finish(s, c, misc(0))
 	if w := weight(); w != 10 {
 		t.Fatalf("weight %d, want 5+(10-5)+(5-5)=10", w)
 	}
 	for i := 0; i < 3; i++ { // timeouts then the same status again
-		s.complete(a, Result{ExitStatus: -1, Outcome: "timeout"}, 0, 0)
+		finish(s, a, Result{ExitStatus: -1, Outcome: "timeout"})
 		if st := s.State()[0]; st.Up {
 			t.Fatal("a timed out: real server must be down")
 		}
-		s.complete(a, misc(12), 0, 0)
+		finish(s, a, misc(12))
 		if w := weight(); w != 10 {
 			t.Fatalf("round %d: weight %d after timeout+recovery, want 10", i, w)
 		}
 	}
-	s.complete(c, Result{ExitStatus: 3, Outcome: "exit_status"}, 0, 0) // retry 0: down at once
+	finish(s, c, Result{ExitStatus: 3, Outcome: "exit_status"}) // retry 0: down at once
 	if st := s.State()[0]; st.Up {
 		t.Fatal("exit 3 without misc_dynamic must be down")
 	}
@@ -346,7 +347,7 @@ func TestUpdateKeepsUnchangedCheckers(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := checkerOf(t, s, "rs1", "b")
-	s.complete(b, down("refused", "refused"), 0, 0)
+	finish(s, b, down("refused", "refused"))
 	drain(s)
 	next := b.next
 	// Same spec for b, new checker c, rs2 removed, weight change on rs1.
@@ -677,7 +678,7 @@ func TestStateChangesAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := checkerOf(t, s, "rs1", "t")
-	s.complete(c, down("refused", "connect 127.0.0.1:80: connection refused"), 0, 0)
+	finish(s, c, down("refused", "connect 127.0.0.1:80: connection refused"))
 	out := buf.String()
 	for _, want := range []string{`"msg":"checker down"`, `"msg":"real server down"`, `"rs":"rs1"`, `"checker":"t"`,
 		`"kind":"TCP_CHECK"`, `"reason":"connect 127.0.0.1:80: connection refused"`} {
@@ -708,14 +709,29 @@ func TestPendingKeepsState(t *testing.T) {
 	}
 	c := checkerOf(t, s, "rs", "h")
 	pending := Result{Up: true, Pending: true, Outcome: "ok"}
-	s.complete(c, pending, 0, 0)
+	finish(s, c, pending)
 	if c.up || c.next.Sub(clk.Now()) != 10*time.Second {
 		t.Fatalf("alpha checker after a pending step: up=%v next=+%v", c.up, c.next.Sub(clk.Now()))
 	}
-	s.complete(c, up("ok"), 0, 0)
-	s.complete(c, down("refused", "x"), 0, 0) // retry 1: still up, retrying
-	s.complete(c, pending, 0, 0)
+	finish(s, c, up("ok"))
+	finish(s, c, down("refused", "x")) // retry 1: still up, retrying
+	finish(s, c, pending)
 	if !c.up || c.retryIt != 0 {
 		t.Fatalf("pending after a failure: up=%v retry=%d", c.up, c.retryIt)
 	}
+	finish(s, c, Result{Up: true, Pending: true, Again: true, Outcome: "ok"})
+	if !c.next.Equal(clk.Now()) || c.index < 0 {
+		t.Fatalf("pending+again: next at +%v, queued %v; want now", c.next.Sub(clk.Now()), c.index >= 0)
+	}
+}
+
+// finish completes a run the way Run does: the checker is out of the queue
+// while it runs.
+func finish(s *Scheduler, c *checkerState, r Result) {
+	s.mu.Lock()
+	if c.index >= 0 {
+		heap.Remove(&s.queue, c.index)
+	}
+	s.mu.Unlock()
+	s.complete(c, r, 0, 0)
 }

@@ -205,7 +205,7 @@ func TestFileCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := checkerOf(t, s, "rs", "f")
-	s.complete(c, c.checker.Check(context.Background()), 0, 0)
+	finish(s, c, c.checker.Check(context.Background()))
 	if w := s.State()[0].Weight; w != 30 {
 		t.Fatalf("weight %d, want 10+4*5", w)
 	}
