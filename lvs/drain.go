@@ -5,6 +5,13 @@ import (
 	"time"
 )
 
+// ServiceStatsReader is implemented by data planes that can read the
+// statistics of some services without dumping the whole table; the
+// reconciler uses it to poll draining destinations.
+type ServiceStatsReader interface {
+	StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]ServiceStats, error)
+}
+
 // drainKey names a destination that is being drained.
 type drainKey struct {
 	Service ServiceKey
@@ -67,7 +74,19 @@ func (r *Reconciler) effective(ctx context.Context, obs, des Table, scope map[Se
 	}
 	var stats map[ServiceKey]ServiceStats
 	r.dpMu.Lock()
-	st, err := r.cfg.DataPlane.Stats(ctx)
+	var st map[ServiceKey]ServiceStats
+	var err error
+	if sr, ok := r.cfg.DataPlane.(ServiceStatsReader); ok {
+		keys := make([]ServiceKey, 0, len(cands))
+		for _, c := range cands {
+			if k := des.Services[c.si].Key; len(keys) == 0 || keys[len(keys)-1] != k {
+				keys = append(keys, k)
+			}
+		}
+		st, err = sr.StatsOf(ctx, keys)
+	} else {
+		st, err = r.cfg.DataPlane.Stats(ctx)
+	}
 	r.dpMu.Unlock()
 	if err != nil {
 		r.log.Warn("lvs: reading statistics for draining destinations failed; draining until timeout", "err", err)

@@ -268,3 +268,19 @@ func (m *MemDataPlane) Counts() (reads, applies, ops int) {
 }
 
 func (*MemDataPlane) readsAreFresh() {}
+
+// StatsOf returns Stats restricted to keys (the ServiceStatsReader fast
+// path).
+func (m *MemDataPlane) StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]ServiceStats, error) {
+	all, err := m.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[ServiceKey]ServiceStats, len(keys))
+	for _, k := range keys {
+		if s, ok := all[k]; ok {
+			out[k] = s
+		}
+	}
+	return out, nil
+}

@@ -196,6 +196,38 @@ func (v *IPVS) Stats(ctx context.Context) (map[ServiceKey]ServiceStats, error) {
 	return st, err
 }
 
+// StatsOf reads the counters of the named services only (one destination
+// dump each); missing services are absent from the result.
+func (v *IPVS) StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]ServiceStats, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	svcs := make([]Service, len(keys))
+	for i, k := range keys {
+		svcs[i] = Table{Services: []Service{{Key: k}}}.Normalize().Services[0]
+		svcs[i].Destinations = nil
+	}
+	dstats := make([]map[DestKey]DestStats, len(svcs))
+	if err := v.dumpDests(ctx, svcs, dstats, true); err != nil {
+		return nil, err
+	}
+	out := make(map[ServiceKey]ServiceStats, len(svcs))
+	for i, s := range svcs {
+		if dstats[i] == nil || (len(dstats[i]) == 0 && len(s.Destinations) == 0) {
+			continue
+		}
+		var c Counters
+		for _, d := range dstats[i] {
+			c.Connections += d.Connections
+			c.PacketsIn += d.PacketsIn
+			c.PacketsOut += d.PacketsOut
+			c.BytesIn += d.BytesIn
+			c.BytesOut += d.BytesOut
+		}
+		out[s.Key] = ServiceStats{Counters: c, Destinations: dstats[i]}
+	}
+	return out, nil
+}
+
 func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]ServiceStats, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
