@@ -358,6 +358,9 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			}
 			return PutConfigResult{}, invalidError(err)
 		}
+		if err := checkSupport(cmd); err != nil {
+			return PutConfigResult{}, invalidError(err)
+		}
 		if req.ValidateOnly {
 			return PutConfigResult{Version: cur, Valid: true}, nil
 		}
@@ -378,6 +381,29 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 		}
 		return PutConfigResult{}, mapErr(err)
 	}
+}
+
+// checkSupport evaluates the proposed config for every node and reports
+// keywords quadrature parses but does not implement (config.CheckSupport).
+func checkSupport(cmd fsm.SetConfig) error {
+	files := map[string][]byte{}
+	for _, f := range cmd.Files {
+		files[f.Name] = f.Content
+	}
+	hosts := map[string][]netip.Addr{}
+	for _, h := range cmd.Hosts {
+		hosts[h.Name] = h.Addrs
+	}
+	for _, node := range cmd.Nodes {
+		c, err := fsm.DefaultParse(files, cmd.Main, hosts, node)
+		if err != nil {
+			return err
+		}
+		if errs := config.CheckSupport(c); len(errs) > 0 {
+			return errs
+		}
+	}
+	return nil
 }
 
 // invalidError turns a validation error (a config.ErrorList or an fsm

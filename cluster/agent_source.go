@@ -43,6 +43,9 @@ func ReadConfigSource(path, node, hostsFile string) (*ConfigSource, error) {
 	if err != nil {
 		return nil, err
 	}
+	if errs := config.CheckSupport(cfg); len(errs) > 0 {
+		return nil, errs
+	}
 	src := fsm.ConfigSource{Main: path, Files: rec.files, Hosts: rec.hosts}
 	return &ConfigSource{Config: cfg, Source: src}, nil
 }

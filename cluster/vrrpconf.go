@@ -57,6 +57,7 @@ func vrrpInstance(c *config.Config, in config.VRRPInstance) vrrp.InstanceConfig 
 		UnicastSrc:       in.UnicastSrcIP,
 		CheckUnicastSrc:  in.CheckUnicastSrc || c.Global.VRRPCheckUnicastSrc,
 		DontTrackPrimary: in.DontTrackPrimary,
+		NoAccept:         !in.Accept,
 		TrackInterfaces:  trackInterfaces(in.TrackInterfaces),
 		TrackScripts:     trackScripts(in.TrackScripts),
 		Notify:           notifyConfig(in.Notify),

@@ -147,6 +147,11 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 		for _, w := range warns {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
+		if err == nil {
+			if errs := config.CheckSupport(cfg); len(errs) > 0 {
+				err = errs
+			}
+		}
 		if err != nil {
 			printDiagnostics(stderr, "", err)
 			code = 1
