@@ -15,7 +15,6 @@ func (d *decoder) validate() {
 	d.validateVSGroups()
 	d.validateVirtualServers()
 	d.validateCluster()
-
 }
 
 func (d *decoder) validateInstances() {
