@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -279,18 +278,14 @@ type wanted struct {
 func (b *batch) service(s lvs.Service, hdr record, old *svcState, ids *idAlloc, w *wanted) {
 	cur, id := b.cur, hdr.SvcID
 	oldValid := old != nil && old.Valid && cur.InfraOK
-	persist, oldPersist := "", ""
-	if s.Persistence > 0 {
-		persist = persistSetName(id, hdr.Persistence, hdr.Netmask)
-		w.sets[persist] = true
-		w.sets[byIDSet(nil, id).Name] = true
-	}
-	if old != nil && old.Header.Persistence > 0 {
-		oldPersist = persistSetName(old.ID, old.Header.Persistence, old.Header.Netmask)
-	}
+	// Destination chains reference the persistence sets, whose names
+	// carry the timeout and netmask: a change of those rewrites them.
+	samePersist := old != nil && old.Header.Persistence == hdr.Persistence && old.Header.Netmask == hdr.Netmask
 	destIDs := make([]uint32, len(s.Destinations))
 	weights := make([]int32, len(s.Destinations))
 	newDest := make([]bool, len(s.Destinations))
+	persist := make([]string, len(s.Destinations))
+	setsThere := true
 	for i, d := range s.Destinations {
 		if old != nil {
 			destIDs[i] = old.DestIDs[d.Key()]
@@ -302,54 +297,51 @@ func (b *batch) service(s lvs.Service, hdr record, old *svcState, ids *idAlloc, 
 		weights[i] = d.Weight
 		w.chains[destChainName(id, destIDs[i])] = true
 		w.stats[destIDs[i]] = true
+		if s.Persistence > 0 {
+			persist[i] = persistSetName(id, destIDs[i], hdr.Persistence, hdr.Netmask)
+			w.sets[persist[i]] = true
+			setsThere = setsThere && cur.Sets[persist[i]]
+		}
 	}
 	w.chains[svcChainName(id)] = true
-	w.sets[slotSet(nil, id).Name] = true
-	if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && cur.Sets[slotSet(nil, id).Name] &&
-		(persist == "" || (cur.Sets[persist] && cur.Sets[byIDSet(nil, id).Name])) {
+	if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && setsThere {
 		return // unchanged
-	}
-	removedDests := false
-	if old != nil {
-		for _, did := range old.DestIDs {
-			removedDests = removedDests || !slices.Contains(destIDs, did)
-		}
-	}
-	if persist != "" {
-		b.addSet(&nftables.Set{Table: b.table, Name: persist, KeyType: addrType(s.Key.Family),
-			DataType: nftables.TypeMark, IsMap: true, HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
-		if removedDests && persist == oldPersist {
-			// Entries may point at a removed destination; start afresh.
-			b.c.FlushSet(&nftables.Set{Table: b.table, Name: persist})
-		}
 	}
 	for i, d := range s.Destinations {
 		did := destIDs[i]
-		if oldValid && !newDest[i] && persist == oldPersist && cur.StatElems[did] {
+		if persist[i] != "" {
+			b.addSet(&nftables.Set{Table: b.table, Name: persist[i], KeyType: addrType(s.Key.Family),
+				HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
+		}
+		if oldValid && !newDest[i] && samePersist && cur.StatElems[did] {
 			continue // chain and counters stay
 		}
 		ch := b.rewriteChain(destChainName(id, did))
+		var l4set *nftables.Set
+		if s.Key.IsFWMark() && d.Port != 0 {
+			l4set = &nftables.Set{Table: b.table, Anonymous: true, Constant: true, KeyType: nftables.TypeInetProto}
+			b.addSet(l4set, []nftables.SetElement{{Key: []byte{byte(lvs.TCP)}}, {Key: []byte{byte(lvs.UDP)}}})
+		}
 		b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
-			destExprs(s.Key.Family, s.Netmask, persist, did, d))
+			destExprs(s.Key, s.Netmask, persist[i], did, d, l4set))
 		if !cur.StatElems[did] {
 			b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did))})
 		}
 	}
 	ch := b.rewriteChain(svcChainName(id))
-	if persist != "" {
-		byID := byIDSet(b.table, id)
-		b.refill(byID, byIDElements(id, destIDs))
-		restore, jump := persistLookupExprs(s.Key.Family, s.Netmask, persist, byID.Name)
-		b.rule(ch, record{Kind: kindPersist, SvcID: id}, restore)
-		b.rule(ch, record{Kind: kindPersist, SvcID: id}, jump)
+	// One rule per destination: its weight record and, for a persistent
+	// service, the way back to it for a client in its persistence set.
+	for i, did := range destIDs {
+		b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]},
+			weightExprs(s.Key.Family, s.Netmask, persist[i], id, did))
 	}
 	slots, n := layout(s.Scheduler, destIDs, weights)
-	vmap := slotSet(b.table, id)
-	b.refill(vmap, slotElements(id, slots))
-	b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap.Name))
-	for i, did := range destIDs {
-		b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]}, nil)
+	var vmap *nftables.Set
+	if n > 0 {
+		vmap = anonMap(b.table, nftables.TypeInteger, binaryutil.BigEndian, true)
+		b.addSet(vmap, slotElements(id, slots))
 	}
+	b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap))
 	b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
 }
 
@@ -419,28 +411,15 @@ func statsSet(t *nftables.Table, name string) *nftables.Set {
 		KeyByteOrder: binaryutil.NativeEndian}
 }
 
-// slotSet is a service's scheduler map: slot ranges → jump to a
-// destination chain.
-func slotSet(t *nftables.Table, svcID uint32) *nftables.Set {
-	return &nftables.Set{Table: t, Name: "m" + strconv.FormatUint(uint64(svcID), 10), Interval: true, IsMap: true,
-		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian}
-}
-
-// byIDSet maps a persistent service's destination IDs to their chains.
-func byIDSet(t *nftables.Table, svcID uint32) *nftables.Set {
-	return &nftables.Set{Table: t, Name: "i" + strconv.FormatUint(uint64(svcID), 10), IsMap: true,
-		KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
-}
-
-// refill creates s if needed and replaces its elements. Named maps (not
-// anonymous ones) keep big batches linear: the kernel binds every
-// anonymous set by walking the whole transaction.
-func (b *batch) refill(s *nftables.Set, elems []nftables.SetElement) {
-	b.addSet(s, nil)
-	if b.cur.Sets[s.Name] {
-		b.c.FlushSet(s)
-	}
-	b.addElements(s, elems)
+// anonMap is a constant anonymous verdict map, bound to the rule that
+// uses it: nobody can edit its elements behind our back, and nft prints it
+// inline (`numgen inc mod 6 vmap { 0 : jump …, 1-2 : jump … }`), so a
+// saved ruleset loads again. The price: the kernel binds each anonymous
+// set by walking the whole transaction, so a batch that creates many
+// services grows quadratically (see BenchmarkApply1000x10).
+func anonMap(t *nftables.Table, key nftables.SetDatatype, order binaryutil.ByteOrder, interval bool) *nftables.Set {
+	return &nftables.Set{Table: t, Anonymous: true, Constant: true, IsMap: true, Interval: interval,
+		KeyType: key, DataType: nftables.TypeVerdict, KeyByteOrder: order}
 }
 
 // addElements adds elements in messages of at most 512 (an element list

@@ -136,7 +136,7 @@ func TestDecodeElemMsg(t *testing.T) {
 
 func FuzzDecodeElemMsg(f *testing.F) {
 	f.Add(encodeElemMsg("m4", slotElements(4, []slot{{5, 0, 2}, {6, 2, 1}})))
-	f.Add(encodeElemMsg("i4", byIDElements(4, []uint32{5, 6})))
+	f.Add(encodeElemMsg("stats_in", []nftables.SetElement{{Key: native32(markOf(5))}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decodeElemMsg(b)
 		decodeSetMsg(b)

@@ -8,34 +8,35 @@
 //
 //	prerouting, output (nat)  jump services
 //	services                  one rule per virtual service → jump s<svc>
-//	s<svc>                    [persistence: client → @p<svc>_… → @i<svc>]
-//	                          numgen/jhash → @m<svc> (slot ranges → jump
-//	                          s<svc>d<dst>), weight records, drop
-//	s<svc>d<dst>              [update @p<svc>_…] counter, ct mark, dnat
+//	s<svc>                    per destination: weight record (persistent:
+//	                          client in @p<svc>d<dst>… → jump s<svc>d<dst>);
+//	                          numgen/jhash vmap { slot ranges : jump
+//	                          s<svc>d<dst> }; drop
+//	s<svc>d<dst>              [update @p<svc>d<dst>…] counter, ct mark, dnat
 //	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
 //	stats_pre, stats_out      ct direction, ct mark → @stats_in, @stats_out
 //	                          (sets with a counter per destination mark)
 //
-// A change rewrites only the chains and maps of the services it touches
-// (flush and refill in the same batch); unchanged destinations keep their
-// chains and counters. Maps are named, not anonymous: the kernel binds
-// each anonymous set by walking the whole transaction, which makes a big
-// batch quadratic.
+// A change rewrites only the chains of the services it touches (flush and
+// refill in the same batch); unchanged destinations keep their chains and
+// counters. The scheduler maps are anonymous and constant, bound to their
+// rule: they cannot be edited behind our back, and nft prints them inline,
+// so `nft list ruleset` output loads again with `nft -f`.
 //
 // Schedulers: rr and wrr use numgen inc over an interval map in which a
 // destination of weight w owns w slots (rr: one slot); sh and dh use jhash
 // of the client or the virtual address, with a fixed seed so all directors
 // agree. Weight 0 owns no slot: no new connections, established ones
-// continue through conntrack. Persistence is a per-service dynamic map
-// client address (masked by the netmask) → destination with the
-// persistence timeout, refreshed on every new connection. Anything IPVS
+// continue through conntrack. Persistence keeps one dynamic set of client
+// addresses (masked by the netmask) per destination, with the persistence
+// timeout, refreshed on every new connection. Anything IPVS
 // can do that this layout cannot (lc, wlc, sed, nq, lblc, lblcr, mh, fo,
 // ovf, twos, scheduler flags, ops, DR, TUN, thresholds, SCTP) is rejected
 // by CheckService with a message naming the keyword, never degraded.
 //
 // Read reconstructs the model from rule comments ("q1 svc ...", visible in
 // `nft list ruleset`) and checks that every rule a service needs is there
-// and that its maps hold exactly the elements its weights call for; a
+// and that the scheduler rule was built from the weights read back; a
 // service with a missing or inconsistent rule is left out of the result,
 // so the reconciler re-adds it and thereby repairs the drift.
 //
@@ -47,8 +48,7 @@
 //
 // Semantics worth knowing: a client with a persistence entry keeps going
 // to its destination while that destination has weight 0 (as IPVS does by
-// default); removing a destination from a persistent service empties the
-// service's persistence map (entries cannot be filtered by destination);
+// default); removing a destination drops its clients' persistence only;
 // persistence is refreshed by every new connection, not by traffic. As
 // with IPVS NAT, the virtual address must be routed to (or configured on)
 // the director and forwarding enabled; replies must come back through it

@@ -12,9 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Read also dumps the table's named sets and the elements of the maps that
-// carry the model (slot maps m<id>, destination maps i<id>) and of the
-// counter map, so a map edited behind our back is noticed like a rule.
+// Read also dumps the table's named sets (to collect stale ones) and the
+// elements of the counter sets; Stats adds the persistence maps.
 
 const (
 	msgGetSet     = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSET)
@@ -68,19 +67,7 @@ func sortElems(es []setElem) {
 
 // modelSet reports whether the elements of set name are read back.
 func modelSet(name string) bool {
-	if name == statsIn || name == statsOut {
-		return true
-	}
-	if len(name) < 2 || (name[0] != 'm' && name[0] != 'i') {
-		return false
-	}
-	_, d, ok := chainIDs("s" + name[1:])
-	return ok && d == 0
-}
-
-// isPersistSet reports whether name is a persistence map (p<id>_<s>_<mask>).
-func isPersistSet(name string) bool {
-	return strings.HasPrefix(name, "p") && strings.Count(name, "_") == 2
+	return name == statsIn || name == statsOut
 }
 
 // readSets dumps the named sets of table and the elements of the model's
@@ -111,7 +98,7 @@ func readSets(c *netlink.Conn, table string, d *dump, persist bool) error {
 			continue
 		}
 		d.Sets = append(d.Sets, name)
-		if !modelSet(name) && !(persist && isPersistSet(name)) {
+		if _, p := persistSetDest(name); !modelSet(name) && !(persist && p) {
 			continue
 		}
 		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{

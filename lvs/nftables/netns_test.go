@@ -97,9 +97,9 @@ func TestSourceHashAndPersistence(t *testing.T) {
 		if s := sticky(t); len(s) < 2 {
 			t.Fatalf("10 persistent clients all on %v", s)
 		}
-		out := l.director.MustRun("nft", "list", "map", "inet", "quadrature", persistSetName(1, 60, 32))
+		out := l.director.MustRun("nft", "list", "table", "inet", "quadrature")
 		if n := strings.Count(string(out), "expires"); n != len(sources) {
-			t.Fatalf("persistence map holds %d entries, want %d:\n%s", n, len(sources), out)
+			t.Fatalf("persistence sets hold %d entries, want %d:\n%s", n, len(sources), out)
 		}
 		st, err := l.dp.Stats(context.Background())
 		if err != nil {
@@ -133,7 +133,7 @@ func TestSourceHashAndPersistence(t *testing.T) {
 	t.Run("persistence off removes its maps", func(t *testing.T) {
 		l.sync(t, table(svc(lvs.TCP, vip4, "rr", 1, 1, 1)))
 		out := string(l.director.MustRun("nft", "list", "table", "inet", "quadrature"))
-		if regexp.MustCompile(`map (p|i)\d`).MatchString(out) || strings.Contains(out, "q1 persist") || strings.Contains(out, "update @") {
+		if regexp.MustCompile(`set p\d`).MatchString(out) || strings.Contains(out, "update @") {
 			t.Fatalf("persistence leftovers:\n%s", out)
 		}
 		if got := l.spread(t, "tcp", dst, 30); fmt.Sprint(got) != fmt.Sprint(map[string]int{"rs1": 10, "rs2": 10, "rs3": 10}) {
@@ -298,12 +298,10 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 		cmd  []string
 	}{
 		{"delete a destination rule", []string{"delete", "rule", "inet", "quadrature", "DCH", "handle", "H"}},
-		{"delete a destination chain", []string{"flush", "chain", "inet", "quadrature", s4, ";", "flush", "map", "inet", "quadrature", "m" + s4[1:],
-			";", "delete", "chain", "inet", "quadrature", "DCH"}},
+		{"delete a destination chain", []string{"flush", "chain", "inet", "quadrature", s4, ";", "delete", "chain", "inet", "quadrature", "DCH"}},
 		{"delete a weight record", []string{"delete", "rule", "inet", "quadrature", s4, "handle", "W"}},
 		{"flush a service chain", []string{"flush", "chain", "inet", "quadrature", s4}},
-		{"flush a slot map", []string{"flush", "map", "inet", "quadrature", "m" + s4[1:]}},
-		{"delete a slot map element", []string{"delete", "element", "inet", "quadrature", "m" + s4[1:], "{", "0-0", "}"}},
+		{"delete the scheduler rule", []string{"delete", "rule", "inet", "quadrature", s4, "handle", "S"}},
 		{"flush the dispatch chain", []string{"flush", "chain", "inet", "quadrature", "services"}},
 		{"delete the masquerade rule", []string{"delete", "rule", "inet", "quadrature", "postrouting", "handle", "M"}},
 		{"delete the table", []string{"delete", "table", "inet", "quadrature"}},
@@ -322,6 +320,8 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 					cmd[i] = handle(cmd[i-2], "dnat")
 				case "W":
 					cmd[i] = handle(s4, "q1 w ")
+				case "S":
+					cmd[i] = handle(s4, "q1 sched")
 				case "M":
 					cmd[i] = handle("postrouting", "masquerade")
 				}
@@ -350,7 +350,7 @@ func TestFWMarkAndForeignTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(l.director.MustRun("nft", "list", "table", "inet", "quadrature"))
-	if regexp.MustCompile(`chain (s|t)\d`).MatchString(out) || strings.Contains(out, "map p") {
+	if regexp.MustCompile(`chain (s|t)\d`).MatchString(out) || strings.Contains(out, "set p") {
 		t.Fatalf("leftovers after emptying the table:\n%s", out)
 	}
 	if after := foreign(); after != before {
@@ -559,7 +559,7 @@ func TestRandomTablesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(ns.MustRun("nft", "list", "table", "inet", DefaultTableName))
-	if regexp.MustCompile(`(chain s\d|map [mip]\d|elements)`).MatchString(out) {
+	if regexp.MustCompile(`(chain s\d|set p\d|elements)`).MatchString(out) {
 		t.Fatalf("leftovers after emptying:\n%s", out)
 	}
 }
@@ -594,7 +594,6 @@ func TestApplyRebuildsWhenBatchFails(t *testing.T) {
 	ss := st.Services[full.Services[0].Key]
 	did := ss.DestIDs[full.Services[0].Destinations[0].Key()]
 	ns.MustRun("nft", "flush", "chain", "inet", DefaultTableName, svcChainName(ss.ID))
-	ns.MustRun("nft", "flush", "map", "inet", DefaultTableName, slotSet(nil, ss.ID).Name)
 	ns.MustRun("nft", "delete", "chain", "inet", DefaultTableName, destChainName(ss.ID, did))
 	if err := dp.Apply(ctx, lvs.Diff(obs, less, lvs.Options{})); err != nil {
 		t.Fatalf("Apply: %v", err)

@@ -33,15 +33,14 @@ type recordKind uint8
 const (
 	kindInfra   recordKind = iota + 1 // a rule of the fixed skeleton
 	kindService                       // dispatch rule: the service header
-	kindPersist                       // persistence lookup rule
 	kindSched                         // scheduler rule: slot count and layout hash
-	kindWeight                        // weight of one destination (no-op rule)
+	kindWeight                        // weight of one destination (its persistence jump)
 	kindEnd                           // final drop of a service chain
 	kindDest                          // destination rule: DNAT, connection counter
 )
 
 var kindNames = map[recordKind]string{
-	kindInfra: "infra", kindService: "svc", kindPersist: "persist", kindSched: "sched",
+	kindInfra: "infra", kindService: "svc", kindSched: "sched",
 	kindWeight: "w", kindEnd: "end", kindDest: "dst",
 }
 
@@ -107,7 +106,7 @@ func (r record) String() string {
 		kv("sched", r.Scheduler)
 		kv("persist", r.Persistence)
 		kv("mask", r.Netmask)
-	case kindPersist, kindEnd:
+	case kindEnd:
 		kv("id", r.SvcID)
 	case kindSched:
 		kv("id", r.SvcID)
@@ -194,7 +193,7 @@ func parseRecord(s string) (record, error) {
 		if p.err == nil && (r.Netmask < 1 || r.Netmask > addrBits(r.Key.Family)) {
 			p.err = fmt.Errorf("bad mask %d", r.Netmask)
 		}
-	case kindPersist, kindEnd:
+	case kindEnd:
 		r.SvcID = p.id("id")
 	case kindSched:
 		r.SvcID = p.id("id")
@@ -341,10 +340,21 @@ func layoutHash(slots []slot) uint32 {
 	return h.Sum32()
 }
 
-// persistSetName names a service's persistence map after its parameters,
-// so a change of timeout or netmask builds a fresh map.
-func persistSetName(svcID uint32, persist uint32, mask int) string {
-	return fmt.Sprintf("p%d_%d_%d", svcID, persist, mask)
+// persistSetName names a destination's persistence set after the
+// service's parameters, so a change of timeout or netmask builds a fresh
+// set: p<svc>d<dest>_<seconds>_<mask>.
+func persistSetName(svcID, destID uint32, persist uint32, mask int) string {
+	return fmt.Sprintf("p%dd%d_%d_%d", svcID, destID, persist, mask)
+}
+
+// persistSetDest returns the destination ID in a persistence set name.
+func persistSetDest(name string) (uint32, bool) {
+	head, _, ok := strings.Cut(name, "_")
+	if !ok || !strings.HasPrefix(head, "p") {
+		return 0, false
+	}
+	_, d, ok := chainIDs("s" + head[1:])
+	return d, ok && d != 0 && strings.Count(name, "_") == 2
 }
 
 func svcChainName(id uint32) string         { return "s" + strconv.FormatUint(uint64(id), 10) }

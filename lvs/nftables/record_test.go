@@ -14,7 +14,6 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Kind: kindService, SvcID: 1, Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}, Scheduler: "wrr", Netmask: 32},
 		{Kind: kindService, SvcID: 2147483647, Key: lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.UDP, Addr: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Port: 65535}, Scheduler: "sh", Persistence: 4294967295, Netmask: 128},
 		{Kind: kindService, SvcID: 3, Key: lvs.ServiceKey{Family: lvs.IPv6, FWMark: 4294967295}, Scheduler: "dh", Persistence: 300, Netmask: 64},
-		{Kind: kindPersist, SvcID: 9},
 		{Kind: kindSched, SvcID: 9, Slots: 6, Hash: 0xdeadbeef},
 		{Kind: kindSched, SvcID: 9, Slots: 0, Hash: 0x1},
 		{Kind: kindWeight, SvcID: 9, DestID: 10, Weight: 0},
@@ -143,7 +142,7 @@ func FuzzParseRecord(f *testing.F) {
 	for _, s := range []string{
 		"q1 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=wrr persist=0 mask=32",
 		"q1 svc id=3 fam=6 fwm=7 sched=dh persist=300 mask=64",
-		"q1 sched id=9 n=6 h=deadbeef", "q1 w id=9 d=10 w=3", "q1 end id=9", "q1 persist id=9",
+		"q1 sched id=9 n=6 h=deadbeef", "q1 w id=9 d=10 w=3", "q1 end id=9",
 		"q1 dst id=9 d=11 addr=2001:db8::1 port=0", "q1 infra r=stoo", "q1 infra r=masq",
 		"q1 w id=1 d=1 w=1 w=2", "q1", "", "q1 svc",
 	} {

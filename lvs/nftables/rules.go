@@ -109,30 +109,29 @@ func dispatchExprs(k lvs.ServiceKey, svcID uint32) []expr.Any {
 	return append(e, &expr.Verdict{Kind: expr.VerdictJump, Chain: svcChainName(svcID)})
 }
 
-// persistLookupExprs are the two persistence rules. The first restores
-// the destination mark a client was given within the persistence timeout
-// ("ct mark set ip saddr & mask map @p…"; no entry: the rule stops and the
-// mark stays 0), the second jumps to that destination if it still exists
-// ("ct mark vmap @i…": every destination of the service, weight 0
-// included, as IPVS keeps persistent clients on a quiesced server). Two
-// rules rather than one chained lookup keep the ruleset printable by nft.
-func persistLookupExprs(f lvs.Family, mask int, persistSet, byID string) (restore, jump []expr.Any) {
-	restore = append(matchFamily(f), loadSaddr(f, mask, 1)...)
-	restore = append(restore,
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: persistSet},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true})
-	jump = []expr.Any{
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: byID},
+// weightExprs are the rule that records a destination's weight. For a
+// persistent service it also sends a client found in the destination's
+// persistence set (a dynamic set of client addresses, masked by the
+// netmask, with the persistence timeout) back to that destination; weight
+// 0 included, as IPVS keeps persistent clients on a quiesced server. One
+// set per destination keeps every element a plain address, so nft prints
+// and re-reads it exactly, and removing a destination drops only its
+// clients' persistence. Otherwise the rule is a no-op (continue).
+func weightExprs(f lvs.Family, mask int, persistSet string, svcID, destID uint32) []expr.Any {
+	if persistSet == "" {
+		return []expr.Any{&expr.Verdict{Kind: expr.VerdictContinue}}
 	}
-	return restore, jump
+	e := append(matchFamily(f), loadSaddr(f, mask, 1)...)
+	return append(e,
+		&expr.Lookup{SourceRegister: 1, SetName: persistSet},
+		&expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, destID)})
 }
 
 // schedExprs picks a slot (numgen inc for rr/wrr, jhash of the client or
 // destination address for sh/dh) and jumps through the interval map of
 // slots to a destination chain. The slot number is converted to network
 // byte order because interval maps compare keys as big-endian bytes.
-func schedExprs(s lvs.Service, slots uint32, vmap string) []expr.Any {
+func schedExprs(s lvs.Service, slots uint32, vmap *nftables.Set) []expr.Any {
 	if slots == 0 {
 		return []expr.Any{&expr.Counter{}}
 	}
@@ -151,7 +150,7 @@ func schedExprs(s lvs.Service, slots uint32, vmap string) []expr.Any {
 	}
 	return append(e,
 		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vmap})
+		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vmap.Name, SetID: vmap.ID})
 }
 
 // slotElements are the interval-map elements of a slot table: each range
@@ -169,26 +168,25 @@ func slotElements(svcID uint32, slots []slot) []nftables.SetElement {
 	return out
 }
 
-// byIDElements map the mark of each destination of a persistent service
-// to its chain.
-func byIDElements(svcID uint32, destIDs []uint32) []nftables.SetElement {
-	var out []nftables.SetElement
-	for _, did := range destIDs {
-		out = append(out, nftables.SetElement{Key: native32(markOf(did)), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, did)}})
-	}
-	return out
-}
-
 // destExprs: refresh persistence, count the connection, mark it as ours
-// and DNAT it to the real server (port 0 keeps the original port).
-func destExprs(f lvs.Family, mask int, persistSet string, destID uint32, d lvs.Destination) []expr.Any {
-	var e []expr.Any
+// and DNAT it to the real server (port 0 keeps the original port). A DNAT
+// to a port follows a transport protocol match (nft refuses to load it
+// otherwise): the service's protocol, or l4set ({tcp, udp}) for a fwmark
+// service.
+func destExprs(k lvs.ServiceKey, mask int, persistSet string, destID uint32, d lvs.Destination, l4set *nftables.Set) []expr.Any {
+	f := k.Family
+	e := matchFamily(f)
+	if d.Port != 0 {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
+		if k.IsFWMark() {
+			e = append(e, &expr.Lookup{SourceRegister: 1, SetName: l4set.Name, SetID: l4set.ID})
+		} else {
+			e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(k.Protocol)}})
+		}
+	}
 	if persistSet != "" {
-		e = append(e, matchFamily(f)...)
 		e = append(e, loadSaddr(f, mask, 1)...)
-		e = append(e,
-			&expr.Immediate{Register: 2, Data: native32(markOf(destID))},
-			&expr.Dynset{SrcRegKey: 1, SrcRegData: 2, SetName: persistSet, Operation: unix.NFT_DYNSET_OP_UPDATE})
+		e = append(e, &expr.Dynset{SrcRegKey: 1, SetName: persistSet, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	}
 	e = append(e,
 		&expr.Counter{},

@@ -94,15 +94,8 @@ func decodeState(d dump, masquerade bool) *state {
 		Persist:     map[uint32]uint32{},
 	}
 	for name, es := range d.Elements {
-		if !isPersistSet(name) {
-			continue
-		}
-		for _, e := range es {
-			if len(e.Value) == 4 {
-				if m := binary.NativeEndian.Uint32([]byte(e.Value)); m&ctMarkFlag != 0 {
-					st.Persist[m&^ctMarkFlag]++
-				}
-			}
+		if id, ok := persistSetDest(name); ok {
+			st.Persist[id] += uint32(len(es))
 		}
 	}
 	for _, name := range d.Sets {
@@ -128,9 +121,9 @@ func decodeState(d dump, masquerade bool) *state {
 	}
 	infra := map[string]int{}
 	type svcRecs struct {
-		persist, sched, end []record
-		weights             map[uint32][]record
-		dests               map[uint32][]ruleRecord
+		sched, end []record
+		weights    map[uint32][]record
+		dests      map[uint32][]ruleRecord
 	}
 	byID := map[uint32]*svcRecs{}
 	get := func(id uint32) *svcRecs {
@@ -164,8 +157,6 @@ func decodeState(d dump, masquerade bool) *state {
 			infra[r.Infra]++
 		case kindService:
 			headers = append(headers, r)
-		case kindPersist:
-			get(r.SvcID).persist = append(get(r.SvcID).persist, r)
 		case kindSched:
 			get(r.SvcID).sched = append(get(r.SvcID).sched, r)
 		case kindEnd:
@@ -211,7 +202,7 @@ func decodeState(d dump, masquerade bool) *state {
 		}
 		ss.Valid = keyCount[h.Key] == 1 && idCount[h.SvcID] == 1
 		if ss.Valid {
-			ss.Service, ss.Valid = buildService(h, recs.persist, recs.sched, recs.end, recs.weights, recs.dests, d.Elements)
+			ss.Service, ss.Valid = buildService(h, recs.sched, recs.end, recs.weights, recs.dests)
 		}
 	}
 	return st
@@ -224,18 +215,14 @@ type ruleRecord struct {
 
 // buildService assembles a service from its records and checks that the
 // scheduler rule was built from exactly these destinations and weights.
-func buildService(h record, persist, sched, end []record, weights map[uint32][]record, dests map[uint32][]ruleRecord, elems map[string][]setElem) (lvs.Service, bool) {
+func buildService(h record, sched, end []record, weights map[uint32][]record, dests map[uint32][]ruleRecord) (lvs.Service, bool) {
 	s := lvs.Service{
 		Key:         h.Key,
 		Scheduler:   h.Scheduler,
 		Persistence: seconds(h.Persistence),
 		Netmask:     h.Netmask,
 	}
-	wantPersist := 0
-	if h.Persistence > 0 {
-		wantPersist = 2 // restore the mark, jump by the mark
-	}
-	if len(sched) != 1 || len(end) != 1 || len(persist) != wantPersist {
+	if len(sched) != 1 || len(end) != 1 {
 		return lvs.Service{}, false
 	}
 	ids := map[lvs.DestKey]uint32{}
@@ -269,18 +256,8 @@ func buildService(h record, persist, sched, end []record, weights map[uint32][]r
 	if n != sched[0].Slots || layoutHash(slots) != sched[0].Hash {
 		return lvs.Service{}, false
 	}
-	// The maps the rules jump through must hold exactly what this
-	// backend would write for these destinations.
-	got, ok := elems[slotSet(nil, h.SvcID).Name]
-	if !ok || !slices.Equal(got, elemsOf(slotElements(h.SvcID, slots))) {
-		return lvs.Service{}, false
-	}
-	if h.Persistence > 0 {
-		got, ok := elems[byIDSet(nil, h.SvcID).Name]
-		if !ok || !slices.Equal(got, elemsOf(byIDElements(h.SvcID, destIDs))) {
-			return lvs.Service{}, false
-		}
-	}
+	// The maps the rules jump through are anonymous and constant: they
+	// cannot change without the rule that owns them.
 	return s, true
 }
 
@@ -291,7 +268,7 @@ func recordInPlace(r record, chain string) bool {
 		return infraChains[r.Infra] == chain
 	case kindService:
 		return chain == chainServices
-	case kindPersist, kindSched, kindWeight, kindEnd:
+	case kindSched, kindWeight, kindEnd:
 		return chain == svcChainName(r.SvcID)
 	case kindDest:
 		return chain == destChainName(r.SvcID, r.DestID)

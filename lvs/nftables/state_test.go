@@ -36,24 +36,13 @@ func synthDump(t lvs.Table, masq bool) dump {
 		add(chainServices, headerOf(id, s), 0)
 		sc := svcChainName(id)
 		d.Chains = append(d.Chains, sc)
-		if s.Persistence > 0 {
-			add(sc, record{Kind: kindPersist, SvcID: id}, 0)
-			add(sc, record{Kind: kindPersist, SvcID: id}, 0)
-		}
 		ids := make([]uint32, len(s.Destinations))
 		ws := make([]int32, len(s.Destinations))
 		for j, dst := range s.Destinations {
 			ids[j], ws[j] = id+1+uint32(j), dst.Weight
 		}
 		slots, n := layout(s.Scheduler, ids, ws)
-		m := slotSet(nil, id).Name
-		d.Sets = append(d.Sets, m)
-		d.Elements[m] = elemsOf(slotElements(id, slots))
-		if s.Persistence > 0 {
-			i := byIDSet(nil, id).Name
-			d.Sets = append(d.Sets, i, persistSetName(id, persistSeconds(s.Persistence), s.Netmask))
-			d.Elements[i] = elemsOf(byIDElements(id, ids))
-		}
+
 		add(sc, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, 0)
 		for j := range ids {
 			add(sc, record{Kind: kindWeight, SvcID: id, DestID: ids[j], Weight: ws[j]}, 0)
@@ -63,6 +52,9 @@ func synthDump(t lvs.Table, masq bool) dump {
 			dc := destChainName(id, ids[j])
 			d.Chains = append(d.Chains, dc)
 			add(dc, record{Kind: kindDest, SvcID: id, DestID: ids[j], Addr: dst.Addr, Port: dst.Port}, uint64(ids[j]))
+			if s.Persistence > 0 {
+				d.Sets = append(d.Sets, persistSetName(id, ids[j], persistSeconds(s.Persistence), s.Netmask))
+			}
 			k := string(native32(markOf(ids[j])))
 			in = append(in, setElem{Key: k, Packets: uint64(ids[j]) * 3, Bytes: uint64(ids[j]) * 180})
 			out = append(out, setElem{Key: k, Packets: uint64(ids[j]) * 2, Bytes: uint64(ids[j]) * 120})
@@ -128,19 +120,6 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q1 infra r=masq") }},
 		{"table missing", func(d *dump) { d.TableExists = false }},
 		{"counter set missing", func(d *dump) { d.Sets = d.Sets[1:] }},
-		{"slot map element deleted", func(d *dump) { d.Elements["m1"] = d.Elements["m1"][1:] }},
-		{"slot map flushed", func(d *dump) { d.Elements["m1"] = nil }},
-		{"slot map jumps elsewhere", func(d *dump) {
-			e := append([]setElem(nil), d.Elements["m1"]...)
-			for i := range e {
-				if e[i].Chain == "s1d2" {
-					e[i].Chain = "s1d3"
-				}
-			}
-			d.Elements["m1"] = e
-		}},
-		{"slot map missing", func(d *dump) { delete(d.Elements, "m1") }},
-		{"persistence destination map flushed", func(d *dump) { d.Elements["i201"] = []setElem{} }},
 	}
 	for _, c := range cases {
 		d := synthDump(want, true)
@@ -196,9 +175,9 @@ func TestStatsFromState(t *testing.T) {
 	}
 	// Persistence entries count for the destination they point at.
 	d := synthDump(want, true)
-	name := persistSetName(201, 300, 64)
-	v := string(native32(markOf(202)))
-	d.Elements[name] = []setElem{{Key: "a", Value: v}, {Key: "b", Value: v}, {Key: "c", Value: "bad"}}
+	name := persistSetName(201, 202, 300, 64)
+	d.Elements[name] = []setElem{{Key: "a"}, {Key: "b"}}
+	d.Elements["p201x202_300_64"] = []setElem{{Key: "c"}}
 	p6 := want.Normalize().Services[2]
 	if got := decodeState(d, true).Stats()[p6.Key].Destinations[p6.Destinations[0].Key()].PersistConns; got != 2 {
 		t.Errorf("PersistConns = %d, want 2", got)
