@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -34,21 +33,6 @@ type setElem struct {
 }
 
 func (e setElem) String() string { return fmt.Sprintf("%x/%v/%s", e.Key, e.End, e.Chain) }
-
-// elemsOf converts the elements this backend writes into their dumped
-// form, sorted, for comparison.
-func elemsOf(in []nftables.SetElement) []setElem {
-	out := make([]setElem, 0, len(in))
-	for _, e := range in {
-		se := setElem{Key: string(e.Key), End: e.IntervalEnd}
-		if e.VerdictData != nil {
-			se.Chain = e.VerdictData.Chain
-		}
-		out = append(out, se)
-	}
-	sortElems(out)
-	return out
-}
 
 func sortElems(es []setElem) {
 	slices.SortFunc(es, func(a, b setElem) int {

@@ -170,3 +170,18 @@ func TestDecodeElemCounter(t *testing.T) {
 		}
 	}
 }
+
+// elemsOf converts the elements this backend writes into their dumped
+// form, sorted, for comparison.
+func elemsOf(in []nftables.SetElement) []setElem {
+	out := make([]setElem, 0, len(in))
+	for _, e := range in {
+		se := setElem{Key: string(e.Key), End: e.IntervalEnd}
+		if e.VerdictData != nil {
+			se.Chain = e.VerdictData.Chain
+		}
+		out = append(out, se)
+	}
+	sortElems(out)
+	return out
+}
