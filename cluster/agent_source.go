@@ -39,14 +39,25 @@ func ReadConfigSource(path, node, hostsFile string) (*ConfigSource, error) {
 		res = h
 	}
 	rec.res = res
-	cfg, _, err := config.Load(path, config.LoadOptions{Node: node, Resolver: rec, ReadFile: rec.readFile, Glob: filepath.Glob})
+	// The replicated source names files relative to the main file's
+	// directory (main = its base name), as `quadrature config push` and
+	// PUT /v1/config do: the API refuses absolute names, so a source
+	// committed with absolute ones could not be read, edited and written
+	// back. Absolute includes keep their absolute names.
+	rec.dir = filepath.Dir(path)
+	main := filepath.Base(path)
+	cfg, _, err := config.Load(main, config.LoadOptions{Node: node, Resolver: rec, ReadFile: rec.readFile, Glob: rec.glob})
 	if err != nil {
+		// Report problems with the real paths an operator can open.
+		if _, _, perr := config.Load(path, config.LoadOptions{Node: node, Resolver: res}); perr != nil {
+			return nil, perr
+		}
 		return nil, err
 	}
 	if errs := config.CheckSupport(cfg); len(errs) > 0 {
 		return nil, errs
 	}
-	src := fsm.ConfigSource{Main: path, Files: rec.files, Hosts: rec.hosts}
+	src := fsm.ConfigSource{Main: main, Files: rec.files, Hosts: rec.hosts}
 	return &ConfigSource{Config: cfg, Source: src}, nil
 }
 
@@ -54,19 +65,50 @@ func ReadConfigSource(path, node, hostsFile string) (*ConfigSource, error) {
 // they returned.
 type recordingSource struct {
 	mu    sync.Mutex
+	dir   string // the main file's directory
 	res   config.Resolver
 	files map[string][]byte
 	hosts map[string][]netip.Addr
 }
 
+// path maps a name as the config loader sees it (relative to the main
+// file's directory, or absolute) to the file system.
+func (r *recordingSource) path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(r.dir, name)
+}
+
 func (r *recordingSource) readFile(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	b, err := os.ReadFile(r.path(name))
 	if err == nil {
 		r.mu.Lock()
 		r.files[name] = b
 		r.mu.Unlock()
 	}
 	return b, err
+}
+
+// glob matches relative patterns inside the main file's directory and
+// returns the matches relative to it.
+func (r *recordingSource) glob(pattern string) ([]string, error) {
+	if filepath.IsAbs(pattern) {
+		return filepath.Glob(pattern)
+	}
+	matches, err := filepath.Glob(filepath.Join(r.dir, pattern))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(matches))
+	for _, m := range matches {
+		rel, rerr := filepath.Rel(r.dir, m)
+		if rerr != nil {
+			return nil, rerr
+		}
+		out = append(out, rel)
+	}
+	return out, nil
 }
 
 func (r *recordingSource) LookupHost(ctx context.Context, host string) ([]string, error) {
