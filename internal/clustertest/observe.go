@@ -186,6 +186,23 @@ func (g *Group) AssertConverged(nodes ...*Node) api.Status {
 	return st
 }
 
+// AssertConvergedWith waits (up to 20 s) until Converged holds for the
+// nodes (default: all running) and check accepts the common status, which
+// it returns. Use it after a change: a node may report the new
+// config_version a moment before its kernel table (and digest) follows.
+func (g *Group) AssertConvergedWith(what string, check func(api.Status) error, nodes ...*Node) api.Status {
+	g.T.Helper()
+	var st api.Status
+	g.WaitFor("the group to converge with "+what, 20*time.Second, func() error {
+		var err error
+		if st, err = g.Converged(nodes...); err != nil {
+			return err
+		}
+		return check(st)
+	})
+	return st
+}
+
 // WaitReady waits (up to 60 s) until every running node has converged and
 // some node holds the VIP; it returns the common status.
 func (g *Group) WaitReady() api.Status {

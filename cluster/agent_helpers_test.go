@@ -1,0 +1,121 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"quadrature/api"
+	"quadrature/api/client"
+	"quadrature/internal/clustertest"
+)
+
+// apiCall runs one client call with the harness's per-call timeout.
+func apiCall[T any](f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := clustertest.Ctx()
+	defer cancel()
+	return f(ctx)
+}
+
+// apiDetails returns the file:line details of an API error.
+func apiDetails(err error) []api.ConfigError {
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Body.Details
+	}
+	return nil
+}
+
+// waitVIPOn waits until node (and only node) holds the VIP.
+func waitVIPOn(t *testing.T, g *clustertest.Group, node string, timeout time.Duration) {
+	t.Helper()
+	g.WaitFor("the VIP on "+node+" only", timeout, func() error {
+		if h := g.VIPHolders(); !slices.Equal(h, []string{node}) {
+			return fmt.Errorf("VIP holders %v", h)
+		}
+		return nil
+	})
+}
+
+// waitVIPMoved waits until exactly one node other than from holds the VIP
+// and returns it.
+func waitVIPMoved(t *testing.T, g *clustertest.Group, from string, timeout time.Duration) string {
+	t.Helper()
+	var to string
+	g.WaitFor("the VIP to leave "+from, timeout, func() error {
+		h := g.VIPHolders()
+		if len(h) != 1 || h[0] == from {
+			return fmt.Errorf("VIP holders %v", h)
+		}
+		to = h[0]
+		return nil
+	})
+	return to
+}
+
+// waitVerdictAll waits until every running node's verdict on rs's real
+// server is up (or down) and its programmed weight matches.
+func waitVerdictAll(t *testing.T, g *clustertest.Group, rs string, up bool, timeout time.Duration) time.Duration {
+	t.Helper()
+	return g.WaitFor(fmt.Sprintf("%s's real server up=%v on every node", rs, up), timeout, func() error {
+		return verdictAll(g, rs, up)
+	})
+}
+
+func verdictAll(g *clustertest.Group, rs string, up bool) error {
+	for _, n := range g.Running() {
+		r, err := n.RealServer(rs)
+		if err != nil {
+			return err
+		}
+		if r.Up != up {
+			return fmt.Errorf("%s: verdict %s (%d of %d agreeing)", n.Name, r.Verdict, r.Agreeing, r.Reporters)
+		}
+		if !up && r.Weight != 0 {
+			return fmt.Errorf("%s: down but programmed with weight %d", n.Name, r.Weight)
+		}
+	}
+	return nil
+}
+
+// digestIs and digestNot are AssertConvergedWith checks on the common
+// table digest.
+func digestIs(want string) func(api.Status) error {
+	return func(st api.Status) error {
+		if st.TableDigest != want {
+			return fmt.Errorf("digest %.12s, want %.12s", st.TableDigest, want)
+		}
+		return nil
+	}
+}
+
+func digestNot(old string) func(api.Status) error {
+	return func(st api.Status) error {
+		if st.TableDigest == old {
+			return fmt.Errorf("digest still %.12s", old)
+		}
+		return nil
+	}
+}
+
+// kernelDests returns the nodes whose application address the node's
+// nftables table (the quadrature table of the nftables backend) DNATs to,
+// read with nft: an independent look at what the agent programmed.
+func kernelDests(t *testing.T, n *clustertest.Node) []string {
+	t.Helper()
+	out, err := n.NS.Run("nft", "list", "table", "inet", "quadrature")
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	var got []string
+	for i := 1; i <= 9; i++ {
+		if strings.Contains(string(out), clustertest.RealServerID(i)) {
+			got = append(got, clustertest.NodeName(i))
+		}
+	}
+	return got
+}
