@@ -40,6 +40,17 @@ func (m Masquerade) String() string {
 	return fmt.Sprintf("masquerade-%d", uint8(m))
 }
 
+// ParseMasquerade parses the names String returns ("dnat", "off"), for
+// configuration.
+func ParseMasquerade(s string) (Masquerade, error) {
+	for _, m := range []Masquerade{MasqueradeDNAT, MasqueradeOff} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("nftables backend: masquerade %q: want dnat or off", s)
+}
+
 // DefaultTableName is the table used when Options.TableName is empty.
 const DefaultTableName = "quadrature"
 

@@ -120,3 +120,14 @@ func TestUnavailableWithoutCapNetAdmin(t *testing.T) {
 	}
 	t.Logf("%s", strings.SplitN(string(out), "\n", 2)[0])
 }
+
+func TestParseMasquerade(t *testing.T) {
+	for _, m := range []Masquerade{MasqueradeDNAT, MasqueradeOff} {
+		if got, err := ParseMasquerade(m.String()); err != nil || got != m {
+			t.Errorf("ParseMasquerade(%q) = %v, %v", m, got, err)
+		}
+	}
+	if _, err := ParseMasquerade("sometimes"); err == nil {
+		t.Error("ParseMasquerade accepted nonsense")
+	}
+}
