@@ -119,3 +119,37 @@ func kernelDests(t *testing.T, n *clustertest.Node) []string {
 	}
 	return got
 }
+
+// putConfig reads the committed config from n1, applies edit, writes it
+// back with If-Match and waits until every running node runs the new
+// version; it returns that version.
+func putConfig(t *testing.T, g *clustertest.Group, edit func(string) string) uint64 {
+	t.Helper()
+	doc, err := apiCall(g.Node("n1").API.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := edit(doc.Files[doc.Main])
+	if text == doc.Files[doc.Main] {
+		t.Fatal("putConfig: the edit changed nothing")
+	}
+	ctx, cancel := clustertest.Ctx()
+	res, err := g.Node("n1").API.PutConfig(ctx, api.ConfigRequest{Main: doc.Main, Files: map[string]string{doc.Main: text}}, doc.Version)
+	cancel()
+	if err != nil {
+		t.Fatalf("PUT config (If-Match %d): %v", doc.Version, err)
+	}
+	g.WaitFor(fmt.Sprintf("config version %d on every node", res.Version), 10*time.Second, func() error {
+		sts, err := g.Statuses()
+		if err != nil {
+			return err
+		}
+		for n, st := range sts {
+			if st.ConfigVersion != res.Version {
+				return fmt.Errorf("%s runs version %d", n, st.ConfigVersion)
+			}
+		}
+		return nil
+	})
+	return res.Version
+}

@@ -204,7 +204,8 @@ func stepRealServerDown(t *testing.T, g *clustertest.Group) {
 }
 
 // stepCheckerPartition: n2's checker cannot reach n3's application; under
-// verdict_policy majority n3 stays up (two of three agree).
+// verdict_policy majority n3 stays up (two of three agree); switched by
+// config to "any" it stays up, to "all" it goes down.
 func stepCheckerPartition(t *testing.T, g *clustertest.Group) {
 	before := g.AssertConverged()
 	rsAddr := netip.AddrPortFrom(g.Node("n3").Addr, clustertest.AppPort)
@@ -237,6 +238,17 @@ func stepCheckerPartition(t *testing.T, g *clustertest.Group) {
 	if st := g.AssertConverged(); st.TableDigest != before.TableDigest {
 		t.Fatalf("one checker's partition changed the table: %.12s, before %.12s", st.TableDigest, before.TableDigest)
 	}
+	// The policy decides: "any" keeps n3 (one up report is enough), "all"
+	// removes it (one down report is enough), majority again restores it.
+	putConfig(t, g, func(s string) string { return strings.Replace(s, "verdict_policy majority", "verdict_policy any", 1) })
+	waitVerdictAll(t, g, "n3", true, 10*time.Second)
+	putConfig(t, g, func(s string) string { return strings.Replace(s, "verdict_policy any", "verdict_policy all", 1) })
+	waitVerdictAll(t, g, "n3", false, 10*time.Second)
+	g.AssertConvergedWith("a digest without n3 under verdict_policy all", digestNot(before.TableDigest))
+	putConfig(t, g, func(s string) string { return strings.Replace(s, "verdict_policy all", "verdict_policy majority", 1) })
+	waitVerdictAll(t, g, "n3", true, 10*time.Second)
+	g.AssertConvergedWith("the digest from before the checker partition", digestIs(before.TableDigest))
+
 	g.AllowOutput("n2", rsAddr)
 	g.WaitFor("n2's observation of n3 back up", 15*time.Second, func() error {
 		rs, err := g.Node("n1").RealServer("n3")
