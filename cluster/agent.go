@@ -303,6 +303,10 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 		return err
 	}
 	a.dp = dp
+	if errs := CheckBackend(a.local, dp.Name()); len(errs) > 0 {
+		_ = dp.Close()
+		return errs
+	}
 	a.rec, err = lvs.NewReconciler(lvs.Config{
 		DataPlane:  dp,
 		Logger:     a.log,

@@ -98,6 +98,11 @@ func (a *Agent) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.dp != nil {
+		if errs := CheckBackend(src.Config, a.dp.Name()); len(errs) > 0 {
+			return errs
+		}
+	}
 	a.mu.Lock()
 	a.local, a.localSrc = src.Config, src.Source
 	a.mu.Unlock()

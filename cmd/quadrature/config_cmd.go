@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"quadrature/cluster"
 	"quadrature/config"
 )
 
@@ -148,7 +149,11 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 		if err == nil {
-			if errs := config.CheckSupport(cfg); len(errs) > 0 {
+			errs := config.CheckSupport(cfg)
+			// An explicit backend choice is checked here; with "auto" the
+			// agent checks against the backend it finds on its kernel.
+			errs = append(errs, cluster.CheckBackend(cfg, cfg.Global.LVSBackend)...)
+			if len(errs) > 0 {
 				err = errs
 			}
 		}
