@@ -178,7 +178,7 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 		id := fsm.VirtualServerID(vs)
 		key, keyOK := serviceKey(vs)
 		svc := VirtualService{
-			ID:        id,
+			ID:        serviceID(vs),
 			Protocol:  strings.ToLower(vs.Protocol),
 			FWMark:    vs.Fwmark,
 			Scheduler: vs.Scheduler,
@@ -246,6 +246,49 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 	return out, nil
 }
 
+// serviceID is the API's stable ID of a virtual service (the contract of
+// VirtualService.ID): "tcp/192.0.2.10:80", "udp/[2001:db8::1]:53",
+// "fwmark/1" ("fwmark/1/ipv6" for an IPv6 mark), "group/NAME/tcp". The fsm
+// keys services by its own ID (fsm.VirtualServerID, "TCP 192.0.2.10:80"),
+// which has spaces and differs from what the API documents; fsmServiceID
+// maps back.
+func serviceID(vs *config.VirtualServer) string {
+	proto := strings.ToLower(vs.Protocol)
+	if proto == "" {
+		proto = "tcp"
+	}
+	switch {
+	case vs.Group != "":
+		return "group/" + vs.Group + "/" + proto
+	case vs.Fwmark != 0:
+		if vs.Family == config.FamilyInet6 {
+			return fmt.Sprintf("fwmark/%d/ipv6", vs.Fwmark)
+		}
+		return fmt.Sprintf("fwmark/%d", vs.Fwmark)
+	}
+	return proto + "/" + netip.AddrPortFrom(vs.Addr.Unmap(), vs.Port).String()
+}
+
+// fsmServiceID maps a virtual service ID given to the API (the API form,
+// or the fsm's own form, accepted too) to the fsm's ID.
+func (b *AgentBackend) fsmServiceID(id string) (string, bool) {
+	st := b.Agent.FSM().State()
+	if st.ConfigVersion() == 0 {
+		return "", false
+	}
+	c, err := st.Config(b.Agent.Name())
+	if err != nil {
+		return "", false
+	}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		if fid := fsm.VirtualServerID(vs); id == serviceID(vs) || id == fid {
+			return fid, true
+		}
+	}
+	return "", false
+}
+
 func serviceKey(vs *config.VirtualServer) (lvs.ServiceKey, bool) {
 	fam := lvs.IPv4
 	if vs.Family == config.FamilyInet6 {
@@ -291,8 +334,17 @@ func counters(c lvs.Counters, active, inactive uint32) KernelCounters {
 		InBytes: c.BytesIn, OutBytes: c.BytesOut, ActiveConns: uint64(active), InactiveConns: uint64(inactive)}
 }
 
-// Config returns the committed configuration.
+// Config returns the committed configuration, after a read barrier: the
+// version is the ETag of compare-and-swap writes, and a follower's applied
+// state may lag a write that another node already acknowledged.
 func (b *AgentBackend) Config(ctx context.Context) (ConfigDoc, error) {
+	n, err := b.node()
+	if err != nil {
+		return ConfigDoc{}, err
+	}
+	if err := n.ConsistentRead(ctx); err != nil {
+		return ConfigDoc{}, mapErr(err)
+	}
 	st := b.Agent.FSM().State()
 	src := st.Source()
 	if src == nil {
@@ -358,14 +410,26 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			}
 			return PutConfigResult{}, invalidError(err)
 		}
-		if err := checkSupport(cmd); err != nil {
+		if err := checkSupport(cmd, b.Agent.BackendName()); err != nil {
 			return PutConfigResult{}, invalidError(err)
 		}
 		if req.ValidateOnly {
 			return PutConfigResult{Version: cur, Valid: true}, nil
 		}
-		_, _, err := n.Apply(ctx, fsm.MustEncode(cmd))
+		resp, _, err := n.Apply(ctx, fsm.MustEncode(cmd))
 		if err == nil {
+			// The version this entry produced, from its own result: the
+			// state read after the commit may already hold a later
+			// writer's version, and reporting that one would tell this
+			// writer its content is at a version that holds another's.
+			res, derr := fsm.DecodeResult(resp)
+			if derr == nil && res.ConfigVersion == 0 {
+				derr = errors.New("set_config committed without a result")
+			}
+			if derr != nil {
+				return PutConfigResult{}, fmt.Errorf("config committed, outcome unknown: %w", derr)
+			}
+			// Read-your-writes: GET on this node now shows at least it.
 			if rerr := n.ConsistentRead(ctx); rerr != nil {
 				return PutConfigResult{}, mapErr(rerr)
 			}
@@ -384,8 +448,9 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 }
 
 // checkSupport evaluates the proposed config for every node and reports
-// keywords quadrature parses but does not implement (config.CheckSupport).
-func checkSupport(cmd fsm.SetConfig) error {
+// keywords quadrature parses but does not implement (config.CheckSupport)
+// and services this node's backend cannot program (cluster.CheckBackend).
+func checkSupport(cmd fsm.SetConfig, backend string) error {
 	files := map[string][]byte{}
 	for _, f := range cmd.Files {
 		files[f.Name] = f.Content
@@ -399,7 +464,8 @@ func checkSupport(cmd fsm.SetConfig) error {
 		if err != nil {
 			return err
 		}
-		if errs := config.CheckSupport(c); len(errs) > 0 {
+		errs := append(config.CheckSupport(c), cluster.CheckBackend(c, backend)...)
+		if len(errs) > 0 {
 			return errs
 		}
 	}
@@ -457,10 +523,14 @@ func (b *AgentBackend) Drain(ctx context.Context, vs, rs string, drained bool) e
 	if err != nil {
 		return &InvalidError{Details: []ConfigError{{Message: fmt.Sprintf("real server %q: want ADDR:PORT", rs)}}}
 	}
-	if _, ok := b.Agent.FSM().State().VerdictOf(vs, ap); !ok {
+	id, ok := b.fsmServiceID(vs)
+	if !ok {
+		return fmt.Errorf("%w: virtual service %s", ErrNotFound, vs)
+	}
+	if _, ok := b.Agent.FSM().State().VerdictOf(id, ap); !ok {
 		return fmt.Errorf("%w: real server %s in %s", ErrNotFound, rs, vs)
 	}
-	return b.apply(ctx, fsm.SetDrain{VS: vs, RS: ap, Drained: drained})
+	return b.apply(ctx, fsm.SetDrain{VS: id, RS: ap, Drained: drained})
 }
 
 // Maintenance switches a node's maintenance mode.

@@ -148,6 +148,15 @@ func (a *Agent) VRRP() *vrrp.Node { return a.vrrp }
 // Reconciler returns the data-plane reconciler (nil on a witness).
 func (a *Agent) Reconciler() *lvs.Reconciler { return a.rec }
 
+// BackendName is the data plane in use ("ipvs", "nftables", "memory"), ""
+// on a witness or before Run.
+func (a *Agent) BackendName() string {
+	if a.dp == nil {
+		return ""
+	}
+	return a.dp.Name()
+}
+
 // Checks returns the checker scheduler (nil on a witness).
 func (a *Agent) Checks() *checks.Scheduler { return a.sched }
 
