@@ -65,7 +65,7 @@ const (
 // process lacks CAP_NET_ADMIN it returns an error wrapping ErrUnavailable
 // that says what to do.
 func NewIPVS() (*IPVS, error) {
-	s, err := openNLSock(recvBatch*64<<10, 8<<20)
+	s, err := openNLSock(recvBatch*recvPart, 8<<20)
 	if err != nil {
 		return nil, fmt.Errorf("%w: ipvs: %v", ErrUnavailable, err)
 	}
@@ -277,7 +277,7 @@ func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]
 func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKey]DestStats, withStats bool) error {
 	workers := min(dumpWorkers, len(svcs))
 	for len(v.pool) < workers-1 {
-		s, err := openNLSock(recvBatch*64<<10, 1<<20)
+		s, err := openNLSock(recvBatch*recvPart, 1<<20)
 		if err != nil {
 			workers = len(v.pool) + 1
 			break
@@ -541,7 +541,14 @@ func explain(op Op, e syscall.Errno) error {
 // recvBatch is how many datagrams one receive system call may return: a
 // destination dump answers with its data and then NLMSG_DONE, which the
 // kernel queues while the first is read, so one recvmmsg gets both.
-const recvBatch = 4
+const recvBatch = 16
+
+// recvPart is the buffer for one datagram: one page. The kernel sizes its
+// dump buffers after the reader's buffer (up to 32 KiB) and never below
+// NLMSG_GOODSIZE (under a page), so page-sized buffers never truncate and
+// keep the kernel's allocations at order 0; a per-service destination dump
+// is a few KiB.
+var recvPart = max(os.Getpagesize(), 4096)
 
 // recv reads up to recvBatch datagrams (blocking for the first only) and
 // returns them.
