@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +68,8 @@ type Agent struct {
 	rec   *lvs.Reconciler
 	dp    lvs.DataPlane
 
-	changed chan struct{} // an Apply or Restore happened
+	changed   chan struct{} // an Apply or Restore happened
+	published atomic.Pointer[started]
 
 	mu        sync.Mutex
 	applied   appliedState
@@ -111,6 +113,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		reg:      cfg.Registry,
 		local:    src.Config,
 		localSrc: src.Source,
+		fsm:      fsm.New(fsm.Options{}),
 		changed:  make(chan struct{}, 1),
 		rsIndex:  map[string]fsm.RSID{},
 		localObs: map[fsm.RSID]fsm.Observation{},
@@ -136,29 +139,47 @@ func (a *Agent) SetAPIAddr(addr string) { a.cfg.APIAddr = addr }
 // Name is the node's name in the group.
 func (a *Agent) Name() string { return a.name }
 
-// Node returns the Raft/gossip node (nil before Run started it).
-func (a *Agent) Node() *Node { return a.node }
+// started is what Run publishes, once everything is running, for readers
+// on other goroutines (the API may serve before Run has started them).
+type started struct {
+	node  *Node
+	vrrp  *vrrp.Node
+	rec   *lvs.Reconciler
+	sched *checks.Scheduler
+	dp    lvs.DataPlane
+}
+
+func (a *Agent) parts() *started {
+	if p := a.published.Load(); p != nil {
+		return p
+	}
+	return &started{}
+}
+
+// Node returns the Raft/gossip node (nil until Run has started it).
+func (a *Agent) Node() *Node { return a.parts().node }
 
 // FSM returns the replicated state machine.
 func (a *Agent) FSM() *fsm.FSM { return a.fsm }
 
-// VRRP returns the VRRP node (nil on a witness or without instances).
-func (a *Agent) VRRP() *vrrp.Node { return a.vrrp }
+// VRRP returns the VRRP node (nil on a witness or before Run).
+func (a *Agent) VRRP() *vrrp.Node { return a.parts().vrrp }
 
-// Reconciler returns the data-plane reconciler (nil on a witness).
-func (a *Agent) Reconciler() *lvs.Reconciler { return a.rec }
+// Reconciler returns the data-plane reconciler (nil on a witness or
+// before Run).
+func (a *Agent) Reconciler() *lvs.Reconciler { return a.parts().rec }
 
 // BackendName is the data plane in use ("ipvs", "nftables", "memory"), ""
 // on a witness or before Run.
 func (a *Agent) BackendName() string {
-	if a.dp == nil {
-		return ""
+	if dp := a.parts().dp; dp != nil {
+		return dp.Name()
 	}
-	return a.dp.Name()
+	return ""
 }
 
-// Checks returns the checker scheduler (nil on a witness).
-func (a *Agent) Checks() *checks.Scheduler { return a.sched }
+// Checks returns the checker scheduler (nil on a witness or before Run).
+func (a *Agent) Checks() *checks.Scheduler { return a.parts().sched }
 
 // LocalConfig is the node's own file as it evaluated it at start or at the
 // last reload.
@@ -254,7 +275,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: data dir: %w", err)
 	}
 	cc.Registerer = a.reg
-	a.fsm = fsm.New(fsm.Options{})
 	a.node, err = New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed})
 	if err != nil {
 		return err
@@ -272,6 +292,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	a.published.Store(&started{node: a.node, vrrp: a.vrrp, rec: a.rec, sched: a.sched, dp: a.dp})
 	wg.Add(2)
 	go func() { defer wg.Done(); a.applyLoop(runCtx) }()
 	go func() { defer wg.Done(); a.leaderLoop(runCtx) }()

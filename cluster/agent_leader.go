@@ -98,15 +98,13 @@ func (a *Agent) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.dp != nil {
-		if errs := CheckBackend(src.Config, a.dp.Name()); len(errs) > 0 {
-			return errs
-		}
+	if errs := CheckBackend(src.Config, a.BackendName()); len(errs) > 0 {
+		return errs
 	}
 	a.mu.Lock()
 	a.local, a.localSrc = src.Config, src.Source
 	a.mu.Unlock()
-	if a.node == nil {
+	if a.Node() == nil {
 		return nil
 	}
 	if err := a.proposeConfig(ctx, src.Source, a.fsm.State().ConfigVersion()); err != nil {
