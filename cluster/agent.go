@@ -321,10 +321,11 @@ func (a *Agent) Run(ctx context.Context) error {
 // Leave makes the node leave the group gracefully (raft configuration and
 // gossip); Run still has to be stopped by its context.
 func (a *Agent) Leave(ctx context.Context) error {
-	if a.node == nil {
+	n := a.Node()
+	if n == nil {
 		return ErrShutdown
 	}
-	return a.node.Leave(ctx)
+	return n.Leave(ctx)
 }
 
 func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) error {
