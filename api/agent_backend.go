@@ -433,7 +433,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			if rerr := n.ConsistentRead(ctx); rerr != nil {
 				return PutConfigResult{}, mapErr(rerr)
 			}
-			return PutConfigResult{Version: b.Agent.FSM().State().ConfigVersion(), Valid: true, Applied: true}, nil
+			return PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true}, nil
 		}
 		if errors.Is(err, fsm.ErrConflict) {
 			if req.ExpectVersion == 0 && attempt < 5 {
