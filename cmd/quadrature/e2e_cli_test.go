@@ -617,7 +617,10 @@ func e2eMaintenance(t *testing.T, e *e2eEnv) {
 	if txt := e.mustCLI(t, e.g.Node(moved), "members").stdout; !regexp.MustCompile(`(?m)^` + master + ` +alive .* yes$`).MatchString(txt) {
 		t.Errorf("members does not show %s in maintenance:\n%s", master, txt)
 	}
-	// Traffic still flows through the new master.
+	// Traffic flows through the new master (once the client's neighbour
+	// entry follows the gratuitous ARP).
+	hc := e.g.ClientHTTP(time.Second)
+	waitT(t, "a request through the VIP on "+moved, 5*time.Second, func() error { _, err := e.g.Get(hc); return err })
 	if got := e.servedBy(t, 6); got["error"] != 0 {
 		t.Errorf("traffic with %s in maintenance: %v", master, got)
 	}
@@ -711,6 +714,7 @@ func e2eConfig(t *testing.T, e *e2eEnv) {
 		{"config", "put", "-if-match", strconv.FormatUint(v, 10), path},
 	} {
 		r := e.cli(t, f, args...)
+		t.Logf("%s of a file broken at lines %v: exit %d, %s", strings.Join(args[:2], " "), lines, r.code, strings.TrimSpace(r.stderr))
 		if r.code != 1 || !strings.Contains(r.stderr, "422") {
 			t.Errorf("%v of an invalid file: %s", args[:2], r)
 		}
@@ -726,6 +730,7 @@ func e2eConfig(t *testing.T, e *e2eEnv) {
 	edited := orig + "\n# edited by the e2e test\n"
 	write(edited)
 	r = e.cli(t, f, "config", "put", "-if-match", strconv.FormatUint(v+7, 10), path)
+	t.Logf("config put -if-match %d (running %d): exit %d, %s", v+7, v, r.code, strings.TrimSpace(r.stderr))
 	if r.code != 1 || !strings.Contains(r.stderr, "412") || !strings.Contains(r.stderr, "someone changed the configuration") {
 		t.Errorf("config put with a stale -if-match: %s", r)
 	}
