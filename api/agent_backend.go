@@ -397,6 +397,16 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 	slices.Sort(cmd.Nodes)
 	for attempt := 0; ; attempt++ {
 		cur := b.Agent.FSM().State().ConfigVersion()
+		if req.ExpectVersion > cur {
+			// This node may lag behind the version the client read
+			// elsewhere: only the group's current version may refuse
+			// the write (versions only grow, so an older If-Match is a
+			// conflict without asking).
+			if err := n.ConsistentRead(ctx); err != nil {
+				return PutConfigResult{}, mapErr(err)
+			}
+			cur = b.Agent.FSM().State().ConfigVersion()
+		}
 		cmd.ExpectVersion = req.ExpectVersion
 		if req.ExpectVersion == 0 {
 			cmd.ExpectVersion = cur

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -329,6 +331,24 @@ func e2eStatusPage(t *testing.T, g *clustertest.Group) {
 	}
 }
 
+// roamingClient is an API client whose every request goes to a node
+// chosen at random (new connection each time), like an operator behind a
+// load balancer or DNS round robin in front of the group's APIs.
+func roamingClient(t *testing.T, g *clustertest.Group) *client.Client {
+	t.Helper()
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			n := g.Nodes[mrand.IntN(len(g.Nodes))]
+			return clustertest.NSDialer(n.NS, 2*time.Second)(ctx, network, netip.AddrPortFrom(n.Addr, clustertest.APIPort).String())
+		}}
+	c, err := client.New(client.Options{Addr: "http://api.quadrature.test:9900", Token: g.Token,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // e2eConfigCAS: concurrent read-modify-write operators on every node's
 // API (writes on followers are forwarded to the leader) produce a
 // linearizable history of the configuration register.
@@ -340,11 +360,13 @@ func e2eConfigCAS(t *testing.T, g *clustertest.Group) {
 		t.Fatal(err)
 	}
 	base := api.ConfigRequest{Main: doc.Main, Files: doc.Files}
+	// One operator per node, and three behind a "load balancer" whose
+	// every request may land on any node: a version read on one node is
+	// then written through another, which may lag.
 	var clients []*client.Client
-	for range 2 { // two operators per node
-		for _, n := range g.Nodes {
-			clients = append(clients, n.API)
-		}
+	clients = append(clients, g.Nodes[0].API, g.Nodes[1].API, g.Nodes[2].API)
+	for range 3 {
+		clients = append(clients, roamingClient(t, g))
 	}
 	start := time.Now()
 	init, history, err := apitest.RunConfigCAS(ctx, apitest.CASRun{
@@ -357,7 +379,7 @@ func e2eConfigCAS(t *testing.T, g *clustertest.Group) {
 	reads, ok, conflicts, unknown := apitest.CASSummary(history)
 	start = time.Now()
 	res, verr := apitest.CheckConfigCASVisual(init, history, 60*time.Second, filepath.Join(t.TempDir(), "cas.html"))
-	t.Logf("CAS on the real group: %d clients on 3 nodes, %d ops in %v (%d reads, %d puts ok, %d conflicts, %d unknown); porcupine %v in %v",
+	t.Logf("CAS on the real group: %d clients (3 pinned to a node, 3 roaming), %d ops in %v (%d reads, %d puts ok, %d conflicts, %d unknown); porcupine %v in %v",
 		len(clients), len(history), run.Round(time.Millisecond), reads, ok, conflicts, unknown, res, time.Since(start).Round(time.Millisecond))
 	if res != porcupine.Ok {
 		sort.Slice(history, func(i, j int) bool { return history[i].Call < history[j].Call })
