@@ -407,6 +407,16 @@ func e2eConfigCAS(t *testing.T, g *clustertest.Group) {
 // says it is not ready; when the partition heals it is ready again.
 func e2eReadyIsolated(t *testing.T, g *clustertest.Group) {
 	n := g.Nodes[2]
+	ctx, cancel := clustertest.Ctx()
+	doc, err := g.Nodes[0].API.Config(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, err := json.Marshal(api.ConfigRequest{Main: doc.Main, Files: map[string]string{doc.Main: doc.Files[doc.Main] + "\n# minority write\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.Isolate(n.Name)
 	healed := false
 	defer func() {
@@ -434,6 +444,54 @@ func e2eReadyIsolated(t *testing.T, g *clustertest.Group) {
 	if code, _, err := e2eGet(n, "/healthz", ""); err != nil || code != http.StatusOK {
 		t.Errorf("isolated %s /healthz: %d %v", n.Name, code, err)
 	}
+	// The minority node neither serves a possibly stale configuration
+	// (GET /v1/config is linearizable) nor takes a write: both end in 503
+	// no_leader once the API's backend timeout (15 s) gives up waiting for
+	// a leader. They run while the majority is checked.
+	type answer struct {
+		what string
+		code int
+		body string
+		took time.Duration
+		err  error
+	}
+	answers := make(chan answer, 2)
+	for _, rq := range []struct{ method, what, body string }{
+		{"GET", "GET /v1/config", ""},
+		{"PUT", "PUT /v1/config If-Match current", string(put)},
+	} {
+		go func() {
+			start := time.Now()
+			req, err := http.NewRequest(rq.method, e2eURL(n, "/v1/config"), strings.NewReader(rq.body))
+			if err != nil {
+				answers <- answer{what: rq.what, err: err}
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+g.Token)
+			if rq.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("If-Match", fmt.Sprintf(`"%d"`, doc.Version))
+			}
+			hc := e2eHTTP(n)
+			hc.Timeout = 25 * time.Second
+			resp, err := hc.Do(req)
+			a := answer{what: rq.what, err: err, took: time.Since(start)}
+			if err == nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+				resp.Body.Close()
+				a.code, a.body = resp.StatusCode, string(b)
+			}
+			answers <- a
+		}()
+	}
+	collected := false
+	defer func() {
+		if !collected { // a failed majority check: let the requests end first
+			for range 2 {
+				<-answers
+			}
+		}
+	}()
 	// The majority keeps (or regains) a leader and stays ready.
 	for _, m := range g.Nodes[:2] {
 		poll(t, m.Name+" ready on the majority side", 20*time.Second, func() error {
@@ -447,6 +505,15 @@ func e2eReadyIsolated(t *testing.T, g *clustertest.Group) {
 			return nil
 		})
 	}
+	// Collect the minority's answers before healing.
+	for range 2 {
+		a := <-answers
+		t.Logf("isolated %s: %s -> %d %s in %v", n.Name, a.what, a.code, strings.Join(strings.Fields(a.body), " "), a.took.Round(time.Millisecond))
+		if a.err != nil || a.code != http.StatusServiceUnavailable || !strings.Contains(a.body, `"no_leader"`) {
+			t.Errorf("isolated %s: %s: %d %s %v; want 503 no_leader", n.Name, a.what, a.code, a.body, a.err)
+		}
+	}
+	collected = true
 	g.Heal()
 	healed = true
 	d = poll(t, n.Name+" /readyz 200 after the heal", 30*time.Second, func() error {
@@ -460,4 +527,15 @@ func e2eReadyIsolated(t *testing.T, g *clustertest.Group) {
 		return nil
 	})
 	t.Logf("%s healed: /readyz 200 after %v", n.Name, d.Round(time.Millisecond))
+	// The refused write never happened.
+	ctx, cancel = clustertest.Ctx()
+	defer cancel()
+	after, err := n.API.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != doc.Version || strings.Contains(after.Files[after.Main], "minority write") {
+		t.Errorf("after the heal: config v%d (was v%d), minority write present: %v", after.Version, doc.Version,
+			strings.Contains(after.Files[after.Main], "minority write"))
+	}
 }
