@@ -53,24 +53,32 @@ func TestAgentJoinFive(t *testing.T) {
 		}
 		return nil
 	})
-	g.WaitFor("every node to see five alive members", 10*time.Second, func() error {
+	// Gossip metadata (the digest each member publishes) normally spreads
+	// in well under a second; under CPU load an update has been seen to
+	// miss one node until the next push/pull (15 s with -timing tuned).
+	lag := g.WaitFor("every node to see five alive members with the common digest", 25*time.Second, func() error {
 		for _, n := range g.Nodes {
 			ms, err := apiCall(n.API.Members)
 			if err != nil {
 				return err
 			}
 			alive := 0
+			var seen []string
 			for _, m := range ms {
 				if m.State == "alive" && m.TableDigest == st.TableDigest {
 					alive++
 				}
+				seen = append(seen, fmt.Sprintf("%s %s %.8s", m.Name, m.State, m.TableDigest))
 			}
 			if alive != 5 {
-				return fmt.Errorf("%s sees %d alive members with the common digest", n.Name, alive)
+				return fmt.Errorf("%s sees %d alive members with the common digest %.8s: %v", n.Name, alive, st.TableDigest, seen)
 			}
 		}
 		return nil
 	})
+	if lag > 3*time.Second {
+		t.Logf("NOTE: gossip metadata lagged %v: a member's digest update reached a peer only through push/pull", lag.Round(time.Millisecond))
+	}
 	waitVIPOn(t, g, "n1", 5*time.Second)
 	// A late joiner is a full director: its checks count (n5 sees n4's
 	// application) and it serves through the VIP.

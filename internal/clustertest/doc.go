@@ -31,8 +31,22 @@
 //	g.DropOutput("n2", rs); g.AllowOutput("n2", rs) // checker of n2 cannot reach rs
 //	g.VIPHolders()                      // names of namespaces holding the VIP
 //	g.Statuses(); g.Digests(); g.Leader()
+//	g.AssertConvergedWith("what", func(api.Status) error {...}) // e.g. a new digest after a change
 //	g.WaitFor("what", timeout, func() error {...}) // fails with agent logs
-//	hc := g.ClientHTTP(time.Second); body, err := g.Get(hc) // through the VIP
+//	clustertest.Poll(timeout, interval, cond)      // the same without failing (measurements)
+//	hc := g.ClientHTTP(time.Second); body, err := g.Get(hc) // through the VIP, new connection each
+//	g.Node("n1").Status(); g.Node("n1").RealServer("n3") // one node's view of n3's real server
+//	g.Node("n1").HasVIP(clustertest.VIP); g.Node("n1").NS.Run("nft", ...)
+//	clustertest.ServiceID(), clustertest.RealServerID(3) // API ids for drain
+//	clustertest.NSDialer(ns, timeout)              // DialContext inside any namespace
+//
+// A node's config_version can move a moment before its kernel table and
+// digest follow (the digest is re-read at most once a second after
+// incremental passes): after a change, wait with AssertConvergedWith for
+// the digest you expect rather than comparing right after
+// AssertConverged.
+//
+// Set QUADRATURE_CLUSTERTEST_KEEP=DIR to keep a failed test's logs.
 //
 // New builds cmd/quadrature and testapp once per test binary (Build) into
 // $TMPDIR/quadrature-clustertest-<uid>. Every namespace and process is

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -399,6 +400,7 @@ func (g *Group) StartApp(name string) {
 func (g *Group) teardown() {
 	if g.T.Failed() {
 		g.DumpLogs(60)
+		g.keepLogs()
 	}
 	for _, n := range g.Nodes {
 		n.mu.Lock()
@@ -413,4 +415,30 @@ func (g *Group) teardown() {
 		}
 		n.nlMu.Unlock()
 	}
+}
+
+// KeepEnv names an environment variable: when set to a directory, a
+// failed test's agent and application logs are copied there (the group's
+// own directory is removed with the test).
+const KeepEnv = "QUADRATURE_CLUSTERTEST_KEEP"
+
+func (g *Group) keepLogs() {
+	dir := os.Getenv(KeepEnv)
+	if dir == "" {
+		return
+	}
+	dst := filepath.Join(dir, strings.ReplaceAll(g.T.Name(), "/", "_")+"-"+g.Lab.Prefix)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		g.T.Logf("clustertest: keep logs: %v", err)
+		return
+	}
+	for _, n := range g.Nodes {
+		for _, p := range []string{n.LogPath, n.AppLogPath} {
+			if b, err := os.ReadFile(p); err == nil {
+				_ = os.WriteFile(filepath.Join(dst, filepath.Base(p)), b, 0o644)
+			}
+		}
+	}
+	_ = os.WriteFile(filepath.Join(dst, "keepalived.conf"), []byte(g.ConfigText), 0o644)
+	g.T.Logf("clustertest: logs kept in %s", dst)
 }
