@@ -115,6 +115,19 @@ func TestE2EAgentAPI(t *testing.T) {
 		}
 		return nil
 	})
+	// WaitReady's convergence can pass while every node still reports the
+	// digest of the empty table it had before the first commit: /readyz
+	// compares the kernel digest with the committed table's.
+	g.WaitFor("every node /readyz 200 and one digest", 30*time.Second, func() error {
+		for _, n := range g.Nodes {
+			if code, rb, err := e2eReady(n); err != nil || code != http.StatusOK {
+				return fmt.Errorf("%s readyz %d %+v %v", n.Name, code, rb, err)
+			}
+		}
+		var err error
+		st, err = g.Converged()
+		return err
+	})
 	t.Logf("group of 3 ready in %v: leader %s, config v%d, VIP on %v", time.Since(start).Round(time.Millisecond),
 		st.Leader, st.ConfigVersion, g.VIPHolders())
 
@@ -122,6 +135,7 @@ func TestE2EAgentAPI(t *testing.T) {
 	t.Run("Metrics", func(t *testing.T) { e2eMetrics(t, g) })
 	t.Run("StatusPage", func(t *testing.T) { e2eStatusPage(t, g) })
 	t.Run("ConfigCAS", func(t *testing.T) { e2eConfigCAS(t, g) })
+	t.Run("ConfigChangesTable", func(t *testing.T) { e2eConfigChangesTable(t, g) })
 	// Last: it partitions the group.
 	t.Run("ReadyIsolated", func(t *testing.T) { e2eReadyIsolated(t, g) })
 }
@@ -538,4 +552,127 @@ func e2eReadyIsolated(t *testing.T, g *clustertest.Group) {
 		t.Errorf("after the heal: config v%d (was v%d), minority write present: %v", after.Version, doc.Version,
 			strings.Contains(after.Files[after.Main], "minority write"))
 	}
+}
+
+// e2eConfigChangesTable: a configuration written through the API that
+// removes a real server changes every node's kernel table (one new digest
+// everywhere, no traffic to the removed server), and putting it back
+// restores the original table. n2 carries a foreign chain in its nftables
+// table that jumps to the removed server's chain, so its incremental
+// update fails (EBUSY) and it must rebuild its table to converge: a data
+// plane that diverged from the group comes back to it on its own.
+func e2eConfigChangesTable(t *testing.T, g *clustertest.Group) {
+	n2 := g.Nodes[1]
+	rs := clustertest.RealServerID(3)
+	var before api.Status
+	poll(t, "the group converged", 20*time.Second, func() error {
+		var err error
+		before, err = g.Converged()
+		return err
+	})
+	table, err := n2.NS.Run("nft", "list", "table", "inet", "quadrature")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`chain (s\d+d\d+) \{\n[^}]*addr=` + regexp.QuoteMeta(clustertest.NodeAddr(3).String()) + ` port=`).FindSubmatch(table)
+	if m == nil {
+		t.Fatalf("no destination chain for %s in n2's table:\n%s", rs, table)
+	}
+	n2.NS.MustRun("nft", "add", "chain", "inet", "quadrature", "e2epin")
+	n2.NS.MustRun("nft", "add", "rule", "inet", "quadrature", "e2epin", "jump", string(m[1]))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	doc, err := g.Nodes[0].API.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := doc.Files[doc.Main]
+	head := "  real_server " + clustertest.NodeAddr(3).String() + " " + fmt.Sprint(clustertest.AppPort) + " {\n"
+	i := strings.Index(orig, head)
+	if i < 0 {
+		t.Fatalf("cannot find the real_server block of %s in the config", rs)
+	}
+	j := strings.Index(orig[i:], "\n  }\n")
+	if j < 0 {
+		t.Fatalf("cannot find the end of the real_server block of %s", rs)
+	}
+	without := orig[:i] + orig[i+j+len("\n  }\n"):]
+	res, err := g.Nodes[2].API.PutConfig(ctx, api.ConfigRequest{Main: doc.Main, Files: map[string]string{doc.Main: without}}, doc.Version)
+	if err != nil {
+		t.Fatalf("put the config without %s: %v", rs, err)
+	}
+	restored := false
+	defer func() {
+		if !restored {
+			_, _ = g.Nodes[0].API.PutConfig(context.Background(), api.ConfigRequest{Main: doc.Main, Files: map[string]string{doc.Main: orig}}, 0)
+		}
+	}()
+	var mid api.Status
+	d := poll(t, "one new digest on every node, all ready", 20*time.Second, func() error {
+		mid, err = g.Converged()
+		if err != nil {
+			return err
+		}
+		if mid.TableDigest == before.TableDigest {
+			return fmt.Errorf("digest still %.12s", mid.TableDigest)
+		}
+		for _, n := range g.Nodes {
+			if code, rb, err := e2eReady(n); err != nil || code != http.StatusOK {
+				return fmt.Errorf("%s readyz %d %+v %v", n.Name, code, rb, err)
+			}
+		}
+		return nil
+	})
+	t.Logf("config v%d without %s: digest %.12s -> %.12s on every node in %v", res.Version, rs, before.TableDigest, mid.TableDigest, d.Round(time.Millisecond))
+	if out, err := n2.NS.Run("nft", "list", "table", "inet", "quadrature"); err != nil || strings.Contains(string(out), "e2epin") || strings.Contains(string(out), string(m[1])+" {") {
+		t.Errorf("n2's table still has the foreign or the removed chain (%v):\n%s", err, out)
+	}
+	for _, n := range g.Nodes {
+		b, err := n.API.Services(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Services) != 1 || len(b.Services[0].RealServers) != 2 {
+			t.Errorf("%s: services %+v", n.Name, b.Services)
+		}
+	}
+	hc := g.ClientHTTP(2 * time.Second)
+	served := map[string]int{}
+	for range 12 {
+		body, err := g.Get(hc)
+		if err != nil {
+			t.Errorf("request through the VIP: %v", err)
+			continue
+		}
+		served[body]++
+	}
+	if served["served by n3"] != 0 {
+		t.Errorf("the removed real server got traffic: %v", served)
+	}
+
+	if _, err := g.Nodes[0].API.PutConfig(ctx, api.ConfigRequest{Main: doc.Main, Files: map[string]string{doc.Main: orig}}, res.Version); err != nil {
+		t.Fatalf("restore the config: %v", err)
+	}
+	restored = true
+	d = poll(t, "the original table and 3 real servers up everywhere", 30*time.Second, func() error {
+		st, err := g.Converged()
+		if err != nil {
+			return err
+		}
+		if st.TableDigest != before.TableDigest {
+			return fmt.Errorf("digest %.12s, originally %.12s", st.TableDigest, before.TableDigest)
+		}
+		for _, n := range g.Nodes {
+			x, err := n.RealServer("n3")
+			if err != nil {
+				return err
+			}
+			if x.Verdict != "up" || x.Agreeing != 3 {
+				return fmt.Errorf("%s sees %s %s %d/%d", n.Name, x.ID, x.Verdict, x.Agreeing, x.Reporters)
+			}
+		}
+		return nil
+	})
+	t.Logf("config restored: original digest and %s up 3/3 everywhere after %v", rs, d.Round(time.Millisecond))
 }
