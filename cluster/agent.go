@@ -69,6 +69,7 @@ type Agent struct {
 	dp    lvs.DataPlane
 
 	changed   chan struct{} // an Apply or Restore happened
+	digestCh  chan string   // kernel table digests for gossipLoop
 	published atomic.Pointer[started]
 
 	mu        sync.Mutex
@@ -115,6 +116,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		localSrc: src.Source,
 		fsm:      fsm.New(fsm.Options{}),
 		changed:  make(chan struct{}, 1),
+		digestCh: make(chan string, 1),
 		rsIndex:  map[string]fsm.RSID{},
 		localObs: map[fsm.RSID]fsm.Observation{},
 		fenced:   map[string]bool{},
@@ -293,9 +295,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.published.Store(&started{node: a.node, vrrp: a.vrrp, rec: a.rec, sched: a.sched, dp: a.dp})
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.applyLoop(runCtx) }()
 	go func() { defer wg.Done(); a.leaderLoop(runCtx) }()
+	go func() { defer wg.Done(); a.gossipLoop(runCtx) }()
 	if a.sched != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.reportLoop(runCtx) }()

@@ -189,13 +189,44 @@ func (a *Agent) publishDigest(ctx context.Context) {
 	a.mu.Lock()
 	a.digest = d
 	a.mu.Unlock()
-	m := a.node.Metadata()
-	if m.TableDigest == d {
-		return
+	// Hand the digest to gossipLoop, replacing one not yet taken.
+	select {
+	case <-a.digestCh:
+	default:
 	}
-	m.TableDigest = d
-	if err := a.node.UpdateMetadata(m); err != nil {
-		a.log.Debug("agent: metadata", "err", err)
+	a.digestCh <- d
+}
+
+// gossipLoop publishes the table digest in the node's gossip metadata,
+// off the apply loop (a metadata update waits for its broadcast to leave,
+// up to the gossip TCP timeout), and retries until an update is confirmed:
+// memberlist v0.7.0 can drop an update silently when it races with a
+// refutation (UpdateNode takes its incarnation outside the node lock, and
+// a refute in between makes the update older than the node's own state),
+// and peers would then keep the previous digest until the next push/pull.
+func (a *Agent) gossipLoop(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var want, done string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case want = <-a.digestCh:
+		case <-retry.C:
+		}
+		if want == "" || want == done {
+			continue
+		}
+		m := a.node.Metadata()
+		m.TableDigest = want
+		if err := a.node.UpdateMetadata(m); err != nil {
+			a.log.Debug("agent: metadata update not confirmed; retrying", "err", err)
+			retry.Reset(250 * time.Millisecond)
+			continue
+		}
+		done = want
 	}
 }
 
