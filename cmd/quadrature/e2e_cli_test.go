@@ -315,36 +315,50 @@ func e2eStatus(t *testing.T, e *e2eEnv) {
 }
 
 func e2eMembers(t *testing.T, e *e2eEnv) {
-	for _, n := range e.g.Nodes {
-		var b api.MembersBody
-		r := e.mustCLI(t, n, "members", "-o", "json")
-		if err := json.Unmarshal([]byte(r.stdout), &b); err != nil {
-			t.Fatalf("%s: members -o json: %v\n%s", n.Name, err, r.stdout)
-		}
-		alive, leaders := 0, 0
-		for _, m := range b.Members {
-			if m.State == "alive" && m.Suffrage == "voter" && m.Role == "director" {
-				alive++
+	// Table digests of the other members travel by gossip: poll until
+	// every node's view has caught up with the digests the nodes report
+	// themselves.
+	var last string
+	d := waitT(t, "every node's members view: 3 alive voters, one leader, one digest", 15*time.Second, func() error {
+		for _, n := range e.g.Nodes {
+			var b api.MembersBody
+			r := e.cli(t, n, "members", "-o", "json")
+			if r.code != 0 {
+				return fmt.Errorf("%s: members -o json: %s", n.Name, r)
 			}
-			if m.Leader {
-				leaders++
+			if err := json.Unmarshal([]byte(r.stdout), &b); err != nil {
+				return fmt.Errorf("%s: members -o json: %v\n%s", n.Name, err, r.stdout)
+			}
+			alive, leaders := 0, 0
+			digests := map[string]bool{}
+			for _, m := range b.Members {
+				if m.State == "alive" && m.Suffrage == "voter" && m.Role == "director" {
+					alive++
+				}
+				if m.Leader {
+					leaders++
+				}
+				digests[m.TableDigest] = true
+			}
+			if len(b.Members) != 3 || alive != 3 || leaders != 1 || len(digests) != 1 {
+				return fmt.Errorf("%s: members %+v", n.Name, b.Members)
+			}
+			txt := e.cli(t, n, "members").stdout
+			last = txt
+			rows := regexp.MustCompile(`(?m)^n[123] +alive +director +voter +(yes|no) `).FindAllStringSubmatch(txt, -1)
+			yes := 0
+			for _, row := range rows {
+				if row[1] == "yes" {
+					yes++
+				}
+			}
+			if len(rows) != 3 || yes != 1 || strings.Contains(txt, "diverges") {
+				return fmt.Errorf("%s: members text:\n%s", n.Name, txt)
 			}
 		}
-		if len(b.Members) != 3 || alive != 3 || leaders != 1 {
-			t.Errorf("%s: members %+v", n.Name, b.Members)
-		}
-		txt := e.mustCLI(t, n, "members").stdout
-		rows := regexp.MustCompile(`(?m)^n[123] +alive +director +voter +(yes|no) `).FindAllStringSubmatch(txt, -1)
-		yes := 0
-		for _, row := range rows {
-			if row[1] == "yes" {
-				yes++
-			}
-		}
-		if len(rows) != 3 || yes != 1 || strings.Contains(txt, "diverges") {
-			t.Errorf("%s: members text:\n%s", n.Name, txt)
-		}
-	}
+		return nil
+	})
+	t.Logf("members views agree after %v:\n%s", d.Round(time.Millisecond), last)
 }
 
 func e2eRaftList(t *testing.T, e *e2eEnv) {
