@@ -87,7 +87,25 @@ func TestAgentBench(t *testing.T) {
 			t.Logf("round %d: fewer than two \"real server down\" log lines for %s after %s", i, rs, t0.UTC().Format(time.RFC3339Nano))
 		}
 		g.StartApp("n3")
-		waitVerdictAll(t, g, "n3", true, 15*time.Second)
+		// Every node's own checker must see it up again before the next
+		// round; a verdict (majority) can be up while one node still
+		// reports down, and that node would then count as an instant
+		// detection.
+		g.WaitFor("every node's checker to see n3 up", 15*time.Second, func() error {
+			r, err := g.Node("n1").RealServer("n3")
+			if err != nil {
+				return err
+			}
+			if len(r.Observations) != 3 {
+				return fmt.Errorf("%d observations", len(r.Observations))
+			}
+			for _, o := range r.Observations {
+				if !o.Up {
+					return fmt.Errorf("%s still reports n3 down", o.Node)
+				}
+			}
+			return nil
+		})
 	}
 	rows = append(rows, stats("real server down → down on all nodes (raw)", raw, "includes delay_loop 1 s"),
 		stats("  net of the checkers' detection (2nd node)", net, "target < 1 s"))
