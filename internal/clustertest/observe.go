@@ -133,8 +133,9 @@ func (g *Group) Digests() (map[string]string, error) {
 }
 
 // Converged checks that the given nodes (default: all running) answer,
-// agree on one leader, have applied the same config_version ≥ 1 and
-// report the same non-empty kernel table digest. It returns the common
+// agree on one leader, have applied the same config_version ≥ 1, report
+// the same non-empty kernel table digest and are ready (/readyz: the
+// kernel table matches the committed state). It returns the common
 // status of the first node.
 func (g *Group) Converged(nodes ...*Node) (api.Status, error) {
 	if len(nodes) == 0 {
@@ -165,6 +166,18 @@ func (g *Group) Converged(nodes ...*Node) (api.Status, error) {
 			problems = append(problems, n.Name+" reports no table digest")
 		} else if s.TableDigest != first.TableDigest {
 			problems = append(problems, fmt.Sprintf("%s digest %.12s, %s %.12s", n.Name, s.TableDigest, nodes[0].Name, first.TableDigest))
+		}
+	}
+	// /readyz also compares each kernel table with the committed one, so
+	// equal digests of a table not yet programmed (all empty) do not pass.
+	for _, n := range nodes {
+		ctx, cancel := Ctx()
+		rb, err := n.API.Ready(ctx)
+		cancel()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s /readyz: %v", n.Name, err))
+		} else if !rb.Ready {
+			problems = append(problems, fmt.Sprintf("%s not ready: %s", n.Name, rb.Reason))
 		}
 	}
 	if len(problems) > 0 {
