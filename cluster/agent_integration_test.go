@@ -416,6 +416,10 @@ func stepDegraded(t *testing.T, g *clustertest.Group) {
 		}
 		return nil
 	})
+	if rs, err := n1.RealServer("n2"); err == nil {
+		// /v1/services shows the committed verdicts, not this node's own.
+		t.Logf("degraded n1's /v1/services for n2: verdict %s, weight %d (its kernel table: %v)", rs.Verdict, rs.Weight, kernelDests(t, n1))
+	}
 	st1, err := n1.Status()
 	if err != nil {
 		t.Fatal(err)
