@@ -105,9 +105,11 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 	}
 	var vipsWritten []VIP
 	d.run(b.Block, "vrrp_instance", table{
-		"state":             func(s *Stmt) { d.enum(s, &in.State, "MASTER", "BACKUP") },
-		"interface":         func(s *Stmt) { d.str(s, &in.Interface) },
-		"virtual_router_id": func(s *Stmt) { d.integer(s, &in.VRID, 1, 255) },
+		"state":     func(s *Stmt) { d.enum(s, &in.State, "MASTER", "BACKUP") },
+		"interface": func(s *Stmt) { d.str(s, &in.Interface) },
+		// -1 marks "given but invalid" so validation does not also say
+		// it is missing.
+		"virtual_router_id": func(s *Stmt) { in.VRID = -1; d.integer(s, &in.VRID, 1, 255) },
 		"priority":          func(s *Stmt) { d.integer(s, &dr.priority, 1, 255) },
 		"advert_int": func(s *Stmt) {
 			if !d.nargs(s, 1, 1) {

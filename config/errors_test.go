@@ -32,7 +32,7 @@ func TestErrors(t *testing.T) {
 		{"not supported vip option", "vrrp_instance VI {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1 use_vmac\n }\n interface eth0\n}\n",
 			[]string{`main.conf:1: vrrp_instance VI has no virtual_ipaddress`, `main.conf:4: not supported: use_vmac`}},
 		{"vrid range", "vrrp_instance VI {\n virtual_router_id 256\n virtual_ipaddress {\n 192.0.2.1\n }\n interface eth0\n}\n",
-			[]string{`main.conf:1: vrrp_instance VI has no virtual_router_id`, `main.conf:2: virtual_router_id 256 out of range (1-255)`}},
+			[]string{`main.conf:2: virtual_router_id 256 out of range (1-255)`}},
 		{"priority range", inst(" priority 0"), []string{`main.conf:7: priority 0 out of range (1-255)`}},
 		{"priority not int", inst(" priority high"), []string{`main.conf:7: priority: "high" is not an integer`}},
 		{"advert v3 range", inst(" version 3", " advert_int 50"),
