@@ -150,7 +150,8 @@ func (b *AgentBackend) addrNames() map[netip.Addr]string {
 // Services lists virtual services with verdicts, observations and
 // kernel counters.
 func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
-	st := b.Agent.FSM().State()
+	// In degraded mode the node programs its own verdicts: show those.
+	st := b.Agent.ViewState()
 	out := []VirtualService{}
 	if st.ConfigVersion() == 0 {
 		return out, nil

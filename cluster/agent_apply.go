@@ -118,6 +118,20 @@ func (a *Agent) degradedTable(st *fsm.State) lvs.Table {
 	return st.LocalView(a.name, obs).DesiredTable()
 }
 
+// ViewState is the state this node programs from: the committed state,
+// or in degraded mode the local view with only its own verdicts.
+func (a *Agent) ViewState() *fsm.State {
+	st := a.fsm.State()
+	if n := a.Node(); n != nil && n.Degraded() {
+		a.mu.Lock()
+		obs := slices.Collect(maps.Values(a.localObs))
+		a.mu.Unlock()
+		sortObservations(obs)
+		return st.LocalView(a.name, obs)
+	}
+	return st
+}
+
 // applyFence moves quorum-fenced instances to FAULT while this node has
 // no quorum contact, and releases them when contact returns (decision 5).
 func (a *Agent) applyFence() {
