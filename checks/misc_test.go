@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,30 +12,53 @@ import (
 )
 
 // scriptDir makes a directory for test scripts that passes the security
-// check: inside the package directory (root-owned, 0755 up to /), never
-// under /tmp, which is world-writable.
+// check (no directory on the path writable by another user): the package
+// directory when it is such a place, else /run (root) or the user's cache
+// directory — never /tmp, which is world-writable. A checkout under /tmp
+// (as CI may use) falls through to the next candidate.
 func scriptDir(t *testing.T) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	var bases []string
+	if wd, err := os.Getwd(); err == nil {
+		bases = append(bases, wd)
 	}
-	d, err := os.MkdirTemp(wd, ".scripts-")
-	if err != nil {
-		skipOrFail(t, "cannot create a script directory in the package directory: %v", err)
+	if os.Geteuid() == 0 {
+		bases = append(bases, "/run")
 	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
+	if c, err := os.UserCacheDir(); err == nil {
+		bases = append(bases, c)
 	}
-	for p := d; p != "/"; p = filepath.Dir(p) {
-		if err := secureNode(p, uint32(os.Geteuid())); errors.Is(err, ErrInsecureScript) {
-			skipOrFail(t, "package directory is not a secure place for scripts: %v", err)
-		} else if err != nil {
+	var why []string
+	for _, base := range bases {
+		if err := securePath(base); err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		d, err := os.MkdirTemp(base, ".quadrature-scripts-")
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		return d
 	}
-	return d
+	skipOrFail(t, "no secure place for test scripts: %s", strings.Join(why, "; "))
+	return ""
+}
+
+// securePath checks dir and every parent with the script security rule.
+func securePath(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		if err := secureNode(p, uint32(os.Geteuid())); err != nil {
+			return err
+		}
+		if p == "/" {
+			return nil
+		}
+	}
 }
 
 func writeScript(t *testing.T, dir, name, body string) string {
