@@ -81,7 +81,9 @@ func (k *keepalived) stop(t *testing.T) {
 	}
 }
 
-var kaComplaint = regexp.MustCompile(`(?i)(invalid|error|bogus|ignoring|mismatch|bad |wrong|unknown keyword|not matching)`)
+// kaComplaint matches keepalived's complaints as whole words: a random
+// link-local address such as fe80::...:1bad must not count as "bad".
+var kaComplaint = regexp.MustCompile(`(?i)\b(invalid|error|bogus|ignoring|mismatch|bad|wrong|unknown keyword|not matching)\b`)
 
 func (k *keepalived) checkLog(t *testing.T) {
 	t.Helper()
