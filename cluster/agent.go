@@ -197,7 +197,7 @@ func (a *Agent) clusterConfig() (Config, error) {
 		NodeName: a.name,
 		Role:     a.role,
 		Timing:   a.cfg.Timing,
-		Logger:   a.log,
+		Logger:   a.cfg.Logger, // the node adds its own "node" key
 		Metadata: Meta{APIAddr: a.cfg.APIAddr},
 	}
 	cc.DataDir = config.DefaultDataDir
