@@ -72,15 +72,15 @@ type Agent struct {
 	digestCh  chan string   // kernel table digests for gossipLoop
 	published atomic.Pointer[started]
 
-	mu        sync.Mutex
-	applied   appliedState
-	rsIndex   map[string]fsm.RSID // checks real-server ID → fsm identity
-	localObs  map[fsm.RSID]fsm.Observation
-	seq       uint64
-	lastTable lvs.Table
-	fenced    map[string]bool
-	digest    string    // kernel table digest, last read
-	digestAt  time.Time // when the kernel was last read for it
+	mu         sync.Mutex
+	applied    appliedState
+	rsIndex    map[string]fsm.RSID // checks real-server ID → fsm identity
+	localObs   map[fsm.RSID]fsm.Observation
+	seq        uint64
+	lastDigest string // digest of the table last handed to the reconciler
+	fenced     map[string]bool
+	digest     string    // kernel table digest, last read
+	digestAt   time.Time // when the kernel was last read for it
 }
 
 // appliedState remembers what the agent last pushed to the leaves.

@@ -8,7 +8,6 @@ import (
 
 	"quadrature/config"
 	"quadrature/fsm"
-	"quadrature/lvs"
 )
 
 // applyLoop pushes every committed state to the leaves: the node's
@@ -53,14 +52,15 @@ func (a *Agent) applyOnce(ctx context.Context) {
 	}
 	table := st.DesiredTable()
 	if degraded {
-		table = a.degradedTable(st)
+		table = a.localView(st).DesiredTable()
 	}
 	if degraded != prev.degraded {
 		a.log.Warn("agent: degraded mode changed", "degraded", degraded)
 	}
+	digest := table.Digest()
 	a.mu.Lock()
-	same := table.Digest() == a.lastTable.Digest() && len(table.Services) == len(a.lastTable.Services)
-	a.lastTable = table
+	same := digest == a.lastDigest
+	a.lastDigest = digest
 	a.mu.Unlock()
 	if !same || prev.configVersion != st.ConfigVersion() {
 		a.rec.SetDesired(table)
@@ -107,15 +107,15 @@ func (a *Agent) applyConfig(st *fsm.State) {
 	a.updateChecks(c)
 }
 
-// degradedTable is the table this node would program alone, keepalived
-// style: the committed state with only this node counting as a reporter
-// and its own latest observations (DESIGN.md decision 4).
-func (a *Agent) degradedTable(st *fsm.State) lvs.Table {
+// localView is what this node programs alone, keepalived style: the
+// committed state with only this node counting as a reporter and its own
+// latest observations (DESIGN.md decision 4).
+func (a *Agent) localView(st *fsm.State) *fsm.State {
 	a.mu.Lock()
 	obs := slices.Collect(maps.Values(a.localObs))
 	a.mu.Unlock()
 	sortObservations(obs)
-	return st.LocalView(a.name, obs).DesiredTable()
+	return st.LocalView(a.name, obs)
 }
 
 // ViewState is the state this node programs from: the committed state,
@@ -123,11 +123,7 @@ func (a *Agent) degradedTable(st *fsm.State) lvs.Table {
 func (a *Agent) ViewState() *fsm.State {
 	st := a.fsm.State()
 	if n := a.Node(); n != nil && n.Degraded() {
-		a.mu.Lock()
-		obs := slices.Collect(maps.Values(a.localObs))
-		a.mu.Unlock()
-		sortObservations(obs)
-		return st.LocalView(a.name, obs)
+		return a.localView(st)
 	}
 	return st
 }
