@@ -229,32 +229,7 @@ func e2eMetrics(t *testing.T, g *clustertest.Group) {
 // e2eChromium runs headless Chromium inside the namespace ns on url.
 func e2eChromium(t *testing.T, ns string, url string, extra ...string) []byte {
 	t.Helper()
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		needProgram(t, "chromium") // skips, or fails under CI=true
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	args := append([]string{"netns", "exec", ns, bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir=" + t.TempDir(), "--window-size=1200,900",
-		"--virtual-time-budget=5000",
-	}, extra...)
-	args = append(args, url)
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
-	return stdout.Bytes()
+	return chromiumIn(t, ns, url, extra...)
 }
 
 // e2eStatusPage renders / of a follower in headless Chromium running in

@@ -18,6 +18,12 @@ import (
 // standard output.
 func chromium(t *testing.T, url string, extra ...string) []byte {
 	t.Helper()
+	return chromiumIn(t, "", url, extra...)
+}
+
+// chromiumIn is chromium inside network namespace ns ("" = this one).
+func chromiumIn(t *testing.T, ns, url string, extra ...string) []byte {
+	t.Helper()
 	bin := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -38,6 +44,9 @@ func chromium(t *testing.T, url string, extra ...string) []byte {
 	}, extra...)
 	args = append(args, url)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if ns != "" {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, bin}, args...)...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
