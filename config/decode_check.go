@@ -36,12 +36,8 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 		"delay_before_retry": func(s *Stmt) { d.seconds(s, &dbr, 0, 86400) },
 		"warmup":             func(s *Stmt) { d.secondsPtr(s, &warmup, 0, 86400) },
 		"delay_loop":         func(s *Stmt) { d.seconds(s, &delayLoop, 0.001, 86400) },
-		"alpha": func(s *Stmt) {
-			v := true
-			d.flag(s, &v)
-			alpha = &v
-		},
-		"log_all_failures": func(s *Stmt) { d.flag(s, &c.LogAllFailures) },
+		"alpha":              func(s *Stmt) { d.flagPtr(s, &alpha) },
+		"log_all_failures":   func(s *Stmt) { d.flag(s, &c.LogAllFailures) },
 	}
 	if networkChecker(kind) {
 		t["connect_ip"] = func(s *Stmt) {

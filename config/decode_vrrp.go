@@ -71,6 +71,14 @@ func (d *decoder) boolPtr(s *Stmt, dst **bool, v bool) {
 	}
 }
 
+// flagPtr is flag for an optional setting: *dst records that the keyword
+// was given (and its value), nil meaning "inherit".
+func (d *decoder) flagPtr(s *Stmt, dst **bool) {
+	v := true
+	d.flag(s, &v)
+	*dst = &v
+}
+
 func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 	name, ok := d.blockName(b)
 	if !ok {
@@ -172,29 +180,13 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		"no_accept":                  func(s *Stmt) { d.boolPtr(s, &dr.accept, false) },
 		"v3_checksum_as_v2":          func(s *Stmt) { d.boolPtr(s, &dr.v3csum, true) },
 		"down_timer_adverts":         func(s *Stmt) { d.integer(s, &dr.downTimer, 1, 100) },
-		"lower_prio_no_advert": func(s *Stmt) {
-			v := true
-			d.flag(s, &v)
-			dr.lowerPrioNoAdvert = &v
-		},
-		"higher_prio_send_advert": func(s *Stmt) {
-			v := true
-			d.flag(s, &v)
-			dr.higherPrio = &v
-		},
-		"skip_check_adv_addr": func(s *Stmt) {
-			v := true
-			d.flag(s, &v)
-			dr.skip = &v
-		},
-		"check_unicast_src": func(s *Stmt) {
-			v := true
-			d.flag(s, &v)
-			dr.checkUnicast = &v
-		},
-		"strict_mode":        func(s *Stmt) { d.flag(s, &in.StrictMode) },
-		"dont_track_primary": func(s *Stmt) { d.flag(s, &in.DontTrackPrimary) },
-		"smtp_alert":         func(s *Stmt) { d.flag(s, &in.SMTPAlert) },
+		"lower_prio_no_advert":       func(s *Stmt) { d.flagPtr(s, &dr.lowerPrioNoAdvert) },
+		"higher_prio_send_advert":    func(s *Stmt) { d.flagPtr(s, &dr.higherPrio) },
+		"skip_check_adv_addr":        func(s *Stmt) { d.flagPtr(s, &dr.skip) },
+		"check_unicast_src":          func(s *Stmt) { d.flagPtr(s, &dr.checkUnicast) },
+		"strict_mode":                func(s *Stmt) { d.flag(s, &in.StrictMode) },
+		"dont_track_primary":         func(s *Stmt) { d.flag(s, &in.DontTrackPrimary) },
+		"smtp_alert":                 func(s *Stmt) { d.flag(s, &in.SMTPAlert) },
 		"debug": func(s *Stmt) {
 			in.Debug = 1
 			if len(s.Args) > 0 {
