@@ -81,6 +81,8 @@ type Agent struct {
 	fenced     map[string]bool
 	digest     string    // kernel table digest, last read
 	digestAt   time.Time // when the kernel was last read for it
+	digestPass time.Time // LastSuccess of the pass that read was for
+	desiredAt  time.Time // when the latest table went to the reconciler
 }
 
 // appliedState remembers what the agent last pushed to the leaves.
@@ -200,14 +202,11 @@ func (a *Agent) clusterConfig() (Config, error) {
 		Logger:   a.cfg.Logger, // the node adds its own "node" key
 		Metadata: Meta{APIAddr: a.cfg.APIAddr},
 	}
-	cc.DataDir = config.DefaultDataDir
+	cc.DataDir = a.DataDir()
 	cc.BindAddr = netip.MustParseAddr("127.0.0.1")
 	cc.RaftPort = int(config.DefaultRaftPort)
 	cc.GossipPort = int(config.DefaultGossipPort)
 	if c != nil {
-		if c.DataDir != "" {
-			cc.DataDir = c.DataDir
-		}
 		if c.Bind.IsValid() {
 			cc.BindAddr = c.Bind
 		}
@@ -237,9 +236,6 @@ func (a *Agent) clusterConfig() (Config, error) {
 			cc.TLS = &TLSConfig{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
 		}
 	}
-	if a.cfg.DataDir != "" {
-		cc.DataDir = a.cfg.DataDir
-	}
 	cc.Metadata.MACs = interfaceMACs(a.local)
 	return cc, nil
 }
@@ -260,10 +256,16 @@ func interfaceMACs(c *config.Config) []string {
 	return out
 }
 
-// dataDir is where raft and the agent keep their files.
-func (a *Agent) dataDir() string {
-	cc, _ := a.clusterConfig()
-	return cc.DataDir
+// DataDir is where raft, the API token and the agent's own files live:
+// -data-dir, else cluster data_dir, else config.DefaultDataDir.
+func (a *Agent) DataDir() string {
+	if a.cfg.DataDir != "" {
+		return a.cfg.DataDir
+	}
+	if c := a.LocalConfig().Cluster; c != nil && c.DataDir != "" {
+		return c.DataDir
+	}
+	return config.DefaultDataDir
 }
 
 // Run starts everything and blocks until ctx ends; then it stops VRRP
@@ -345,7 +347,7 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 		DataPlane:  dp,
 		Logger:     a.log,
 		Registerer: a.reg,
-		StateFile:  filepath.Join(a.dataDir(), "lvs-owned.json"),
+		StateFile:  filepath.Join(a.DataDir(), "lvs-owned.json"),
 		// Repair drift within seconds; a pass is one dump and a diff.
 		ResyncInterval: 5 * time.Second,
 	})

@@ -21,18 +21,26 @@ func (a *Agent) applyLoop(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		a.applyOnce(ctx)
+		var soon <-chan time.Time
+		if pending := a.applyOnce(ctx); pending {
+			// The reconciler has not yet run a pass for the latest table:
+			// look again shortly so the published digest follows it.
+			soon = time.After(50 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.changed:
 		case <-events:
 		case <-tick.C:
+		case <-soon:
 		}
 	}
 }
 
-func (a *Agent) applyOnce(ctx context.Context) {
+// applyOnce applies the current state; it reports whether the kernel
+// digest is still pending a reconciler pass.
+func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	st := a.fsm.State()
 	degraded := a.node.Degraded()
 	a.mu.Lock()
@@ -48,7 +56,7 @@ func (a *Agent) applyOnce(ctx context.Context) {
 		a.mu.Lock()
 		a.applied.configVersion = st.ConfigVersion()
 		a.mu.Unlock()
-		return
+		return false
 	}
 	table := st.DesiredTable()
 	if degraded {
@@ -63,6 +71,9 @@ func (a *Agent) applyOnce(ctx context.Context) {
 	a.lastDigest = digest
 	a.mu.Unlock()
 	if !same || prev.configVersion != st.ConfigVersion() {
+		a.mu.Lock()
+		a.desiredAt = time.Now()
+		a.mu.Unlock()
 		a.rec.SetDesired(table)
 	}
 	prios := map[string]int{}
@@ -82,10 +93,11 @@ func (a *Agent) applyOnce(ctx context.Context) {
 		}
 	}
 	a.applyFence()
-	a.publishDigest(ctx)
+	digestPending = !a.publishDigest(ctx)
 	a.mu.Lock()
 	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: prios, degraded: degraded}
 	a.mu.Unlock()
+	return digestPending
 }
 
 // applyConfig evaluates a newly committed config for this node and
@@ -175,26 +187,34 @@ func (a *Agent) currentConfig() *config.Config {
 	return a.LocalConfig()
 }
 
-// publishDigest gossips the digest of the kernel table. A full pass of
-// the reconciler leaves one; after incremental passes the kernel is read
-// again, at most once a second.
-func (a *Agent) publishDigest(ctx context.Context) {
-	d := a.rec.Status().Last.Digest
+// publishDigest records and gossips the digest of the kernel table once
+// the reconciler has run a pass for the latest desired table (it reports
+// false while that pass is pending, for at most 5 s so a failing data
+// plane does not keep the apply loop spinning).
+func (a *Agent) publishDigest(ctx context.Context) (current bool) {
+	st := a.rec.Status()
+	a.mu.Lock()
+	pending := st.LastSuccess.Before(a.desiredAt) && time.Since(a.desiredAt) < 5*time.Second
+	// A full pass leaves the kernel's digest; after an incremental one the
+	// kernel is read once per pass, and at least every 5 s (drift).
+	read := st.Last.Digest == "" && (!st.LastSuccess.Equal(a.digestPass) || time.Since(a.digestAt) >= 5*time.Second)
+	a.mu.Unlock()
+	if pending {
+		return false
+	}
+	d := st.Last.Digest
+	if d == "" && !read {
+		return true
+	}
 	if d == "" {
-		a.mu.Lock()
-		due := time.Since(a.digestAt) >= time.Second
-		if due {
-			a.digestAt = time.Now()
-		}
-		a.mu.Unlock()
-		if !due {
-			return
-		}
 		var err error
 		if d, err = a.rec.KernelDigest(ctx); err != nil {
 			a.log.Debug("agent: kernel digest", "err", err)
-			return
+			return true
 		}
+		a.mu.Lock()
+		a.digestPass, a.digestAt = st.LastSuccess, time.Now()
+		a.mu.Unlock()
 	}
 	a.mu.Lock()
 	a.digest = d
@@ -205,6 +225,7 @@ func (a *Agent) publishDigest(ctx context.Context) {
 	default:
 	}
 	a.digestCh <- d
+	return true
 }
 
 // gossipLoop publishes the table digest in the node's gossip metadata,

@@ -122,7 +122,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	if listen != "off" {
 		apiOpts.Backend = &api.AgentBackend{Agent: agent, Version: version}
 		apiOpts.Listen = listen
-		apiOpts.DataDir = agentDataDir(*dataDir, local)
+		apiOpts.DataDir = agent.DataDir()
 		apiOpts.Gatherer = reg
 		apiOpts.Version = version
 		apiOpts.Logger = log
@@ -181,16 +181,6 @@ func advertisedAPI(listen string, c *config.Config) string {
 		return net.JoinHostPort(c.Cluster.Bind.String(), port)
 	}
 	return listen
-}
-
-func agentDataDir(flagDir string, c *config.Config) string {
-	if flagDir != "" {
-		return flagDir
-	}
-	if c.Cluster != nil && c.Cluster.DataDir != "" {
-		return c.Cluster.DataDir
-	}
-	return config.DefaultDataDir
 }
 
 func printConfigErr(w io.Writer, err error) {
