@@ -104,4 +104,7 @@ type SyncResult struct {
 	Duration time.Duration
 	Digest   string // digest of the kernel table after the pass
 	Drift    bool   // the kernel differed from the last state this process applied
+	// Slice and Slices are set by a sliced Resync that verified slice
+	// Slice (1-based) of Slices without needing a full pass.
+	Slice, Slices int
 }

@@ -26,6 +26,10 @@
 //     apply; Update = incremental against the view kept from the last pass;
 //     Patch = the same for named services only, O(change); Run = loop with
 //     periodic resync, backoff with jitter, rate limit, graceful drain),
+//   - resync.go: Resync, the periodic verification: on IPVS with a large
+//     table it reads every service but one rotating slice of destinations
+//     per call (IPVS dumps destinations one service at a time) and runs a
+//     full pass only when something differs,
 //     per-service Status, Prometheus metrics.
 //   - dataplane.go, ipvs_linux.go, ipvscodec.go, fake.go: the DataPlane
 //     interface, the IPVS implementation (NewIPVS) and an in-memory one for

@@ -27,6 +27,7 @@ type MemDataPlane struct {
 	failApply  []error // errors for the next Apply calls
 	failRead   []error
 	reads      int
+	sliceReads int // of reads, those by ReadSlice
 	applyCalls int
 	ops        int
 	closed     bool
@@ -56,6 +57,25 @@ func (m *MemDataPlane) Read(ctx context.Context) (Table, error) {
 		return Table{}, err
 	}
 	return m.tab.Normalize(), nil
+}
+
+// ReadSlice returns a copy of the table with the destinations of the
+// services withDests selects only (a Read for the reconciler's sliced
+// resync).
+func (m *MemDataPlane) ReadSlice(ctx context.Context, withDests func(ServiceKey) bool) (Table, error) {
+	t, err := m.Read(ctx)
+	if err != nil {
+		return t, err
+	}
+	m.mu.Lock()
+	m.sliceReads++
+	m.mu.Unlock()
+	for i := range t.Services {
+		if withDests == nil || !withDests(t.Services[i].Key) {
+			t.Services[i].Destinations = nil
+		}
+	}
+	return t, nil
 }
 
 // Apply performs the plan operation by operation, keeping going after a
@@ -265,6 +285,13 @@ func (m *MemDataPlane) Counts() (reads, applies, ops int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.reads, m.applyCalls, m.ops
+}
+
+// SliceReads returns how many of the Read calls were ReadSlice calls.
+func (m *MemDataPlane) SliceReads() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sliceReads
 }
 
 func (*MemDataPlane) readsAreFresh() {}

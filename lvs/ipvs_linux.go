@@ -185,14 +185,26 @@ func (v *IPVS) Supports(s Service) error {
 // service (the kernel dumps destinations per service only), and the global
 // timeouts.
 func (v *IPVS) Read(ctx context.Context) (Table, error) {
-	t, _, err := v.read(ctx, false)
+	t, _, err := v.read(ctx, false, nil)
+	return t, err
+}
+
+// ReadSlice dumps every service's settings and the global timeouts but
+// the destinations of the services withDests selects only (one dump each);
+// the other services come back with no destinations. It is what a sliced
+// resync reads (Reconciler.Resync).
+func (v *IPVS) ReadSlice(ctx context.Context, withDests func(ServiceKey) bool) (Table, error) {
+	if withDests == nil {
+		withDests = func(ServiceKey) bool { return false }
+	}
+	t, _, err := v.read(ctx, false, withDests)
 	return t, err
 }
 
 // Stats reads per-service and per-destination counters (the same dumps as
 // Read).
 func (v *IPVS) Stats(ctx context.Context) (map[ServiceKey]ServiceStats, error) {
-	_, st, err := v.read(ctx, true)
+	_, st, err := v.read(ctx, true, nil)
 	return st, err
 }
 
@@ -228,14 +240,16 @@ func (v *IPVS) StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]S
 	return out, nil
 }
 
-func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]ServiceStats, error) {
+// read dumps the services, then the destinations of every service (or of
+// those withDests selects, when it is not nil).
+func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceKey) bool) (Table, map[ServiceKey]ServiceStats, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var t Table
 	var stats map[ServiceKey]ServiceStats
 	var svcCounters []Counters
 	err := v.request(v.family, ipvsCmdGetService, ipvsGenlVers, nil, nlmFRequest|nlmFDump, func(p []byte) error {
-		s, c, err := decodeServiceMsg(p)
+		s, c, err := decodeServiceMsgStats(p, withStats)
 		if err != nil {
 			return err
 		}
@@ -250,8 +264,24 @@ func (v *IPVS) read(ctx context.Context, withStats bool) (Table, map[ServiceKey]
 		stats = make(map[ServiceKey]ServiceStats, len(t.Services))
 	}
 	dstats := make([]map[DestKey]DestStats, len(t.Services))
-	if err := v.dumpDests(ctx, t.Services, dstats, withStats); err != nil {
-		return Table{}, nil, err
+	if withDests == nil {
+		if err := v.dumpDests(ctx, t.Services, dstats, withStats); err != nil {
+			return Table{}, nil, err
+		}
+	} else {
+		var sel []Service
+		var at []int
+		for i, s := range t.Services {
+			if withDests(s.Key) {
+				sel, at = append(sel, s), append(at, i)
+			}
+		}
+		if err := v.dumpDests(ctx, sel, dstats[:len(sel)], withStats); err != nil {
+			return Table{}, nil, err
+		}
+		for j, i := range at {
+			t.Services[i].Destinations = sel[j].Destinations
+		}
 	}
 	if withStats {
 		for i, s := range t.Services {

@@ -351,10 +351,16 @@ func decodeStats(b []byte, c *Counters) error {
 // decodeServiceMsg decodes the payload of an IPVS_CMD_NEW_SERVICE dump
 // message (after the genetlink header).
 func decodeServiceMsg(b []byte) (Service, Counters, error) {
+	return decodeServiceMsgStats(b, true)
+}
+
+// decodeServiceMsgStats is decodeServiceMsg; without withStats the
+// statistics attributes are skipped (a resync reads settings only).
+func decodeServiceMsgStats(b []byte, withStats bool) (Service, Counters, error) {
 	a := attrs{b: b}
 	for a.next() {
 		if a.typ == ipvsCmdAttrService {
-			return decodeService(a.val)
+			return decodeService(a.val, withStats)
 		}
 	}
 	if a.err != nil {
@@ -363,7 +369,7 @@ func decodeServiceMsg(b []byte) (Service, Counters, error) {
 	return Service{}, Counters{}, errors.New("ipvs service message without service attribute")
 }
 
-func decodeService(b []byte) (Service, Counters, error) {
+func decodeService(b []byte, withStats bool) (Service, Counters, error) {
 	var s Service
 	var c, c64 Counters
 	var af uint16
@@ -392,7 +398,7 @@ func decodeService(b []byte) (Service, Counters, error) {
 			for len(n) > 0 && n[len(n)-1] == 0 {
 				n = n[:len(n)-1]
 			}
-			s.Scheduler = string(n)
+			s.Scheduler = schedName(n)
 		case ipvsSvcAttrFlags:
 			if len(a.val) < 4 {
 				err = fmt.Errorf("flags attribute of %d bytes", len(a.val))
@@ -404,9 +410,13 @@ func decodeService(b []byte) (Service, Counters, error) {
 		case ipvsSvcAttrNetmask:
 			mask = a.val
 		case ipvsSvcAttrStats:
-			err = decodeStats(a.val, &c)
+			if withStats {
+				err = decodeStats(a.val, &c)
+			}
 		case ipvsSvcAttrStats64:
-			err, have64 = decodeStats(a.val, &c64), true
+			if withStats {
+				err, have64 = decodeStats(a.val, &c64), true
+			}
 		}
 	}
 	if err == nil {
@@ -456,6 +466,19 @@ func decodeService(b []byte) (Service, Counters, error) {
 		c = c64
 	}
 	return s, c, nil
+}
+
+// schedNames are the kernel's schedulers, so decoding a dump of thousands
+// of services does not allocate a string for each.
+var schedNames = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
+
+func schedName(b []byte) string {
+	for _, n := range schedNames {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
 }
 
 // decodeDestMsg decodes the payload of an IPVS_CMD_NEW_DEST dump message;

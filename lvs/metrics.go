@@ -13,6 +13,7 @@ import (
 //	quadrature_lvs_reconcile_duration_seconds        histogram of passes
 //	quadrature_lvs_reconcile_errors_total            failed passes
 //	quadrature_lvs_drift_repairs_total               kernel operations that repaired drift
+//	quadrature_lvs_resyncs_total{kind}               periodic verifications: slice (one slice read, matched) or full
 //	quadrature_lvs_last_success_timestamp_seconds    end of the last successful pass
 //	quadrature_lvs_owned_services                    services the reconciler manages
 //	quadrature_lvs_draining_destinations             destinations at weight 0 being drained
@@ -30,6 +31,7 @@ type metrics struct {
 	duration    prometheus.Histogram
 	errors      prometheus.Counter
 	drift       prometheus.Counter
+	resyncs     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
 }
 
@@ -50,12 +52,16 @@ func newMetrics(reg prometheus.Registerer, r *Reconciler) (*metrics, error) {
 			Namespace: "quadrature", Subsystem: "lvs", Name: "drift_repairs_total",
 			Help: "Kernel operations needed to repair changes made behind the reconciler's back.", ConstLabels: cl,
 		}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "quadrature", Subsystem: "lvs", Name: "resyncs_total",
+			Help: "Periodic verifications of the kernel table, by kind: slice (settings of every service and destinations of one slice read and found as expected) or full (a whole dump and diff).", ConstLabels: cl,
+		}, []string{"kind"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "quadrature", Subsystem: "lvs", Name: "last_success_timestamp_seconds",
 			Help: "Unix time of the end of the last successful pass.", ConstLabels: cl,
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.errors, m.drift, m.lastSuccess, newStatsCollector(r, cl)} {
+	for _, c := range []prometheus.Collector{m.duration, m.errors, m.drift, m.resyncs, m.lastSuccess, newStatsCollector(r, cl)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

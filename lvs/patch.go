@@ -101,6 +101,7 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 		r.digest = ""
 	}
 	r.applied = patchTable(r.applied, eff.Services, removed, true)
+	r.lastDesiredOK = false // the next Resync compares against a whole desired table
 	return res, nil
 }
 

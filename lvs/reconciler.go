@@ -27,9 +27,13 @@ type Config struct {
 	// collector of per-service/destination statistics (metrics.go).
 	Registerer prometheus.Registerer
 
-	// ResyncInterval is the period of full resyncs (one kernel dump,
-	// diff, repair) in Run. Default 30s.
+	// ResyncInterval is the period within which Run verifies the whole
+	// kernel table and repairs drift (Resync). Default 30s.
 	ResyncInterval time.Duration
+	// ResyncSliceServices is the number of services whose destinations
+	// one sliced Resync reads (see Resync), for data planes that are
+	// SliceReaders. Default 64; negative: every Resync is a full pass.
+	ResyncSliceServices int
 	// BackoffMin and BackoffMax bound the exponential retry delay after a
 	// failed pass (full jitter: a random delay in [d/2, d]). Defaults
 	// 250ms and 30s.
@@ -108,9 +112,14 @@ type Reconciler struct {
 	digest   string // Digest of cache, "" when unknown
 	applied  Table  // effective desired table of the last successful pass
 	appliedK bool
-	owned    OwnedSet
-	draining map[drainKey]time.Time
-	refused  map[ServiceKey]string // last admit's refusals, to log changes only
+	// lastDesired is the normalized desired table of the last successful
+	// pass, and nextSlice the slice the next sliced Resync reads.
+	lastDesired   Table
+	lastDesiredOK bool // false after a Patch: the kernel need not match lastDesired
+	nextSlice     int
+	owned         OwnedSet
+	draining      map[drainKey]time.Time
+	refused       map[ServiceKey]string // last admit's refusals, to log changes only
 
 	stMu    sync.Mutex
 	status  Status
@@ -129,6 +138,9 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = 30 * time.Second
+	}
+	if cfg.ResyncSliceServices == 0 {
+		cfg.ResyncSliceServices = defaultResyncSlice
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = 250 * time.Millisecond
@@ -212,7 +224,8 @@ func (r *Reconciler) pass(ctx context.Context, desired Table, full bool) (SyncRe
 
 func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (SyncResult, error) {
 	var res SyncResult
-	des, invalid := r.admit(desired.Normalize())
+	norm := desired.Normalize()
+	des, invalid := r.admit(norm)
 	r.refused = invalid
 	var obs Table
 	if full || !r.cacheOK {
@@ -275,6 +288,7 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 	}
 	r.cacheOK = true
 	r.applied, r.appliedK = eff, true
+	r.lastDesired, r.lastDesiredOK = norm, true
 	if full {
 		// Hashing the whole table costs more than comparing it: reuse the
 		// digest when the kernel table is exactly the previous one.
@@ -491,8 +505,9 @@ func (r *Reconciler) SetDesired(t Table) {
 }
 
 // Run reconciles until ctx ends: an incremental Update whenever SetDesired
-// is called (and every DrainPoll while destinations drain), a full Sync
-// every ResyncInterval, and after a failure a full Sync retried with
+// is called (and every DrainPoll while destinations drain), a Resync every
+// ResyncInterval/Slices() (every destination is read once per
+// ResyncInterval), and after a failure a full Sync retried with
 // exponential backoff and jitter. Nothing happens before the first
 // SetDesired. It returns ctx.Err().
 func (r *Reconciler) Run(ctx context.Context) error {
@@ -516,16 +531,21 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		var err error
 		full := failures > 0 || (!nextFull.IsZero() && !time.Now().Before(nextFull))
-		if full {
+		switch {
+		case failures > 0:
 			_, err = r.Sync(ctx, *desired)
-		} else {
+		case full:
+			_, err = r.Resync(ctx, *desired)
+		default:
 			_, err = r.Update(ctx, *desired)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if full || nextFull.IsZero() {
-			nextFull = time.Now().Add(r.cfg.ResyncInterval)
+			// A round of Slices() sliced resyncs reads every destination:
+			// space them so that a round takes ResyncInterval.
+			nextFull = time.Now().Add(r.cfg.ResyncInterval / time.Duration(r.Slices()))
 		}
 		next := time.Until(nextFull)
 		if err != nil {

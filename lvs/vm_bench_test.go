@@ -104,15 +104,31 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 		return res.Duration
 	})
 
-	// No change, full resync (one dump + diff), and the bare dump.
+	// No change: a full pass (one dump of everything + diff), then the
+	// periodic Resync, which reads every service and one slice of
+	// destinations per call: one whole round of slices (every destination
+	// read once), reporting the slowest pass and the round's total.
 	last := change(w)
-	noop := best(func() time.Duration {
+	noopFull := best(func() time.Duration {
 		res, err := r.Sync(ctx, last)
 		if err != nil || !res.Plan.Empty() || res.Drift {
-			t.Fatalf("no-change resync: err=%v ops=%d drift=%v", err, res.Plan.Ops(), res.Drift)
+			t.Fatalf("no-change full pass: err=%v ops=%d drift=%v", err, res.Plan.Ops(), res.Drift)
 		}
 		return res.Duration
 	})
+	slices := r.Slices()
+	var noop, round time.Duration
+	var passes []time.Duration
+	for i := 1; i <= slices; i++ {
+		res, err := r.Resync(ctx, last)
+		if err != nil || res.Slice != i || !res.Plan.Empty() {
+			t.Fatalf("no-change resync %d: err=%v slice=%d/%d ops=%d", i, err, res.Slice, res.Slices, res.Plan.Ops())
+		}
+		noop = max(noop, res.Duration)
+		round += res.Duration
+		passes = append(passes, res.Duration)
+	}
+
 	dump := best(func() time.Duration {
 		start := time.Now()
 		if _, err := v.Read(ctx); err != nil {
@@ -212,9 +228,50 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	if got.Digest() != want.Digest() {
 		t.Fatalf("ipvsadm -R programmed a different table:\n%s", lineDiff(got.CanonicalText(), want.CanonicalText())[:2000])
 	}
-	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_update=%.1fms one_change_netlink=%.2fms one_change_resync=%.1fms noop_resync=%.1fms dump=%.1fms ipvsadm_Ln=%.1fms noop/full=%.1f%%",
+	// Where a sliced pass's time goes.
+	sel := make(map[ServiceKey]bool)
+	for _, s := range last.Services[:r.cfg.ResyncSliceServices] {
+		sel[s.Key] = true
+	}
+	var sliced Table
+	readSlice := best(func() time.Duration {
+		start := time.Now()
+		var err error
+		if sliced, err = v.ReadSlice(ctx, func(k ServiceKey) bool { return sel[k] }); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	})
+	lastNorm := last.Normalize()
+	equal := best(func() time.Duration {
+		start := time.Now()
+		if !equalTables(last, lastNorm) {
+			t.Fatal("equalTables")
+		}
+		return time.Since(start)
+	})
+	norm := best(func() time.Duration {
+		start := time.Now()
+		sliced.normalize(false)
+		return time.Since(start)
+	})
+	cfgRead := best(func() time.Duration {
+		start := time.Now()
+		if _, err := v.lib.Config(); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	})
+	fmt.Printf("BENCH resync_parts read_slice=%.1fms equal_desired=%.1fms normalize=%.1fms get_timeouts=%.1fms\n", ms(readSlice), ms(equal), ms(norm), ms(cfgRead))
+	var ps []string
+	for _, p := range passes {
+		ps = append(ps, fmt.Sprintf("%.0f", ms(p)))
+	}
+	fmt.Printf("BENCH resync_passes_ms slices=%d [%s]\n", slices, strings.Join(ps, " "))
+	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_update=%.1fms one_change_netlink=%.2fms one_change_full_pass=%.1fms noop_resync=%.1fms(max of %d slices) noop_resync_round=%.1fms noop_full_pass=%.1fms dump=%.1fms ipvsadm_Ln=%.1fms noop/full=%.1f%% round/full=%.1f%% full_pass/full=%.1f%%",
 		benchServices, benchDests, full.Seconds(), restore.Seconds(), full.Seconds()/restore.Seconds(),
-		ms(onePatch), ms(oneUpdate), ms(oneApply), ms(oneChangeFull), ms(noop), ms(dump), ms(admList), 100*noop.Seconds()/full.Seconds())
+		ms(onePatch), ms(oneUpdate), ms(oneApply), ms(oneChangeFull), ms(noop), slices, ms(round), ms(noopFull), ms(dump), ms(admList),
+		100*noop.Seconds()/full.Seconds(), 100*round.Seconds()/full.Seconds(), 100*noopFull.Seconds()/full.Seconds())
 	fmt.Println(line)
 	t.Log(strings.TrimPrefix(line, "BENCH "))
 }
