@@ -2,7 +2,6 @@ package jepsen
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
@@ -238,7 +237,3 @@ func CheckNoLostWrites(init ConfigState, ops []Op, final map[string]ConfigState)
 	}
 	return r
 }
-
-// writeFileQuiet writes a file for the report, ignoring errors the
-// report mentions anyway.
-func writeFileQuiet(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
