@@ -153,3 +153,34 @@ func putConfig(t *testing.T, g *clustertest.Group, edit func(string) string) uin
 	})
 	return res.Version
 }
+
+// observationsOf checks what node on holds as every running node's
+// observation of rs's real server: up(reporter) is the wanted state of
+// each reporter's observation, and every running node must have one.
+func observationsOf(g *clustertest.Group, on, rs string, up func(reporter string) bool) error {
+	r, err := g.Node(on).RealServer(rs)
+	if err != nil {
+		return err
+	}
+	got := map[string]api.Observation{}
+	for _, o := range r.Observations {
+		got[o.Node] = o
+	}
+	for _, n := range g.Running() {
+		o, ok := got[n.Name]
+		if !ok {
+			return fmt.Errorf("%s holds no observation of %s by %s: %+v", on, rs, n.Name, r.Observations)
+		}
+		if o.Up != up(n.Name) {
+			return fmt.Errorf("%s holds %s's observation of %s as up=%v (%s), want up=%v", on, n.Name, rs, o.Up, o.Reason, up(n.Name))
+		}
+	}
+	return nil
+}
+
+// allUp and allUpBut are observationsOf wants.
+func allUp(string) bool { return true }
+
+func allUpBut(down string) func(string) bool {
+	return func(n string) bool { return n != down }
+}

@@ -203,6 +203,24 @@ func stepRealServerDown(t *testing.T, g *clustertest.Group) {
 	g.StartApp("n3")
 	waitVerdictAll(t, g, "n3", true, 15*time.Second)
 	g.AssertConvergedWith("the digest from before n3 went down", digestIs(before.TableDigest))
+	// Under majority the verdict comes back with two up reports; the step
+	// ends when every node's own observation is up again on every node, so
+	// the next step does not start from this one's down observations.
+	waitObservationsAll(t, g, "n3", allUp, 15*time.Second)
+}
+
+// waitObservationsAll waits until every running node holds every running
+// node's observation of rs's real server in the wanted state.
+func waitObservationsAll(t *testing.T, g *clustertest.Group, rs string, up func(string) bool, timeout time.Duration) {
+	t.Helper()
+	g.WaitFor("every node's observation of "+rs+" as wanted, on every node", timeout, func() error {
+		for _, n := range g.Running() {
+			if err := observationsOf(g, n.Name, rs, up); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // stepCheckerPartition: n2's checker cannot reach n3's application; under
@@ -210,32 +228,34 @@ func stepRealServerDown(t *testing.T, g *clustertest.Group) {
 // config to "any" it stays up, to "all" it goes down.
 func stepCheckerPartition(t *testing.T, g *clustertest.Group) {
 	before := g.AssertConverged()
+	// Start from every node observing n3 up: a down observation of n2
+	// left from an earlier step would satisfy the wait below before the
+	// drop took effect, and n2's late up report would then break the
+	// check (seen as "agreeing 3 of 3").
+	waitObservationsAll(t, g, "n3", allUp, 15*time.Second)
 	rsAddr := netip.AddrPortFrom(g.Node("n3").Addr, clustertest.AppPort)
 	g.DropOutput("n2", rsAddr)
 	defer g.AllowOutput("n2", rsAddr)
-	// Wait until n2's own observation of n3 is "down" (the drop works).
-	g.WaitFor("n2's observation of n3 to be down", 15*time.Second, func() error {
-		rs, err := g.Node("n1").RealServer("n3")
-		if err != nil {
-			return err
-		}
-		for _, o := range rs.Observations {
-			if o.Node == "n2" && !o.Up {
-				return nil
+	// Wait until n2's observation of n3 is "down" on every node (the drop
+	// works and the report is replicated); n1's and n3's stay up.
+	waitObservationsAll(t, g, "n3", allUpBut("n2"), 15*time.Second)
+	// Majority: n3 stays up with 2 of 3 agreeing, on every node, for a few
+	// report rounds (n2 keeps failing its checks meanwhile).
+	for end := time.Now().Add(1500 * time.Millisecond); ; {
+		for _, n := range g.Nodes {
+			rs, err := n.RealServer("n3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rs.Up || rs.Verdict != "up" || rs.Agreeing != 2 || rs.Reporters != 3 {
+				t.Fatalf("%s: n3 verdict %s up=%v agreeing %d of %d; want up with 2 of 3 (observations %+v)",
+					n.Name, rs.Verdict, rs.Up, rs.Agreeing, rs.Reporters, rs.Observations)
 			}
 		}
-		return fmt.Errorf("observations %+v", rs.Observations)
-	})
-	// Give the leader a few report rounds, then check every node.
-	time.Sleep(1500 * time.Millisecond)
-	for _, n := range g.Nodes {
-		rs, err := n.RealServer("n3")
-		if err != nil {
-			t.Fatal(err)
+		if time.Now().After(end) {
+			break
 		}
-		if !rs.Up || rs.Verdict != "up" || rs.Agreeing != 2 || rs.Reporters != 3 {
-			t.Fatalf("%s: n3 verdict %s up=%v agreeing %d of %d; want up with 2 of 3", n.Name, rs.Verdict, rs.Up, rs.Agreeing, rs.Reporters)
-		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	if st := g.AssertConverged(); st.TableDigest != before.TableDigest {
 		t.Fatalf("one checker's partition changed the table: %.12s, before %.12s", st.TableDigest, before.TableDigest)
@@ -252,18 +272,7 @@ func stepCheckerPartition(t *testing.T, g *clustertest.Group) {
 	g.AssertConvergedWith("the digest from before the checker partition", digestIs(before.TableDigest))
 
 	g.AllowOutput("n2", rsAddr)
-	g.WaitFor("n2's observation of n3 back up", 15*time.Second, func() error {
-		rs, err := g.Node("n1").RealServer("n3")
-		if err != nil {
-			return err
-		}
-		for _, o := range rs.Observations {
-			if o.Node == "n2" && !o.Up {
-				return fmt.Errorf("n2 still reports n3 down")
-			}
-		}
-		return nil
-	})
+	waitObservationsAll(t, g, "n3", allUp, 15*time.Second) // n2's observation back up
 }
 
 // stepDrain: drain of a real server programs weight 0 on all nodes;
