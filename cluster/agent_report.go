@@ -18,38 +18,82 @@ func (a *Agent) reportLoop(ctx context.Context) {
 	defer batch.Stop()
 	full := time.NewTicker(a.cfg.FullRefresh)
 	defer full.Stop()
-	pending := map[fsm.RSID]fsm.Observation{}
-	lastVersion := uint64(0)
+	r := newReporter(
+		func() uint64 { return a.fsm.State().ConfigVersion() },
+		a.allObservations,
+		func(full bool, obs []fsm.Observation) bool { return a.send(ctx, full, obs) },
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case o := <-a.sched.Observations():
 			if ob, ok := a.observation(o); ok {
-				pending[fsm.RSID{VS: ob.VS, RS: ob.RS}] = ob
+				r.observe(ob)
 			}
 		case <-batch.C:
-			v := a.fsm.State().ConfigVersion()
-			if v != 0 && v != lastVersion {
-				// A new config: report everything this node knows, so the
-				// verdicts of the new real servers start from it.
-				lastVersion = v
-				a.send(ctx, true, a.allObservations())
-				clear(pending)
-				continue
-			}
-			if len(pending) > 0 && v != 0 {
-				obs := slices.Collect(maps.Values(pending))
-				sortObservations(obs)
-				if a.send(ctx, false, obs) {
-					clear(pending)
-				}
-			}
+			r.batch()
 		case <-full.C:
-			if a.fsm.State().ConfigVersion() != 0 && a.send(ctx, true, a.allObservations()) {
-				clear(pending)
-			}
+			r.refresh()
 		}
+	}
+}
+
+// reporter is the batching policy of reportLoop, apart from its timers
+// and the raft round trip, so it can be tested on its own. Nothing is
+// forgotten before a send succeeded: a failed send (no leader, a timeout)
+// is retried at the next batch.
+type reporter struct {
+	version func() uint64                               // committed config version, 0 = none
+	all     func() []fsm.Observation                    // every real server's current state
+	send    func(full bool, obs []fsm.Observation) bool // commit one ReportVerdicts
+	pending map[fsm.RSID]fsm.Observation                // changes not yet committed
+	// reported is the config version this node's full report was
+	// committed for.
+	reported uint64
+}
+
+func newReporter(version func() uint64, all func() []fsm.Observation, send func(bool, []fsm.Observation) bool) *reporter {
+	return &reporter{version: version, all: all, send: send, pending: map[fsm.RSID]fsm.Observation{}}
+}
+
+// observe queues a change; a later one of the same real server replaces it.
+func (r *reporter) observe(ob fsm.Observation) {
+	r.pending[fsm.RSID{VS: ob.VS, RS: ob.RS}] = ob
+}
+
+// batch runs at every ReportInterval: after a new config, a full report
+// (the verdicts of new or redefined real servers start from it; the FSM
+// dropped the observations of redefined ones), otherwise the pending
+// changes.
+func (r *reporter) batch() {
+	v := r.version()
+	if v == 0 {
+		return
+	}
+	if v != r.reported {
+		if r.send(true, r.all()) {
+			r.reported = v
+			clear(r.pending)
+		}
+		return
+	}
+	if len(r.pending) == 0 {
+		return
+	}
+	obs := slices.Collect(maps.Values(r.pending))
+	sortObservations(obs)
+	if r.send(false, obs) {
+		clear(r.pending)
+	}
+}
+
+// refresh runs at every FullRefresh: everything this node knows.
+func (r *reporter) refresh() {
+	v := r.version()
+	if v != 0 && r.send(true, r.all()) {
+		r.reported = v
+		clear(r.pending)
 	}
 }
 

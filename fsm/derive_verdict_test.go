@@ -153,6 +153,37 @@ func TestIWashMedianWeight(t *testing.T) {
 	}
 }
 
+// A report that does not flip the verdict is still recorded: the stored
+// observation and the agreeing count follow every report (the
+// CheckerPartitionMajority investigation: the verdict must count a lone
+// down reporter as disagreeing, and its recovery as agreeing again).
+func TestNonFlippingReportsAreRecorded(t *testing.T) {
+	h := iwashHarness(t)
+	rs := "203.0.113.13:3128"
+	check := func(what string, wantUps int, wantIwash2Up bool) {
+		t.Helper()
+		v, _ := h.state().VerdictOf(iwashVS, ap(rs))
+		if !v.Up || v.Reporters != 3 || v.UpReports != wantUps {
+			t.Fatalf("%s: %+v, want up with %d of 3 up reports", what, v, wantUps)
+		}
+		for _, o := range h.state().Observations() {
+			if o.Node == "iwash2" && o.RS == ap(rs) && o.Up != wantIwash2Up {
+				t.Fatalf("%s: iwash2's stored observation up=%v, want %v", what, o.Up, wantIwash2Up)
+			}
+		}
+	}
+	for _, n := range iwashNodes {
+		h.report(n, up(iwashVS, rs, 1))
+	}
+	check("all up", 3, true)
+	h.report("iwash2", down(iwashVS, rs))
+	check("iwash2 down (majority keeps it up)", 2, false)
+	h.report("iwash2", down(iwashVS, rs)) // the same again changes nothing
+	check("iwash2 down again", 2, false)
+	h.report("iwash2", up(iwashVS, rs, 1))
+	check("iwash2 up again", 3, true)
+}
+
 func TestDeadReporterStopsCounting(t *testing.T) {
 	h := iwashHarness(t)
 	rs := "203.0.113.12:3128"
