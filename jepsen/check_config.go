@@ -10,6 +10,9 @@ import (
 	"quadrature/api/apitest"
 )
 
+// errConflict is the Err of a CAS refused with 412 Precondition Failed.
+const errConflict = "conflict"
+
 // Result is one checker's verdict: Violations make the run fail; Notes
 // are what it measured or could not decide (reported, never failing).
 type Result struct {
@@ -41,7 +44,9 @@ type ConfigState struct {
 //   - an ok read observed (version, content); a failed or indeterminate
 //     read constrains nothing and is left out;
 //   - an ok CAS wrote its content and produced its version;
-//   - a failed CAS (412 conflict, 422 invalid) certainly did not happen;
+//   - a CAS refused with 412 did not happen because the running version
+//     was not its If-Match; one refused as invalid (422) did not happen
+//     and says nothing about the version, so it is left out;
 //   - an info CAS may or may not have happened, at any time after its
 //     invocation, even after the client gave up: its return is moved to
 //     the end of the history.
@@ -63,6 +68,11 @@ func CASOperations(ops []Op) []porcupine.Operation {
 			case OK:
 				p.Output = apitest.CASOutput{OK: true, Version: o.Version}
 			case Fail:
+				if o.Err != errConflict {
+					// Refused as invalid: certainly not applied, and no
+					// statement about the version either.
+					continue
+				}
 				p.Output = apitest.CASOutput{Conflict: true}
 			default:
 				p.Output = apitest.CASOutput{Unknown: true}

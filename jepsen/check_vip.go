@@ -222,3 +222,36 @@ func ReportDual(instance string, samples []VIPSample, events []Event, o DualOpti
 	}
 	return d
 }
+
+// SampleExcerpt prints the samples of instance in [from-margin,
+// to+margin] where its holders changed, with the nemesis events, for a
+// violation's message.
+func SampleExcerpt(instance string, samples []VIPSample, events []Event, from, to, margin time.Duration) string {
+	type line struct {
+		at  time.Duration
+		txt string
+	}
+	var lines []line
+	prev := "-"
+	for _, s := range samples {
+		if s.At < from-margin || s.At > to+margin {
+			continue
+		}
+		cur := strings.Join(s.Holders[instance], ",")
+		if cur != prev {
+			lines = append(lines, line{s.At, fmt.Sprintf("%9.3fs %s holders [%s]", s.At.Seconds(), instance, cur)})
+			prev = cur
+		}
+	}
+	for _, e := range events {
+		if e.At >= from-margin && e.At <= to+margin {
+			lines = append(lines, line{e.At, strings.TrimSpace(e.String())})
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].at < lines[j].at })
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("    " + l.txt + "\n")
+	}
+	return b.String()
+}

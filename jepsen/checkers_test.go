@@ -16,7 +16,11 @@ func read(p, start, end int, v uint64, content string) Op {
 }
 
 func cas(p, start, end int, typ OpType, expect uint64, content string, v uint64) Op {
-	return Op{Process: p, Kind: KindCAS, Start: ms(start), End: ms(end), Type: typ, Expect: expect, Value: content, Version: v}
+	o := Op{Process: p, Kind: KindCAS, Start: ms(start), End: ms(end), Type: typ, Expect: expect, Value: content, Version: v}
+	if typ == Fail {
+		o.Err = errConflict
+	}
+	return o
 }
 
 var init1 = ConfigState{Version: 1, Content: "A"}
@@ -54,6 +58,9 @@ func TestCheckLinearizable(t *testing.T) {
 		// this; an info treated as over at its return would not.
 		{"indeterminate write applied after the client gave up", []Op{
 			cas(0, 0, 10, Info, 1, "B", 0), read(1, 15, 20, 1, "A"), read(1, 40, 50, 2, "B"),
+		}, true},
+		{"refused as invalid says nothing about the version", []Op{
+			{Kind: KindCAS, Start: ms(0), End: ms(10), Type: Fail, Expect: 1, Value: "bad", Err: "api: 422"}, read(1, 20, 30, 1, "A"),
 		}, true},
 		{"two acknowledged writes of one version", []Op{
 			cas(0, 0, 10, OK, 1, "B", 2), cas(1, 20, 30, OK, 1, "C", 2),
@@ -373,5 +380,20 @@ func TestInject(t *testing.T) {
 	_, s, _ := inject("dual-vip", init1, ops, events, append([]VIPSample(nil), samples...), copyFinal())
 	if r := CheckFencedVIP(FencedInstance, s, events, DualOptions{}); r.OK() {
 		t.Error("dual-vip injection passed")
+	}
+}
+
+func TestSampleExcerpt(t *testing.T) {
+	s := samplesOf(1000, func(at time.Duration) []string {
+		if at >= ms(400) && at < ms(600) {
+			return []string{"n1", "n2"}
+		}
+		return []string{"n1"}
+	})
+	ev := []Event{{At: ms(390), Kind: FaultIsolate, Phase: PhaseStart, Nodes: []string{"n2"}}}
+	got := SampleExcerpt(FencedInstance, s, ev, ms(400), ms(575), ms(100))
+	want := "    0.300s vf1 holders [n1]\n    0.390s nemesis start isolate [n2]\n    0.400s vf1 holders [n1,n2]\n    0.600s vf1 holders [n1]\n"
+	if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }

@@ -237,7 +237,27 @@ func Run(t *testing.T, o Options) *Report {
 	if err := os.WriteFile(histPath, []byte(hb.String()), 0o644); err != nil {
 		t.Errorf("jepsen: write history: %v", err)
 	}
-	t.Logf("jepsen: report %s, history %s", reportPath, histPath)
+	var vb strings.Builder
+	for _, inst := range []string{AvailInstance, FencedInstance} {
+		fmt.Fprintf(&vb, "VIP holders of %s (%s), changes only:\n", inst, VIPs()[inst])
+		vb.WriteString(SampleExcerpt(inst, samples, events, 0, 1<<62, 0))
+	}
+	if err := os.WriteFile(reportPath+".vip.txt", []byte(vb.String()), 0o644); err != nil {
+		t.Errorf("jepsen: write VIP samples: %v", err)
+	}
+	if o.ReportPath != "" {
+		// Next to a kept report, keep the agents' logs too (clustertest
+		// keeps them only for a failed test).
+		logs := reportPath + ".logs"
+		if err := os.MkdirAll(logs, 0o755); err == nil {
+			for _, n := range g.Nodes {
+				if b, err := os.ReadFile(n.LogPath); err == nil {
+					_ = os.WriteFile(filepath.Join(logs, n.Name+".log"), b, 0o644)
+				}
+			}
+		}
+	}
+	t.Logf("jepsen: report %s, history %s, VIP holders %s.vip.txt", reportPath, histPath, reportPath)
 
 	for _, res := range rep.Results {
 		for _, v := range res.Violations {
@@ -249,7 +269,7 @@ func Run(t *testing.T, o Options) *Report {
 	}
 	for _, e := range DualEpisodes(FencedInstance, samples, events, dualOpts) {
 		if !e.Excused {
-			t.Logf("jepsen: history around the double hold %s:\n%s", e, Excerpt(Filter(ops, KindHTTP), events, e.From, e.To, 2*time.Second, 80))
+			t.Logf("jepsen: VIP holders around the double hold %s (changes only):\n%s", e, SampleExcerpt(FencedInstance, samples, events, e.From, e.To, 2*time.Second))
 		}
 	}
 	return rep

@@ -154,7 +154,7 @@ func (w *casWorkload) run(ctx context.Context, proc int, seed uint64) {
 				op.Type, op.Version = OK, res.Version
 				last = res.Version
 			case errors.Is(err, api.ErrConflict):
-				op.Type, op.Err = Fail, "conflict"
+				op.Type, op.Err = Fail, errConflict
 				if errors.As(err, &ce) && ce.Body.Current != 0 {
 					op.Current = ce.Body.Current
 					last = ce.Body.Current
