@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,11 @@ type Availability struct {
 	Outages  []Outage
 	Longest  Outage
 	ByNode   map[string]int // successful requests per answering node
+	// Errors counts the failed requests by class: timeout (nobody
+	// answered: no holder, or a holder that cannot reach the real
+	// server), refused (a holder without a rule for the service: its
+	// kernel table not programmed), reset, other.
+	Errors map[string]int
 	// PerFault is, for each fault kind, the longest outage that began
 	// while a fault of that kind was in force or in the quiet period after
 	// its heal, one value per fault of that kind (0 when it caused none).
@@ -45,7 +51,7 @@ func (a Availability) Fraction() float64 {
 // MeasureAvailability computes the availability of the http operations
 // on target (all targets when empty) against the nemesis events.
 func MeasureAvailability(target string, ops []Op, events []Event) Availability {
-	a := Availability{Target: target, ByNode: map[string]int{}, PerFault: map[FaultKind][]time.Duration{}}
+	a := Availability{Target: target, ByNode: map[string]int{}, Errors: map[string]int{}, PerFault: map[FaultKind][]time.Duration{}}
 	var reqs []Op
 	for _, o := range ops {
 		if o.Kind == KindHTTP && (target == "" || o.Target == target) {
@@ -68,6 +74,7 @@ func MeasureAvailability(target string, ops []Op, events []Event) Availability {
 			}
 			continue
 		}
+		a.Errors[errorClass(o)]++
 		if cur == nil {
 			cur = &Outage{From: o.Start}
 		}
@@ -119,6 +126,19 @@ func MeasureAvailability(target string, ops []Op, events []Event) Availability {
 	return a
 }
 
+// errorClass sorts a failed request by its error.
+func errorClass(o Op) string {
+	switch {
+	case o.Type == Info:
+		return "timeout"
+	case strings.Contains(o.Err, "connection refused"):
+		return "refused"
+	case strings.Contains(o.Err, "connection reset"):
+		return "reset"
+	}
+	return "other"
+}
+
 // Median returns the median of ds (0 for none).
 func Median(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
@@ -134,6 +154,12 @@ func Median(ds []time.Duration) time.Duration {
 
 // Summary is one report line.
 func (a Availability) Summary() string {
-	return fmt.Sprintf("%s: %d requests, %d ok (%.2f%%), %d outages, longest %v at %.1fs (%d requests failed in it)",
-		a.Target, a.Requests, a.OK, 100*a.Fraction(), len(a.Outages), a.Longest.Duration().Round(time.Millisecond), a.Longest.From.Seconds(), a.Longest.Requests)
+	var errs []string
+	for _, c := range []string{"timeout", "refused", "reset", "other"} {
+		if a.Errors[c] > 0 {
+			errs = append(errs, fmt.Sprintf("%s %d", c, a.Errors[c]))
+		}
+	}
+	return fmt.Sprintf("%s: %d requests, %d ok (%.2f%%; failed: %s), %d outages, longest %v at %.1fs (%d requests failed in it)",
+		a.Target, a.Requests, a.OK, 100*a.Fraction(), strings.Join(errs, ", "), len(a.Outages), a.Longest.Duration().Round(time.Millisecond), a.Longest.From.Seconds(), a.Longest.Requests)
 }

@@ -291,6 +291,7 @@ func TestMeasureAvailability(t *testing.T) {
 		req(5000, 5010, Fail, ""), // until the end: 5000..5010
 		{Kind: KindHTTP, Target: "other", Start: ms(50), End: ms(60), Type: Fail},
 	}
+	ops[3].Err = "dial tcp 203.0.113.10:80: connect: connection refused"
 	events := []Event{
 		{At: ms(150), Fault: 0, Kind: FaultKill, Phase: PhaseStart},
 		{At: ms(2000), Fault: 0, Kind: FaultKill, Phase: PhaseHeal},
@@ -305,6 +306,9 @@ func TestMeasureAvailability(t *testing.T) {
 	}
 	if a.Longest.Duration() != ms(1100) || a.Longest.Requests != 2 {
 		t.Errorf("longest %+v", a.Longest)
+	}
+	if a.Errors["timeout"] != 1 || a.Errors["refused"] != 1 || a.Errors["other"] != 2 {
+		t.Errorf("errors %v", a.Errors)
 	}
 	if a.ByNode["n1"] != 2 || a.ByNode["n2"] != 3 {
 		t.Errorf("by node %v", a.ByNode)
