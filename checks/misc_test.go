@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"quadrature/internal/scriptexec"
 )
 
 // scriptDir makes a directory for test scripts that passes the security
@@ -50,16 +52,7 @@ func scriptDir(t *testing.T) string {
 }
 
 // securePath checks dir and every parent with the script security rule.
-func securePath(dir string) error {
-	for p := dir; ; p = filepath.Dir(p) {
-		if err := secureNode(p, uint32(os.Geteuid())); err != nil {
-			return err
-		}
-		if p == "/" {
-			return nil
-		}
-	}
-}
+func securePath(dir string) error { return scriptexec.CheckPath(dir, uint32(os.Geteuid())) }
 
 func writeScript(t *testing.T, dir, name, body string) string {
 	t.Helper()
@@ -133,8 +126,8 @@ set -- $(cat /proc/$$/stat)
 exit 0`
 	want := ""
 	if os.Geteuid() == 0 {
-		want = "65534" // nobody (no keepalived_script user here)
-		if _, err := lookupCredential("keepalived_script"); err == nil {
+		want = "0" // root (no keepalived_script user here)
+		if _, err := scriptexec.LookupCredential("keepalived_script"); err == nil {
 			t.Skip("keepalived_script exists; uid differs")
 		}
 	}
@@ -332,23 +325,4 @@ exit "$s"`)
 	expect(map[string][2]int{"iwash1": {1, 0}, "iwash2": {1, 253}, "iwash3": {0, 1}})
 	set("iwash3", "3")
 	expect(map[string][2]int{"iwash1": {1, 0}, "iwash2": {1, 253}, "iwash3": {1, 1}})
-}
-
-func TestLookupCredential(t *testing.T) {
-	for _, spec := range []string{"nobody", "nobody nogroup", "nobody:nogroup", "root:nogroup"} {
-		c, err := lookupCredential(spec)
-		if err != nil {
-			t.Fatalf("%q: %v", spec, err)
-		}
-		wantUID := uint32(65534)
-		if strings.HasPrefix(spec, "root") {
-			wantUID = 0
-		}
-		if c.Uid != wantUID || c.Gid != 65534 || len(c.Groups) != 0 {
-			t.Fatalf("%q: %+v", spec, c)
-		}
-	}
-	if _, err := lookupCredential("no-such-user-q"); err == nil {
-		t.Fatal("unknown user accepted")
-	}
 }

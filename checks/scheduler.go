@@ -28,7 +28,8 @@ type Options struct {
 	// MaxScripts bounds MISC_CHECK scripts running at once (default 8).
 	MaxScripts int
 	// ScriptUser runs scripts as "user" or "user:group" (default
-	// keepalived_script if it exists, else nobody). Only root can switch.
+	// keepalived_script if it exists, else root with a warning, as in
+	// keepalived). Only root can switch.
 	ScriptUser string
 	// InsecureScripts disables the script security check (keepalived
 	// without enable_script_security). Not recommended.

@@ -9,7 +9,7 @@ import (
 // into the vrrp package's model. Priorities are the configured ones; the
 // caller overrides them with the committed placement (SetPriority).
 func VRRPConfig(c *config.Config) vrrp.NodeConfig {
-	var out vrrp.NodeConfig
+	out := vrrp.NodeConfig{ScriptUser: c.Global.ScriptUser, ScriptSecurity: c.Global.EnableScriptSecurity}
 	for _, s := range c.Scripts {
 		out.Scripts = append(out.Scripts, vrrp.ScriptConfig{
 			Name:     s.Name,
@@ -21,6 +21,7 @@ func VRRPConfig(c *config.Config) vrrp.NodeConfig {
 			Rise:     s.Rise,
 			Fall:     s.Fall,
 			InitFail: s.InitFail,
+			User:     s.User,
 		})
 	}
 	for _, in := range c.Instances {

@@ -151,6 +151,27 @@ func (d *decoder) command(s *Stmt, dst *string) {
 	*dst = joinCommand(s.Args)
 }
 
+// notifyCommand handles notify_* lines: keepalived reads the first word
+// as the command line (quoted when it has arguments) and optional words
+// after it as the user and group to run it as, which quadrature does not
+// support (notify scripts run as script_user): they are an error rather
+// than being taken as arguments.
+func (d *decoder) notifyCommand(s *Stmt, dst *string) {
+	if !d.nargs(s, 1, 3) {
+		return
+	}
+	if len(s.Args) > 1 {
+		words := make([]string, len(s.Args)-1)
+		for i, a := range s.Args[1:] {
+			words[i] = a.Text
+		}
+		d.errorf(s.Pos, "%s: not supported: running the script as user %q (notify scripts run as script_user); "+
+			"to pass arguments, quote the whole command line", s.Key, strings.Join(words, " "))
+		return
+	}
+	*dst = s.Args[0].Text
+}
+
 func joinCommand(args []Token) string {
 	if len(args) == 1 {
 		return args[0].Text

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"quadrature/internal/scriptexec"
 )
 
 // VIP is one virtual address of an instance (keepalived virtual_ipaddress
@@ -52,7 +54,8 @@ type ScriptConfig struct {
 	Reverse  bool
 	Rise     int
 	Fall     int
-	InitFail bool // start in the failed state
+	InitFail bool   // start in the failed state
+	User     string // "user" or "user:group"; "" = NodeConfig.ScriptUser
 }
 
 // GARPConfig are keepalived's garp_master_* settings.
@@ -142,6 +145,14 @@ type NodeConfig struct {
 	Scripts   []ScriptConfig
 	// NotifyTimeout bounds each notify script run (default 10 s).
 	NotifyTimeout time.Duration
+	// ScriptUser runs vrrp_scripts (without a user of their own) and
+	// notify scripts as "user" or "user:group" (global_defs script_user;
+	// default keepalived_script if it exists, else root with a warning).
+	// Only a root process switches users.
+	ScriptUser string
+	// ScriptSecurity refuses scripts that a non-root user could change
+	// (enable_script_security).
+	ScriptSecurity bool
 }
 
 // Key is the identity of an instance across reloads (keepalived's
@@ -314,7 +325,7 @@ func (c NodeConfig) Validate() error {
 		if s.Name == "" || s.Command == "" {
 			errs = append(errs, fmt.Errorf("vrrp_script %q: needs a name and a script", s.Name))
 		}
-		if _, err := splitCommand(s.Command); err != nil {
+		if _, err := scriptexec.Split(s.Command); err != nil {
 			errs = append(errs, fmt.Errorf("vrrp_script %s: %w", s.Name, err))
 		}
 		if s.Interval < 0 || s.Timeout < 0 || s.Rise < 0 || s.Fall < 0 {
@@ -341,7 +352,7 @@ func (c NodeConfig) Validate() error {
 			}
 		}
 		for _, n := range []string{ic.Notify.Master, ic.Notify.Backup, ic.Notify.Fault, ic.Notify.Stop, ic.Notify.Generic} {
-			if _, err := splitCommand(n); err != nil {
+			if _, err := scriptexec.Split(n); err != nil {
 				errs = append(errs, fmt.Errorf("vrrp_instance %s: notify: %w", ic.Name, err))
 			}
 		}

@@ -2,93 +2,29 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
+
+	"quadrature/internal/scriptexec"
 )
 
-// splitCommand splits a command line like a POSIX shell would for plain
-// words, single and double quotes and backslash escapes; it never runs a
-// shell. An empty line gives no words.
-func splitCommand(s string) ([]string, error) {
-	var (
-		words []string
-		cur   strings.Builder
-		in    bool // inside a word
-		quote rune
-	)
-	rs := []rune(s)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case quote == '\'':
-			if r == '\'' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case quote == '"':
-			switch {
-			case r == '"':
-				quote = 0
-			case r == '\\' && i+1 < len(rs) && strings.ContainsRune(`"\$`+"`", rs[i+1]):
-				i++
-				cur.WriteRune(rs[i])
-			default:
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == '\\':
-			if i+1 >= len(rs) {
-				return nil, fmt.Errorf("command %q ends with a backslash", s)
-			}
-			i++
-			cur.WriteRune(rs[i])
-			in = true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
+// runScript runs a command line (split like keepalived does, never by a
+// shell) with extra arguments as user ("" = script_user) through the
+// node's script runner, and returns nil for exit status 0.
+func runScript(ctx context.Context, r *scriptexec.Runner, line, user string, timeout time.Duration, extra ...string) error {
+	res := r.RunLine(ctx, line, user, timeout, extra...)
+	if res.OK() {
+		return nil
 	}
-	if quote != 0 {
-		return nil, fmt.Errorf("command %q has an unterminated quote", s)
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words, nil
-}
-
-// runCommand runs a command line with extra arguments and a timeout and
-// returns its exit error (nil for exit code 0).
-func runCommand(ctx context.Context, line string, timeout time.Duration, extra ...string) error {
-	words, err := splitCommand(line)
-	if err != nil {
-		return err
-	}
-	if len(words) == 0 {
-		return errors.New("empty command")
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, words[0], append(words[1:], extra...)...)
-	cmd.WaitDelay = time.Second
-	err = cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
+	if res.TimedOut {
 		return fmt.Errorf("timed out after %v", timeout)
 	}
-	return err
+	if res.Err != nil {
+		return res.Err
+	}
+	return fmt.Errorf("exit status %d", res.Status)
 }
 
 // notifier runs notify scripts of one instance or group asynchronously
@@ -96,6 +32,7 @@ func runCommand(ctx context.Context, line string, timeout time.Duration, extra .
 type notifier struct {
 	log     *slog.Logger
 	timeout time.Duration
+	runner  func() *scriptexec.Runner
 	mu      sync.Mutex
 	queue   []notifyJob
 	running bool
@@ -107,8 +44,8 @@ type notifyJob struct {
 	args []string
 }
 
-func newNotifier(log *slog.Logger, timeout time.Duration) *notifier {
-	n := &notifier{log: log, timeout: timeout}
+func newNotifier(log *slog.Logger, timeout time.Duration, runner func() *scriptexec.Runner) *notifier {
+	n := &notifier{log: log, timeout: timeout, runner: runner}
 	n.idle = sync.NewCond(&n.mu)
 	return n
 }
@@ -140,7 +77,7 @@ func (n *notifier) work() {
 		n.queue = n.queue[1:]
 		n.mu.Unlock()
 		start := time.Now()
-		err := runCommand(context.Background(), j.line, n.timeout, j.args...)
+		err := runScript(context.Background(), n.runner(), j.line, "", n.timeout, j.args...)
 		if err != nil {
 			n.log.Warn("notify script failed", "script", j.line, "args", j.args, "err", err, "duration", time.Since(start))
 		} else {
@@ -195,13 +132,14 @@ func notifyJobs(nc NotifyConfig, kind, name string, to State, prio int) []notify
 // state changes through report (called from the runner's goroutine).
 type scriptRunner struct {
 	cfg    ScriptConfig
+	runner func() *scriptexec.Runner
 	log    *slog.Logger
 	report func(name string, ok bool)
 	ok     bool
 	streak int // consecutive results against the current state
 }
 
-func newScriptRunner(cfg ScriptConfig, log *slog.Logger, report func(string, bool)) *scriptRunner {
+func newScriptRunner(cfg ScriptConfig, runner func() *scriptexec.Runner, log *slog.Logger, report func(string, bool)) *scriptRunner {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
@@ -210,7 +148,7 @@ func newScriptRunner(cfg ScriptConfig, log *slog.Logger, report func(string, boo
 	}
 	cfg.Rise = max(cfg.Rise, 1)
 	cfg.Fall = max(cfg.Fall, 1)
-	return &scriptRunner{cfg: cfg, log: log, report: report, ok: !cfg.InitFail}
+	return &scriptRunner{cfg: cfg, runner: runner, log: log, report: report, ok: !cfg.InitFail}
 }
 
 // observe folds one result into the rise/fall state and reports whether
@@ -236,7 +174,7 @@ func (s *scriptRunner) run(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
-		err := runCommand(ctx, s.cfg.Command, s.cfg.Timeout)
+		err := runScript(ctx, s.runner(), s.cfg.Command, s.cfg.User, s.cfg.Timeout)
 		if ctx.Err() != nil {
 			return
 		}

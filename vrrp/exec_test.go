@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -8,44 +9,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"quadrature/internal/scriptexec"
 )
 
-func TestSplitCommand(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{"", nil, false},
-		{"/bin/true", []string{"/bin/true"}, false},
-		{"  a  b\tc ", []string{"a", "b", "c"}, false},
-		{`/x "two words" 'single $q' back\ slash`, []string{"/x", "two words", "single $q", "back slash"}, false},
-		{`a "esc \" q" ""`, []string{"a", `esc " q`, ""}, false},
-		{`a "open`, nil, true},
-		{`a \`, nil, true},
+// testRunner runs scripts as the test's own user, without the security
+// check (test scripts live in temporary directories).
+func testRunner() *scriptexec.Runner {
+	r, err := scriptexec.NewRunner(scriptexec.Options{User: testScriptUser(), Insecure: true})
+	if err != nil {
+		panic(err)
 	}
-	for _, c := range cases {
-		got, err := splitCommand(c.in)
-		if (err != nil) != c.err || (!c.err && !reflect.DeepEqual(got, c.want)) {
-			t.Errorf("splitCommand(%q) = %q, %v; want %q, err %v", c.in, got, err, c.want, c.err)
-		}
-	}
-}
-
-func FuzzSplitCommand(f *testing.F) {
-	for _, s := range []string{`a "b c" 'd'`, `\`, `"`, `x\ y`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		words, err := splitCommand(s)
-		if err == nil && len(words) > len(s) {
-			t.Fatalf("%d words from %d bytes", len(words), len(s))
-		}
-	})
+	return r
 }
 
 func TestScriptRiseFall(t *testing.T) {
-	r := newScriptRunner(ScriptConfig{Name: "s", Command: "true", Rise: 2, Fall: 3}, slog.Default(), nil)
+	r := newScriptRunner(ScriptConfig{Name: "s", Command: "true", Rise: 2, Fall: 3}, testRunner, slog.Default(), nil)
 	seq := []struct {
 		ok      bool
 		changed bool
@@ -59,7 +38,7 @@ func TestScriptRiseFall(t *testing.T) {
 			t.Fatalf("step %d: changed %v ok %v, want %v %v", i, ch, r.ok, s.changed, s.state)
 		}
 	}
-	if r := newScriptRunner(ScriptConfig{Name: "s", Command: "true", InitFail: true}, slog.Default(), nil); r.ok {
+	if r := newScriptRunner(ScriptConfig{Name: "s", Command: "true", InitFail: true}, testRunner, slog.Default(), nil); r.ok {
 		t.Errorf("init_fail script starts ok")
 	}
 }
@@ -85,7 +64,7 @@ func TestNotifierOrderAndTimeout(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = slow ] && sleep 0.2\n[ \"$1\" = hang ] && sleep 30\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n := newNotifier(slog.Default(), time.Second)
+	n := newNotifier(slog.Default(), time.Second, testRunner)
 	start := time.Now()
 	n.enqueue(notifyJob{line: script, args: []string{"slow", "1"}}, notifyJob{line: script, args: []string{"fast", "2"}})
 	n.enqueue(notifyJob{line: script, args: []string{"hang"}}, notifyJob{line: script + " third", args: []string{"3"}})
@@ -99,5 +78,41 @@ func TestNotifierOrderAndTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("hung script not bounded by the timeout: %v", d)
+	}
+}
+
+// vrrp_script and notify scripts run as script_user (a vrrp_script's own
+// user wins) and, with enable_script_security, refuse scripts a non-root
+// user could change — like MISC_CHECK.
+func TestScriptUserAndSecurity(t *testing.T) {
+	ctx := t.Context()
+	if os.Geteuid() == 0 {
+		r, err := newRunner(NodeConfig{ScriptUser: "nobody"}, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runScript(ctx, r, `/bin/sh -c '[ "$(id -u)" = 65534 ]'`, "", 5*time.Second); err != nil {
+			t.Fatalf("as script_user nobody: %v", err)
+		}
+		if err := runScript(ctx, r, `/bin/sh -c '[ "$(id -u)" = 0 ]'`, "root", 5*time.Second); err != nil {
+			t.Fatalf("as the script's user root: %v", err)
+		}
+		if _, err := newRunner(NodeConfig{ScriptUser: "no-such-user-q"}, slog.Default()); err == nil {
+			t.Fatal("unknown script_user accepted")
+		}
+	}
+	script := filepath.Join(t.TempDir(), "s.sh") // under world-writable /tmp
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secure, err := newRunner(NodeConfig{ScriptUser: testScriptUser(), ScriptSecurity: true}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runScript(ctx, secure, script, "", 5*time.Second); !errors.Is(err, scriptexec.ErrInsecure) {
+		t.Fatalf("enable_script_security ran a script under /tmp: %v", err)
+	}
+	if err := runScript(ctx, testRunner(), script, "", 5*time.Second); err != nil {
+		t.Fatalf("without the check: %v", err)
 	}
 }

@@ -22,7 +22,17 @@ func lanConfig(prio int, interval time.Duration, vip string, mod ...func(*Instan
 	for _, f := range mod {
 		f(&ic)
 	}
-	return NodeConfig{Instances: []InstanceConfig{ic}, NotifyTimeout: 5 * time.Second}
+	return NodeConfig{Instances: []InstanceConfig{ic}, NotifyTimeout: 5 * time.Second, ScriptUser: testScriptUser()}
+}
+
+// testScriptUser runs test scripts as root when the tests run as root:
+// they write to temporary directories that script_user's default
+// (keepalived_script or nobody) cannot enter.
+func testScriptUser() string {
+	if os.Geteuid() == 0 {
+		return "root"
+	}
+	return ""
 }
 
 // exactlyOneMaster checks that the VIP is on want and on no other host.
@@ -228,9 +238,10 @@ func TestSyncGroup(t *testing.T) {
 			cmd = "false"
 		}
 		return NodeConfig{
-			Instances: []InstanceConfig{c1, c2},
-			Scripts:   []ScriptConfig{{Name: "chk", Command: cmd, Interval: 100 * ms, Fall: 1, Rise: 1}},
-			Groups:    []GroupConfig{{Name: "G", Instances: []string{"VI_1", "VI_2"}}},
+			Instances:  []InstanceConfig{c1, c2},
+			Scripts:    []ScriptConfig{{Name: "chk", Command: cmd, Interval: 100 * ms, Fall: 1, Rise: 1}},
+			Groups:     []GroupConfig{{Name: "G", Instances: []string{"VI_1", "VI_2"}}},
+			ScriptUser: testScriptUser(),
 		}
 	}
 	pa := startNode(t, a, mk(150, false))

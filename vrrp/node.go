@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"quadrature/internal/scriptexec"
 )
 
 // Option configures a Node.
@@ -75,8 +78,9 @@ type InstanceStatus struct {
 // on one event goroutine (Run); the methods are safe for concurrent use
 // from other goroutines.
 type Node struct {
-	opts options
-	log  *slog.Logger
+	opts   options
+	log    *slog.Logger
+	runner atomic.Pointer[scriptexec.Runner]
 
 	ev chan func()
 
@@ -142,6 +146,11 @@ func NewNode(cfg NodeConfig, opts ...Option) (*Node, error) {
 		f(&o)
 	}
 	n := &Node{opts: o, log: o.log, ev: make(chan func(), 1024), cfg: cfg}
+	r, err := newRunner(cfg, o.log)
+	if err != nil {
+		return nil, err
+	}
+	n.runner.Store(r)
 	if err := n.build(cfg); err != nil {
 		return nil, err
 	}
@@ -165,6 +174,20 @@ func (n *Node) build(cfg NodeConfig) error {
 	return nil
 }
 
+// newRunner makes the script runner of a configuration.
+func newRunner(cfg NodeConfig, log *slog.Logger) (*scriptexec.Runner, error) {
+	r, err := scriptexec.NewRunner(scriptexec.Options{User: cfg.ScriptUser, Insecure: !cfg.ScriptSecurity, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: %w", err)
+	}
+	return r, nil
+}
+
+// scriptRunner returns the runner of the current configuration (scripts
+// and notifiers look it up at each run, so a reload's script_user applies
+// at once).
+func (n *Node) scriptRunner() *scriptexec.Runner { return n.runner.Load() }
+
 func (n *Node) notifyTimeout() time.Duration {
 	if n.cfg.NotifyTimeout > 0 {
 		return n.cfg.NotifyTimeout
@@ -179,7 +202,7 @@ func (n *Node) newInstance(ic InstanceConfig) (*instance, error) {
 		return nil, err
 	}
 	log := n.log.With("instance", ic.Name, "vrid", ic.VRID)
-	return &instance{cfg: ic, m: m, base: ic.Priority, notify: newNotifier(log, n.notifyTimeout())}, nil
+	return &instance{cfg: ic, m: m, base: ic.Priority, notify: newNotifier(log, n.notifyTimeout(), n.scriptRunner)}, nil
 }
 
 func (n *Node) buildGroups(cfg NodeConfig) {
@@ -193,7 +216,7 @@ func (n *Node) buildGroups(cfg NodeConfig) {
 		if o, ok := old[gc.Name]; ok {
 			g.notify, g.lastState, g.fault = o.notify, o.lastState, o.fault
 		} else {
-			g.notify = newNotifier(n.log.With("group", gc.Name), n.notifyTimeout())
+			g.notify = newNotifier(n.log.With("group", gc.Name), n.notifyTimeout(), n.scriptRunner)
 		}
 		for _, name := range gc.Instances {
 			if inst := n.insts[name]; inst != nil {
@@ -574,6 +597,11 @@ func (n *Node) Update(cfg NodeConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	r, err := newRunner(cfg, n.log)
+	if err != nil {
+		return err
+	}
+	n.runner.Store(r)
 	return n.call(func() error {
 		if !n.running || n.stopped {
 			n.cfg = cfg

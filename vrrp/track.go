@@ -158,7 +158,7 @@ func (n *Node) startScripts(cfgs []ScriptConfig) {
 		ctx, cancel := context.WithCancel(n.runCtx)
 		h := &scriptHandle{cfg: sc, cancel: cancel, done: make(chan struct{})}
 		n.scripts[sc.Name] = h
-		r := newScriptRunner(sc, n.log, func(name string, ok bool) {
+		r := newScriptRunner(sc, n.scriptRunner, n.log, func(name string, ok bool) {
 			n.post(func() {
 				if n.scripts[name] == h && !n.stopped {
 					n.scriptOK[name] = ok

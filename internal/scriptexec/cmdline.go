@@ -1,11 +1,12 @@
-package checks
+package scriptexec
 
 import (
 	"errors"
 	"strings"
 )
 
-// SplitCommandLine splits a misc_path value into arguments exactly as
+// Split splits a script's command line (misc_path, a vrrp_script's
+// script, a notify line) into arguments exactly as
 // keepalived's alloc_strvec_quoted_escaped does (lib/parser.c):
 //
 //   - words are separated by blanks (space, \t, \f, \n, \r, \v);
@@ -16,7 +17,7 @@ import (
 //
 // An unterminated quote, a trailing backslash or a NUL byte in a word is an
 // error.
-func SplitCommandLine(s string) ([]string, error) {
+func Split(s string) ([]string, error) {
 	var args []string
 	i := 0
 	for {

@@ -1,4 +1,4 @@
-package checks
+package scriptexec
 
 import (
 	"errors"
@@ -12,19 +12,19 @@ import (
 	"syscall"
 )
 
-// ScriptPath is the only environment a script gets.
-const ScriptPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+// Env is the only environment a script gets.
+const Env = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
-// ErrInsecureScript marks a script refused by the security check.
-var ErrInsecureScript = errors.New("insecure script")
+// ErrInsecure marks a script refused by the security check.
+var ErrInsecure = errors.New("insecure script")
 
-// resolveScript finds argv0 (absolute, or looked up in the clean PATH) and
+// Resolve finds argv0 (absolute, or looked up in the clean PATH) and
 // returns the real path with symlinks resolved.
-func resolveScript(argv0 string) (string, error) {
+func Resolve(argv0 string) (string, error) {
 	p := argv0
 	if !strings.Contains(p, "/") {
 		found := ""
-		for _, dir := range strings.Split(strings.TrimPrefix(ScriptPath, "PATH="), ":") {
+		for _, dir := range strings.Split(strings.TrimPrefix(Env, "PATH="), ":") {
 			cand := filepath.Join(dir, p)
 			if st, err := os.Stat(cand); err == nil && st.Mode().IsRegular() {
 				found = cand
@@ -46,22 +46,29 @@ func resolveScript(argv0 string) (string, error) {
 	return real, nil
 }
 
-// CheckScriptSecurity refuses a script that a non-root user could change:
+// CheckSecurity refuses a script that a non-root user could change:
 // the file and every directory up to / must be owned by root (or by
 // trustedUID, the user running quadrature when it is not root), must not be
 // world-writable, and must not be group-writable unless the group is root —
 // keepalived's enable_script_security rule.
-func CheckScriptSecurity(path string, trustedUID uint32) error {
+func CheckSecurity(path string, trustedUID uint32) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file", ErrInsecureScript, path)
+		return fmt.Errorf("%w: %s is not a regular file", ErrInsecure, path)
 	}
 	if st.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("%s is not executable", path)
 	}
+	return CheckPath(path, trustedUID)
+}
+
+// CheckPath applies the ownership and permission rule of CheckSecurity to
+// path and every directory above it (a place for scripts is secure when
+// CheckPath accepts it).
+func CheckPath(path string, trustedUID uint32) error {
 	for p := path; ; p = filepath.Dir(p) {
 		if err := secureNode(p, trustedUID); err != nil {
 			return err
@@ -79,18 +86,18 @@ func secureNode(p string, trustedUID uint32) error {
 	}
 	switch {
 	case st.Uid != 0 && st.Uid != trustedUID:
-		return fmt.Errorf("%w: %s is owned by uid %d (not root)", ErrInsecureScript, p, st.Uid)
+		return fmt.Errorf("%w: %s is owned by uid %d (not root)", ErrInsecure, p, st.Uid)
 	case st.Mode&0o002 != 0:
-		return fmt.Errorf("%w: %s is world-writable", ErrInsecureScript, p)
+		return fmt.Errorf("%w: %s is world-writable", ErrInsecure, p)
 	case st.Mode&0o020 != 0 && st.Gid != 0:
-		return fmt.Errorf("%w: %s is writable by group %d", ErrInsecureScript, p, st.Gid)
+		return fmt.Errorf("%w: %s is writable by group %d", ErrInsecure, p, st.Gid)
 	}
 	return nil
 }
 
-// lookupCredential resolves "user", "user:group" or keepalived's
+// LookupCredential resolves "user", "user:group" or keepalived's
 // "user group" to a credential with no supplementary groups.
-func lookupCredential(spec string) (*syscall.Credential, error) {
+func LookupCredential(spec string) (*syscall.Credential, error) {
 	name, group, _ := strings.Cut(spec, ":")
 	if f := strings.Fields(spec); len(f) == 2 && group == "" {
 		name, group = f[0], f[1]
@@ -118,10 +125,11 @@ func lookupCredential(spec string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
-// defaultScriptUser is keepalived_script if that user exists, else nobody.
-func defaultScriptUser() string {
+// DefaultUser is keepalived's default script user: keepalived_script if
+// that user exists, else root (fallback reports the latter).
+func DefaultUser() (name string, fallback bool) {
 	if _, err := user.Lookup("keepalived_script"); err == nil {
-		return "keepalived_script"
+		return "keepalived_script", false
 	}
-	return "nobody"
+	return "root", true
 }
