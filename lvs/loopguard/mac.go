@@ -1,0 +1,147 @@
+package loopguard
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// maxMACs bounds what ParseMACs accepts (a node has a handful of
+// interfaces; gossip metadata is small).
+const maxMACs = 64
+
+// FormatMACs renders MAC addresses as a comma-separated list of
+// lowercase colon-separated Ethernet addresses, the form ParseMACs reads
+// (for a node's gossip metadata).
+func FormatMACs(macs []net.HardwareAddr) string {
+	s := make([]string, len(macs))
+	for i, m := range macs {
+		s[i] = m.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// ParseMACs parses the list FormatMACs writes: comma-separated unicast
+// 6-byte Ethernet addresses ("02:00:00:00:00:01,02:00:00:00:00:02"),
+// sorted and without duplicates in the result. The empty string is an
+// empty list. It reads data a peer sent and fails on anything else.
+func ParseMACs(s string) ([]net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > maxMACs {
+		return nil, fmt.Errorf("loopguard: %d MAC addresses: at most %d", len(parts), maxMACs)
+	}
+	var out []net.HardwareAddr
+	for _, p := range parts {
+		// net.ParseMAC also takes 20-byte InfiniBand and dotted forms;
+		// insist on the one FormatMACs writes.
+		if len(p) != 17 {
+			return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", p)
+		}
+		m, err := net.ParseMAC(p)
+		if err != nil || len(m) != 6 || strings.ToLower(p) != m.String() {
+			return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", p)
+		}
+		if m[0]&1 != 0 {
+			return nil, fmt.Errorf("loopguard: MAC %s: multicast or broadcast address", m)
+		}
+		if bytes.Equal(m, make([]byte, 6)) {
+			return nil, fmt.Errorf("loopguard: MAC %s: all-zero address", m)
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b net.HardwareAddr) int { return bytes.Compare(a, b) })
+	return slices.CompactFunc(out, func(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }), nil
+}
+
+// LocalMACs returns the MAC addresses of this network namespace's
+// Ethernet interfaces that are up, except loopback: what a node publishes
+// so that its peers recognize the frames its IPVS forwards (sorted,
+// deduplicated: bond slaves and VLANs share their parent's address).
+func LocalMACs() ([]net.HardwareAddr, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("loopguard: list interfaces: %w", err)
+	}
+	return macsOf(ifs), nil
+}
+
+func macsOf(ifs []net.Interface) []net.HardwareAddr {
+	var out []net.HardwareAddr
+	for _, i := range ifs {
+		m := i.HardwareAddr
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 || len(m) != 6 || m[0]&1 != 0 || bytes.Equal(m, make([]byte, 6)) {
+			continue
+		}
+		out = append(out, slices.Clone(m))
+	}
+	slices.SortFunc(out, func(a, b net.HardwareAddr) int { return bytes.Compare(a, b) })
+	return slices.CompactFunc(out, func(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) })
+}
+
+// LocalAddrs returns the unicast addresses configured in this network
+// namespace (loopback and link-local excluded): "this node's addresses"
+// for TargetsFor.
+func LocalAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("loopguard: list addresses: %w", err)
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		p, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(p.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+			continue
+		}
+		out = append(out, ip)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out), nil
+}
+
+// PeerMACs merges the MAC lists that the other directors published
+// (FormatMACs strings, for example from gossip metadata, keyed by node
+// name) into one list, leaving out this node's own MACs: a node must never
+// treat its own frames as a peer's. A list that does not parse is skipped
+// and reported in the joined error; the result still holds every valid
+// peer, so one bad peer cannot disable the guard for the others.
+func PeerMACs(published map[string]string, self string, own []net.HardwareAddr) ([]net.HardwareAddr, error) {
+	names := make([]string, 0, len(published))
+	for n := range published {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []net.HardwareAddr
+	var errs []error
+	for _, n := range names {
+		if n == self {
+			continue
+		}
+		ms, err := ParseMACs(published[n])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n, err))
+			continue
+		}
+		for _, m := range ms {
+			if !slices.ContainsFunc(own, func(o net.HardwareAddr) bool { return bytes.Equal(o, m) }) {
+				out = append(out, m)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b net.HardwareAddr) int { return bytes.Compare(a, b) })
+	return slices.CompactFunc(out, func(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }), errors.Join(errs...)
+}
