@@ -51,7 +51,8 @@
 //   - drain: drain/undrain of the last node's real server through
 //     random nodes.
 //
-// A write that ended in 412 or 422 is fail (certainly not applied); any
+// A write that ended in 412 or 422, or whose connection could not be
+// opened (a killed node's API), is fail (certainly not applied); any
 // other error or a timeout is info (may have happened, at any time after
 // its invocation).
 //

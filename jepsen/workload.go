@@ -75,6 +75,13 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
+// notSent reports an error from dialling the API: the request was never
+// sent, so it certainly did not happen (a fail, not an info).
+func notSent(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -159,7 +166,7 @@ func (w *casWorkload) run(ctx context.Context, proc int, seed uint64) {
 					op.Current = ce.Body.Current
 					last = ce.Body.Current
 				}
-			case errors.Is(err, api.ErrInvalid):
+			case errors.Is(err, api.ErrInvalid), notSent(err):
 				op.Type, op.Err = Fail, err.Error()
 			default:
 				op.Type, op.Err = Info, err.Error()
@@ -198,7 +205,7 @@ func drainWorker(ctx context.Context, h *History, clients map[string]*client.Cli
 		switch {
 		case err == nil:
 			op.Type = OK
-		case errors.Is(err, api.ErrInvalid), errors.Is(err, api.ErrNotFound):
+		case errors.Is(err, api.ErrInvalid), errors.Is(err, api.ErrNotFound), notSent(err):
 			op.Type, op.Err = Fail, err.Error()
 		default:
 			op.Type, op.Err = Info, err.Error()
