@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,8 +336,21 @@ func runFault(t *testing.T, g *clustertest.Group, h *History, i int, f Fault) {
 		g.Kill(target)
 	case FaultPause:
 		g.Pause(target)
+		// The nemesis must really have happened: the agent is stopped.
+		pid := g.Node(target).AgentPID()
+		if err := clustertest.Poll(2*time.Second, 20*time.Millisecond, func() error { return wantState(pid, true) }); err != nil {
+			t.Errorf("jepsen: pause of %s: %v", target, err)
+		}
 	case FaultIsolate, FaultSplit:
 		g.Partition(ev.Nodes, ev.Others)
+		// The partition must really cut: the minority cannot open a
+		// connection to the majority's API.
+		a, b := g.Node(ev.Nodes[0]), g.Node(ev.Others[0])
+		dial := clustertest.NSDialer(a.NS, 300*time.Millisecond)
+		if c, err := dial(context.Background(), "tcp", net.JoinHostPort(b.Addr.String(), fmt.Sprint(clustertest.APIPort))); err == nil {
+			c.Close()
+			t.Errorf("jepsen: partition %v | %v: %s still reaches %s", ev.Nodes, ev.Others, a.Name, b.Name)
+		}
 	}
 	time.Sleep(f.Hold)
 	switch f.Kind {
@@ -344,6 +358,10 @@ func runFault(t *testing.T, g *clustertest.Group, h *History, i int, f Fault) {
 		g.StartAgent(target)
 	case FaultPause:
 		g.Resume(target)
+		pid := g.Node(target).AgentPID()
+		if err := clustertest.Poll(2*time.Second, 20*time.Millisecond, func() error { return wantState(pid, false) }); err != nil {
+			t.Errorf("jepsen: resume of %s: %v", target, err)
+		}
 	case FaultIsolate, FaultSplit:
 		g.Heal()
 	}
@@ -351,6 +369,24 @@ func runFault(t *testing.T, g *clustertest.Group, h *History, i int, f Fault) {
 	heal.Phase, heal.At = PhaseHeal, h.Now()
 	h.AddEvent(heal)
 	time.Sleep(f.Quiet)
+}
+
+// wantState checks whether process pid is stopped (state T in
+// /proc/PID/stat) or not.
+func wantState(pid int, stopped bool) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return err
+	}
+	// pid (comm) state ...: comm may hold spaces, so look after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return fmt.Errorf("pid %d: unreadable stat %q", pid, b)
+	}
+	if st := b[i+2]; (st == 'T') != stopped {
+		return fmt.Errorf("pid %d in state %c, want stopped=%v", pid, st, stopped)
+	}
+	return nil
 }
 
 func without(names []string, x string) []string {

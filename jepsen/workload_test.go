@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -57,5 +58,18 @@ func TestNotSent(t *testing.T) {
 	}
 	if notSent(errors.New("dial tcp: connection refused")) {
 		t.Error("a plain error string is not a dial error")
+	}
+}
+
+// TestWantState: this test process is running, not stopped.
+func TestWantState(t *testing.T) {
+	if err := wantState(os.Getpid(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := wantState(os.Getpid(), true); err == nil {
+		t.Fatal("a running process reads as stopped")
+	}
+	if err := wantState(1<<30, false); err == nil {
+		t.Fatal("a missing process has a state")
 	}
 }
