@@ -121,7 +121,7 @@ func (l *lab) newHost(name string) *host {
 	l.mu.Lock()
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
-	if h.nl, err = netlink.NewHandleAt(ns); err != nil {
+	if h.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
 		l.t.Fatalf("lab: netlink in %s: %v", name, err)
 	}
 	lo, err := h.nl.LinkByName("lo")

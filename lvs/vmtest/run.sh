@@ -3,8 +3,11 @@
 # keepalived-sized benchmark against a real IPVS kernel, in a small qemu VM
 # under TCG (the host kernel has no IPVS; KVM hangs on this machine kind).
 #
+# It also runs the TestVM* tests of lvs/loopguard (active-active DR with real
+# IPVS in network namespaces inside the VM), from their own test binary.
+#
 # Usage: bash lvs/vmtest/run.sh [-tests] [-bench] [-all] [-keep]
-#   -tests  run the TestVM* tests only
+#   -tests  run the TestVM* tests only (lvs and lvs/loopguard)
 #   -bench  run the benchmark only
 #   -all    tests and benchmark in one boot (default)
 #   -keep   keep the build directory (printed) for inspection
@@ -31,7 +34,7 @@ for a in "$@"; do
 	-all | --all) mode=all ;;
 	-keep | --keep) keep=1 ;;
 	-h | --help)
-		sed -n '2,22p' "$0"
+		sed -n '2,25p' "$0"
 		exit 0
 		;;
 	*)
@@ -147,6 +150,8 @@ done
 # (4) the static test binary
 echo "vmtest: building lvs.test"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$ir/lvs.test" ./lvs)
+echo "vmtest: building loopguard.test"
+(cd "$repo" && CGO_ENABLED=0 go test -c -o "$ir/loopguard.test" ./lvs/loopguard)
 
 case "$mode" in
 tests) run_tests=1 run_bench=0 ;;
@@ -167,6 +172,11 @@ for m in ip_vs \$(cd /lib/modules/$kver/kernel/net/netfilter/ipvs && ls ip_vs_*.
 	modprobe \$m || echo "vmtest: modprobe \$m failed"
 done
 for m in veth dummy macvlan fou ipip ip_gre; do modprobe \$m 2>/dev/null; done
+# lvs/loopguard: a bridge, and nftables NAT (the kernel cannot autoload
+# modules here: there is no /sbin/modprobe for its usermode helper).
+for m in bridge nf_conntrack nf_nat nf_tables nft_chain_nat nft_nat nft_ct; do
+	modprobe \$m || echo "vmtest: modprobe \$m failed"
+done
 ip link set lo up
 ip link show dummy0 >/dev/null 2>&1 || ip link add dummy0 type dummy
 echo 0 > /proc/sys/net/ipv6/conf/dummy0/accept_dad
@@ -182,6 +192,7 @@ export QUADRATURE_VM=1
 rc=0
 if [ $run_tests = 1 ]; then
 	/lvs.test -test.v -test.count=1 -test.timeout=600s -test.run '$run_pat' || rc=1
+	/loopguard.test -test.v -test.count=1 -test.timeout=600s -test.run '$run_pat' || rc=1
 fi
 if [ $run_bench = 1 ] && [ \$rc = 0 ]; then
 	QUADRATURE_VM_BENCH=1 /lvs.test -test.v -test.count=1 -test.timeout=600s -test.run '^TestVMBenchKeepalivedScale\$' || rc=1
@@ -218,6 +229,7 @@ if grep -q 'Kernel panic' "$log"; then
 fi
 if grep -qx 'VMTEST PASS' "$log"; then
 	grep '^BENCH' "$log" || true
+	grep '^LOOPGUARD' "$log" || true
 	exit 0
 fi
 echo "VMTEST FAIL: no PASS marker (see $log)" >&2
