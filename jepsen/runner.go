@@ -136,14 +136,20 @@ func Run(t *testing.T, o Options) *Report {
 
 	h := NewHistory()
 	samplerCtx, stopSampler := context.WithCancel(context.Background())
-	defer stopSampler()
 	sampler := &vipSampler{}
 	var sw sync.WaitGroup
 	sw.Go(func() { sampler.run(samplerCtx, h, g, 25*time.Millisecond) })
 
 	wctx, stopWorkloads := context.WithCancel(context.Background())
-	defer stopWorkloads()
 	var ww sync.WaitGroup
+	// Also on a harness failure (t.Fatal in a nemesis): stop and wait for
+	// every goroutine before clustertest tears the namespaces down.
+	defer func() {
+		stopWorkloads()
+		ww.Wait()
+		stopSampler()
+		sw.Wait()
+	}()
 	ww.Go(func() { httpWorker(wctx, h, g, 100, AvailVIP) })
 	ww.Go(func() { httpWorker(wctx, h, g, 101, FencedVIP) })
 	cas := &casWorkload{h: h, clients: clients, nodes: names, params: params, init: init.Version}
