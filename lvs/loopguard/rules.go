@@ -117,6 +117,25 @@ func counterOf(es []expr.Any) (packets, bytes uint64) {
 	return 0, 0
 }
 
+// commentOf returns the comment in a rule's user data (type-length-value
+// records, as nft writes them). The bytes come from the kernel and anyone
+// may have written them: unlike userdata.GetString, a truncated record is
+// "no comment", never a panic.
+func commentOf(udata []byte) (string, bool) {
+	for len(udata) >= 2 {
+		typ, n := userdata.Type(udata[0]), int(udata[1])
+		if len(udata) < 2+n {
+			return "", false
+		}
+		if typ == userdata.TypeComment {
+			v, _ := bytes.CutSuffix(udata[2:2+n], []byte{0})
+			return string(v), true
+		}
+		udata = udata[2+n:]
+	}
+	return "", false
+}
+
 func ruleUserData(t Target) []byte {
 	return userdata.AppendString(nil, userdata.TypeComment, ruleComment(t))
 }
@@ -124,7 +143,7 @@ func ruleUserData(t Target) []byte {
 // decodeRule returns the target a rule read back implements, checking
 // that its expressions are exactly those the target needs.
 func decodeRule(r *nftables.Rule) (Target, error) {
-	c, ok := userdata.GetString(r.UserData, userdata.TypeComment)
+	c, ok := commentOf(r.UserData)
 	if !ok {
 		return Target{}, fmt.Errorf("loopguard: rule handle %d has no comment", r.Handle)
 	}

@@ -197,7 +197,9 @@ type Skipped struct {
 func TargetsFor(t lvs.Table, self []netip.Addr) (targets []Target, skipped []Skipped) {
 	local := map[netip.Addr]bool{}
 	for _, a := range self {
-		local[a.Unmap()] = true
+		if a.IsValid() {
+			local[a.Unmap()] = true
+		}
 	}
 	for _, s := range t.Normalize().Services {
 		var mine []lvs.Destination
