@@ -82,16 +82,23 @@
 //     process cannot drop an address.
 //
 // Reported, never asserted: availability through each VIP (share of
-// successful requests, longest outage, outage per fault kind, median and
-// max), dual ownership of the availability VIP per fault kind, the time
-// to converge.
+// successful requests, failures by class — timeout, refused, reset —,
+// longest outage, outage per fault kind, median and max), dual ownership
+// of the availability VIP per fault kind, the time to converge.
+//
+// The harness also checks that each nemesis took effect (a paused agent
+// is in state T, a partition stops the minority reaching the majority's
+// API) and that no agent exited without a nemesis.
 //
 // # Running
 //
 //	go test ./jepsen -run TestChaos -v                 # short run (100 s of faults, ~2.5 min)
 //	QUADRATURE_JEPSEN_DURATION=10m go test ./jepsen -run TestChaos -v -timeout 30m
 //	QUADRATURE_JEPSEN_SEED=123 ...                     # the same nemesis plan again
-//	QUADRATURE_JEPSEN_REPORT=/tmp/r.txt ...            # keep the report (+ .history.txt)
+//	QUADRATURE_JEPSEN_REPORT=/tmp/r.txt ...            # keep the report and, next to it, .history.txt
+//	                                                   # (every op and nemesis event), .vip.txt (VIP holder
+//	                                                   # changes), .logs/ (agent logs), .cas.html (porcupine,
+//	                                                   # when not linearizable)
 //	QUADRATURE_JEPSEN_INJECT=lost-write|stale-read|dual-vip ...  # corrupt the history: must FAIL
 //	QUADRATURE_CLUSTERTEST_KEEP=/tmp/logs ...          # keep a failed run's agent logs
 //
