@@ -35,21 +35,43 @@ func requireVM(t testing.TB) {
 	}
 }
 
-const (
-	aaVIP    = "203.0.113.10"
-	aaClient = "203.0.113.100"
-	aaPort   = 3128
+const aaPort = 3128
+
+// aaFam is one address family of the topology.
+type aaFam struct {
+	name    string
+	network string // for the application's listener
+	vip     string
+	client  string
+	dirs    []string // d1..d3
+	bits    int
+}
+
+var (
+	aa4 = aaFam{"v4", "tcp4", "203.0.113.10", "203.0.113.100", []string{"203.0.113.11", "203.0.113.12", "203.0.113.13"}, 32}
+	aa6 = aaFam{"v6", "tcp6", "2001:db8:aa::10", "2001:db8:aa::100", []string{"2001:db8:aa::11", "2001:db8:aa::12", "2001:db8:aa::13"}, 128}
+	// aaWeights are the reference deck's weights (iwash1 10, the others 20).
+	aaWeights = []int32{10, 20, 20}
 )
 
-var aaDirs = []string{"203.0.113.11", "203.0.113.12", "203.0.113.13"}
-var aaWeights = []int32{10, 20, 20}
+func (f aaFam) key() lvs.ServiceKey {
+	a := mustAddr(f.vip)
+	return lvs.ServiceKey{Family: lvs.FamilyOf(a), Protocol: lvs.TCP, Addr: a, Port: aaPort}
+}
+
+func (f aaFam) prefix() int {
+	if f.bits == 32 {
+		return 24
+	}
+	return 64
+}
 
 type aaLab struct {
 	t      *testing.T
 	lab    *lab
 	client *host
 	dirs   []*host
-	apps   []*app
+	apps   map[string][]*app // per family
 	ipvs   []*lvs.IPVS
 	guards []*Guard
 	table  lvs.Table
@@ -57,13 +79,18 @@ type aaLab struct {
 	ran    bool // a run happened: IPVS counters may still lag
 }
 
-// aaTable is the one IPVS table every director programs.
+// aaTable is the one IPVS table every director programs: the same DR
+// service in both families.
 func aaTable() lvs.Table {
-	s := lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: mustAddr(aaVIP), Port: aaPort}, Scheduler: "wrr"}
-	for i, d := range aaDirs {
-		s.Destinations = append(s.Destinations, lvs.Destination{Addr: mustAddr(d), Port: aaPort, Weight: aaWeights[i], Method: lvs.DR})
+	var t lvs.Table
+	for _, f := range []aaFam{aa4, aa6} {
+		s := lvs.Service{Key: f.key(), Scheduler: "wrr"}
+		for i, d := range f.dirs {
+			s.Destinations = append(s.Destinations, lvs.Destination{Addr: mustAddr(d), Port: aaPort, Weight: aaWeights[i], Method: lvs.DR})
+		}
+		t.Services = append(t.Services, s)
 	}
-	return lvs.Table{Services: []lvs.Service{s}}
+	return t
 }
 
 // newAALab builds the topology. vipOnLo puts the VIP on the backups' lo
@@ -72,25 +99,30 @@ func aaTable() lvs.Table {
 // director with the two other directors' MACs.
 func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 	t.Helper()
-	l := &aaLab{t: t, lab: newLab(t), table: aaTable()}
-	l.client = l.lab.addHost("client", aaClient+"/24")
-	for i, a := range aaDirs {
-		d := l.lab.addHost(fmt.Sprintf("d%d", i+1), a+"/24")
+	l := &aaLab{t: t, lab: newLab(t), table: aaTable(), apps: map[string][]*app{}}
+	l.client = l.lab.addHost("client", fmt.Sprintf("%s/%d", aa4.client, aa4.prefix()), fmt.Sprintf("%s/%d", aa6.client, aa6.prefix()))
+	for i := range aa4.dirs {
+		d := l.lab.addHost(fmt.Sprintf("d%d", i+1), fmt.Sprintf("%s/%d", aa4.dirs[i], aa4.prefix()), fmt.Sprintf("%s/%d", aa6.dirs[i], aa6.prefix()))
 		for _, k := range []string{"all", "default", "eth0"} {
 			d.sysctl("net/ipv4/conf/"+k+"/rp_filter", "0")
 		}
 		d.sysctl("net/ipv4/conf/all/arp_ignore", "1")
 		d.sysctl("net/ipv4/conf/all/arp_announce", "2")
 		l.dirs = append(l.dirs, d)
-		l.apps = append(l.apps, d.startApp("tcp4", aaPort))
-	}
-	l.dirs[0].addAddr("eth0", aaVIP+"/32")
-	if vipOnLo {
-		for _, d := range l.dirs[1:] {
-			d.addAddr("lo", aaVIP+"/32")
+		for _, f := range []aaFam{aa4, aa6} {
+			l.apps[f.name] = append(l.apps[f.name], d.startApp(f.network, aaPort))
 		}
 	}
-	l.client.neigh(aaVIP, l.dirs[0].mac)
+	for _, f := range []aaFam{aa4, aa6} {
+		vip := fmt.Sprintf("%s/%d", f.vip, f.bits)
+		l.dirs[0].addAddr("eth0", vip)
+		if vipOnLo {
+			for _, d := range l.dirs[1:] {
+				d.addAddr("lo", vip)
+			}
+		}
+		l.client.neigh(f.vip, l.dirs[0].mac)
+	}
 	ctx := context.Background()
 	for _, d := range l.dirs {
 		var v *lvs.IPVS
@@ -134,7 +166,7 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 				t.Fatalf("%s: peer MACs %v, %v", d.name, peers, err)
 			}
 			targets, skipped := TargetsFor(l.table, self[d.name])
-			if len(targets) != 1 || len(skipped) != 0 {
+			if len(targets) != 2 || len(skipped) != 0 {
 				t.Fatalf("%s: targets %v skipped %v", d.name, targets, skipped)
 			}
 			g, err := New(Options{NetNSPath: d.path()})
@@ -153,18 +185,20 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 
 // moveVIP puts the VIP on director i instead of the current owner.
 func (l *aaLab) moveVIP(i int) {
-	old := l.dirs[l.owner]
-	old.delAddr("eth0", aaVIP+"/32")
-	l.dirs[i].addAddr("eth0", aaVIP+"/32")
-	l.client.neigh(aaVIP, l.dirs[i].mac)
+	for _, f := range []aaFam{aa4, aa6} {
+		vip := fmt.Sprintf("%s/%d", f.vip, f.bits)
+		l.dirs[l.owner].delAddr("eth0", vip)
+		l.dirs[i].addAddr("eth0", vip)
+		l.client.neigh(f.vip, l.dirs[i].mac)
+	}
 	l.owner = i
 }
 
 // ipvsConns returns the connections each director's IPVS has scheduled
-// for the service so far.
-func (l *aaLab) ipvsConns() []uint64 {
+// for the family's service so far.
+func (l *aaLab) ipvsConns(f aaFam) []uint64 {
 	out := make([]uint64, len(l.dirs))
-	key := l.table.Services[0].Key
+	key := f.key()
 	for i, d := range l.dirs {
 		err := d.do(func() error {
 			st, err := l.ipvs[i].Stats(context.Background())
@@ -181,11 +215,11 @@ func (l *aaLab) ipvsConns() []uint64 {
 // settledConns returns ipvsConns once the counters stopped moving. IPVS
 // folds its per-CPU counters into what netlink reports from its rate
 // estimator, every 2 s, so a read right after traffic lags.
-func (l *aaLab) settledConns() []uint64 {
-	prev := l.ipvsConns()
+func (l *aaLab) settledConns(f aaFam) []uint64 {
+	prev := l.ipvsConns(f)
 	for range 5 {
 		time.Sleep(2200 * time.Millisecond)
-		cur := l.ipvsConns()
+		cur := l.ipvsConns(f)
 		if slices.Equal(cur, prev) {
 			return cur
 		}
@@ -197,7 +231,7 @@ func (l *aaLab) settledConns() []uint64 {
 
 // ipvsChoices reads the owner's IPVS connection table: client port →
 // real server chosen, for connections from the client to the VIP.
-func (l *aaLab) ipvsChoices() map[uint16]netip.Addr {
+func (l *aaLab) ipvsChoices(fam aaFam) map[uint16]netip.Addr {
 	out := map[uint16]netip.Addr{}
 	err := l.dirs[l.owner].do(func() error {
 		f, err := os.Open("/proc/thread-self/net/ip_vs_conn")
@@ -212,11 +246,11 @@ func (l *aaLab) ipvsChoices() map[uint16]netip.Addr {
 			if len(f) < 7 || f[0] != "TCP" {
 				continue
 			}
-			cip, ok1 := hexAddr4(f[1])
+			cip, ok1 := connAddr(f[1])
 			cport, err1 := strconv.ParseUint(f[2], 16, 16)
-			vip, ok2 := hexAddr4(f[3])
-			dip, ok3 := hexAddr4(f[5])
-			if !ok1 || !ok2 || !ok3 || err1 != nil || cip != mustAddr(aaClient) || vip != mustAddr(aaVIP) {
+			vip, ok2 := connAddr(f[3])
+			dip, ok3 := connAddr(f[5])
+			if !ok1 || !ok2 || !ok3 || err1 != nil || cip != mustAddr(fam.client) || vip != mustAddr(fam.vip) {
 				continue
 			}
 			out[uint16(cport)] = dip
@@ -229,7 +263,13 @@ func (l *aaLab) ipvsChoices() map[uint16]netip.Addr {
 	return out
 }
 
-func hexAddr4(s string) (netip.Addr, bool) {
+// connAddr reads an address of /proc/net/ip_vs_conn: 8 hex digits for
+// IPv4, the colon form for IPv6.
+func connAddr(s string) (netip.Addr, bool) {
+	if strings.Contains(s, ":") {
+		a, err := netip.ParseAddr(s)
+		return a, err == nil && a.Is6()
+	}
 	v, err := strconv.ParseUint(s, 16, 32)
 	if err != nil || len(s) != 8 {
 		return netip.Addr{}, false
@@ -264,17 +304,18 @@ func (r aaResult) String() string {
 		r.n, r.ok, r.failed, strings.Join(ans, " "), r.accepts, r.dupAccepts, r.decisions, r.mismatch)
 }
 
-// run opens n connections from the client to the VIP and counts.
-func (l *aaLab) run(n, parallel int, timeout time.Duration) aaResult {
-	for _, a := range l.apps {
+// run opens n connections from the client to the family's VIP and counts.
+func (l *aaLab) run(f aaFam, n, parallel int, timeout time.Duration) aaResult {
+	apps := l.apps[f.name]
+	for _, a := range apps {
 		a.snapshot()
 	}
 	before := make([]uint64, len(l.dirs))
 	if l.ran {
-		before = l.settledConns()
+		before = l.settledConns(f)
 	}
 	l.ran = true
-	replies := l.client.dialFrom(netip.AddrPortFrom(mustAddr(aaVIP), aaPort), n, parallel, timeout)
+	replies := l.client.dialFrom(netip.AddrPortFrom(mustAddr(f.vip), aaPort), n, parallel, timeout)
 	time.Sleep(100 * time.Millisecond) // late accepts of timed-out attempts
 	r := aaResult{n: n, answered: map[string]int{}}
 	for _, rp := range replies {
@@ -289,11 +330,11 @@ func (l *aaLab) run(n, parallel int, timeout time.Duration) aaResult {
 		r.answered[rp.server]++
 	}
 	servedBy := map[uint16][]int{}
-	for i, a := range l.apps {
+	for i, a := range apps {
 		acc, total := a.snapshot()
 		r.accepts = append(r.accepts, total)
 		for cp, c := range acc {
-			if cp.Addr() != mustAddr(aaClient) {
+			if cp.Addr() != mustAddr(f.client) {
 				continue
 			}
 			for range c {
@@ -304,18 +345,18 @@ func (l *aaLab) run(n, parallel int, timeout time.Duration) aaResult {
 	for _, s := range servedBy {
 		r.dupAccepts += len(s) - 1
 	}
-	after := l.settledConns()
+	after := l.settledConns(f)
 	for i := range after {
 		r.decisions = append(r.decisions, after[i]-before[i])
 	}
-	chosen := l.ipvsChoices()
+	chosen := l.ipvsChoices(f)
 	for _, rp := range replies {
 		if rp.err != nil {
 			continue
 		}
 		c, ok := chosen[rp.client.Port()]
 		s := servedBy[rp.client.Port()]
-		if !ok || len(s) != 1 || aaDirs[s[0]] != c.String() {
+		if !ok || len(s) != 1 || mustAddr(f.dirs[s[0]]) != c {
 			r.mismatch++
 		}
 	}
@@ -363,19 +404,34 @@ func TestVMActiveActiveDR(t *testing.T) {
 	requireRoot(t)
 	const n = 300
 	var summary []string
+	record := func(t *testing.T, what string, f aaFam, r aaResult) {
+		t.Logf("%s %s: %s", what, f.name, r)
+		if r.firstErr != nil {
+			t.Logf("%s %s: first failure: %v", what, f.name, r.firstErr)
+		}
+		summary = append(summary, fmt.Sprintf("%s %s %s", what, f.name, r))
+	}
 
 	t.Run("guarded", func(t *testing.T) {
+		// The recommended deployment: the VIP on the master only.
 		l := newAALab(t, true, false)
-		r := l.run(n, 1, 3*time.Second)
-		t.Logf("guarded (VIP on d1, no VIP on backups): %s", r)
-		summary = append(summary, "guarded "+r.String())
-		l.requireOnce(r)
-
+		for _, c := range []struct {
+			f aaFam
+			n int
+		}{{aa4, n}, {aa6, n / 3}} {
+			r := l.run(c.f, c.n, 1, 3*time.Second)
+			record(t, "guarded", c.f, r)
+			l.requireOnce(r)
+		}
 		l.moveVIP(1)
-		r = l.run(n/2, 1, 3*time.Second)
-		t.Logf("guarded after the VIP moved to d2: %s", r)
-		summary = append(summary, "vip_moved "+r.String())
-		l.requireOnce(r)
+		for _, c := range []struct {
+			f aaFam
+			n int
+		}{{aa4, n / 2}, {aa6, n / 5}} {
+			r := l.run(c.f, c.n, 1, 3*time.Second)
+			record(t, "vip_moved_to_d2", c.f, r)
+			l.requireOnce(r)
+		}
 		for i, g := range l.guards {
 			st, err := g.Read(context.Background())
 			if err != nil || len(st.Drift) > 0 {
@@ -386,29 +442,32 @@ func TestVMActiveActiveDR(t *testing.T) {
 	})
 
 	t.Run("guarded_classic", func(t *testing.T) {
-		// The control's exact topology (VIP on the backups' lo), guarded.
+		// The control's exact topology (VIP also on the backups' lo), guarded.
 		l := newAALab(t, true, true)
-		r := l.run(n, 1, 3*time.Second)
-		t.Logf("guarded, VIP also on the backups' lo: %s", r)
-		summary = append(summary, "guarded_classic "+r.String())
+		r := l.run(aa4, n, 1, 3*time.Second)
+		record(t, "guarded_classic", aa4, r)
 		l.requireOnce(r)
 	})
 
 	t.Run("control", func(t *testing.T) {
-		// The classic keepalived DR setup without the guard: backups hold
-		// the VIP on lo, so their IPVS sees forwarded packets.
+		// The classic keepalived DR setup without the guard: the backups
+		// hold the VIP on lo, so their IPVS sees forwarded packets.
 		l := newAALab(t, false, true)
-		r := l.run(n, 20, 2*time.Second)
-		t.Logf("control (no guard, VIP on the backups' lo): %s (first failure: %v)", r, r.firstErr)
-		summary = append(summary, "control "+r.String())
-		var peerDecisions uint64
-		for i, d := range r.decisions {
-			if i != l.owner {
-				peerDecisions += d
+		for _, c := range []struct {
+			f aaFam
+			n int
+		}{{aa4, n}, {aa6, n / 3}} {
+			r := l.run(c.f, c.n, 20, 2*time.Second)
+			record(t, "control", c.f, r)
+			var peerDecisions uint64
+			for i, d := range r.decisions {
+				if i != l.owner {
+					peerDecisions += d
+				}
 			}
-		}
-		if r.failed == 0 && r.dupAccepts == 0 && peerDecisions == 0 && r.mismatch == 0 {
-			t.Fatalf("the control run shows no problem, so the guarded run proves nothing: %s", r)
+			if r.failed == 0 && r.dupAccepts == 0 && peerDecisions == 0 && r.mismatch == 0 {
+				t.Errorf("the %s control run shows no problem, so the guarded run proves nothing: %s", c.f.name, r)
+			}
 		}
 	})
 
@@ -416,9 +475,8 @@ func TestVMActiveActiveDR(t *testing.T) {
 		// Without the guard and without the VIP on the backups, whatever
 		// the master forwards to a peer is dropped there.
 		l := newAALab(t, false, false)
-		r := l.run(n/2, 20, 2*time.Second)
-		t.Logf("control (no guard, no VIP on the backups): %s", r)
-		summary = append(summary, "control_plain "+r.String())
+		r := l.run(aa4, n/5, 20, 2*time.Second)
+		record(t, "control_plain", aa4, r)
 		if r.failed == 0 {
 			t.Fatalf("the plain control run shows no failure: %s", r)
 		}
