@@ -38,8 +38,10 @@ const defaultResyncSlice = 64
 // every destination is still read once per ResyncInterval.
 //
 // Resync also runs a full pass when there is no kept view, when the
-// desired table differs from the one of the last pass, or while
-// destinations drain (their connection counts decide what to do).
+// desired table differs from the one of the last pass, when incremental
+// passes changed the table since the last full pass (the kernel digest is
+// then unknown), or while destinations drain (their connection counts
+// decide what to do).
 func (r *Reconciler) Resync(ctx context.Context, desired Table) (SyncResult, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -85,7 +87,11 @@ func (r *Reconciler) slices() int {
 func (r *Reconciler) sliceCheck(ctx context.Context, desired Table) (res SyncResult, verified bool, err error) {
 	sr, ok := r.cfg.DataPlane.(SliceReader)
 	k := r.slices()
-	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || len(r.draining) > 0 || !equalTables(desired, r.lastDesired) {
+	// A full pass also when the kernel digest is unknown (incremental
+	// passes changed the table since the last full one): it is what
+	// proves the table to the group, and callers would otherwise dump the
+	// whole table for it after every pass.
+	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || r.digest == "" || len(r.draining) > 0 || !equalTables(desired, r.lastDesired) {
 		return res, false, nil
 	}
 	slice := r.nextSlice % k

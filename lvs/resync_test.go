@@ -248,3 +248,23 @@ func TestRunSlicedResyncRepairsDrift(t *testing.T) {
 		t.Fatalf("resyncs_total{kind=full} = %v, want >= 1 (the repair)", v)
 	}
 }
+
+// After an incremental change the digest of the kernel table is unknown:
+// the next Resync is a full pass (which reads it), the ones after are
+// sliced again and report it.
+func TestResyncAfterIncrementalUpdate(t *testing.T) {
+	_, r, want := slicedReconciler(t)
+	next := tenServices()
+	next.Services[6].Destinations[2].Weight = 9
+	res, err := r.Update(t.Context(), next)
+	if err != nil || res.Plan.Ops() != 1 || res.Digest != "" {
+		t.Fatalf("update: err %v ops %d digest %q", err, res.Plan.Ops(), res.Digest)
+	}
+	if res := resync(t, r, next); res.Slice != 0 || res.Digest != next.Digest() {
+		t.Fatalf("first resync after the update: slice %d digest %q", res.Slice, res.Digest)
+	}
+	if res := resync(t, r, next); res.Slice == 0 || res.Digest != next.Digest() {
+		t.Fatalf("second resync: slice %d digest %q", res.Slice, res.Digest)
+	}
+	_ = want
+}
