@@ -285,9 +285,12 @@ func (g *Guard) remove() error {
 	return nil
 }
 
-// Close removes the owned table (peer-forwarded packets then reach IPVS
-// again: call it on shutdown, when this node stops being a director) and
-// releases the netlink handle. It is safe to call more than once.
+// Close removes the owned table and releases the netlink handle: call it
+// when this node stops being an active-active director for good (it
+// leaves the cluster, or the feature is turned off). Peer-forwarded
+// packets then reach IPVS again (or are dropped when the VIP is not
+// local). For an ordinary stop or restart use Detach. It is safe to call
+// more than once.
 func (g *Guard) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -307,6 +310,18 @@ func (g *Guard) Close() error {
 	}
 	errs = append(errs, g.closeHandles())
 	return errors.Join(errs...)
+}
+
+// Detach releases the netlink handle and leaves the table in place: what
+// an agent does when it stops or restarts while the node goes on serving.
+// Its peers keep forwarding connections to this node as long as its
+// application passes their health checks, and those packets must still
+// reach the application; a later Set (by the next agent) adopts the
+// table. Safe to call more than once, and after Close.
+func (g *Guard) Detach() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closeHandles()
 }
 
 func (g *Guard) closeHandles() error {

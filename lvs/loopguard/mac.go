@@ -60,16 +60,53 @@ func ParseMACs(s string) ([]net.HardwareAddr, error) {
 	return slices.CompactFunc(out, func(a, b net.HardwareAddr) bool { return bytes.Equal(a, b) }), nil
 }
 
-// LocalMACs returns the MAC addresses of this network namespace's
-// Ethernet interfaces that are up, except loopback: what a node publishes
-// so that its peers recognize the frames its IPVS forwards (sorted,
-// deduplicated: bond slaves and VLANs share their parent's address).
+// LocalMACs returns the MAC addresses of all this network namespace's
+// Ethernet interfaces that are up, except loopback (sorted, deduplicated:
+// bond slaves and VLANs share their parent's address). Prefer
+// InterfaceMACs(LocalAddrs()) for what a node publishes.
 func LocalMACs() ([]net.HardwareAddr, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("loopguard: list interfaces: %w", err)
 	}
 	return macsOf(ifs), nil
+}
+
+// InterfaceMACs returns the MAC addresses of the Ethernet interfaces
+// (up, not loopback) that carry one of addrs: the interfaces whose MAC
+// a peer sees on the frames this node's IPVS forwards to it (a DR real
+// server is on-link, so the frames leave through the interface that holds
+// this node's address in that subnet). InterfaceMACs(LocalAddrs()) is
+// what a node should publish: unlike LocalMACs it leaves out the
+// address-less interfaces (container veths, bridge ports), so the list
+// stays small enough for gossip metadata.
+func InterfaceMACs(addrs []netip.Addr) ([]net.HardwareAddr, error) {
+	want := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		want[a.Unmap()] = true
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("loopguard: list interfaces: %w", err)
+	}
+	var keep []net.Interface
+	for _, i := range ifs {
+		as, err := i.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("loopguard: addresses of %s: %w", i.Name, err)
+		}
+		for _, a := range as {
+			p, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(p.IP); ok && want[ip.Unmap()] {
+				keep = append(keep, i)
+				break
+			}
+		}
+	}
+	return macsOf(keep), nil
 }
 
 func macsOf(ifs []net.Interface) []net.HardwareAddr {

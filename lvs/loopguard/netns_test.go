@@ -240,13 +240,78 @@ func TestNetnsPeerForwardedServedLocally(t *testing.T) {
 	if err := g.Set(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	// Detach (an agent restart) leaves the table serving; the next guard
+	// adopts it without a write, and Close removes it.
+	if err := g.Detach(); err != nil {
+		t.Fatalf("Detach: %v", err)
 	}
 	if err := g.Close(); err != nil {
+		t.Fatalf("Close after Detach: %v", err)
+	}
+	checkTables(t, peer, foreign, DefaultTableName)
+	for _, r := range client.dialFrom(vip4, 2, 1, 3*time.Second) {
+		if r.err != nil || r.local != mustAddr(tnPeer) {
+			t.Fatalf("after Detach: %+v", r)
+		}
+	}
+	reg2 := prometheus.NewRegistry()
+	g2, err := New(Options{NetNSPath: peer.path(), Registerer: reg2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.Set(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testCounter(reg2, "quadrature_loopguard_writes_total"); err != nil || n != 0 {
+		t.Fatalf("adopting an intact table wrote %v times (%v)", n, err)
+	}
+	if err := g2.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := g2.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	checkTables(t, peer, foreign)
+	if _, err := g2.Read(ctx); err == nil {
+		t.Fatal("Read after Close succeeded")
+	}
+
+	// What the agent publishes for the peer: the MAC of the interface
+	// that holds its addresses.
+	err = peer.do(func() error {
+		addrs, err := LocalAddrs()
+		if err != nil {
+			return err
+		}
+		ms, err := InterfaceMACs(addrs)
+		if err != nil {
+			return err
+		}
+		if FormatMACs(ms) != peer.mac.String() {
+			t.Errorf("InterfaceMACs(%v) = %v, want %s", addrs, ms, peer.mac)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testCounter sums a counter family of reg.
+func testCounter(reg *prometheus.Registry, name string) (float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum, nil
 }
 
 // addForeignTable creates "inet foreign" with one chain in h.

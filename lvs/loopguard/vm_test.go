@@ -140,21 +140,27 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 		l.ipvs = append(l.ipvs, v)
 	}
 	if guarded {
-		// What the agent does: each node publishes FormatMACs(LocalMACs())
-		// and guards with PeerMACs of the others and TargetsFor(its table,
-		// LocalAddrs()).
+		// What the agent does: each node publishes
+		// FormatMACs(InterfaceMACs(LocalAddrs())) and guards with PeerMACs
+		// of the others and TargetsFor(its table, LocalAddrs()).
 		published := map[string]string{}
 		own := map[string][]net.HardwareAddr{}
 		self := map[string][]netip.Addr{}
 		for _, d := range l.dirs {
 			err := d.do(func() error {
-				m, err := LocalMACs()
+				addrs, err := LocalAddrs()
 				if err != nil {
 					return err
 				}
-				own[d.name], published[d.name] = m, FormatMACs(m)
-				self[d.name], err = LocalAddrs()
-				return err
+				m, err := InterfaceMACs(addrs)
+				if err != nil {
+					return err
+				}
+				if len(m) != 1 || m[0].String() != d.mac.String() {
+					return fmt.Errorf("InterfaceMACs(%v) = %v, want eth0's %s", addrs, m, d.mac)
+				}
+				own[d.name], published[d.name], self[d.name] = m, FormatMACs(m), addrs
+				return nil
 			})
 			if err != nil {
 				t.Fatalf("%s: %v", d.name, err)
