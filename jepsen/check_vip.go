@@ -22,11 +22,15 @@ type DualOptions struct {
 	// two holders are tolerated: the fence delay of decision 5 (a cut-off
 	// master drops its fenced VIP one leader lease or a few after losing
 	// quorum contact, while the majority's new master takes over after
-	// Master_Down) and VRRP preemption after a heal. Default 1 s.
+	// Master_Down) and VRRP preemption after a heal. Default 2 s: the
+	// product's own fence test allows 1 s on an idle machine; this suite
+	// runs inside `make test` on a loaded 2-core box, where fencing was
+	// seen to take 1.1 s. Every excused double hold is listed in the
+	// checker's notes, so a slow fence stays visible.
 	Grace time.Duration
 	// MinEpisode: double holds shorter than this (from the first to the
 	// last sample that saw them) are handovers sampled mid-way, not split
-	// brain. Default 100 ms.
+	// brain. Default 200 ms (a few samples).
 	MinEpisode time.Duration
 	// RestartGrace extends a killed agent's downtime past its restart: the
 	// VIP a SIGKILLed agent left on its interface stays until the new
@@ -36,10 +40,10 @@ type DualOptions struct {
 
 func (o DualOptions) withDefaults() DualOptions {
 	if o.Grace == 0 {
-		o.Grace = time.Second
+		o.Grace = 2 * time.Second
 	}
 	if o.MinEpisode == 0 {
-		o.MinEpisode = 100 * time.Millisecond
+		o.MinEpisode = 200 * time.Millisecond
 	}
 	if o.RestartGrace == 0 {
 		o.RestartGrace = 5 * time.Second

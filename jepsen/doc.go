@@ -74,9 +74,10 @@
 //     table digest, /readyz ready, not degraded, not fenced; exactly one
 //     holder per VIP; a request through each VIP succeeds.
 //   - CheckFencedVIP: the quorum-fenced VIP never has two live holders
-//     (VIPs sampled every 25 ms). Excused: samples within 1 s of a
-//     nemesis event (the fence delay, preemption after a heal), double
-//     holds spanning under 100 ms outside those windows (a handover seen
+//     (VIPs sampled every 25 ms). Excused: samples within 2 s of a
+//     nemesis event (the fence delay, preemption after a heal; the
+//     product's own test allows 1 s on an idle machine), double holds
+//     spanning under 200 ms outside those windows (a handover seen
 //     mid-way by the node-by-node sample), and holders whose agent is
 //     paused or killed (until 5 s after its restart): a frozen or dead
 //     process cannot drop an address.
