@@ -38,6 +38,17 @@ type Availability struct {
 	// while a fault of that kind was in force or in the quiet period after
 	// its heal, one value per fault of that kind (0 when it caused none).
 	PerFault map[FaultKind][]time.Duration
+	// Faults has one entry per fault, in schedule order: the longest
+	// outage that began in its window and the failures in it by class.
+	Faults []FaultOutage
+}
+
+// FaultOutage is what one fault cost the clients of one VIP.
+type FaultOutage struct {
+	Fault  int
+	Kind   FaultKind
+	Worst  time.Duration
+	Errors map[string]int
 }
 
 // Fraction is the share of requests that succeeded.
@@ -114,7 +125,7 @@ func MeasureAvailability(target string, ops []Op, events []Event) Availability {
 		}
 		wins = append(wins, w)
 	}
-	for _, w := range wins {
+	for k, w := range wins {
 		var worst time.Duration
 		for _, o := range a.Outages {
 			if o.From >= w.from && o.From < w.to {
@@ -122,6 +133,13 @@ func MeasureAvailability(target string, ops []Op, events []Event) Availability {
 			}
 		}
 		a.PerFault[w.kind] = append(a.PerFault[w.kind], worst)
+		fo := FaultOutage{Fault: idx[k], Kind: w.kind, Worst: worst, Errors: map[string]int{}}
+		for _, o := range reqs {
+			if o.Type != OK && o.Start >= w.from && o.Start < w.to {
+				fo.Errors[errorClass(o)]++
+			}
+		}
+		a.Faults = append(a.Faults, fo)
 	}
 	return a
 }
@@ -152,14 +170,22 @@ func Median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Summary is one report line.
-func (a Availability) Summary() string {
-	var errs []string
+// ErrorSummary is "timeout 3, refused 80" (classes in a fixed order).
+func ErrorSummary(errs map[string]int) string {
+	var out []string
 	for _, c := range []string{"timeout", "refused", "reset", "other"} {
-		if a.Errors[c] > 0 {
-			errs = append(errs, fmt.Sprintf("%s %d", c, a.Errors[c]))
+		if errs[c] > 0 {
+			out = append(out, fmt.Sprintf("%s %d", c, errs[c]))
 		}
 	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// Summary is one report line.
+func (a Availability) Summary() string {
 	return fmt.Sprintf("%s: %d requests, %d ok (%.2f%%; failed: %s), %d outages, longest %v at %.1fs (%d requests failed in it)",
-		a.Target, a.Requests, a.OK, 100*a.Fraction(), strings.Join(errs, ", "), len(a.Outages), a.Longest.Duration().Round(time.Millisecond), a.Longest.From.Seconds(), a.Longest.Requests)
+		a.Target, a.Requests, a.OK, 100*a.Fraction(), ErrorSummary(a.Errors), len(a.Outages), a.Longest.Duration().Round(time.Millisecond), a.Longest.From.Seconds(), a.Longest.Requests)
 }

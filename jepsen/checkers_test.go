@@ -319,6 +319,13 @@ func TestMeasureAvailability(t *testing.T) {
 	if got := a.PerFault[FaultIsolate]; len(got) != 1 || got[0] != ms(100) {
 		t.Errorf("after isolate %v", got)
 	}
+	if len(a.Faults) != 3 || a.Faults[0].Worst != ms(1100) || ErrorSummary(a.Faults[0].Errors) != "timeout 1, refused 1" ||
+		a.Faults[1].Kind != FaultIsolate || ErrorSummary(a.Faults[1].Errors) != "other 1" || ErrorSummary(a.Faults[2].Errors) != "other 1" {
+		t.Errorf("per fault %+v", a.Faults)
+	}
+	if ErrorSummary(nil) != "none" {
+		t.Error("empty error summary")
+	}
 	if m := Median([]time.Duration{ms(3), ms(1), ms(2), ms(10)}); m != 2500*time.Microsecond {
 		t.Errorf("median %v", m)
 	}

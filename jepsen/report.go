@@ -121,6 +121,26 @@ func (r *Report) Write(w io.Writer) {
 			p("    after %-7s (%2d faults): outage median %6v max %6v", k, len(ds), Median(ds).Round(time.Millisecond), mx.Round(time.Millisecond))
 		}
 	}
+	if len(r.Avail) > 0 {
+		p("  per fault (longest outage that began between its start and the next fault; failed requests by class):")
+		starts := map[int]Event{}
+		for _, e := range r.Events {
+			if e.Phase == PhaseStart {
+				starts[e.Fault] = e
+			}
+		}
+		for i, fo := range r.Avail[0].Faults {
+			e := starts[fo.Fault]
+			line := fmt.Sprintf("    %2d %-7s %-12s", fo.Fault, fo.Kind, strings.Join(e.Nodes, ","))
+			for _, a := range r.Avail {
+				if i < len(a.Faults) {
+					f := a.Faults[i]
+					line += fmt.Sprintf(" | %s %6v (%s)", a.Target, f.Worst.Round(time.Millisecond), ErrorSummary(f.Errors))
+				}
+			}
+			p("%s", line)
+		}
+	}
 	p("")
 	p("dual VIP ownership (sampled; live agents only):")
 	insts := make([]string, 0, len(r.Dual))
