@@ -25,8 +25,9 @@ func FormatMACs(macs []net.HardwareAddr) string {
 	return strings.Join(s, ",")
 }
 
-// ParseMACs parses the list FormatMACs writes: comma-separated unicast
-// 6-byte Ethernet addresses ("02:00:00:00:00:01,02:00:00:00:00:02"),
+// ParseMACs parses the list FormatMACs writes (for logs, and a
+// configuration keyword listing extra peers such as a keepalived
+// director): comma-separated unicast 6-byte Ethernet addresses ("02:00:00:00:00:01,02:00:00:00:00:02"),
 // sorted and without duplicates in the result. The empty string is an
 // empty list. It reads data a peer sent and fails on anything else.
 func ParseMACs(s string) ([]net.HardwareAddr, error) {
@@ -39,20 +40,9 @@ func ParseMACs(s string) ([]net.HardwareAddr, error) {
 	}
 	var out []net.HardwareAddr
 	for _, p := range parts {
-		// net.ParseMAC also takes 20-byte InfiniBand and dotted forms;
-		// insist on the one FormatMACs writes.
-		if len(p) != 17 {
-			return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", p)
-		}
-		m, err := net.ParseMAC(p)
-		if err != nil || len(m) != 6 || strings.ToLower(p) != m.String() {
-			return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", p)
-		}
-		if m[0]&1 != 0 {
-			return nil, fmt.Errorf("loopguard: MAC %s: multicast or broadcast address", m)
-		}
-		if bytes.Equal(m, make([]byte, 6)) {
-			return nil, fmt.Errorf("loopguard: MAC %s: all-zero address", m)
+		m, err := ParseMAC(p)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, m)
 	}
@@ -150,13 +140,36 @@ func LocalAddrs() ([]netip.Addr, error) {
 	return slices.Compact(out), nil
 }
 
-// PeerMACs merges the MAC lists that the other directors published
-// (FormatMACs strings, for example from gossip metadata, keyed by node
-// name) into one list, leaving out this node's own MACs: a node must never
-// treat its own frames as a peer's. A list that does not parse is skipped
-// and reported in the joined error; the result still holds every valid
-// peer, so one bad peer cannot disable the guard for the others.
-func PeerMACs(published map[string]string, self string, own []net.HardwareAddr) ([]net.HardwareAddr, error) {
+// ParseMAC parses one MAC address as a peer published it: a unicast
+// 6-byte Ethernet address in colon form ("02:00:00:00:00:0a", either
+// case). It reads data a peer sent and fails on anything else.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	// net.ParseMAC also takes 20-byte InfiniBand and dotted forms;
+	// insist on the colon form of an Ethernet address.
+	if len(s) != 17 {
+		return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", s)
+	}
+	m, err := net.ParseMAC(s)
+	if err != nil || len(m) != 6 || strings.ToLower(s) != m.String() {
+		return nil, fmt.Errorf("loopguard: MAC %q: want xx:xx:xx:xx:xx:xx", s)
+	}
+	if m[0]&1 != 0 {
+		return nil, fmt.Errorf("loopguard: MAC %s: multicast or broadcast address", m)
+	}
+	if bytes.Equal(m, make([]byte, 6)) {
+		return nil, fmt.Errorf("loopguard: MAC %s: all-zero address", m)
+	}
+	return m, nil
+}
+
+// PeerMACs merges the MAC addresses the other directors published (for
+// example cluster.Meta.MACs of every member, keyed by node name) into one
+// sorted list, leaving out the node named self and this node's own MACs
+// (own): a node must never treat its own frames as a peer's. An address
+// that does not parse is skipped and reported in the joined error; the
+// result still holds every valid one, so one bad peer cannot disable the
+// guard for the others.
+func PeerMACs(published map[string][]string, self string, own []net.HardwareAddr) ([]net.HardwareAddr, error) {
 	names := make([]string, 0, len(published))
 	for n := range published {
 		names = append(names, n)
@@ -168,12 +181,16 @@ func PeerMACs(published map[string]string, self string, own []net.HardwareAddr) 
 		if n == self {
 			continue
 		}
-		ms, err := ParseMACs(published[n])
-		if err != nil {
-			errs = append(errs, fmt.Errorf("node %s: %w", n, err))
+		if len(published[n]) > maxMACs {
+			errs = append(errs, fmt.Errorf("node %s: %d MAC addresses, at most %d", n, len(published[n]), maxMACs))
 			continue
 		}
-		for _, m := range ms {
+		for _, s := range published[n] {
+			m, err := ParseMAC(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("node %s: %w", n, err))
+				continue
+			}
 			if !slices.ContainsFunc(own, func(o net.HardwareAddr) bool { return bytes.Equal(o, m) }) {
 				out = append(out, m)
 			}

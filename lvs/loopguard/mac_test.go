@@ -48,18 +48,21 @@ func FuzzParseMACs(f *testing.F) {
 
 func TestPeerMACs(t *testing.T) {
 	own := []net.HardwareAddr{mac("02:00:00:00:00:01")}
-	pub := map[string]string{
-		"iwash1": "02:00:00:00:00:01",
-		"iwash2": "02:00:00:00:00:02,02:00:00:00:00:01", // also lists ours: never a peer
-		"iwash3": "02:00:00:00:00:03",
-		"bad":    "not a mac",
+	pub := map[string][]string{
+		"iwash1": {"02:00:00:00:00:01"},
+		"iwash2": {"02:00:00:00:00:02", "02:00:00:00:00:01"}, // also lists ours: never a peer
+		"iwash3": {"02:00:00:00:00:03", "not a mac"},
+		"bad":    {"ff:ff:ff:ff:ff:ff"},
+		"many":   make([]string, 65),
 	}
 	got, err := PeerMACs(pub, "iwash1", own)
 	if FormatMACs(got) != "02:00:00:00:00:02,02:00:00:00:00:03" {
 		t.Fatalf("PeerMACs = %s", FormatMACs(got))
 	}
-	if err == nil || !strings.Contains(err.Error(), "node bad") {
-		t.Fatalf("error %v: want one naming node bad", err)
+	for _, want := range []string{"node bad", "node iwash3", "node many"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v: want one naming %s", err, want)
+		}
 	}
 	if got, err := PeerMACs(nil, "x", nil); got != nil || err != nil {
 		t.Fatalf("no peers: %v %v", got, err)

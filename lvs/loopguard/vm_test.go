@@ -140,10 +140,11 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 		l.ipvs = append(l.ipvs, v)
 	}
 	if guarded {
-		// What the agent does: each node publishes
-		// FormatMACs(InterfaceMACs(LocalAddrs())) and guards with PeerMACs
-		// of the others and TargetsFor(its table, LocalAddrs()).
-		published := map[string]string{}
+		// What the agent does: each node publishes the MACs of its
+		// interfaces (cluster.Meta.MACs; here InterfaceMACs(LocalAddrs()))
+		// and guards with PeerMACs of the others and TargetsFor(its
+		// table, LocalAddrs()).
+		published := map[string][]string{}
 		own := map[string][]net.HardwareAddr{}
 		self := map[string][]netip.Addr{}
 		for _, d := range l.dirs {
@@ -159,7 +160,7 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 				if len(m) != 1 || m[0].String() != d.mac.String() {
 					return fmt.Errorf("InterfaceMACs(%v) = %v, want eth0's %s", addrs, m, d.mac)
 				}
-				own[d.name], published[d.name], self[d.name] = m, FormatMACs(m), addrs
+				own[d.name], published[d.name], self[d.name] = m, strings.Split(FormatMACs(m), ","), addrs
 				return nil
 			})
 			if err != nil {
