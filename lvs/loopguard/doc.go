@@ -40,15 +40,18 @@
 //
 // # Pieces
 //
-//   - target.go: Target, Desired (Normalize, Equal), TargetsFor, the pure
-//     derivation from an lvs.Table and the node's addresses, and the rule
-//     comment codec.
-//   - mac.go: FormatMACs/ParseMACs (the MAC list a node publishes in its
-//     gossip metadata), PeerMACs (merge the peers' lists), LocalMACs and
-//     LocalAddrs (this namespace's interfaces).
+//   - target.go: Target, Desired (Normalize, Equal), TargetsFor (the pure
+//     derivation from an lvs.Table and the node's addresses), DesiredFor
+//     (TargetsFor plus PeerMACs: everything an agent derives), and the
+//     rule comment codec.
+//   - mac.go: ParseMAC, PeerMACs (merge what the members published, e.g.
+//     cluster.Meta.MACs), FormatMACs/ParseMACs (a comma list), and this
+//     namespace's LocalAddrs, InterfaceMACs, LocalMACs.
 //   - rules.go: the nftables expressions of a target and the batch that
 //     writes the whole table.
-//   - guard.go, metrics.go: Guard (New, Set, Read, Close) and its metrics.
+//   - guard.go, metrics.go: Guard (New, Set, Read, Detach, Close) and its
+//     metrics (quadrature_loopguard_writes_total{reason},
+//     quadrature_loopguard_peer_macs, quadrature_loopguard_targets).
 //
 // Every change is one netlink batch that replaces the whole table
 // atomically; Set first reads the table back (chain, set, elements, and
@@ -59,9 +62,11 @@
 // # Who calls it
 //
 // The cluster runtime (one Guard per node, in the namespace that holds
-// IPVS): Set with the peers' MACs and TargetsFor(desired table, own
-// addresses) whenever either changes and on the periodic resync; Close on
-// shutdown. It must not decide health, program IPVS or touch VIPs.
+// IPVS): Set(DesiredFor(desired table, own addresses, members' MACs))
+// whenever the table or the membership changes and on the periodic
+// resync; Detach when the agent stops (the application goes on serving
+// what peers forward), Close only when the node leaves for good. It must
+// not decide health, program IPVS or touch VIPs.
 //
 // # Tests
 //

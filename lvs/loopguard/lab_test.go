@@ -9,6 +9,7 @@ package loopguard
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +23,11 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+// testLogger sends a guard's log lines to the test's output.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
+}
 
 // requireRoot skips for ordinary users and fails under CI=true.
 func requireRoot(t testing.TB) {

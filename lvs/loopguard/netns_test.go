@@ -64,7 +64,7 @@ func TestNetnsPeerForwardedServedLocally(t *testing.T) {
 	foreign := addForeignTable(t, peer)
 
 	reg := prometheus.NewRegistry()
-	g, err := New(Options{NetNSPath: peer.path(), Registerer: reg})
+	g, err := New(Options{NetNSPath: peer.path(), Registerer: reg, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -255,7 +255,7 @@ func TestNetnsPeerForwardedServedLocally(t *testing.T) {
 		}
 	}
 	reg2 := prometheus.NewRegistry()
-	g2, err := New(Options{NetNSPath: peer.path(), Registerer: reg2})
+	g2, err := New(Options{NetNSPath: peer.path(), Registerer: reg2, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,6 +241,19 @@ func TargetsFor(t lvs.Table, self []netip.Addr) (targets []Target, skipped []Ski
 	return out, skipped
 }
 
+// DesiredFor is the whole derivation an agent needs, pure: the targets
+// from its desired IPVS table and its own addresses (TargetsFor), and the
+// peers from what the cluster's members published (PeerMACs: published is
+// node name → MAC strings, selfName is this node's name, own its own
+// MACs). Services that cannot be guarded come back in skipped; MAC
+// strings that do not parse are skipped and reported in err, which never
+// makes the result unusable: hand the Desired to Guard.Set and log err.
+func DesiredFor(table lvs.Table, self []netip.Addr, published map[string][]string, selfName string, own []net.HardwareAddr) (d Desired, skipped []Skipped, err error) {
+	d.Targets, skipped = TargetsFor(table, self)
+	d.Peers, err = PeerMACs(published, selfName, own)
+	return d, skipped, err
+}
+
 // ruleComment is the comment stored with a target's rule, visible in
 // `nft list ruleset`: "q1 aa TCP 203.0.113.10:3128 203.0.113.11:3128".
 func ruleComment(t Target) string {

@@ -218,3 +218,28 @@ func FuzzParseRuleComment(f *testing.F) {
 		}
 	})
 }
+
+func TestDesiredFor(t *testing.T) {
+	tab := lvs.Table{Services: []lvs.Service{
+		svc("203.0.113.10", 3128, dest("203.0.113.11", 3128, 10, lvs.DR), dest("203.0.113.12", 3128, 20, lvs.DR), dest("203.0.113.13", 3128, 20, lvs.DR)),
+	}}
+	pub := map[string][]string{
+		"iwash1": {"02:00:00:00:00:01"},
+		"iwash2": {"02:00:00:00:00:02"},
+		"iwash3": {"02:00:00:00:00:03", "bogus"},
+	}
+	d, skipped, err := DesiredFor(tab, []netip.Addr{mustAddr("203.0.113.12")}, pub, "iwash2", []net.HardwareAddr{mac("02:00:00:00:00:02")})
+	if err == nil || len(skipped) != 0 {
+		t.Fatalf("err %v skipped %v: want the bogus MAC reported", err, skipped)
+	}
+	want := Desired{
+		Peers:   []net.HardwareAddr{mac("02:00:00:00:00:01"), mac("02:00:00:00:00:03")},
+		Targets: []Target{{lvs.TCP, mustAddr("203.0.113.10"), 3128, mustAddr("203.0.113.12"), 3128}},
+	}
+	if !d.Equal(want) {
+		t.Fatalf("DesiredFor = %s, want %s", d, want)
+	}
+	if n, err := d.Normalize(); err != nil || !n.Equal(d) {
+		t.Fatalf("DesiredFor result is not normalized: %s %v", n, err)
+	}
+}

@@ -176,7 +176,7 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 			if len(targets) != 2 || len(skipped) != 0 {
 				t.Fatalf("%s: targets %v skipped %v", d.name, targets, skipped)
 			}
-			g, err := New(Options{NetNSPath: d.path()})
+			g, err := New(Options{NetNSPath: d.path(), Logger: testLogger(t)})
 			if err != nil {
 				t.Fatalf("guard in %s: %v", d.name, err)
 			}
