@@ -30,7 +30,8 @@ type MaintenanceRequest struct {
 	On   *bool  `json:"on"` // required
 }
 
-// TransferRequest is the body of POST /v1/transfer.
+// TransferRequest is the body of POST /v1/transfer. An empty Node clears
+// the instance's transfer: the placement decides again.
 type TransferRequest struct {
 	Instance string `json:"instance"`
 	Node     string `json:"node"`
@@ -153,6 +154,9 @@ func (q *MaintenanceRequest) validate() error {
 func (q *TransferRequest) validate() error {
 	if err := checkName("instance", q.Instance); err != nil {
 		return err
+	}
+	if q.Node == "" {
+		return nil // clear
 	}
 	return checkName("node", q.Node)
 }

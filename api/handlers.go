@@ -230,7 +230,11 @@ func (s *Server) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("vip transfer", "instance", q.Instance, "node", q.Node, "remote", r.RemoteAddr)
+	if q.Node == "" {
+		s.log.Info("vip transfer cleared", "instance", q.Instance, "remote", r.RemoteAddr)
+	} else {
+		s.log.Info("vip transfer", "instance", q.Instance, "node", q.Node, "remote", r.RemoteAddr)
+	}
 	writeJSON(w, http.StatusOK, OK{OK: true})
 }
 

@@ -319,6 +319,16 @@ func (f *Fake) TransferVIP(ctx context.Context, instance, node string) error {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	f.record("TransferVIP")
+	if node == "" { // clear: the instance must exist
+		for _, insts := range f.Inst {
+			for i := range insts {
+				if insts[i].Name == instance {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("instance %s: %w", instance, api.ErrNotFound)
+	}
 	m, err := f.member(node)
 	if err != nil {
 		return err

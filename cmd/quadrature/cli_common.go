@@ -123,15 +123,26 @@ func (f *apiFlags) fail(err error) int {
 // run is the common skeleton: parse, check the argument count, build the
 // client and call do.
 func (f *apiFlags) run(args []string, minArgs, maxArgs int, do func(ctx context.Context, c *client.Client, pos []string) error) int {
+	return f.runChecked(args, func(pos []string) string {
+		if len(pos) < minArgs || (maxArgs >= 0 && len(pos) > maxArgs) {
+			if minArgs == maxArgs {
+				return fmt.Sprintf("want %d argument(s), got %d", minArgs, len(pos))
+			}
+			return fmt.Sprintf("want %d to %d arguments, got %d", minArgs, maxArgs, len(pos))
+		}
+		return ""
+	}, do)
+}
+
+// runChecked is run with a check of the positional arguments (after the
+// flags are parsed) that returns a usage problem, or "".
+func (f *apiFlags) runChecked(args []string, check func(pos []string) string, do func(ctx context.Context, c *client.Client, pos []string) error) int {
 	pos, code, ok := f.parse(args)
 	if !ok {
 		return code
 	}
-	if len(pos) < minArgs || (maxArgs >= 0 && len(pos) > maxArgs) {
-		if minArgs == maxArgs {
-			return f.usageError("want %d argument(s), got %d", minArgs, len(pos))
-		}
-		return f.usageError("want %d to %d arguments, got %d", minArgs, maxArgs, len(pos))
+	if msg := check(pos); msg != "" {
+		return f.usageError("%s", msg)
 	}
 	c, err := f.client()
 	if err != nil {

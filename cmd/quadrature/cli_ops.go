@@ -126,14 +126,33 @@ func runMaintenance(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-const transferUsage = `Usage: quadrature transfer [flags] INSTANCE NODE
+const transferUsage = `Usage:
+  quadrature transfer [flags] INSTANCE NODE
+  quadrature transfer [flags] -clear INSTANCE
   Ask the group to make NODE the master of VRRP instance INSTANCE (its VIPs
-  move with a priority change and VRRP preemption).
+  move with a priority change and VRRP preemption); the transfer holds until
+  it is cleared (-clear), after which the placement decides again.
 `
 
 func runTransfer(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("transfer", transferUsage, stdout, stderr)
-	return f.run(args, 2, 2, func(ctx context.Context, c *client.Client, pos []string) error {
+	clear := f.fs.Bool("clear", false, "clear the transfer of INSTANCE")
+	check := func(pos []string) string {
+		switch {
+		case *clear && len(pos) != 1:
+			return fmt.Sprintf("-clear takes INSTANCE only, got %d arguments", len(pos))
+		case !*clear && len(pos) != 2:
+			return fmt.Sprintf("want INSTANCE NODE (or -clear INSTANCE), got %d arguments", len(pos))
+		}
+		return ""
+	}
+	return f.runChecked(args, check, func(ctx context.Context, c *client.Client, pos []string) error {
+		if *clear {
+			if err := c.Transfer(ctx, pos[0], ""); err != nil {
+				return err
+			}
+			return done(f, stdout, fmt.Sprintf("transfer of %s cleared", pos[0]))
+		}
 		if err := c.Transfer(ctx, pos[0], pos[1]); err != nil {
 			return err
 		}

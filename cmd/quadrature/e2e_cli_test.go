@@ -680,9 +680,11 @@ func e2eTransfer(t *testing.T, e *e2eEnv) {
 	if txt := e.mustCLI(t, e.g.Node(to), "status").stdout; !regexp.MustCompile(`(?m)^` + to + ` +` + clustertest.Instance + ` +51 +MASTER `).MatchString(txt) {
 		t.Errorf("status of %s:\n%s", to, txt)
 	}
-	// Back to where it was (the API cannot clear a transfer: the node is
-	// required, so transfer to the first holder).
-	e.mustCLI(t, e.g.Nodes[0], "transfer", clustertest.Instance, master)
+	// Clearing the transfer hands the instance back to the placement,
+	// which puts it where it was.
+	if r := e.mustCLI(t, e.g.Nodes[0], "transfer", "-clear", clustertest.Instance); !strings.Contains(r.stdout, "transfer of "+clustertest.Instance+" cleared") {
+		t.Errorf("transfer -clear output: %s", r)
+	}
 	e.waitVIP(t, master, 15*time.Second)
 	if r := e.cli(t, e.g.Nodes[0], "transfer", "no_such_instance", "n2"); r.code == 0 || !strings.Contains(r.stderr, "404") {
 		t.Errorf("transfer of an unknown instance: %s", r)
