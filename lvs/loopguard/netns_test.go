@@ -10,6 +10,7 @@ package loopguard
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -141,11 +142,44 @@ func TestNetnsPeerForwardedServedLocally(t *testing.T) {
 			t.Fatalf("%s: peer accepted %d connections from %d client ports, want %d", tc.dst, total, len(acc), n)
 		}
 	}
+	// UDP: a datagram to VIP:53 through the master is answered from
+	// VIP:53 (the client's connected socket accepts nothing else).
+	udpEcho(t, peer, "0.0.0.0:53")
+	err = client.do(func() error {
+		c, err := net.Dial("udp4", tnVIP+":53")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for try := 0; ; try++ {
+			if _, err := c.Write([]byte("ping")); err != nil {
+				return err
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := c.Read(buf)
+			if err == nil {
+				if string(buf[:n]) != "peer:ping" {
+					return fmt.Errorf("udp answer %q", buf[:n])
+				}
+				return nil
+			}
+			if try == 2 {
+				return fmt.Errorf("no UDP answer from %s:53: %w", tnVIP, err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err = g.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tg := range norm.Targets {
+		if tg.Protocol == lvs.UDP && st.Packets[tg] == 0 {
+			t.Errorf("target %s counted no packet", tg)
+		}
 		if tg.Protocol == lvs.TCP && st.Packets[tg] < n {
 			t.Errorf("target %s counted %d packets, want at least %d", tg, st.Packets[tg], n)
 		}
@@ -369,4 +403,31 @@ func damage(t *testing.T, h *host, table *nftables.Table) {
 	if err := c.Flush(); err != nil {
 		t.Fatalf("damage: %v", err)
 	}
+}
+
+// udpEcho answers every datagram on addr in h with "peer:" + payload.
+func udpEcho(t *testing.T, h *host, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	err := h.do(func() error {
+		var err error
+		pc, err = net.ListenPacket("udp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(append([]byte("peer:"), buf[:n]...), from)
+		}
+	}()
 }
