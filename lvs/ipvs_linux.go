@@ -74,6 +74,16 @@ func NewIPVS() (*IPVS, error) {
 		unix.Close(s.fd)
 		return nil, err
 	}
+	// The dump sockets are opened now, in the caller's network namespace
+	// (a socket stays in the namespace it was created in; opening them
+	// later from another thread could land in another namespace).
+	for range dumpWorkers - 1 {
+		ps, err := openNLSock(recvBatch*recvPart, 1<<20)
+		if err != nil {
+			break // dumps use fewer sockets
+		}
+		v.pool = append(v.pool, ps)
+	}
 	return v, nil
 }
 
@@ -306,6 +316,9 @@ func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceK
 // destination dump per service, spread over a pool of sockets.
 func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKey]DestStats, withStats bool) error {
 	workers := min(dumpWorkers, len(svcs))
+	// NewIPVS opened dumpWorkers-1 sockets; more (the benchmark's scaling
+	// runs raise dumpWorkers) are opened here, in the calling thread's
+	// namespace.
 	for len(v.pool) < workers-1 {
 		s, err := openNLSock(recvBatch*recvPart, 1<<20)
 		if err != nil {
