@@ -67,6 +67,7 @@ type Agent struct {
 	sched *checks.Scheduler
 	rec   *lvs.Reconciler
 	dp    lvs.DataPlane
+	guard *guardState // nil unless the data plane is IPVS
 
 	changed   chan struct{} // an Apply or Restore happened
 	digestCh  chan string   // kernel table digests for gossipLoop
@@ -343,6 +344,7 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 		_ = dp.Close()
 		return errs
 	}
+	a.openLoopGuard()
 	a.rec, err = lvs.NewReconciler(lvs.Config{
 		DataPlane:  dp,
 		Logger:     a.log,
@@ -374,7 +376,8 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 	if err := a.vrrp.RegisterMetrics(a.reg); err != nil {
 		return err
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.loopGuardLoop(ctx) }()
 	go func() {
 		defer wg.Done()
 		if err := a.rec.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

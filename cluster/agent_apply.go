@@ -75,6 +75,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		a.desiredAt = time.Now()
 		a.mu.Unlock()
 		a.rec.SetDesired(table)
+		a.guardTable(table)
 	}
 	prios := map[string]int{}
 	if st.ConfigVersion() != 0 {
