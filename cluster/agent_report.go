@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"quadrature/checks"
@@ -14,42 +15,77 @@ import (
 // reportLoop turns the checkers' observations into batched ReportVerdicts
 // commands (changes every ReportInterval, everything every FullRefresh).
 func (a *Agent) reportLoop(ctx context.Context) {
-	batch := time.NewTicker(a.cfg.ReportInterval)
-	defer batch.Stop()
-	full := time.NewTicker(a.cfg.FullRefresh)
-	defer full.Stop()
 	r := newReporter(
 		func() uint64 { return a.fsm.State().ConfigVersion() },
 		a.allObservations,
 		func(full bool, obs []fsm.Observation) bool { return a.send(ctx, full, obs) },
 	)
+	runReports(ctx, a.sched.Observations(), a.observation, a.localChanged, r, a.cfg.ReportInterval, a.cfg.FullRefresh)
+}
+
+// runReports receives the checkers' observations, records each one with
+// record (the agent's own latest observations, which degraded mode
+// programs from) and queues it on r; r sends every batchEvery (changes)
+// and fullEvery (everything). Sending runs in its own goroutine: a send
+// can wait seconds for a leader that is unreachable, which is exactly
+// when degraded mode needs the newest local observations, so receiving
+// never waits for it. changed is called after every recorded
+// observation.
+func runReports(ctx context.Context, in <-chan checks.Observation, record func(checks.Observation) (fsm.Observation, bool),
+	changed func(), r *reporter, batchEvery, fullEvery time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		batch := time.NewTicker(batchEvery)
+		defer batch.Stop()
+		full := time.NewTicker(fullEvery)
+		defer full.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-batch.C:
+				r.batch()
+			case <-full.C:
+				r.refresh()
+			}
+		}
+	}()
+	defer func() { <-done }()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case o := <-a.sched.Observations():
-			if ob, ok := a.observation(o); ok {
-				r.observe(ob)
+		case o, ok := <-in:
+			if !ok {
+				<-ctx.Done()
+				return
 			}
-		case <-batch.C:
-			r.batch()
-		case <-full.C:
-			r.refresh()
+			if ob, ok := record(o); ok {
+				r.observe(ob)
+				changed()
+			}
 		}
 	}
 }
 
-// reporter is the batching policy of reportLoop, apart from its timers
-// and the raft round trip, so it can be tested on its own. Nothing is
-// forgotten before a send succeeded: a failed send (no leader, a timeout)
-// is retried at the next batch.
+// reporter is the batching policy of runReports, apart from its timers
+// and the raft round trip, so it can be tested on its own. observe may be
+// called concurrently with batch and refresh (which are called from one
+// goroutine). Nothing is forgotten before a send succeeded: a failed send
+// (no leader, a timeout) is retried at the next batch. Observations carry
+// the agent's sequence numbers (increasing, also across full snapshots),
+// which tell what a send covered.
 type reporter struct {
 	version func() uint64                               // committed config version, 0 = none
 	all     func() []fsm.Observation                    // every real server's current state
 	send    func(full bool, obs []fsm.Observation) bool // commit one ReportVerdicts
-	pending map[fsm.RSID]fsm.Observation                // changes not yet committed
+
+	mu      sync.Mutex
+	pending map[fsm.RSID]fsm.Observation // changes not yet committed
+
 	// reported is the config version this node's full report was
-	// committed for.
+	// committed for (sending goroutine only).
 	reported uint64
 }
 
@@ -59,6 +95,8 @@ func newReporter(version func() uint64, all func() []fsm.Observation, send func(
 
 // observe queues a change; a later one of the same real server replaces it.
 func (r *reporter) observe(ob fsm.Observation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pending[fsm.RSID{VS: ob.VS, RS: ob.RS}] = ob
 }
 
@@ -72,28 +110,54 @@ func (r *reporter) batch() {
 		return
 	}
 	if v != r.reported {
-		if r.send(true, r.all()) {
-			r.reported = v
-			clear(r.pending)
-		}
+		r.sendFull(v)
 		return
 	}
-	if len(r.pending) == 0 {
-		return
-	}
+	r.mu.Lock()
 	obs := slices.Collect(maps.Values(r.pending))
+	r.mu.Unlock()
+	if len(obs) == 0 {
+		return
+	}
 	sortObservations(obs)
 	if r.send(false, obs) {
-		clear(r.pending)
+		r.mu.Lock()
+		for _, o := range obs {
+			id := fsm.RSID{VS: o.VS, RS: o.RS}
+			if p, ok := r.pending[id]; ok && p.Seq == o.Seq { // not replaced meanwhile
+				delete(r.pending, id)
+			}
+		}
+		r.mu.Unlock()
 	}
 }
 
 // refresh runs at every FullRefresh: everything this node knows.
 func (r *reporter) refresh() {
-	v := r.version()
-	if v != 0 && r.send(true, r.all()) {
-		r.reported = v
-		clear(r.pending)
+	if v := r.version(); v != 0 {
+		r.sendFull(v)
+	}
+}
+
+// sendFull sends everything; once committed, the pending changes it
+// covers (received before the snapshot, so with a lower sequence number)
+// are forgotten.
+func (r *reporter) sendFull(v uint64) {
+	obs := r.all()
+	if !r.send(true, obs) {
+		return
+	}
+	r.reported = v
+	var upTo uint64
+	for _, o := range obs {
+		upTo = max(upTo, o.Seq)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, p := range r.pending {
+		if p.Seq <= upTo {
+			delete(r.pending, id)
+		}
 	}
 }
 
@@ -110,6 +174,19 @@ func (a *Agent) observation(o checks.Observation) (fsm.Observation, bool) {
 	ob := fsm.Observation{VS: id.VS, RS: id.RS, Up: o.Up, Weight: o.Weight, Reason: o.Reason, Seq: a.seq}
 	a.localObs[id] = ob
 	return ob, true
+}
+
+// localChanged wakes the apply loop when this node programs its own
+// observations (degraded mode), so a local verdict change reaches the
+// kernel at once, as in keepalived.
+func (a *Agent) localChanged() {
+	if a.node == nil || !a.node.Degraded() {
+		return
+	}
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
 }
 
 // allObservations is the current state of every real server as this
