@@ -103,10 +103,10 @@
 //	QUADRATURE_JEPSEN_INJECT=lost-write|stale-read|dual-vip ...  # corrupt the history: must FAIL
 //	QUADRATURE_CLUSTERTEST_KEEP=/tmp/logs ...          # keep a failed run's agent logs
 //
-// Reproductions of product bugs a run found are deterministic tests that
-// fail until the product is fixed, so they run only on request:
-//
-//	QUADRATURE_JEPSEN_REPRO=stale-vip go test ./jepsen -run TestRepro -v
+// Product bugs a run found become deterministic regression tests:
+// TestReproStaleVIPAfterKill (an agent killed while master left the VIP
+// on its interface, and the restarted backup kept it beside the real
+// master; fixed in vrrp: leaving INIT removes the instance's addresses).
 //
 // It needs root and nft (skips otherwise; fails under CI=true). A failed
 // run prints each violation, the offending history excerpt and (through

@@ -260,6 +260,22 @@ func TestSyncGroup(t *testing.T) {
 	waitAddr(t, a, "192.0.2.101", false, time.Second)
 }
 
+// An address a killed process left on the interface (it was master) is
+// removed when the restarted node starts as backup, before it could
+// become master again.
+func TestStartupRemovesStaleVIP(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	a := lab.AddHost("a", "192.0.2.1/24")
+	waitOperUp(t, a)
+	a.MustRun("ip", "addr", "add", "192.0.2.100/24", "dev", "eth0")
+	if !hasAddr(t, a, "192.0.2.100") {
+		t.Fatal("setup: address not added")
+	}
+	// A long interval: the node stays backup for ~3 s.
+	startNode(t, a, lanConfig(100, time.Second, "192.0.2.100/24"))
+	waitAddr(t, a, "192.0.2.100", false, 2*time.Second)
+}
+
 // track_script: an unweighted failing script is FAULT; a weighted one
 // lowers the priority.
 func TestTrackScript(t *testing.T) {

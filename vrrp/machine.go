@@ -111,10 +111,18 @@ func (m *Machine) Step(ev Event) []Action {
 }
 
 // enterRunning leaves INIT or FAULT: FAULT if still faulty, MASTER at
-// once for the address owner, else BACKUP with a full down timer.
+// once for the address owner, else BACKUP with a full down timer. Leaving
+// INIT for BACKUP or FAULT removes the instance's addresses: a process
+// killed while master leaves them on the interface, and the restarted
+// one must not hold them beside the real master (keepalived does the
+// same at startup).
 func (m *Machine) enterRunning(now time.Time, reason string) []Action {
 	if m.ownFault || m.syncFault {
-		return m.transition(nil, now, StateFault, reason+": "+m.faultReason)
+		var acts []Action
+		if m.state == StateInit {
+			acts = append(acts, ActRemoveVIPs{})
+		}
+		return m.transition(acts, now, StateFault, reason+": "+m.faultReason)
 	}
 	if m.eff == PriorityOwner {
 		return m.becomeMaster(nil, now, reason+": priority 255 (address owner)")
@@ -200,7 +208,7 @@ func (m *Machine) becomeBackup(acts []Action, now time.Time, down time.Duration,
 	acts = m.stopTimer(acts, TimerAdvert)
 	acts = m.stopTimer(acts, TimerGARPDelay)
 	acts = m.stopTimer(acts, TimerGARPRefresh)
-	if wasMaster {
+	if wasMaster || m.state == StateInit {
 		acts = append(acts, ActRemoveVIPs{})
 		if m.masterAddr == m.self {
 			m.masterAddr = netip.Addr{}

@@ -213,10 +213,10 @@ func TestStartup(t *testing.T) {
 			t.Errorf("advert timer %v", r.m.Deadline(TimerAdvert))
 		}
 	})
-	t.Run("non-owner enters backup with Master_Down_Interval", func(t *testing.T) {
+	t.Run("non-owner enters backup with Master_Down_Interval, removing addresses a killed process left", func(t *testing.T) {
 		r := newRig(t, v3cfg(100, 100*ms))
 		acts := r.start()
-		if got, want := kinds(acts), "set(master_down) ->BACKUP"; got != want {
+		if got, want := kinds(acts), "RemoveVIPs set(master_down) ->BACKUP"; got != want {
 			t.Errorf("actions %q, want %q", got, want)
 		}
 		if got := r.m.Deadline(TimerMasterDown); got != at(360937500) {
@@ -236,7 +236,7 @@ func TestStartup(t *testing.T) {
 		r := newRig(t, v3cfg(255, 100*ms))
 		r.m.Step(EvFault{Now: t0, Fault: true, Reason: "interface eth0 down"})
 		acts := r.start()
-		if got := kinds(acts); got != "->FAULT" {
+		if got := kinds(acts); got != "RemoveVIPs ->FAULT" {
 			t.Errorf("actions %q", got)
 		}
 	})

@@ -1,10 +1,12 @@
 package clustertest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -42,7 +44,21 @@ func build() (Binaries, error) {
 		return Binaries{}, fmt.Errorf("clustertest: not inside the quadrature module")
 	}
 	root := filepath.Dir(gomod)
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("quadrature-clustertest-%d", os.Geteuid()))
+	// One directory per test process: a binary another test process
+	// builds (perhaps from another state of the tree) must never replace
+	// the one this process restarts agents from. Directories of processes
+	// that are gone are removed.
+	base := filepath.Join(os.TempDir(), fmt.Sprintf("quadrature-clustertest-%d", os.Geteuid()))
+	if ents, err := os.ReadDir(base); err == nil {
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+					os.RemoveAll(filepath.Join(base, e.Name()))
+				}
+			}
+		}
+	}
+	dir := filepath.Join(base, strconv.Itoa(os.Getpid()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Binaries{}, fmt.Errorf("clustertest: %w", err)
 	}

@@ -49,8 +49,10 @@
 // Set QUADRATURE_CLUSTERTEST_KEEP=DIR to keep a failed test's logs.
 //
 // New builds cmd/quadrature and testapp once per test binary (Build) into
-// $TMPDIR/quadrature-clustertest-<uid>. Every namespace and process is
-// removed in t.Cleanup, also on failure; when the test failed, the tail of
+// $TMPDIR/quadrature-clustertest-<uid>/<pid> (one directory per test
+// process, so concurrent test binaries never swap each other's agent
+// binary; directories of finished processes are removed). Every namespace
+// and process is removed in t.Cleanup, also on failure; when the test failed, the tail of
 // every agent log is written to the test log. Agent logs live in Group.Dir
 // (n1.log, ...), appended across restarts.
 //
