@@ -73,17 +73,21 @@ type Agent struct {
 	digestCh  chan string   // kernel table digests for gossipLoop
 	published atomic.Pointer[started]
 
-	mu         sync.Mutex
-	applied    appliedState
-	rsIndex    map[string]fsm.RSID // checks real-server ID → fsm identity
-	localObs   map[fsm.RSID]fsm.Observation
-	seq        uint64
-	lastDigest string // digest of the table last handed to the reconciler
-	fenced     map[string]bool
-	digest     string    // kernel table digest, last read
-	digestAt   time.Time // when the kernel was last read for it
-	digestPass time.Time // LastSuccess of the pass that read was for
-	desiredAt  time.Time // when the latest table went to the reconciler
+	mu      sync.Mutex
+	applied appliedState
+	// startedAt is when Run began; holdReleased ends the startup hold
+	// (agent_hold.go).
+	startedAt    time.Time
+	holdReleased bool
+	rsIndex      map[string]fsm.RSID // checks real-server ID → fsm identity
+	localObs     map[fsm.RSID]fsm.Observation
+	seq          uint64
+	lastDigest   string // digest of the table last handed to the reconciler
+	fenced       map[string]bool
+	digest       string    // kernel table digest, last read
+	digestAt     time.Time // when the kernel was last read for it
+	digestPass   time.Time // LastSuccess of the pass that read was for
+	desiredAt    time.Time // when the latest table went to the reconciler
 }
 
 // appliedState remembers what the agent last pushed to the leaves.
@@ -272,6 +276,9 @@ func (a *Agent) DataDir() string {
 // Run starts everything and blocks until ctx ends; then it stops VRRP
 // (priority 0, VIPs removed), the checkers and the node, in that order.
 func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
+	a.startedAt = time.Now()
+	a.mu.Unlock()
 	cc, err := a.clusterConfig()
 	if err != nil {
 		return err
@@ -368,7 +375,7 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 		return err
 	}
 	a.updateChecks(a.local)
-	vcfg := VRRPConfig(a.local)
+	vcfg := a.heldVRRPConfig(a.local)
 	a.vrrp, err = vrrp.NewNode(vcfg, vrrp.WithLogger(a.log))
 	if err != nil {
 		return fmt.Errorf("agent: vrrp: %w", err)

@@ -81,7 +81,8 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	if st.ConfigVersion() != 0 {
 		prios = st.PriorityMap(a.name)
 	}
-	if !maps.Equal(prios, prev.priorities) {
+	hold := a.holding()
+	if !hold && !maps.Equal(prios, prev.priorities) {
 		for inst, p := range prios {
 			if prev.priorities[inst] == p {
 				continue
@@ -95,8 +96,15 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	}
 	a.applyFence()
 	digestPending = !a.publishDigest(ctx)
+	if hold && a.maybeReleaseHold(st, digestPending) {
+		hold = false // it set the priorities
+	}
+	applied := prios
+	if hold {
+		applied = nil // apply the whole placement once the hold ends
+	}
 	a.mu.Lock()
-	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: prios, degraded: degraded}
+	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: applied, degraded: degraded}
 	a.mu.Unlock()
 	return digestPending
 }
@@ -114,7 +122,7 @@ func (a *Agent) applyConfig(st *fsm.State) {
 	if a.role != RoleVoter {
 		return
 	}
-	if err := a.vrrp.Update(VRRPConfig(c)); err != nil {
+	if err := a.vrrp.Update(a.heldVRRPConfig(c)); err != nil {
 		a.log.Error("agent: vrrp reconfigure", "err", err)
 	}
 	a.updateChecks(c)
