@@ -35,14 +35,41 @@ func TestDecodeCTMsg(t *testing.T) {
 		{markOf(9), -1, false}, // UDP
 	}
 	for _, c := range cases {
-		mark, est, err := decodeCTMsg(encodeCTMsg(c.mark, c.state))
-		if err != nil || mark != c.mark || est != c.established {
+		mark, est, left, err := decodeCTMsg(encodeCTMsg(c.mark, c.state))
+		if err != nil || mark != c.mark || est != c.established || left != -1 {
 			t.Errorf("decode(mark %#x state %d) = %#x %v %v", c.mark, c.state, mark, est, err)
 		}
 	}
 	for _, bad := range [][]byte{nil, {2, 0, 0}, append(nfgenmsg(2), 6, 0, ctaMark, 0, 1, 2)} {
-		if _, _, err := decodeCTMsg(bad); err == nil {
+		if _, _, _, err := decodeCTMsg(bad); err == nil {
 			t.Errorf("decodeCTMsg(%x) accepted", bad)
+		}
+	}
+	// The timeout attribute: seconds left before the entry expires.
+	b, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: ctaTimeout, Data: binary.BigEndian.AppendUint32(nil, 431990)}})
+	withTimeout := append(encodeCTMsg(markOf(7), tcpConntrackEstablished), b...)
+	if _, est, left, err := decodeCTMsg(withTimeout); err != nil || !est || left != 431990 {
+		t.Errorf("with timeout: est %v left %d err %v", est, left, err)
+	}
+	short, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: ctaTimeout, Data: []byte{1, 2}}})
+	if _, _, _, err := decodeCTMsg(append(encodeCTMsg(markOf(7), -1), short...)); err == nil {
+		t.Error("a 2-byte timeout was accepted")
+	}
+}
+
+// An established connection counts as active only while it carries
+// packets: an entry left behind by a connection that died elsewhere (its
+// timeout running down from the established timeout) does not hold a
+// drain for days.
+func TestRecentlyUsed(t *testing.T) {
+	for _, c := range []struct {
+		left int64
+		want bool
+	}{
+		{432000, true}, {431996, true}, {431995, true}, {431994, false}, {1000, false}, {-1, true},
+	} {
+		if got := recentlyUsed(432000, c.left); got != c.want {
+			t.Errorf("recentlyUsed(432000, %d) = %v, want %v", c.left, got, c.want)
 		}
 	}
 }
@@ -80,7 +107,7 @@ func FuzzDecodeCTMsg(f *testing.F) {
 	f.Add(encodeCTMsg(markOf(3), tcpConntrackEstablished))
 	f.Add(encodeCTMsg(markOf(3), -1))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		decodeCTMsg(b)
+		_, _, _, _ = decodeCTMsg(b)
 	})
 }
 
