@@ -42,7 +42,7 @@
 //
 // Stats maps the per-destination rule counters (new connections) and the
 // counter-set elements (packets and bytes each way) into lvs.ServiceStats, and
-// counts the destination's conntrack entries (ESTABLISHED TCP as active)
+// counts the destination's conntrack entries (ESTABLISHED TCP with a packet in the last 5 s as active; see conntrack.go)
 // so the reconciler's graceful drain works as with IPVS, and its live
 // persistence entries (PersistConns).
 //
