@@ -76,17 +76,7 @@ func RenderConfig(p clustertest.ConfigParams, weights []int, marker string) stri
 		if i < len(weights) && weights[i] > 0 {
 			weight = weights[i]
 		}
-		w("  real_server %s %d {", n.Addr, clustertest.AppPort)
-		w("    weight %d", weight)
-		w("    HTTP_GET {")
-		w("      url {")
-		w("        path /")
-		w("        status_code 200")
-		w("      }")
-		w("      connect_timeout 0.5")
-		w("      retry 0")
-		w("    }")
-		w("  }")
+		clustertest.WriteRealServer(w, n.Addr, weight)
 	}
 	w("}")
 	if marker != "" {

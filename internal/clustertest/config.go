@@ -123,20 +123,27 @@ func DefaultConfig(p ConfigParams) string {
 	w("  lb_kind NAT")
 	w("  delay_loop 1")
 	for _, n := range p.Nodes {
-		w("  real_server %s %d {", n.Addr, AppPort)
-		w("    weight %d", o.weight())
-		w("    HTTP_GET {")
-		w("      url {")
-		w("        path /")
-		w("        status_code 200")
-		w("      }")
-		w("      connect_timeout 0.5")
-		w("      retry 0")
-		w("    }")
-		w("  }")
+		WriteRealServer(w, n.Addr, o.weight())
 	}
 	w("}")
 	return b.String()
+}
+
+// WriteRealServer writes, through w (one line per call), the real_server
+// block of the default config for a node's application server: weight,
+// HTTP_GET on / expecting 200, connect_timeout 0.5, retry 0.
+func WriteRealServer(w func(format string, args ...any), addr netip.Addr, weight int) {
+	w("  real_server %s %d {", addr, AppPort)
+	w("    weight %d", weight)
+	w("    HTTP_GET {")
+	w("      url {")
+	w("        path /")
+	w("        status_code 200")
+	w("      }")
+	w("      connect_timeout 0.5")
+	w("      retry 0")
+	w("    }")
+	w("  }")
 }
 
 func (o Options) verdictPolicy() string {
