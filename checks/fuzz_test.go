@@ -49,33 +49,6 @@ func FuzzParseStatusCodes(f *testing.F) {
 	})
 }
 
-// quoteArg quotes a word so SplitCommandLine returns it unchanged
-// (backslash escapes work inside quotes, as in keepalived).
-func quoteArg(s string) string {
-	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
-}
-
-func FuzzSplitCommandLine(f *testing.F) {
-	for _, s := range []string{`/bin/check`, `/bin/check "a b" c`, `x 'it''s' "q\"uote"`, `a\ b`, `"unterminated`, `trailing\`,
-		"tab\tsep\nnl", `""`, `\x41\101\cA\E`, `'\''`, `\0`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		args, err := SplitCommandLine(s)
-		if err != nil {
-			return
-		}
-		quoted := make([]string, len(args))
-		for i, a := range args {
-			quoted[i] = quoteArg(a)
-		}
-		again, err := SplitCommandLine(strings.Join(quoted, " "))
-		if err != nil || !reflect.DeepEqual(again, args) && !(len(again) == 0 && len(args) == 0) {
-			t.Fatalf("%q -> %q -> %q (%v)", s, args, again, err)
-		}
-	})
-}
-
 func FuzzReadSMTPReply(f *testing.F) {
 	for _, s := range []string{"220 ready\r\n", "220-a\r\n220 b\r\n", "250\r\n", "421 bye\r\n", "220-a\r\n250 b\r\n", "abc\r\n", "220-x"} {
 		f.Add(s)

@@ -102,7 +102,3 @@ func (c *miscChecker) Check(ctx context.Context) Result {
 	}
 	return Result{Reason: fmt.Sprintf("script %s exited %d", c.argv[0], r.Status), Outcome: "exit_status", ExitStatus: r.Status}
 }
-
-// SplitCommandLine splits a misc_path value into arguments exactly as
-// keepalived does (see scriptexec.Split).
-func SplitCommandLine(s string) ([]string, error) { return scriptexec.Split(s) }

@@ -2,45 +2,10 @@ package checks
 
 import (
 	"context"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
 )
-
-func TestSplitCommandLine(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{"/usr/local/bin/check", []string{"/usr/local/bin/check"}, false},
-		{"  /bin/check   a\tb  ", []string{"/bin/check", "a", "b"}, false},
-		{`/bin/check "two words" 'single "quoted"'`, []string{"/bin/check", "two words", `single "quoted"`}, false},
-		{`/bin/check "esc \"q\" \\"`, []string{"/bin/check", `esc "q" \`}, false},
-		{`/bin/check a\ b`, []string{"/bin/check", "a b"}, false},
-		{`/bin/check ""`, []string{"/bin/check", ""}, false},
-		{`/bin/check pre"mid"post`, []string{"/bin/check", "premidpost"}, false},
-		{`/bin/check 'it'\''s'`, []string{"/bin/check", "it's"}, false},
-		{`/bin/check 'it\'s'`, []string{"/bin/check", "it's"}, false}, // escapes work inside single quotes too
-		{`a\tb 'c\nd'`, []string{"a\tb", "c\nd"}, false},
-		{`\x41\x4a\x4 \102\7 \cA\E`, []string{"AJ\x04", "B\a", "\x01\x1b"}, false},
-		{`\xg \c`, []string{"xg", "c"}, false}, // \x without a hex digit is "x"; \c at the end is "c"
-		{"/opt/bin/iweight -p iwash1", []string{"/opt/bin/iweight", "-p", "iwash1"}, false},
-		{"a\fb\vc", []string{"a", "b", "c"}, false},
-		{`nul\0`, nil, true},
-		{``, nil, false},
-		{`/bin/check "open`, nil, true},
-		{`/bin/check 'open`, nil, true},
-		{`/bin/check trailing\`, nil, true},
-	}
-	for _, c := range cases {
-		got, err := SplitCommandLine(c.in)
-		if (err != nil) != c.err || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("%q: %q %v, want %q err=%v", c.in, got, err, c.want, c.err)
-		}
-	}
-}
 
 func TestParseStatusCodes(t *testing.T) {
 	cases := []struct {

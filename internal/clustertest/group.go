@@ -317,20 +317,27 @@ func (g *Group) Term(name string) { g.signal(name, syscall.SIGTERM, 15*time.Seco
 
 func (g *Group) signal(name string, sig syscall.Signal, wait time.Duration) {
 	g.T.Helper()
-	n := g.Node(name)
-	n.mu.Lock()
-	p := n.agent
-	n.mu.Unlock()
-	if !p.running() {
-		g.T.Fatalf("clustertest: agent %s is not running", name)
-	}
-	stopProc(p, sig, wait)
+	stopProc(g.runningAgent(name, sig), sig, wait)
 	if sig == syscall.SIGKILL {
 		// A crashed agent leaves its VIP on the interface, as a real crash
 		// would; its nftables table stays too. Both are what a restarted
 		// agent must cope with.
 		return
 	}
+}
+
+// runningAgent returns node name's agent process, failing the test when
+// it is not running (sig names what the caller was about to send).
+func (g *Group) runningAgent(name string, sig syscall.Signal) *proc {
+	g.T.Helper()
+	n := g.Node(name)
+	n.mu.Lock()
+	p := n.agent
+	n.mu.Unlock()
+	if !p.running() {
+		g.T.Fatalf("clustertest: %v to agent %s: not running", sig, name)
+	}
+	return p
 }
 
 func stopProc(p *proc, sig syscall.Signal, wait time.Duration) {

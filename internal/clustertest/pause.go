@@ -25,14 +25,7 @@ func (g *Group) Resume(name string) {
 
 func (g *Group) stopCont(name string, sig syscall.Signal) {
 	g.T.Helper()
-	n := g.Node(name)
-	n.mu.Lock()
-	p := n.agent
-	n.mu.Unlock()
-	if !p.running() {
-		g.T.Fatalf("clustertest: %v to agent %s: not running", sig, name)
-	}
-	pid := p.cmd.Process.Pid
+	pid := g.runningAgent(name, sig).cmd.Process.Pid
 	// The agent runs in its own process group (netnstest starts it with
 	// Setpgid): signal the group so any child stops and continues with it.
 	if err := syscall.Kill(-pid, sig); err != nil {
