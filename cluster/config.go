@@ -168,6 +168,14 @@ type Config struct {
 	GossipKey []byte
 	// TLS enables mutual TLS on the Raft port when non-nil.
 	TLS *TLSConfig
+	// Insecure lets a node with peers (or BootstrapExpect > 1) run without
+	// TLS and a gossip key. Without it, such a node refuses to start.
+	Insecure bool
+	// Nodes are the names of the group's configured nodes (this one
+	// included). Only they (and servers already in the Raft
+	// configuration) are accepted as peers and added as voters by the
+	// leader; when empty, peers are recognised by the addresses in Peers.
+	Nodes []string
 	// Timing; zero value means DefaultTiming().
 	Timing Timing
 	// Metadata is the caller's part of the gossip metadata (API address,

@@ -125,6 +125,9 @@ type Node struct {
 	warnMu sync.Mutex
 	warned map[string]time.Time
 
+	revokedMu sync.Mutex
+	revoked   []string // SetRevoked
+
 	obsCh    chan raft.Observation
 	observer *raft.Observer
 	wg       sync.WaitGroup
@@ -476,4 +479,17 @@ func (n *Node) triggerReconcile() {
 	case n.reconcileCh <- struct{}{}:
 	default:
 	}
+}
+
+// Insecure reports whether this node runs a group without mutual TLS and a
+// gossip key (Config.Insecure).
+func (n *Node) Insecure() bool { return n.cfg.Insecure && (n.cfg.TLS == nil || len(n.cfg.GossipKey) == 0) }
+
+// SetRevoked replaces the deny list: node names whose certificates are
+// refused on the Raft port (and whose open connections are closed), and
+// that the leader never adds back. The agent calls it with the FSM's list.
+func (n *Node) SetRevoked(names []string) {
+	n.revokedMu.Lock()
+	n.revoked = append([]string(nil), names...)
+	n.revokedMu.Unlock()
 }

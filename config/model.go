@@ -29,7 +29,11 @@ func (p Pos) String() string {
 // effective one: a consumer never has to know keepalived's defaults.
 type Config struct {
 	// Node is the node name (keepalived's config-id) the file was evaluated for.
-	Node           string               `json:"node"`
+	Node string `json:"node"`
+	// NodeNames are the config-ids the file's conditional lines name
+	// (@NAME and @^NAME, includes too), sorted: the nodes of the group as
+	// the file knows them.
+	NodeNames      []string             `json:"node_names,omitempty"`
 	Global         GlobalDefs           `json:"global_defs"`
 	Scripts        []VRRPScript         `json:"vrrp_scripts"`
 	Instances      []VRRPInstance       `json:"vrrp_instances"`
@@ -506,6 +510,14 @@ type Cluster struct {
 	TLS             *ClusterTLS   `json:"tls,omitempty"`
 	API             ClusterAPI    `json:"api"`
 	Placement       string        `json:"placement"` // auto | configured
+	// Credentials is the directory `quadrature cluster init` wrote for this
+	// node (ca.crt, node.crt, node.key, gossip.key, api-token,
+	// api-read-token); explicit keywords win over its files.
+	Credentials string `json:"credentials,omitempty"`
+	// Insecure lets a group of more than one node run without TLS and a
+	// gossip key ("insecure yes"); the agent warns at start and in
+	// status and metrics.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // ClusterTLS is the tls block of cluster: mutual TLS for raft.
@@ -521,6 +533,12 @@ type ClusterAPI struct {
 	TokenFile     string         `json:"token_file,omitempty"`
 	ReadTokenFile string         `json:"read_token_file,omitempty"`
 	MetricsAuth   bool           `json:"metrics_auth"`
+	// CertFile and KeyFile serve the API over TLS (default with
+	// credentials: the node certificate); CAFile verifies peers' client
+	// certificates and the peers' API certificates in fan-out.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	CAFile   string `json:"ca_file,omitempty"`
 }
 
 // Counts summarises a configuration (config check's one-line summary).
