@@ -156,6 +156,8 @@ func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *Stat
 		err = next.setPlacement(c)
 	case TransferVIP:
 		err = next.transferVIP(c)
+	case RevokeNode:
+		err = next.revokeNode(c)
 	default:
 		err = fmt.Errorf("%w: no handler for %s", ErrInternal, res.Type)
 	}
@@ -333,6 +335,31 @@ func (s *State) setMaintenance(c SetMaintenance) error {
 		s.maintenance[c.Node] = true
 	} else {
 		delete(s.maintenance, c.Node)
+	}
+	return nil
+}
+
+func (s *State) revokeNode(c RevokeNode) error {
+	if err := checkNodeName("revoke_node", c.Node); err != nil {
+		return err
+	}
+	if c.Revoked {
+		s.revoked[c.Node] = true
+	} else {
+		delete(s.revoked, c.Node)
+	}
+	return nil
+}
+
+// checkNodeName accepts the names package cluster accepts.
+func checkNodeName(op, name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: %s: node name must be 1 to 64 bytes", ErrInvalid, op)
+	}
+	for _, r := range name {
+		if !(r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
+			return fmt.Errorf("%w: %s: node name %q: character %q not allowed", ErrInvalid, op, name, r)
+		}
 	}
 	return nil
 }

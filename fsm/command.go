@@ -82,6 +82,7 @@ const (
 	TypeSetLiveNodes   CommandType = "set_live_nodes"
 	TypeSetPlacement   CommandType = "set_placement"
 	TypeTransferVIP    CommandType = "transfer_vip"
+	TypeRevokeNode     CommandType = "revoke_node"
 )
 
 // Command is one of the payload types below.
@@ -94,7 +95,14 @@ type Envelope struct {
 	Type    CommandType     `json:"type"`
 	Version uint16          `json:"v"`
 	Payload json.RawMessage `json:"payload"`
+	// Origin says who proposed the command ("api node=n2 remote=... auth=admin",
+	// "sighup node=n1", "leader node=n1"); every node logs it when the
+	// command is applied. It never changes what the command does.
+	Origin string `json:"origin,omitempty"`
 }
+
+// MaxOriginBytes bounds Envelope.Origin.
+const MaxOriginBytes = 512
 
 // File is one file of the config source.
 type File struct {
@@ -179,6 +187,14 @@ type SetPlacement struct {
 	Priorities []InstancePriorities `json:"priorities"`
 }
 
+// RevokeNode puts a node name on the deny list (Revoked) or takes it off:
+// a revoked node's certificate is refused on every node's Raft port, its
+// open connections are closed and the leader never adds it as a voter.
+type RevokeNode struct {
+	Node    string `json:"node"`
+	Revoked bool   `json:"revoked"`
+}
+
 // TransferVIP asks for an instance (and its sync group) to move to ToNode;
 // an empty ToNode clears the override.
 type TransferVIP struct {
@@ -193,6 +209,7 @@ func (SetMaintenance) CommandType() CommandType { return TypeSetMaintenance }
 func (SetLiveNodes) CommandType() CommandType   { return TypeSetLiveNodes }
 func (SetPlacement) CommandType() CommandType   { return TypeSetPlacement }
 func (TransferVIP) CommandType() CommandType    { return TypeTransferVIP }
+func (RevokeNode) CommandType() CommandType     { return TypeRevokeNode }
 
 // Encode returns the canonical encoding of c at MaxCommandVersion: slices
 // that are sets are sorted, so equal commands encode to equal bytes.
@@ -203,6 +220,43 @@ func Encode(c Command) ([]byte, error) {
 // EncodeVersion encodes c with an explicit schema version (for tests and
 // for proposing an older version during a rolling upgrade).
 func EncodeVersion(c Command, v uint16) ([]byte, error) {
+	return encode(c, v, "")
+}
+
+// EncodeFrom is Encode with the command's origin in the envelope.
+func EncodeFrom(c Command, origin string) ([]byte, error) {
+	return encode(c, MaxCommandVersion, origin)
+}
+
+// MustEncodeFrom is EncodeFrom for commands known to be encodable.
+func MustEncodeFrom(c Command, origin string) []byte {
+	b, err := EncodeFrom(c, origin)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Peek reads the type and origin of an encoded command without decoding
+// its payload (for logging what is applied).
+func Peek(b []byte) (CommandType, string, error) {
+	var env struct {
+		Type   CommandType `json:"type"`
+		Origin string      `json:"origin"`
+	}
+	if len(b) > MaxCommandBytes {
+		return "", "", fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return "", "", fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	return env.Type, env.Origin, nil
+}
+
+func encode(c Command, v uint16, origin string) ([]byte, error) {
+	if len(origin) > MaxOriginBytes {
+		origin = origin[:MaxOriginBytes]
+	}
 	if c == nil || (reflect.ValueOf(c).Kind() == reflect.Pointer && reflect.ValueOf(c).IsNil()) {
 		return nil, fmt.Errorf("fsm: encode: nil command")
 	}
@@ -210,7 +264,7 @@ func EncodeVersion(c Command, v uint16) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fsm: encode %s: %w", c.CommandType(), err)
 	}
-	return json.Marshal(Envelope{Type: c.CommandType(), Version: v, Payload: p})
+	return json.Marshal(Envelope{Type: c.CommandType(), Version: v, Payload: p, Origin: origin})
 }
 
 // MustEncode is Encode for commands known to be encodable (tests, literals).
@@ -265,6 +319,8 @@ func canonicalCommand(c Command) Command {
 		return *c
 	case *TransferVIP:
 		return *c
+	case *RevokeNode:
+		return *c
 	}
 	return c
 }
@@ -311,6 +367,8 @@ func Decode(b []byte) (Command, error) {
 		c = &SetPlacement{}
 	case TypeTransferVIP:
 		c = &TransferVIP{}
+	case TypeRevokeNode:
+		c = &RevokeNode{}
 	default:
 		return nil, fmt.Errorf("%w: type %.64q version %d", ErrUnknownCommand, string(env.Type), env.Version)
 	}
@@ -339,6 +397,8 @@ func Decode(b []byte) (Command, error) {
 	case *SetPlacement:
 		return *p, nil
 	case *TransferVIP:
+		return *p, nil
+	case *RevokeNode:
 		return *p, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrInternal, env.Type)

@@ -19,6 +19,7 @@ func sampleCommands() []Command {
 		SetLiveNodes{Nodes: []string{"c", "a", "b", "a"}},
 		SetPlacement{Priorities: []InstancePriorities{{"z", []NodePriority{{"b", 2}, {"a", 1}}}, {"y", nil}}},
 		TransferVIP{Instance: "i", ToNode: "n"},
+		RevokeNode{Node: "n", Revoked: true},
 	}
 }
 
@@ -62,6 +63,8 @@ func ptrTo(c Command) Command {
 	case SetPlacement:
 		return &c
 	case TransferVIP:
+		return &c
+	case RevokeNode:
 		return &c
 	}
 	return c

@@ -11,9 +11,14 @@
 //     real server, maintenance of a node, VIP transfers, an explicit
 //     placement), the committed live-node set, and the stateful parts of the
 //     derivations: per-real-server verdicts (hysteresis) and
-//     per-virtual-server quorum (keepalived's quorum/hysteresis).
+//     per-virtual-server quorum (keepalived's quorum/hysteresis), and the
+//     deny list of revoked node names (RevokeNode), which package cluster
+//     enforces on the Raft port.
 //   - Typed, versioned commands (command.go) in a JSON envelope
-//     {"type":..., "v":..., "payload":...} encoded deterministically.
+//     {"type":..., "v":..., "payload":..., "origin":...} encoded
+//     deterministically; origin names who proposed the command (API caller,
+//     SIGHUP, leader) so that every node can log it, and never changes what
+//     the command does.
 //   - The raft.FSM implementation (FSM): Apply, Snapshot, Restore.
 //   - Pure derivations: Verdicts (derive_verdict.go), DesiredTable
 //     (derive_table.go), Priorities and Placement (derive_placement.go).

@@ -26,6 +26,7 @@ type snapshotV1 struct {
 	Config          *snapConfig          `json:"config,omitempty"`
 	LiveNodes       []string             `json:"live_nodes"`
 	Maintenance     []string             `json:"maintenance"`
+	Revoked         []string             `json:"revoked,omitempty"`
 	Drains          []RSID               `json:"drains"`
 	Observations    []StoredObservation  `json:"observations"`
 	Placement       []InstancePriorities `json:"placement"`
@@ -61,6 +62,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		ConfigVersion:   s.configVersion,
 		LiveNodes:       nonNil(slices.Clone(s.live)),
 		Maintenance:     nonNil(s.Maintenance()),
+		Revoked:         s.Revoked(),
 		Drains:          nonNil(s.Drained()),
 		Observations:    nonNil(s.Observations()),
 		Placement:       s.ExplicitPlacement(),
@@ -108,6 +110,9 @@ func UnmarshalSnapshot(b []byte, parse ParseFunc) (*State, error) {
 	s.live = sortedUnique(snap.LiveNodes)
 	for _, n := range snap.Maintenance {
 		s.maintenance[n] = true
+	}
+	for _, n := range snap.Revoked {
+		s.revoked[n] = true
 	}
 	for _, id := range snap.Drains {
 		s.drains[id] = true

@@ -79,6 +79,7 @@ type State struct {
 	obs           map[obsKey]StoredObservation
 	drains        map[RSID]bool
 	maintenance   map[string]bool
+	revoked       map[string]bool
 	live          []string                  // sorted
 	placement     map[string]map[string]int // instance -> node -> priority; inner maps immutable
 	transfers     map[string]string         // instance -> node
@@ -92,6 +93,7 @@ func newState() *State {
 		obs:         map[obsKey]StoredObservation{},
 		drains:      map[RSID]bool{},
 		maintenance: map[string]bool{},
+		revoked:     map[string]bool{},
 		placement:   map[string]map[string]int{},
 		transfers:   map[string]string{},
 		quorum:      map[string]bool{},
@@ -106,6 +108,7 @@ func (s *State) clone() *State {
 	n.obs = maps.Clone(s.obs)
 	n.drains = maps.Clone(s.drains)
 	n.maintenance = maps.Clone(s.maintenance)
+	n.revoked = maps.Clone(s.revoked)
 	n.live = slices.Clone(s.live)
 	n.placement = maps.Clone(s.placement)
 	n.transfers = maps.Clone(s.transfers)
@@ -161,6 +164,12 @@ func (s *State) IsLive(node string) bool {
 
 // Maintenance lists the nodes in maintenance, sorted.
 func (s *State) Maintenance() []string { return slices.Sorted(maps.Keys(s.maintenance)) }
+
+// Revoked lists the revoked node names (the deny list), sorted.
+func (s *State) Revoked() []string { return slices.Sorted(maps.Keys(s.revoked)) }
+
+// IsRevoked reports whether node is on the deny list.
+func (s *State) IsRevoked(node string) bool { return s.revoked[node] }
 
 // InMaintenance reports whether node is in maintenance.
 func (s *State) InMaintenance(node string) bool { return s.maintenance[node] }
