@@ -82,12 +82,16 @@ type Agent struct {
 	rsIndex      map[string]fsm.RSID // checks real-server ID → fsm identity
 	localObs     map[fsm.RSID]fsm.Observation
 	seq          uint64
-	lastDigest   string // digest of the table last handed to the reconciler
-	fenced       map[string]bool
-	digest       string    // kernel table digest, last read
-	digestAt     time.Time // when the kernel was last read for it
-	digestPass   time.Time // LastSuccess of the pass that read was for
-	desiredAt    time.Time // when the latest table went to the reconciler
+	// fileVersion is the config version the node's file was last in sync
+	// with (0: never): a reload proposes with compare-and-swap on it.
+	fileVersion uint64
+	revoked     []string // deny list last handed to the node
+	lastDigest  string   // digest of the table last handed to the reconciler
+	fenced      map[string]bool
+	digest      string    // kernel table digest, last read
+	digestAt    time.Time // when the kernel was last read for it
+	digestPass  time.Time // LastSuccess of the pass that read was for
+	desiredAt   time.Time // when the latest table went to the reconciler
 }
 
 // appliedState remembers what the agent last pushed to the leaves.
@@ -287,7 +291,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: data dir: %w", err)
 	}
 	cc.Registerer = a.reg
-	a.node, err = New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed})
+	a.node, err = New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed, log: a.log})
 	if err != nil {
 		return err
 	}
@@ -444,6 +448,7 @@ func (a *Agent) updateChecks(c *config.Config) {
 type notifyingFSM struct {
 	*fsm.FSM
 	changed chan struct{}
+	log     *slog.Logger
 }
 
 func (n *notifyingFSM) kick() {

@@ -46,6 +46,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	a.mu.Lock()
 	prev := a.applied
 	a.mu.Unlock()
+	a.applyRevoked(st)
 	if st.ConfigVersion() != prev.configVersion && st.ConfigVersion() != 0 {
 		a.applyConfig(st)
 		// vrrp.Update resets priorities to the configured ones: apply the
@@ -118,7 +119,10 @@ func (a *Agent) applyConfig(st *fsm.State) {
 		a.log.Error("agent: committed config does not evaluate for this node; keeping the running one", "version", st.ConfigVersion(), "err", err)
 		return
 	}
-	a.log.Info("agent: applying committed config", "version", st.ConfigVersion())
+	a.log.Info("agent: applying committed config", "version", st.ConfigVersion(), "origin", st.ConfigOrigin())
+	if src := st.Source(); src != nil && sameSource(*src, a.LocalSource()) {
+		a.noteFileInSync(st.ConfigVersion())
+	}
 	if a.role != RoleVoter {
 		return
 	}
@@ -126,6 +130,19 @@ func (a *Agent) applyConfig(st *fsm.State) {
 		a.log.Error("agent: vrrp reconfigure", "err", err)
 	}
 	a.updateChecks(c)
+}
+
+// applyRevoked hands the FSM's deny list to the node when it changed.
+func (a *Agent) applyRevoked(st *fsm.State) {
+	revoked := st.Revoked()
+	a.mu.Lock()
+	same := slices.Equal(revoked, a.revoked)
+	a.revoked = revoked
+	a.mu.Unlock()
+	if !same {
+		a.node.SetRevoked(revoked)
+		a.log.Warn("agent: revoked nodes", "nodes", revoked)
+	}
 }
 
 // localView is what this node programs alone, keepalived style: the

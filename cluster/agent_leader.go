@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 func (a *Agent) leaderDuties(ctx context.Context) {
 	st := a.fsm.State()
 	if st.ConfigVersion() == 0 {
-		if err := a.proposeConfig(ctx, a.LocalSource(), 0); err != nil && !errors.Is(err, fsm.ErrConflict) {
+		if err := a.proposeConfig(ctx, a.LocalSource(), 0, "leader initial config"); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			a.log.Error("agent: initial config", "err", err)
 		}
 		return
@@ -43,7 +44,7 @@ func (a *Agent) leaderDuties(ctx context.Context) {
 	if !slices.Equal(live, st.LiveNodes()) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if _, _, err := a.node.Apply(cctx, fsm.MustEncode(fsm.SetLiveNodes{Nodes: live})); err != nil {
+		if _, _, err := a.node.Apply(cctx, fsm.MustEncodeFrom(fsm.SetLiveNodes{Nodes: live}, a.origin("leader"))); err != nil {
 			a.log.Warn("agent: commit live nodes", "err", err)
 		} else {
 			a.log.Info("agent: live nodes", "nodes", live)
@@ -59,8 +60,9 @@ func (a *Agent) LocalSource() fsm.ConfigSource {
 }
 
 // proposeConfig validates src against the current state and commits it
-// with compare-and-swap on expect (the current version for a reload).
-func (a *Agent) proposeConfig(ctx context.Context, src fsm.ConfigSource, expect uint64) error {
+// with compare-and-swap on expect; why says who proposes it (logged by
+// every node with the command).
+func (a *Agent) proposeConfig(ctx context.Context, src fsm.ConfigSource, expect uint64, why string) error {
 	cmd := src.Command()
 	cmd.ExpectVersion = expect
 	cmd.Nodes = a.knownNodes()
@@ -69,13 +71,23 @@ func (a *Agent) proposeConfig(ctx context.Context, src fsm.ConfigSource, expect 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, idx, err := a.node.Apply(cctx, fsm.MustEncode(cmd))
+	resp, idx, err := a.node.Apply(cctx, fsm.MustEncodeFrom(cmd, a.origin(why)))
 	if err != nil {
 		return err
+	}
+	if res, derr := fsm.DecodeResult(resp); derr == nil && res.ConfigVersion != 0 {
+		a.mu.Lock()
+		if res.ConfigVersion > a.fileVersion && sameSource(src, a.localSrc) {
+			a.fileVersion = res.ConfigVersion
+		}
+		a.mu.Unlock()
 	}
 	a.log.Info("agent: config committed", "index", idx)
 	return nil
 }
+
+// origin is this node's part of a command's origin.
+func (a *Agent) origin(what string) string { return what + " node=" + a.name }
 
 // knownNodes are the members the config must evaluate for.
 func (a *Agent) knownNodes() []string {
@@ -90,9 +102,20 @@ func (a *Agent) knownNodes() []string {
 	return out
 }
 
+// ErrReloadStale refuses a reload whose file is older than the group's
+// configuration (it changed through the API or another node's file since
+// this file was last in sync with it).
+var ErrReloadStale = errors.New("the group's configuration changed since this node's file was last in sync with it")
+
+// ErrReloadEmpty refuses a reload of a file with no VRRP instance and no
+// virtual server.
+var ErrReloadEmpty = errors.New("the file has no vrrp_instance and no virtual_server")
+
 // Reload re-reads the node's file (SIGHUP) and proposes it to the group
-// with compare-and-swap on the running version. An invalid file changes
-// nothing and returns every error.
+// with compare-and-swap on the version the file was last in sync with, so
+// an old file never reverts changes made since (through the API or another
+// node). An invalid or empty file changes nothing and returns every error.
+// A file identical to the committed configuration is a no-op.
 func (a *Agent) Reload(ctx context.Context) error {
 	src, err := ReadConfigSource(a.cfg.ConfigPath, a.cfg.Node, a.cfg.HostsFile)
 	if err != nil {
@@ -101,14 +124,60 @@ func (a *Agent) Reload(ctx context.Context) error {
 	if errs := CheckBackend(src.Config, a.BackendName()); len(errs) > 0 {
 		return errs
 	}
+	if len(src.Config.Instances) == 0 && len(src.Config.VirtualServers) == 0 {
+		return fmt.Errorf("reload: %w: reloading it would remove every VIP and virtual service on all nodes; "+
+			"to do that deliberately use `quadrature config put -allow-empty`", ErrReloadEmpty)
+	}
 	a.mu.Lock()
 	a.local, a.localSrc = src.Config, src.Source
 	a.mu.Unlock()
 	if a.Node() == nil {
 		return nil
 	}
-	if err := a.proposeConfig(ctx, src.Source, a.fsm.State().ConfigVersion()); err != nil {
+	st := a.fsm.State()
+	cur := st.ConfigVersion()
+	if committed := st.Source(); committed != nil && sameSource(*committed, src.Source) {
+		a.noteFileInSync(cur)
+		a.log.Info("agent: reload: the file equals the committed configuration; nothing to propose", "version", cur)
+		return nil
+	}
+	a.mu.Lock()
+	synced := a.fileVersion
+	a.mu.Unlock()
+	if cur != 0 && synced != cur {
+		if synced == 0 {
+			return fmt.Errorf("reload: %w (committed version %d was never this file's content); "+
+				"fetch it with `quadrature config get`, merge your edit, and send it with `quadrature config put -if-match %d`", ErrReloadStale, cur, cur)
+		}
+		return fmt.Errorf("reload: %w (file last in sync at version %d, the group is at %d); "+
+			"fetch it with `quadrature config get`, merge your edit, and send it with `quadrature config put -if-match %d`", ErrReloadStale, synced, cur, cur)
+	}
+	if err := a.proposeConfig(ctx, src.Source, cur, "sighup file="+a.cfg.ConfigPath); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	return nil
+}
+
+// noteFileInSync records that the node's file is the content of version v.
+func (a *Agent) noteFileInSync(v uint64) {
+	a.mu.Lock()
+	if v > a.fileVersion {
+		a.fileVersion = v
+	}
+	a.mu.Unlock()
+}
+
+// sameSource reports whether two config sources have the same files (host
+// name resolution is not compared: it follows the file).
+func sameSource(x, y fsm.ConfigSource) bool {
+	if x.Main != y.Main || len(x.Files) != len(y.Files) {
+		return false
+	}
+	for name, b := range x.Files {
+		o, ok := y.Files[name]
+		if !ok || !bytes.Equal(b, o) {
+			return false
+		}
+	}
+	return true
 }

@@ -214,7 +214,7 @@ func (a *Agent) send(ctx context.Context, full bool, obs []fsm.Observation) bool
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	cmd := fsm.ReportVerdicts{Node: a.name, Full: full, Observations: obs}
-	if _, _, err := a.node.Apply(cctx, fsm.MustEncode(cmd)); err != nil {
+	if _, _, err := a.node.Apply(cctx, fsm.MustEncodeFrom(cmd, a.origin("checks"))); err != nil {
 		a.log.Debug("agent: report verdicts", "err", err, "count", len(obs))
 		return false
 	}

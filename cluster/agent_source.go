@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -135,9 +136,23 @@ func (r *recordingSource) LookupHost(ctx context.Context, host string) ([]string
 // Apply applies through the FSM and wakes the apply loop. The FSM's
 // results (JSON bytes, or errors with a Code) survive forwarding, so
 // errors.Is(err, fsm.ErrConflict) holds on any node.
+// Every committed command is logged with its origin: operator commands at
+// INFO, the group's own traffic (verdict reports, live nodes) at DEBUG.
 func (n *notifyingFSM) Apply(l *raft.Log) any {
 	res := n.FSM.Apply(l)
 	n.kick()
+	if l != nil && l.Type == raft.LogCommand && n.log != nil {
+		typ, origin, _ := fsm.Peek(l.Data)
+		level := slog.LevelInfo
+		if typ == fsm.TypeReportVerdicts || typ == fsm.TypeSetLiveNodes {
+			level = slog.LevelDebug
+		}
+		args := []any{"type", string(typ), "origin", origin, "index", l.Index}
+		if err, ok := res.(error); ok {
+			args = append(args, "refused", err.Error())
+		}
+		n.log.Log(context.Background(), level, "agent: committed command", args...)
+	}
 	return res
 }
 

@@ -130,7 +130,7 @@ func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *Stat
 			res.ConfigVersion = next.configVersion
 		}
 	}()
-	cmd, err := Decode(data)
+	cmd, origin, err := decodeEnvelope(data)
 	if err != nil {
 		next = unchanged()
 		if errors.Is(err, ErrUnknownCommand) {
@@ -144,6 +144,7 @@ func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *Stat
 	switch c := cmd.(type) {
 	case SetConfig:
 		err = next.setConfig(c, parse)
+		next.configOrigin = origin
 	case ReportVerdicts:
 		res.Ignored, err = next.reportVerdicts(cur, c, index)
 	case SetDrain:

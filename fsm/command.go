@@ -344,13 +344,27 @@ func compareAddrPort(a, b netip.AddrPort) int {
 // the envelope, so callers can log the type); bad JSON, trailing data or
 // unknown fields return an error wrapping ErrMalformed.
 func Decode(b []byte) (Command, error) {
+	c, _, err := decodeEnvelope(b)
+	return c, err
+}
+
+// decodeEnvelope is Decode that also returns the envelope's origin.
+func decodeEnvelope(b []byte) (Command, string, error) {
 	if len(b) > MaxCommandBytes {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrMalformed, len(b), MaxCommandBytes)
+		return nil, "", fmt.Errorf("%w: %d bytes (limit %d)", ErrMalformed, len(b), MaxCommandBytes)
 	}
 	var env Envelope
 	if err := strictUnmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+		return nil, "", fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
+	if len(env.Origin) > MaxOriginBytes {
+		return nil, "", fmt.Errorf("%w: origin of %d bytes (limit %d)", ErrMalformed, len(env.Origin), MaxOriginBytes)
+	}
+	c, err := decodePayload(env)
+	return c, env.Origin, err
+}
+
+func decodePayload(env Envelope) (Command, error) {
 	var c Command
 	switch env.Type {
 	case TypeSetConfig:

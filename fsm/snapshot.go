@@ -27,6 +27,7 @@ type snapshotV1 struct {
 	LiveNodes       []string             `json:"live_nodes"`
 	Maintenance     []string             `json:"maintenance"`
 	Revoked         []string             `json:"revoked,omitempty"`
+	ConfigOrigin    string               `json:"config_origin,omitempty"`
 	Drains          []RSID               `json:"drains"`
 	Observations    []StoredObservation  `json:"observations"`
 	Placement       []InstancePriorities `json:"placement"`
@@ -63,6 +64,7 @@ func (s *State) MarshalSnapshot() ([]byte, error) {
 		LiveNodes:       nonNil(slices.Clone(s.live)),
 		Maintenance:     nonNil(s.Maintenance()),
 		Revoked:         s.Revoked(),
+		ConfigOrigin:    s.configOrigin,
 		Drains:          nonNil(s.Drained()),
 		Observations:    nonNil(s.Observations()),
 		Placement:       s.ExplicitPlacement(),
@@ -111,6 +113,7 @@ func UnmarshalSnapshot(b []byte, parse ParseFunc) (*State, error) {
 	for _, n := range snap.Maintenance {
 		s.maintenance[n] = true
 	}
+	s.configOrigin = snap.ConfigOrigin
 	for _, n := range snap.Revoked {
 		s.revoked[n] = true
 	}

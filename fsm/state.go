@@ -80,6 +80,7 @@ type State struct {
 	drains        map[RSID]bool
 	maintenance   map[string]bool
 	revoked       map[string]bool
+	configOrigin  string                    // origin of the command that set the config
 	live          []string                  // sorted
 	placement     map[string]map[string]int // instance -> node -> priority; inner maps immutable
 	transfers     map[string]string         // instance -> node
@@ -164,6 +165,10 @@ func (s *State) IsLive(node string) bool {
 
 // Maintenance lists the nodes in maintenance, sorted.
 func (s *State) Maintenance() []string { return slices.Sorted(maps.Keys(s.maintenance)) }
+
+// ConfigOrigin says who proposed the running configuration (the command's
+// envelope origin; "" when it carried none).
+func (s *State) ConfigOrigin() string { return s.configOrigin }
 
 // Revoked lists the revoked node names (the deny list), sorted.
 func (s *State) Revoked() []string { return slices.Sorted(maps.Keys(s.revoked)) }
