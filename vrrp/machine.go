@@ -228,9 +228,9 @@ func (m *Machine) leaveMaster(acts []Action) []Action {
 	return append(acts, m.advert(PriorityStop), ActRemoveVIPs{})
 }
 
-func (m *Machine) drop(r DropReason, format string, args ...any) []Action {
+func (m *Machine) drop(r DropReason, src netip.Addr, format string, args ...any) []Action {
 	m.counters.Drops[r]++
-	return []Action{ActDrop{Reason: r, Detail: fmt.Sprintf(format, args...)}}
+	return []Action{ActDrop{Reason: r, Detail: fmt.Sprintf(format, args...), Src: src}}
 }
 
 // validate runs the receive checks in keepalived's order and returns the
@@ -238,37 +238,37 @@ func (m *Machine) drop(r DropReason, format string, args ...any) []Action {
 func (m *Machine) validate(e EvPacket) (Advert, []Action) {
 	v6 := m.cfg.IPv6
 	if !e.Src.IsValid() || e.Src.Unmap().Is6() != v6 {
-		return Advert{}, m.drop(DropMalformed, "unparseable IP header or source %v of the wrong family", e.Src)
+		return Advert{}, m.drop(DropMalformed, e.Src.Unmap(), "unparseable IP header or source %v of the wrong family", e.Src)
 	}
 	if len(e.Data) < headerLen {
-		return Advert{}, m.drop(DropTooShort, "%d bytes from %v", len(e.Data), e.Src)
+		return Advert{}, m.drop(DropTooShort, e.Src.Unmap(), "%d bytes from %v", len(e.Data), e.Src)
 	}
 	src, dst := e.Src.Unmap(), e.Dst.Unmap()
 	if dst.IsMulticast() && e.TTL != TTL {
-		return Advert{}, m.drop(DropTTL, "ttl %d from %v", e.TTL, src)
+		return Advert{}, m.drop(DropTTL, src, "ttl %d from %v", e.TTL, src)
 	}
 	a, err := Decode(e.Data, v6)
 	if err != nil {
-		return a, m.drop(ReasonOf(err), "from %v: %v", src, err)
+		return a, m.drop(ReasonOf(err), src, "from %v: %v", src, err)
 	}
 	if int(a.VRID) != m.cfg.VRID {
-		return a, m.drop(DropVRID, "vrid %d from %v", a.VRID, src)
+		return a, m.drop(DropVRID, src, "vrid %d from %v", a.VRID, src)
 	}
 	if a.Version != m.cfg.Version {
-		return a, m.drop(DropVersion, "version %d from %v, configured %d", a.Version, src, m.cfg.Version)
+		return a, m.drop(DropVersion, src, "version %d from %v, configured %d", a.Version, src, m.cfg.Version)
 	}
 	pdu := e.Data[:PacketLen(a.Version, v6, len(a.Addrs))]
 	if !e.ChecksumVerified && !VerifyChecksum(pdu, a.Version, v6, src, dst, m.cfg.V3ChecksumAsV2) {
-		return a, m.drop(DropChecksum, "checksum %#04x from %v", a.Checksum, src)
+		return a, m.drop(DropChecksum, src, "checksum %#04x from %v", a.Checksum, src)
 	}
 	if src == m.self {
-		return a, m.drop(DropOwn, "own advert")
+		return a, m.drop(DropOwn, src, "own advert")
 	}
 	if m.cfg.Unicast() == dst.IsMulticast() || (dst.IsMulticast() && dst != m.group()) {
-		return a, m.drop(DropDestination, "destination %v from %v", dst, src)
+		return a, m.drop(DropDestination, src, "destination %v from %v", dst, src)
 	}
 	if m.cfg.Unicast() && m.cfg.CheckUnicastSrc && !m.isPeer(src) {
-		return a, m.drop(DropUnicastSrc, "%v is not a unicast peer", src)
+		return a, m.drop(DropUnicastSrc, src, "%v is not a unicast peer", src)
 	}
 	if a.Version == 2 {
 		want := uint8(AuthNone)
@@ -276,17 +276,17 @@ func (m *Machine) validate(e EvPacket) (Advert, []Action) {
 			want = AuthPass
 		}
 		if a.AuthType != want {
-			return a, m.drop(DropAuth, "auth type %d from %v, configured %d", a.AuthType, src, want)
+			return a, m.drop(DropAuth, src, "auth type %d from %v, configured %d", a.AuthType, src, want)
 		}
 		if want == AuthPass {
 			var pw [authLen]byte
 			copy(pw[:], m.cfg.AuthPass)
 			if subtle.ConstantTimeCompare(pw[:], a.AuthData[:]) != 1 {
-				return a, m.drop(DropAuth, "password mismatch from %v", src)
+				return a, m.drop(DropAuth, src, "password mismatch from %v", src)
 			}
 		}
 		if a.Interval != m.cfg.AdvertInterval {
-			return a, m.drop(DropInterval, "interval %v from %v, configured %v", a.Interval, src, m.cfg.AdvertInterval)
+			return a, m.drop(DropInterval, src, "interval %v from %v, configured %v", a.Interval, src, m.cfg.AdvertInterval)
 		}
 	} else if a.Interval != m.cfg.AdvertInterval {
 		m.counters.IntervalMismatch++
@@ -336,8 +336,20 @@ func (m *Machine) packet(e EvPacket) []Action {
 		return acts
 	}
 	src := e.Src.Unmap()
+	if int(a.Priority) == PriorityOwner {
+		// Another node claims to own the addresses: RFC 5798 lets it win
+		// (below); report it first (validate dropped our own adverts).
+		m.counters.OwnerAdverts++
+		return append([]Action{ActOwnerAdvert{Src: src}}, m.accepted(e, a, src)...)
+	}
+	return m.accepted(e, a, src)
+}
+
+// accepted runs RFC 5798 §6.4.2 (BACKUP) and §6.4.3 (MASTER) for an
+// advert that passed validation.
+func (m *Machine) accepted(e EvPacket, a Advert, src netip.Addr) []Action {
 	if m.state != StateBackup && m.state != StateMaster {
-		return m.drop(DropState, "advert from %v in %v", src, m.state)
+		return m.drop(DropState, src, "advert from %v in %v", src, m.state)
 	}
 	m.counters.AdvertsReceived++
 	prio := int(a.Priority)

@@ -14,6 +14,7 @@ type metricsCollector struct {
 	state, prio, base, lastTransition                  *prometheus.Desc
 	transitions, sent, received, dropped, masterChange *prometheus.Desc
 	prioZeroSent, prioZeroRecv, addrMismatch           *prometheus.Desc
+	ownerAdverts, foreignMaster                        *prometheus.Desc
 }
 
 // RegisterMetrics registers the node's metrics on reg:
@@ -30,6 +31,11 @@ type metricsCollector struct {
 //	quadrature_vrrp_packets_dropped_total{instance,vrid,reason}
 //	quadrature_vrrp_master_changes_total{instance,vrid}
 //	quadrature_vrrp_address_list_mismatch_total{instance,vrid}
+//	quadrature_vrrp_owner_adverts_total{instance,vrid}    priority 255 adverts from another node
+//	quadrature_vrrp_foreign_master{instance,vrid}         1 while the master is outside the group
+//
+// Adverts with a wrong v2 password (or authentication type) are counted
+// in quadrature_vrrp_packets_dropped_total{reason="auth"}.
 func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 	l := []string{"instance", "vrid"}
 	d := func(name, help string, extra ...string) *prometheus.Desc {
@@ -49,12 +55,14 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 		dropped:        d("packets_dropped_total", "Received packets dropped, by reason.", "reason"),
 		masterChange:   d("master_changes_total", "Changes of the observed master address."),
 		addrMismatch:   d("address_list_mismatch_total", "Accepted adverts whose address list differs from ours."),
+		ownerAdverts:   d("owner_adverts_total", "Valid adverts of priority 255 (address owner) from another node; they take the virtual addresses."),
+		foreignMaster:  d("foreign_master", "1 while the instance follows a master that is not a member of the group (SetKnownPeers), else 0."),
 	}
 	return reg.Register(c)
 }
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.state, c.prio, c.base, c.lastTransition, c.transitions, c.sent, c.received, c.prioZeroSent, c.prioZeroRecv, c.dropped, c.masterChange, c.addrMismatch} {
+	for _, d := range []*prometheus.Desc{c.state, c.prio, c.base, c.lastTransition, c.transitions, c.sent, c.received, c.prioZeroSent, c.prioZeroRecv, c.dropped, c.masterChange, c.addrMismatch, c.ownerAdverts, c.foreignMaster} {
 		ch <- d
 	}
 }
@@ -82,6 +90,12 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.prioZeroRecv, k.PriorityZeroReceived)
 		cnt(c.masterChange, k.MasterChanges)
 		cnt(c.addrMismatch, k.AddrListMismatch)
+		cnt(c.ownerAdverts, k.OwnerAdverts)
+		foreign := 0.0
+		if s.ForeignMaster.IsValid() {
+			foreign = 1
+		}
+		g(c.foreignMaster, foreign)
 		for _, r := range AllDropReasons {
 			ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(k.Drops[r]), append(lv, string(r))...)
 		}

@@ -72,6 +72,12 @@ type InstanceStatus struct {
 	LastFrom       State
 	LastReason     string
 	Counters       Counters
+	// ForeignMaster is the master this instance follows when that master
+	// is not a member of the group (SetKnownPeers), not one of this
+	// node's addresses and not a configured unicast peer: a host outside
+	// the group holds the VIPs. Zero otherwise, and while the members are
+	// unknown.
+	ForeignMaster netip.Addr
 }
 
 // Node runs every VRRP instance of one host. All protocol work happens
@@ -100,6 +106,10 @@ type Node struct {
 	queue    []stepReq
 	stepping bool
 	runCtx   context.Context
+
+	// Guarded by mu.
+	known   map[netip.Addr]bool // group members' addresses; nil = unknown
+	limiter *logLimiter         // rate limit of the security warnings
 }
 
 type stepReq struct {
@@ -134,6 +144,8 @@ type instance struct {
 	// fenced is set by SetFenced: the group's quorum fence holds the
 	// instance in FAULT.
 	fenced bool
+	// foreign is the followed master when it is outside the group.
+	foreign netip.Addr
 }
 
 // NewNode validates cfg and returns a node that does nothing until Run.
@@ -145,7 +157,7 @@ func NewNode(cfg NodeConfig, opts ...Option) (*Node, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	n := &Node{opts: o, log: o.log, ev: make(chan func(), 1024), cfg: cfg}
+	n := &Node{opts: o, log: o.log, ev: make(chan func(), 1024), cfg: cfg, limiter: newLogLimiter(time.Minute, 20)}
 	r, err := newRunner(cfg, o.log)
 	if err != nil {
 		return nil, err
@@ -452,6 +464,7 @@ func (n *Node) step(inst *instance, ev Event) {
 			continue
 		}
 		n.exec(r.inst, r.inst.m.Step(r.ev))
+		n.observeMaster(r.inst)
 	}
 	n.stepping = false
 }
@@ -487,7 +500,18 @@ func (n *Node) exec(inst *instance, acts []Action) {
 		case ActTransition:
 			n.transitioned(inst, a)
 		case ActDrop:
+			if a.Reason == DropAuth && n.limiter.allow("auth|"+inst.cfg.Name+"|"+a.Src.String(), n.opts.now()) {
+				log.Warn("VRRP advert with wrong authentication dropped (logged once a minute per source)",
+					"source", a.Src.String(), "detail", a.Detail)
+				continue
+			}
 			log.Debug("dropped VRRP packet", "reason", a.Reason, "detail", a.Detail)
+		case ActOwnerAdvert:
+			if n.limiter.allow("owner|"+inst.cfg.Name+"|"+a.Src.String(), n.opts.now()) {
+				log.Warn("VRRP advert with priority 255 (address owner) from another node: it takes the virtual addresses "+
+					"(RFC 5798); if no host of the group owns them, it is forged (logged once a minute per source)",
+					"source", a.Src.String(), "state", inst.m.State().String(), "member", n.isKnown(a.Src))
+			}
 		}
 	}
 }
@@ -709,6 +733,7 @@ func (n *Node) Status() []InstanceStatus {
 			State: m.State(), Priority: m.Priority(), BasePriority: m.BasePriority(), Self: m.Self(),
 			MasterAddr: m.MasterAddr(), MasterAdverInt: m.MasterAdverInterval(),
 			LastTransition: lt.At, LastFrom: lt.From, LastReason: lt.Reason, Counters: m.Counters(),
+			ForeignMaster: inst.foreign,
 		}
 		if inst.group != nil {
 			s.Group = inst.group.cfg.Name
@@ -722,4 +747,67 @@ func (n *Node) Status() []InstanceStatus {
 		out = append(out, s)
 	}
 	return out
+}
+
+// SetKnownPeers tells the node the addresses of its group's members (the
+// agent calls it whenever membership changes); nil means unknown and
+// turns foreign master detection off. An instance whose master is none
+// of these, none of this node's addresses and none of its unicast peers
+// reports it in InstanceStatus.ForeignMaster and
+// quadrature_vrrp_foreign_master, and logs a warning.
+func (n *Node) SetKnownPeers(addrs []netip.Addr) {
+	var known map[netip.Addr]bool
+	if addrs != nil {
+		known = make(map[netip.Addr]bool, len(addrs))
+		for _, a := range addrs {
+			if a.IsValid() {
+				known[a.Unmap()] = true
+			}
+		}
+	}
+	_ = n.call(func() error {
+		n.known = known
+		for _, name := range n.order {
+			n.observeMaster(n.insts[name])
+		}
+		return nil
+	})
+}
+
+func (n *Node) isKnown(a netip.Addr) bool { return n.known[a.Unmap()] }
+
+// ownAddrs returns the addresses this node sends adverts from.
+func (n *Node) ownAddrs() []netip.Addr {
+	var own []netip.Addr
+	for _, name := range n.order {
+		inst := n.insts[name]
+		for _, a := range []netip.Addr{inst.m.Self(), inst.cfg.UnicastSrc, inst.cfg.McastSrc} {
+			if a.IsValid() {
+				own = append(own, a.Unmap())
+			}
+		}
+	}
+	return own
+}
+
+// observeMaster updates the instance's foreign master after a step (or a
+// membership change) and warns while it is set, once a minute.
+func (n *Node) observeMaster(inst *instance) {
+	m := inst.m
+	master := followedMaster(m.State(), m.MasterAddr(), m.Self())
+	var foreign netip.Addr
+	if isForeignMaster(master, n.known, n.ownAddrs(), inst.cfg.UnicastPeers) {
+		foreign = master
+	}
+	prev := inst.foreign
+	inst.foreign = foreign
+	switch {
+	case foreign.IsValid() && n.limiter.allow("foreign|"+inst.cfg.Name+"|"+foreign.String(), n.opts.now()):
+		n.log.Warn("VRRP master is not a member of the group: a host outside the cluster holds the virtual addresses "+
+			"(logged once a minute)", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "master", foreign.String(),
+			"state", m.State().String())
+	case prev.IsValid() && !foreign.IsValid():
+		n.log.Info("VRRP instance no longer follows a master outside the group", "instance", inst.cfg.Name,
+			"vrid", inst.cfg.VRID, "was", prev.String(), "master", m.MasterAddr().String())
+	}
 }

@@ -69,7 +69,11 @@ type Counters struct {
 	// IntervalMismatch counts v3 adverts with another interval (accepted,
 	// RFC 5798 §6.4.2 has backups adopt it).
 	IntervalMismatch uint64
-	Drops            map[DropReason]uint64
+	// OwnerAdverts counts valid adverts of priority 255 (address owner)
+	// from another node. They win every election (RFC 5798 §6.4), so
+	// outside a planned owner they are a takeover, possibly forged.
+	OwnerAdverts uint64
+	Drops        map[DropReason]uint64
 }
 
 func (c Counters) clone() Counters {
@@ -208,13 +212,24 @@ type ActTransition struct {
 type ActDrop struct {
 	Reason DropReason
 	Detail string
+	// Src is the packet's source address (zero when unknown).
+	Src netip.Addr
 }
 
-func (ActSendAdvert) isAction() {}
-func (ActAddVIPs) isAction()    {}
-func (ActRemoveVIPs) isAction() {}
-func (ActGratuitous) isAction() {}
-func (ActSetTimer) isAction()   {}
-func (ActStopTimer) isAction()  {}
-func (ActTransition) isAction() {}
-func (ActDrop) isAction()       {}
+// ActOwnerAdvert reports a valid advert of priority 255 (address owner)
+// from another node (already counted in Counters.OwnerAdverts). It comes
+// before the actions the advert causes; the advert is processed as RFC
+// 5798 says.
+type ActOwnerAdvert struct {
+	Src netip.Addr
+}
+
+func (ActSendAdvert) isAction()  {}
+func (ActAddVIPs) isAction()     {}
+func (ActRemoveVIPs) isAction()  {}
+func (ActGratuitous) isAction()  {}
+func (ActSetTimer) isAction()    {}
+func (ActStopTimer) isAction()   {}
+func (ActTransition) isAction()  {}
+func (ActDrop) isAction()        {}
+func (ActOwnerAdvert) isAction() {}
