@@ -45,7 +45,7 @@ func TestOwnerAdvertTakesOverAndIsCounted(t *testing.T) {
 		{name: "v2 PASS with a wrong password: dropped (reason auth), master stays", prio: 100, master: true, cfg: v2pass,
 			opts: []advOpt{withAuth("guess")}, wantState: StateMaster, wantDrop: DropAuth, want: "drop(auth)"},
 		{name: "v2 PASS without authentication: dropped (reason auth), backup stays", prio: 100, cfg: v2pass,
-			opts: []advOpt{func(a *Advert, _ *EvPacket) { a.AuthType, a.AuthData = AuthNone, [8]byte{} }},
+			opts:      []advOpt{func(a *Advert, _ *EvPacket) { a.AuthType, a.AuthData = AuthNone, [8]byte{} }},
 			wantState: StateBackup, wantDrop: DropAuth, want: "drop(auth)"},
 		{name: "v2 PASS with a wrong password to a backup: dropped, down timer untouched", prio: 100, cfg: v2pass,
 			opts: []advOpt{withAuth("secreT")}, wantState: StateBackup, wantDrop: DropAuth, want: "drop(auth)"},

@@ -7,9 +7,16 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// MarkerEnv is the environment variable every script gets besides PATH:
+// MarkerEnv=<run id>, unique per run. Its descendants inherit it, which
+// finds them when they left the script's session, process group and
+// (before it could be entered) cgroup.
+const MarkerEnv = "QUADRATURE_SCRIPT_RUN"
 
 // Options configure a Runner.
 type Options struct {
@@ -30,6 +37,11 @@ type Options struct {
 	// KillGrace is the time between SIGTERM and SIGKILL of a timed-out
 	// script's process group (default 2s).
 	KillGrace time.Duration
+	// KeepDescendants lets the processes a script starts outlive it when
+	// it exits in time (keepalived's behaviour: a notify script may start
+	// a daemon directly). By default they are killed when the script
+	// exits, as on timeout; timed-out scripts lose them in any case.
+	KeepDescendants bool
 }
 
 // Runner runs scripts the way keepalived does: resolved to a real path,
@@ -43,6 +55,10 @@ type Runner struct {
 	euid    uint32
 	defUser string
 	opts    Options
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	warned map[string]bool // "insecure|path", "leftover|path": warned once
 }
 
 // NewRunner checks the default user and returns a runner.
@@ -53,16 +69,16 @@ func NewRunner(opts Options) (*Runner, error) {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 2 * time.Second
 	}
-	r := &Runner{sem: make(chan struct{}, opts.Max), euid: uint32(os.Geteuid()), defUser: opts.User, opts: opts}
+	r := &Runner{sem: make(chan struct{}, opts.Max), euid: uint32(os.Geteuid()), defUser: opts.User, opts: opts,
+		log: opts.Logger, warned: map[string]bool{}}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
 	r.root = r.euid == 0
 	if r.defUser == "" && r.root {
 		var fallback bool
 		if r.defUser, fallback = DefaultUser(); fallback {
-			log := opts.Logger
-			if log == nil {
-				log = slog.Default()
-			}
-			log.Warn("script_user is not set and user keepalived_script does not exist: scripts run as root; " +
+			r.log.Warn("script_user is not set and user keepalived_script does not exist: scripts run as root; " +
 				"create keepalived_script or set script_user in global_defs")
 		}
 	}
@@ -95,6 +111,9 @@ type Result struct {
 	Signaled bool
 	TimedOut bool
 	Err      error // could not run at all (wraps ErrInsecure when refused), or the signal
+	// Leftover counts the processes the script left running (after it
+	// exited, or beside it at timeout) that were killed.
+	Leftover int
 }
 
 // OK reports a clean exit with status 0.
@@ -126,6 +145,8 @@ func (r *Runner) Run(ctx context.Context, argv []string, timeout time.Duration, 
 		if err := CheckSecurity(path, r.euid); err != nil {
 			return Result{Status: -1, Err: err}
 		}
+	} else if err := CheckSecurity(path, r.euid); errors.Is(err, ErrInsecure) {
+		r.warnInsecure(path, err, cred)
 	}
 	select {
 	case r.sem <- struct{}{}:
@@ -134,14 +155,24 @@ func (r *Runner) Run(ctx context.Context, argv []string, timeout time.Duration, 
 	}
 	defer func() { <-r.sem }()
 
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Env = []string{Env}
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: cred}
-	if err := cmd.Start(); err != nil {
+	tr := newTree()
+	attr := &syscall.SysProcAttr{Setsid: true, Credential: cred}
+	cloned := tr.prepare(attr)
+	cmd := r.command(path, argv, tr, attr)
+	err = cmd.Start()
+	if err != nil && tr.startFailed(attr) {
+		// The kernel refused CLONE_INTO_CGROUP: start it plainly.
+		cmd = r.command(path, argv, tr, attr)
+		if err = cmd.Start(); err == nil {
+			tr.retrySucceeded()
+		}
+		cloned = false
+	}
+	if err != nil {
+		tr.abort()
 		return Result{Status: -1, Err: fmt.Errorf("start %s: %w", path, err)}
 	}
+	tr.started(cmd.Process.Pid, cloned)
 	pgid := cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -149,14 +180,69 @@ func (r *Runner) Run(ctx context.Context, argv []string, timeout time.Duration, 
 	defer timer.Stop()
 	select {
 	case <-done:
-		return exitResult(cmd.ProcessState)
+		res := exitResult(cmd.ProcessState)
+		if !r.opts.KeepDescendants {
+			res.Leftover = tr.killAll()
+			r.warnLeftover(path, res.Leftover)
+		}
+		return res
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	r.killGroup(pgid, done)
 	res := exitResult(cmd.ProcessState)
 	res.TimedOut = true
+	res.Leftover = tr.killAll()
 	return res
+}
+
+func (r *Runner) command(path string, argv []string, tr *tree, attr *syscall.SysProcAttr) *exec.Cmd {
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = []string{Env, tr.marker}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = attr
+	return cmd
+}
+
+// once reports whether key is new to this runner.
+func (r *Runner) once(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.warned[key] {
+		return false
+	}
+	r.warned[key] = true
+	return true
+}
+
+// warnInsecure is keepalived's warning for an unsafe script run without
+// enable_script_security, once per script.
+func (r *Runner) warnInsecure(path string, why error, cred *syscall.Credential) {
+	if !r.once("insecure|" + path) {
+		return
+	}
+	uid := r.euid
+	if cred != nil {
+		uid = cred.Uid
+	}
+	r.log.Warn("unsafe script: a user other than root can change it, yet it runs (enable_script_security is off); "+
+		"with enable_script_security it would be refused. Make the script and every directory above it owned by root "+
+		"and writable only by root, or set enable_script_security in global_defs",
+		"script", path, "reason", why.Error(), "uid", uid)
+}
+
+// warnLeftover reports, once per script, that it left processes behind.
+func (r *Runner) warnLeftover(path string, n int) {
+	if n == 0 {
+		return
+	}
+	if r.once("leftover|" + path) {
+		r.log.Warn("script left processes running after it exited; they were killed (logged once per script)",
+			"script", path, "processes", n, "containment", Containment())
+		return
+	}
+	r.log.Debug("script left processes running after it exited; they were killed", "script", path, "processes", n)
 }
 
 // RunLine splits a command line (Split), appends extra arguments and runs
