@@ -48,6 +48,19 @@
 //     drives placement with SetPriority, not with script results.
 //   - IPv6 checksums are verified by the kernel (IPV6_CHECKSUM), so bad
 //     IPv6 checksums never reach the counters.
+//   - Priority 255 (address owner) adverts from another node win, as RFC
+//     5798 says (anyone on the LAN can send one: v3 has no
+//     authentication, v2 PASS is a clear-text password). They are counted
+//     (Counters.OwnerAdverts, quadrature_vrrp_owner_adverts_total) and
+//     logged at WARN once a minute per instance and source. Adverts with
+//     a wrong v2 password are dropped (reason "auth" of
+//     quadrature_vrrp_packets_dropped_total) and logged alike.
+//   - Foreign masters: given the group members' addresses
+//     (Node.SetKnownPeers), an instance following a master that is none
+//     of them, none of this node's addresses and none of its unicast
+//     peers reports it (InstanceStatus.ForeignMaster,
+//     quadrature_vrrp_foreign_master 1) and logs "VRRP master is not a
+//     member of the group" once a minute. It still follows it.
 //   - Accept mode is the default (keepalived outside strict mode);
 //     no_accept drops packets to the VIPs with nftables (table inet
 //     quadrature_vrrp, one input chain per instance) except for the
@@ -95,5 +108,6 @@
 // # Who calls it
 //
 // The agent (cmd/quadrature) through the cluster runtime: NewNode, Run,
-// Update, SetPriority, Status, RegisterMetrics, WithStateChange.
+// Update, SetPriority, SetKnownPeers, Status, RegisterMetrics,
+// WithStateChange.
 package vrrp

@@ -103,6 +103,16 @@ func helperNode(path string) int {
 				} else {
 					emit(helperMsg{Kind: "reloaded"})
 				}
+			case len(f) >= 1 && f[0] == "peers":
+				// "peers ADDR..." → SetKnownPeers; "peers" alone → nil.
+				var addrs []netip.Addr
+				for _, a := range f[1:] {
+					if ip, err := netip.ParseAddr(a); err == nil {
+						addrs = append(addrs, ip)
+					}
+				}
+				n.SetKnownPeers(addrs)
+				emit(helperMsg{Kind: "reloaded"})
 			case len(f) == 3 && f[0] == "prio":
 				p, _ := strconv.Atoi(f[2])
 				if err := n.SetPriority(f[1], p); err != nil {
@@ -270,6 +280,17 @@ func (p *proc) reload(cfg NodeConfig) {
 	case <-p.reloaded:
 	case <-time.After(5 * time.Second):
 		p.t.Fatalf("%s: reload not confirmed", p.name)
+	}
+}
+
+// setKnownPeers calls SetKnownPeers in the node and waits for it.
+func (p *proc) setKnownPeers(addrs ...string) {
+	p.t.Helper()
+	fmt.Fprintln(p.stdin, "peers "+strings.Join(addrs, " "))
+	select {
+	case <-p.reloaded:
+	case <-time.After(5 * time.Second):
+		p.t.Fatalf("%s: peers not confirmed", p.name)
 	}
 }
 
