@@ -9,6 +9,7 @@ func TestClusterPeersIncludeSelf(t *testing.T) {
   @a bind 192.0.2.1
   @b bind 192.0.2.2
   peers 192.0.2.1 192.0.2.2 192.0.2.3
+  credentials /etc/quadrature/credentials
 }
 `)
 	for _, node := range []string{"a", "b"} {

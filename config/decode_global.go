@@ -228,6 +228,16 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 		"quorum_fence":     func(s *Stmt) { d.flag(s, &c.QuorumFence) },
 		"degraded_after":   func(s *Stmt) { d.duration(s, &c.DegradedAfter) },
 		"placement":        func(s *Stmt) { d.enum(s, &c.Placement, "auto", "configured") },
+		"insecure":         func(s *Stmt) { d.flag(s, &c.Insecure) },
+		"credentials": func(s *Stmt) {
+			if d.nargs(s, 1, 1) {
+				if strings.TrimSpace(s.Args[0].Text) == "" {
+					d.errorf(s.Pos, "credentials: the directory name is empty")
+					return
+				}
+				c.Credentials = s.Args[0].Text
+			}
+		},
 		"tls": func(s *Stmt) {
 			if !d.needBlock(s) {
 				return
@@ -260,6 +270,9 @@ func (d *decoder) cluster(b *Stmt) *Cluster {
 				"token_file":      func(s *Stmt) { d.str(s, &c.API.TokenFile) },
 				"read_token_file": func(s *Stmt) { d.str(s, &c.API.ReadTokenFile) },
 				"metrics_auth":    func(s *Stmt) { d.flag(s, &c.API.MetricsAuth) },
+				"cert_file":       func(s *Stmt) { d.str(s, &c.API.CertFile) },
+				"key_file":        func(s *Stmt) { d.str(s, &c.API.KeyFile) },
+				"ca_file":         func(s *Stmt) { d.str(s, &c.API.CAFile) },
 			})
 		},
 	})

@@ -20,16 +20,29 @@ func (c *Config) JSON() []byte {
 }
 
 // Equal reports whether two models mean the same configuration: every field
-// equal except the source positions.
+// equal except the source positions and NodeNames. Both describe the text
+// the model came from, not what it means: a rendered file has no
+// conditional lines, a merged one has them, and both load back to a model
+// Equal to their input.
 func Equal(a, b *Config) bool {
-	return bytes.Equal(a.JSON(), b.JSON())
+	return bytes.Equal(a.meaningJSON(), b.meaningJSON())
+}
+
+// meaningJSON is JSON without NodeNames.
+func (c *Config) meaningJSON() []byte {
+	if c.NodeNames == nil {
+		return c.JSON()
+	}
+	cp := *c
+	cp.NodeNames = nil
+	return cp.JSON()
 }
 
 // Diff describes the first difference between two models ("" when Equal),
 // as the JSON lines around it; meant for test failures and merge reports.
 func Diff(a, b *Config) string {
-	la := strings.Split(string(a.JSON()), "\n")
-	lb := strings.Split(string(b.JSON()), "\n")
+	la := strings.Split(string(a.meaningJSON()), "\n")
+	lb := strings.Split(string(b.meaningJSON()), "\n")
 	for i := 0; i < len(la) || i < len(lb); i++ {
 		var x, y string
 		if i < len(la) {

@@ -83,7 +83,7 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:1: virtual_server 192.0.2.1 80: hysteresis 2 must be below quorum 2`}},
 		{"args count", "global_defs {\n router_id a b\n}\n", []string{`main.conf:2: router_id needs exactly 1 argument(s), got 2`}},
 		{"block expected", "global_defs\n", []string{`main.conf:1: global_defs needs a block in braces`}},
-		{"cluster bind", "cluster {\n peers 192.0.2.2\n}\n", []string{`main.conf:1: cluster: bind is required (the address raft, gossip and the API use)`}},
+		{"cluster bind", "cluster {\n peers 192.0.2.2\n insecure yes\n}\n", []string{`main.conf:1: cluster: bind is required (the address raft, gossip and the API use)`}},
 		{"cluster policy", "cluster {\n bind 192.0.2.1\n verdict_policy most\n}\n", []string{`main.conf:3: verdict_policy: "most" is not one of any, majority, all`}},
 		{"strict", "global_defs {\n vrrp_strict\n}\n" + inst(" unicast_peer {\n 192.0.2.9\n }"),
 			[]string{`main.conf:4: vrrp_instance VI: vrrp_strict forbids unicast peers`}},
@@ -164,6 +164,7 @@ func TestDesignClusterBlock(t *testing.T) {
   data_dir /var/lib/quadrature
   verdict_policy majority     # any | majority | all
   api { listen 198.51.100.11:9900  token_file /etc/quadrature/token }
+  credentials /etc/quadrature/credentials
 }
 `
 	cfg, _, err := loadMem(t, memFS{"main.conf": src}, "iwash1")

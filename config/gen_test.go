@@ -51,8 +51,19 @@ func (g *gen) config(node string) string {
 		g.global()
 	}
 	if g.maybe() {
-		g.p("cluster {\n bind 192.0.2.%d\n peers 192.0.2.201 192.0.2.202\n verdict_policy %s\n degraded_after %s\n placement %s\n quorum_fence %s\n api {\n  token_file /etc/q/token\n  metrics_auth %s\n }\n}",
-			1+g.r.IntN(199), g.pick("any", "majority", "all"), g.pick("5s", "1m30s", "12"), g.pick("auto", "configured"), g.pick("on", "off"), g.pick("on", "off"))
+		// A three-node group needs credentials, tls and a gossip key, or
+		// insecure.
+		security := g.pick(
+			"credentials /etc/quadrature/credentials",
+			"credentials \"/etc/quadrature/my creds\"\n insecure yes",
+			"insecure",
+			"insecure on",
+			"tls {\n  cert_file /etc/q/node.crt\n  key_file /etc/q/node.key\n  ca_file /etc/q/ca.crt\n }\n gossip_key_file /etc/q/gossip.key",
+			"gossip_key_file /etc/q/gossip.key\n insecure true",
+		)
+		apiTLS := g.pick("", "\n  cert_file /etc/q/api.crt\n  key_file /etc/q/api.key", "\n  ca_file /etc/q/api-ca.crt")
+		g.p("cluster {\n bind 192.0.2.%d\n peers 192.0.2.201 192.0.2.202\n verdict_policy %s\n degraded_after %s\n placement %s\n quorum_fence %s\n %s\n api {\n  token_file /etc/q/token\n  metrics_auth %s%s\n }\n}",
+			1+g.r.IntN(199), g.pick("any", "majority", "all"), g.pick("5s", "1m30s", "12"), g.pick("auto", "configured"), g.pick("on", "off"), security, g.pick("on", "off"), apiTLS)
 	}
 	scripts := []string{}
 	for i := range g.r.IntN(3) {

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -49,6 +51,9 @@ type lexer struct {
 	warns    []Diagnostic
 	stack    []string
 	files    int
+	// names are the config-ids the conditional lines name, whether or
+	// not they match this node (Config.NodeNames).
+	names map[string]bool
 }
 
 func newLexer(opts *LoadOptions) *lexer {
@@ -161,9 +166,30 @@ func (l *lexer) conditional(line string) (string, bool) {
 	}
 	rest = strings.TrimSpace(rest)
 	if strings.HasPrefix(word, "@^") {
+		l.sawNode(word[2:])
 		return rest, word[2:] != l.node
 	}
+	l.sawNode(word[1:])
 	return rest, word[1:] == l.node
+}
+
+func (l *lexer) sawNode(name string) {
+	if name == "" {
+		return
+	}
+	if l.names == nil {
+		l.names = map[string]bool{}
+	}
+	l.names[name] = true
+}
+
+// nodeNames returns the names the conditional lines named, sorted (nil
+// when there were none).
+func (l *lexer) nodeNames() []string {
+	if len(l.names) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(l.names))
 }
 
 // define handles "$NAME=value". It reports whether the line was a definition.

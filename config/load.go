@@ -83,7 +83,7 @@ func LoadBytes(name string, src []byte, opts LoadOptions) (*Config, []Diagnostic
 	errs = append(errs, l.errs...)
 	stmts, perrs := Parse(l.toks)
 	errs = append(errs, perrs...)
-	d := &decoder{cfg: &Config{Node: opts.Node}, resolve: resolverFunc(ctx, res)}
+	d := &decoder{cfg: &Config{Node: opts.Node, NodeNames: l.nodeNames()}, resolve: resolverFunc(ctx, res)}
 	d.warns = append(d.warns, l.warns...)
 	d.decodeConfig(stmts)
 	d.validate()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,7 +105,8 @@ func TestRealWorldSamples(t *testing.T) {
 	for node, prio := range map[string]int{"lb1": 150, "lb2": 100, "lb3": 50} {
 		c = load("conditional_cluster.conf", node)
 		if c.Instances[0].Priority != prio || !c.Instances[0].QuorumFence || c.Cluster.NodeName != node ||
-			len(c.Cluster.Peers) != 2 || c.Cluster.BootstrapExpect != 3 || c.Cluster.API.Listen.Port() != 9900 {
+			len(c.Cluster.Peers) != 2 || c.Cluster.BootstrapExpect != 3 || c.Cluster.API.Listen.Port() != 9900 ||
+			c.Cluster.Credentials != "/etc/quadrature/credentials" || !slices.Equal(c.NodeNames, []string{"lb1", "lb2", "lb3"}) {
 			t.Errorf("conditional %s: %+v %+v", node, c.Instances[0], c.Cluster)
 		}
 	}

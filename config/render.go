@@ -305,6 +305,10 @@ func (w *writer) cluster(node string, c *Cluster) {
 	w.boolKw("quorum_fence", c.QuorumFence, false)
 	w.kvd("degraded_after", c.DegradedAfter, DefaultDegradedAfter)
 	w.kvd("placement", c.Placement, "configured")
+	w.str("credentials", c.Credentials)
+	if c.Insecure {
+		w.line("insecure yes")
+	}
 	if c.TLS != nil {
 		w.open("tls")
 		w.str("cert_file", c.TLS.CertFile)
@@ -324,6 +328,9 @@ func (w *writer) cluster(node string, c *Cluster) {
 		w.str("token_file", c.API.TokenFile)
 		w.str("read_token_file", c.API.ReadTokenFile)
 		w.kvd("metrics_auth", onOff(c.API.MetricsAuth), "off")
+		w.str("cert_file", c.API.CertFile)
+		w.str("key_file", c.API.KeyFile)
+		w.str("ca_file", c.API.CAFile)
 		w.close()
 	}
 	w.close()

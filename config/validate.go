@@ -344,4 +344,52 @@ func (d *decoder) validateCluster() {
 	if strings.TrimSpace(cl.DataDir) == "" {
 		d.errorf(cl.Pos, "cluster: data_dir is empty")
 	}
+	if (cl.API.CertFile == "") != (cl.API.KeyFile == "") {
+		d.errorf(cl.Pos, "cluster: api cert_file and key_file go together")
+	}
+	d.validateClusterSecurity(cl)
+}
+
+// validateClusterSecurity makes groups secure by default: a group of more
+// than one node needs mutual TLS for raft and a gossip key (credentials,
+// or tls and gossip_key_file) unless insecure says otherwise. The files
+// are not opened: config check may run on another machine.
+func (d *decoder) validateClusterSecurity(cl *Cluster) {
+	tls, key := cl.Secured()
+	n := cl.GroupSize()
+	switch {
+	case tls && key:
+		if cl.Insecure {
+			d.warnf(cl.Pos, "cluster: insecure is ignored: %s secure the group", securedBy(cl))
+		}
+	case n <= 1:
+		// A one-node group has no peer to authenticate.
+	case !cl.Insecure:
+		d.errorf(cl.Pos, "cluster: a group of %d nodes needs credentials (it has %s): "+
+			"add `credentials DIR` (written by `quadrature cluster init`), or tls { } and gossip_key_file; "+
+			"`insecure yes` runs without them (anyone on the LAN can then join and reprogram the group)",
+			n, missingSecurity(tls, key))
+	default:
+		d.warnf(cl.Pos, "cluster: insecure: the group of %d nodes runs unauthenticated (it has %s): "+
+			"anyone on the LAN can join and reprogram it; `quadrature cluster init` writes credentials",
+			n, missingSecurity(tls, key))
+	}
+}
+
+func securedBy(cl *Cluster) string {
+	if cl.Credentials != "" {
+		return "credentials"
+	}
+	return "tls and gossip_key_file"
+}
+
+func missingSecurity(tls, key bool) string {
+	switch {
+	case !tls && !key:
+		return "no mutual TLS and no gossip key"
+	case !tls:
+		return "no mutual TLS"
+	default:
+		return "no gossip key"
+	}
 }
