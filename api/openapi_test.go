@@ -87,6 +87,7 @@ func TestOpenAPISchemas(t *testing.T) {
 		"DrainRequest": DrainRequest{}, "MaintenanceRequest": MaintenanceRequest{},
 		"TransferRequest": TransferRequest{}, "RaftServerRequest": RaftServerRequest{},
 		"RaftServer": RaftServer{}, "RaftServersBody": RaftServersBody{},
+		"RevokeRequest": RevokeRequest{}, "RevocationsBody": RevocationsBody{},
 	}
 	for name, v := range types {
 		sch, ok := doc.Comps.Schemas[name]

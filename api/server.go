@@ -403,6 +403,7 @@ func (s *Server) registerRoutes() {
 	s.route("POST", "/v1/raft/witnesses", Admin, MaxSmallBody, s.handleAddServer(true))
 	s.route("DELETE", "/v1/raft/servers/{name}", Admin, MaxSmallBody, s.handleRemoveServer)
 	s.route("POST", "/v1/raft/snapshot", Admin, MaxSmallBody, s.handleSnapshot)
+	s.registerRevokeRoutes()
 }
 
 // backendCtx bounds one backend call.

@@ -10,21 +10,23 @@ cd "$(dirname "$0")/.."
 
 BIN=$PWD/bin/quadrature
 SRV=$PWD/bin/demoserver
-RUN=/run/quadrature-demo
-P=qdemo
+# Per-run names: two demos (or a demo beside the tests) never collide.
+RUN=/run/quadrature-demo-$$
+P=qd$$
 NODES=(iwash1 iwash2 iwash3)
 declare -A ADDR=([iwash1]=203.0.113.11 [iwash2]=203.0.113.12 [iwash3]=203.0.113.13)
 VIP=203.0.113.10
 CLIENT=203.0.113.100
 declare -A AGENT_PID=()
+declare -A APP_PID=()
 
 say()  { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ns()   { ip netns exec "$P-$1" "${@:2}"; }
-cli()  { local n=$1; shift; ns "$n" "$BIN" "$@" -api "${ADDR[$n]}:9900" -token-file "$RUN/token"; }
+cli()  { local n=$1; shift; ns "$n" "$BIN" "$@" -api "https://${ADDR[$n]}:9900" -ca-file "$RUN/credentials/ca.crt" -token-file "$RUN/credentials/api-token"; }
 
 cleanup() {
   set +e
-  for pid in "${AGENT_PID[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${AGENT_PID[@]}" "${APP_PID[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   sleep 1
   for n in iwash1 iwash2 iwash3 client lan; do
     if ip netns pids "$P-$n" >/dev/null 2>&1; then
@@ -44,13 +46,16 @@ say "Network: a LAN bridge, three boxes ${NODES[*]}, a client; VIP $VIP"
 cleanup >/dev/null 2>&1 || true
 mkdir -p "$RUN"
 chmod 0755 "$RUN"
-head -c 24 /dev/urandom | base64 > "$RUN/token"
-chmod 0600 "$RUN/token"
-cat > "$RUN/iweight" <<'SH'
+# The group's credentials: a CA, one certificate per box, the gossip key
+# and the API tokens (each box gets its own directory).
+"$BIN" cluster init -dir "$RUN/credentials" iwash1=${ADDR[iwash1]} iwash2=${ADDR[iwash2]} iwash3=${ADDR[iwash3]} >/dev/null
+# The one file of the group, with this run's directory.
+sed "s#/run/quadrature-demo#$RUN#g" deploy/demo/iwash.conf > "$RUN/keepalived.conf"
+cat > "$RUN/iweight" <<SH
 #!/bin/sh
-# The iWash weight program: prints nothing, exits 2 + weight of node $1.
-w=$(cat /run/quadrature-demo/weight-"$1" 2>/dev/null || echo 10)
-exit $((2 + w))
+# The iWash weight program: prints nothing, exits 2 + weight of node \$1.
+w=\$(cat $RUN/weight-"\$1" 2>/dev/null || echo 10)
+exit \$((2 + w))
 SH
 chmod 0755 "$RUN/iweight"
 echo 10 > "$RUN/weight-iwash1"; echo 20 > "$RUN/weight-iwash2"; echo 20 > "$RUN/weight-iwash3"
@@ -75,13 +80,14 @@ done
 say "Application servers: each box serves :8080"
 for n in "${NODES[@]}"; do
   ip netns exec "$P-$n" "$SRV" -listen "${ADDR[$n]}:8080" -name "$n" > "$RUN/app-$n.log" 2>&1 &
+  APP_PID[$n]=$!
   disown $!
 done
 
-say "Starting the group: one keepalived.conf for all ($PWD/deploy/demo/iwash.conf)"
+say "Starting the group: one keepalived.conf for all (deploy/demo/iwash.conf, secured by 'quadrature cluster init')"
 for n in "${NODES[@]}"; do
   # ip netns exec execs the agent: $! is the agent itself.
-  ip netns exec "$P-$n" "$BIN" agent -config deploy/demo/iwash.conf -node "$n" -timing tuned > "$RUN/agent-$n.log" 2>&1 &
+  ip netns exec "$P-$n" "$BIN" agent -config "$RUN/keepalived.conf" -node "$n" -timing tuned > "$RUN/agent-$n.log" 2>&1 &
   AGENT_PID[$n]=$!
   disown $!
   echo "  $n: agent pid ${AGENT_PID[$n]}, log $RUN/agent-$n.log"
@@ -155,7 +161,7 @@ cli "$new" status
 cli "$new" members
 
 say "A real server fails: stopping the application on iwash3"
-pkill -f "demoserver -listen ${ADDR[iwash3]}:8080" || true
+kill -TERM "${APP_PID[iwash3]}" 2>/dev/null || true
 sleep 4
 cli "$new" list
 traffic 20

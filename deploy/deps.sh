@@ -30,19 +30,22 @@ if [ "${#need[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # tshark asks whether non-root users may capture; answer no, quietly.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  # The packages we install (keepalived, nginx, prometheus) must not start
+  # their services on the host: the tests run their own instances inside
+  # namespaces. A policy-rc.d that refuses starts, present only while apt
+  # runs (and only if the machine has none of its own), keeps them stopped;
+  # nothing already running on the machine is stopped or killed.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# quadrature deploy/deps.sh: no service starts while it installs packages\nexit 101\n' >"$guard"
+    chmod 0755 "$guard"
+    trap 'rm -f "$guard"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ -n "$guard" ]; then rm -f "$guard"; trap - EXIT; fi
 fi
-
-# keepalived's and nginx's packaged services must not run on the host: the
-# tests start their own instances inside namespaces.
-for svc in keepalived nginx prometheus prometheus-node-exporter; do
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
-    systemctl stop "$svc" || true
-  fi
-done
-pkill -x keepalived 2>/dev/null || true
-pkill -x prometheus 2>/dev/null || true
 
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then

@@ -87,7 +87,7 @@ func TestNotifierOrderAndTimeout(t *testing.T) {
 func TestScriptUserAndSecurity(t *testing.T) {
 	ctx := t.Context()
 	if os.Geteuid() == 0 {
-		r, err := newRunner(NodeConfig{ScriptUser: "nobody"}, slog.Default())
+		r, err := newRunner(NodeConfig{ScriptUser: "nobody"}, slog.Default(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestScriptUserAndSecurity(t *testing.T) {
 		if err := runScript(ctx, r, `/bin/sh -c '[ "$(id -u)" = 0 ]'`, "root", 5*time.Second); err != nil {
 			t.Fatalf("as the script's user root: %v", err)
 		}
-		if _, err := newRunner(NodeConfig{ScriptUser: "no-such-user-q"}, slog.Default()); err == nil {
+		if _, err := newRunner(NodeConfig{ScriptUser: "no-such-user-q"}, slog.Default(), false); err == nil {
 			t.Fatal("unknown script_user accepted")
 		}
 	}
@@ -105,7 +105,7 @@ func TestScriptUserAndSecurity(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	secure, err := newRunner(NodeConfig{ScriptUser: testScriptUser(), ScriptSecurity: true}, slog.Default())
+	secure, err := newRunner(NodeConfig{ScriptUser: testScriptUser(), ScriptSecurity: true}, slog.Default(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,9 +84,10 @@ type InstanceStatus struct {
 // on one event goroutine (Run); the methods are safe for concurrent use
 // from other goroutines.
 type Node struct {
-	opts   options
-	log    *slog.Logger
-	runner atomic.Pointer[scriptexec.Runner]
+	opts         options
+	log          *slog.Logger
+	runner       atomic.Pointer[scriptexec.Runner] // vrrp_script checks
+	notifyRunner atomic.Pointer[scriptexec.Runner] // notify scripts
 
 	ev chan func()
 
@@ -158,11 +159,9 @@ func NewNode(cfg NodeConfig, opts ...Option) (*Node, error) {
 		f(&o)
 	}
 	n := &Node{opts: o, log: o.log, ev: make(chan func(), 1024), cfg: cfg, limiter: newLogLimiter(time.Minute, 20)}
-	r, err := newRunner(cfg, o.log)
-	if err != nil {
+	if err := n.storeRunners(cfg); err != nil {
 		return nil, err
 	}
-	n.runner.Store(r)
 	if err := n.build(cfg); err != nil {
 		return nil, err
 	}
@@ -186,19 +185,41 @@ func (n *Node) build(cfg NodeConfig) error {
 	return nil
 }
 
-// newRunner makes the script runner of a configuration.
-func newRunner(cfg NodeConfig, log *slog.Logger) (*scriptexec.Runner, error) {
-	r, err := scriptexec.NewRunner(scriptexec.Options{User: cfg.ScriptUser, Insecure: !cfg.ScriptSecurity, Logger: log})
+// newRunner makes a script runner of a configuration; keep lets what a
+// script starts outlive it.
+func newRunner(cfg NodeConfig, log *slog.Logger, keep bool) (*scriptexec.Runner, error) {
+	r, err := scriptexec.NewRunner(scriptexec.Options{User: cfg.ScriptUser, Insecure: !cfg.ScriptSecurity, Logger: log, KeepDescendants: keep})
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: %w", err)
 	}
 	return r, nil
 }
 
+// storeRunners makes the script runners of a configuration: vrrp_script
+// checks lose whatever they leave running when they exit (like MISC_CHECK),
+// notify scripts keep it (keepalived users start daemons from them, e.g.
+// notify_master "/etc/init.d/haproxy start").
+func (n *Node) storeRunners(cfg NodeConfig) error {
+	r, err := newRunner(cfg, n.log, false)
+	if err != nil {
+		return err
+	}
+	nr, err := newRunner(cfg, n.log, true)
+	if err != nil {
+		return err
+	}
+	n.runner.Store(r)
+	n.notifyRunner.Store(nr)
+	return nil
+}
+
 // scriptRunner returns the runner of the current configuration (scripts
 // and notifiers look it up at each run, so a reload's script_user applies
 // at once).
 func (n *Node) scriptRunner() *scriptexec.Runner { return n.runner.Load() }
+
+// notifyScriptRunner is scriptRunner for notify scripts.
+func (n *Node) notifyScriptRunner() *scriptexec.Runner { return n.notifyRunner.Load() }
 
 func (n *Node) notifyTimeout() time.Duration {
 	if n.cfg.NotifyTimeout > 0 {
@@ -214,7 +235,7 @@ func (n *Node) newInstance(ic InstanceConfig) (*instance, error) {
 		return nil, err
 	}
 	log := n.log.With("instance", ic.Name, "vrid", ic.VRID)
-	return &instance{cfg: ic, m: m, base: ic.Priority, notify: newNotifier(log, n.notifyTimeout(), n.scriptRunner)}, nil
+	return &instance{cfg: ic, m: m, base: ic.Priority, notify: newNotifier(log, n.notifyTimeout(), n.notifyScriptRunner)}, nil
 }
 
 func (n *Node) buildGroups(cfg NodeConfig) {
@@ -228,7 +249,7 @@ func (n *Node) buildGroups(cfg NodeConfig) {
 		if o, ok := old[gc.Name]; ok {
 			g.notify, g.lastState, g.fault = o.notify, o.lastState, o.fault
 		} else {
-			g.notify = newNotifier(n.log.With("group", gc.Name), n.notifyTimeout(), n.scriptRunner)
+			g.notify = newNotifier(n.log.With("group", gc.Name), n.notifyTimeout(), n.notifyScriptRunner)
 		}
 		for _, name := range gc.Instances {
 			if inst := n.insts[name]; inst != nil {
@@ -621,11 +642,9 @@ func (n *Node) Update(cfg NodeConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	r, err := newRunner(cfg, n.log)
-	if err != nil {
+	if err := n.storeRunners(cfg); err != nil {
 		return err
 	}
-	n.runner.Store(r)
 	return n.call(func() error {
 		if !n.running || n.stopped {
 			n.cfg = cfg
