@@ -13,7 +13,8 @@
 // it. Every problem is reported, as "file:line: message", in one sorted
 // ErrorList; warnings are returned separately.
 //
-// Entry points: Load / LoadBytes (file or bytes to *Config), Config.Render
+// Entry points: Load / LoadBytes (file or bytes to *Config), Cluster.Files,
+// Config.Render
 // and Config.RenderCompact (canonical keepalived.conf text that loads back
 // to an equal model), Config.JSON, Equal / Diff, Merge (per-node files to one
 // cluster file with @node lines), ParseHosts (hosts(5) files).
@@ -30,6 +31,51 @@
 // error with the closest known keyword as a suggestion. quadrature's own
 // keywords are the cluster block, lvs_backend in global_defs and
 // quorum_fence in vrrp_instance.
+//
+// The cluster block (Cluster; several statements may share a line):
+//
+//	cluster {
+//	  node_name NAME                 # default: the node name (config-id)
+//	  bind ADDRESS                   # raft, gossip and API address (required)
+//	  raft_port 9901 ; gossip_port 9902
+//	  peers HOST...                  # may list this node's own bind address
+//	  bootstrap_expect N             # default: the nodes listed
+//	  data_dir /var/lib/quadrature
+//	  role voter|witness ; verdict_policy any|majority|all
+//	  quorum_fence [on|off] ; degraded_after 10s ; placement configured|auto
+//	  credentials DIR                # written by `quadrature cluster init`
+//	  insecure [yes|no]              # a group without credentials
+//	  gossip_key_file FILE           # default: DIR/gossip.key
+//	  tls {                          # raft mutual TLS; default: DIR/node.crt,
+//	    cert_file FILE               # DIR/node.key, DIR/ca.crt
+//	    key_file FILE
+//	    ca_file FILE
+//	  }
+//	  api {
+//	    listen ADDRESS:PORT          # default: bind:9900
+//	    token_file FILE              # default: DIR/api-token
+//	    read_token_file FILE         # default: DIR/api-read-token
+//	    metrics_auth [on|off]
+//	    cert_file FILE ; key_file FILE   # API over TLS; default: DIR/node.crt, node.key
+//	    ca_file FILE                 # verifies API peers; default: DIR/ca.crt
+//	  }
+//	}
+//
+// Groups are secure by default: a group of more than one node (peers or
+// bootstrap_expect) without mutual TLS (credentials or tls) or without a
+// gossip key (credentials or gossip_key_file) is an error at the cluster
+// block unless `insecure` (keepalived's flag syntax: bare, or yes/no,
+// true/false, on/off) is set, which is then warned about. Explicit
+// keywords win over the credentials directory (Cluster.Files resolves the
+// effective paths; the Cred*File constants name the directory's files);
+// insecure with full credentials is ignored, with a warning. Nothing is
+// opened at load time: `config check` may run on another machine.
+//
+// Config.NodeNames lists every name the conditional lines use (@NAME,
+// @^NAME, matching this node or not, in included files too; a file
+// included under a condition that does not hold is not read). Like Pos,
+// it describes the source rather than its meaning: it is in JSON but not
+// part of Equal / Diff, since a rendered file has no conditional lines.
 //
 // Choices that differ from keepalived (each one also warned or documented
 // where it happens):

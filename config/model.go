@@ -31,8 +31,9 @@ type Config struct {
 	// Node is the node name (keepalived's config-id) the file was evaluated for.
 	Node string `json:"node"`
 	// NodeNames are the config-ids the file's conditional lines name
-	// (@NAME and @^NAME, includes too), sorted: the nodes of the group as
-	// the file knows them.
+	// (@NAME and @^NAME, includes too), sorted and deduplicated, nil when
+	// there are none: the nodes of the group as the file knows them. It
+	// describes the source, like Pos: Equal and Diff ignore it.
 	NodeNames      []string             `json:"node_names,omitempty"`
 	Global         GlobalDefs           `json:"global_defs"`
 	Scripts        []VRRPScript         `json:"vrrp_scripts"`
