@@ -234,16 +234,24 @@ func (a *Agent) clusterConfig() (Config, error) {
 		if c.DegradedAfter > 0 {
 			cc.DegradedAfter = c.DegradedAfter
 		}
-		if c.GossipKeyFile != "" {
-			key, err := LoadGossipKey(c.GossipKeyFile)
+		files := c.Files()
+		if files.GossipKeyFile != "" {
+			key, err := LoadGossipKey(files.GossipKeyFile)
 			if err != nil {
 				return cc, err
 			}
 			cc.GossipKey = key
 		}
-		if c.TLS != nil {
-			cc.TLS = &TLSConfig{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
+		if files.CertFile != "" || files.KeyFile != "" || files.CAFile != "" {
+			cc.TLS = &TLSConfig{CertFile: files.CertFile, KeyFile: files.KeyFile, CAFile: files.CAFile}
 		}
+		cc.Insecure = c.Insecure
+		// The group's nodes as the file names them (its @NAME lines).
+		cc.Nodes = append([]string(nil), a.local.NodeNames...)
+		if !slices.Contains(cc.Nodes, a.name) {
+			cc.Nodes = append(cc.Nodes, a.name)
+		}
+		slices.Sort(cc.Nodes)
 	}
 	cc.Metadata.MACs = interfaceMACs(a.local)
 	return cc, nil

@@ -98,10 +98,9 @@ func apiClients(g *clustertest.Group) (map[string]*client.Client, error) {
 	out := map[string]*client.Client{}
 	for _, n := range g.Nodes {
 		c, err := client.New(client.Options{
-			Addr:  net.JoinHostPort(n.Addr.String(), fmt.Sprint(clustertest.APIPort)),
-			Token: g.Token,
-			HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				Proxy: nil, DisableKeepAlives: true, DialContext: clustertest.NSDialer(g.Client, 2*time.Second)}},
+			Addr:       g.APIBase(n),
+			Token:      g.Token,
+			HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: g.Transport(g.Client, false)},
 		})
 		if err != nil {
 			return nil, err

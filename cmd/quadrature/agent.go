@@ -105,9 +105,19 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		if listen == "" && c.API.Listen.IsValid() {
 			listen = c.API.Listen.String()
 		}
-		apiOpts.AdminTokenFile = c.API.TokenFile
-		apiOpts.ReadTokenFile = c.API.ReadTokenFile
+		files := c.Files()
+		apiOpts.AdminTokenFile = files.TokenFile
+		apiOpts.ReadTokenFile = files.ReadTokenFile
 		apiOpts.MetricsAuth = c.API.MetricsAuth
+		// With credentials (or api cert_file/key_file) the API is HTTPS,
+		// and peers are verified against the group's CA.
+		if files.APICertFile != "" && files.APIKeyFile != "" {
+			apiOpts.TLSCertFile, apiOpts.TLSKeyFile = files.APICertFile, files.APIKeyFile
+			apiOpts.PeerCAFile = files.APICAFile
+		}
+		if c.Insecure && c.ListedNodes() > 1 {
+			log.Warn("cluster: INSECURE: this group runs without credentials (insecure yes): whoever reaches its raft, gossip or API ports can join, vote and reprogram the load balancer; run `quadrature cluster init` and use `credentials DIR`")
+		}
 	}
 	if listen == "" {
 		listen = api.DefaultListen

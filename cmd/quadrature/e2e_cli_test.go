@@ -14,8 +14,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +30,7 @@ import (
 	"time"
 
 	"quadrature/api"
+	"quadrature/cluster/credentials"
 	"quadrature/internal/clustertest"
 )
 
@@ -58,7 +57,7 @@ func (r cliResult) String() string {
 func (e *e2eEnv) cliAs(t *testing.T, n *clustertest.Node, tokenFile string, env []string, args ...string) cliResult {
 	t.Helper()
 	full := append([]string{"netns", "exec", n.NS.Name, e.g.Bins.Agent}, args...)
-	full = append(full, "-api", netip.AddrPortFrom(n.Addr, clustertest.APIPort).String(), "-timeout", "10s")
+	full = append(full, "-api", e.g.APIBase(n), "-ca-file", e.g.CAFile, "-timeout", "10s")
 	if tokenFile != "" {
 		full = append(full, "-token-file", tokenFile)
 	}
@@ -164,26 +163,16 @@ func (e *e2eEnv) waitVIP(t *testing.T, want string, timeout time.Duration) time.
 
 func TestE2ECLI(t *testing.T) {
 	start := time.Now()
-	dir := t.TempDir()
-	var tok [24]byte
-	if _, err := rand.Read(tok[:]); err != nil {
+	// The group's credentials (quadrature cluster init) hold both tokens.
+	e := &e2eEnv{}
+	e.g = clustertest.New(t, clustertest.Options{Nodes: 3})
+	e.adminFile = filepath.Join(e.g.CredDir, credentials.TokenFile)
+	e.readFile = filepath.Join(e.g.CredDir, credentials.ReadTokenFile)
+	rt, err := os.ReadFile(e.readFile)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e := &e2eEnv{readToken: hex.EncodeToString(tok[:]), readFile: filepath.Join(dir, "read-token")}
-	if err := os.WriteFile(e.readFile, []byte(e.readToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	injected := false
-	e.g = clustertest.New(t, clustertest.Options{Nodes: 3, Config: func(p clustertest.ConfigParams) string {
-		c := clustertest.DefaultConfig(p)
-		line := "    token_file " + p.TokenFile + "\n"
-		injected = strings.Contains(c, line)
-		return strings.Replace(c, line, line+"    read_token_file "+e.readFile+"\n", 1)
-	}})
-	if !injected {
-		t.Fatal("could not add read_token_file to the group's api block")
-	}
-	e.adminFile = filepath.Join(e.g.Dir, "token")
+	e.readToken = strings.TrimSpace(string(rt))
 	e.g.WaitReady()
 	e.g.WaitFor("every real server up 3/3 on every node", 30*time.Second, func() error {
 		for _, n := range e.g.Nodes {
@@ -412,9 +401,8 @@ func e2eList(t *testing.T, e *e2eEnv) {
 
 // rawHTTP sends one request to n's API from inside its namespace.
 func rawHTTP(n *clustertest.Node, method, path, token, body string, hdr ...string) (int, string, error) {
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		Proxy: nil, DialContext: clustertest.NSDialer(n.NS, 2*time.Second), DisableKeepAlives: true}}
-	req, err := http.NewRequest(method, "http://"+netip.AddrPortFrom(n.Addr, clustertest.APIPort).String()+path, strings.NewReader(body))
+	hc := n.APIHTTPClient(5 * time.Second)
+	req, err := http.NewRequest(method, n.APIURL(path), strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}

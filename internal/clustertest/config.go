@@ -46,8 +46,12 @@ type ConfigParams struct {
 	Nodes []NodeParams
 	// Initial is how many nodes start at once (bootstrap_expect).
 	Initial int
-	// TokenFile is the admin token file every agent reads.
+	// TokenFile is the admin token file every agent reads (with
+	// credentials: the one `quadrature cluster init` wrote).
 	TokenFile string
+	// Insecure: the group runs without credentials (`insecure yes`, API
+	// over plain HTTP with TokenFile); otherwise every node has Credentials.
+	Insecure bool
 	// Options are the group's options (policy, degraded_after, fence...).
 	Options Options
 }
@@ -60,6 +64,9 @@ type NodeParams struct {
 	Priority int
 	// Peers are the addresses this node lists in its peers line.
 	Peers []netip.Addr
+	// Credentials is the node's directory from `quadrature cluster init`
+	// ("" when the group is Insecure).
+	Credentials string
 }
 
 // DefaultConfig renders the standard test group: one keepalived.conf with
@@ -88,6 +95,12 @@ func DefaultConfig(p ConfigParams) string {
 		}
 		w("  @%s peers %s", n.Name, strings.Join(peers, " "))
 		w("  @%s data_dir %s", n.Name, n.DataDir)
+		if n.Credentials != "" {
+			w("  @%s credentials %s", n.Name, n.Credentials)
+		}
+	}
+	if p.Insecure {
+		w("  insecure yes")
 	}
 	w("  bootstrap_expect %d", p.Initial)
 	w("  verdict_policy %s", o.verdictPolicy())
@@ -96,7 +109,9 @@ func DefaultConfig(p ConfigParams) string {
 	}
 	w("  api {")
 	w("    listen 0.0.0.0:%d", APIPort)
-	w("    token_file %s", p.TokenFile)
+	if p.Insecure {
+		w("    token_file %s", p.TokenFile)
+	}
 	w("  }")
 	w("}")
 	w("")
@@ -185,4 +200,8 @@ type Options struct {
 	AgentArgs []string
 	// NoApps skips starting the application servers.
 	NoApps bool
+	// Insecure runs the group without credentials (`insecure yes`, API
+	// over HTTP). By default New writes credentials with `quadrature
+	// cluster init`'s package and the API is HTTPS with the group's CA.
+	Insecure bool
 }

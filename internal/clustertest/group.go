@@ -3,6 +3,8 @@ package clustertest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"quadrature/api/client"
+	"quadrature/cluster/credentials"
 	"quadrature/internal/netnstest"
 )
 
@@ -41,6 +44,12 @@ type Group struct {
 	ConfigText string
 	// Token is the admin API token.
 	Token string
+	// CredDir holds the group's credentials (ca.crt, one directory per
+	// node); CAFile is its CA, which verifies every node's API. Both are
+	// "" for an Insecure group.
+	CredDir string
+	CAFile  string
+	caPool  *x509.CertPool
 
 	opts    Options
 	mu      sync.Mutex
@@ -122,17 +131,22 @@ func New(t testing.TB, opts Options) *Group {
 	// processes we track (and dump logs) while the namespaces still exist.
 	t.Cleanup(g.teardown)
 
-	var tok [24]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		t.Fatal(err)
-	}
-	g.Token = hex.EncodeToString(tok[:])
 	tokenFile := filepath.Join(g.Dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(g.Token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	if opts.Insecure {
+		var tok [24]byte
+		if _, err := rand.Read(tok[:]); err != nil {
+			t.Fatal(err)
+		}
+		g.Token = hex.EncodeToString(tok[:])
+		if err := os.WriteFile(tokenFile, []byte(g.Token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		g.writeCredentials(opts.Nodes)
+		tokenFile = filepath.Join(g.CredDir, credentials.TokenFile)
 	}
 
-	params := ConfigParams{Initial: opts.Initial, TokenFile: tokenFile, Options: opts}
+	params := ConfigParams{Initial: opts.Initial, TokenFile: tokenFile, Options: opts, Insecure: opts.Insecure}
 	var initial []netip.Addr
 	for i := 1; i <= opts.Initial; i++ {
 		initial = append(initial, NodeAddr(i))
@@ -140,6 +154,9 @@ func New(t testing.TB, opts Options) *Group {
 	for i := 1; i <= opts.Nodes; i++ {
 		np := NodeParams{Name: NodeName(i), Addr: NodeAddr(i), Priority: NodePriority(i),
 			DataDir: filepath.Join(g.Dir, NodeName(i)), Peers: initial}
+		if !opts.Insecure {
+			np.Credentials = filepath.Join(g.CredDir, np.Name)
+		}
 		if via, ok := opts.JoinVia[np.Name]; ok && i > opts.Initial {
 			np.Peers = nil
 			for _, v := range via {
@@ -180,9 +197,9 @@ func New(t testing.TB, opts Options) *Group {
 			t.Fatalf("clustertest: netlink handle in %s: %v", n.NS.Name, err)
 		}
 		n.API, err = client.New(client.Options{
-			Addr:       net.JoinHostPort(np.Addr.String(), fmt.Sprint(APIPort)),
+			Addr:       g.APIBase(n),
 			Token:      g.Token,
-			HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: nsTransport(n.NS, true)},
+			HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: g.Transport(n.NS, true)},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -200,6 +217,60 @@ func New(t testing.TB, opts Options) *Group {
 		g.StartAgent(n.Name)
 	}
 	return g
+}
+
+// writeCredentials writes the group's credentials for n nodes, as
+// `quadrature cluster init` does.
+func (g *Group) writeCredentials(n int) {
+	g.CredDir = filepath.Join(g.Dir, "credentials")
+	var nodes []credentials.Node
+	for i := 1; i <= n; i++ {
+		nodes = append(nodes, credentials.Node{Name: NodeName(i), Addrs: []netip.Addr{NodeAddr(i)}})
+	}
+	if err := credentials.Init(g.CredDir, nodes, credentials.Options{}); err != nil {
+		g.T.Fatalf("clustertest: %v", err)
+	}
+	tok, err := os.ReadFile(filepath.Join(g.CredDir, credentials.TokenFile))
+	if err != nil {
+		g.T.Fatal(err)
+	}
+	g.Token = strings.TrimSpace(string(tok))
+	g.CAFile = filepath.Join(g.CredDir, credentials.CAFile)
+	pem, err := os.ReadFile(g.CAFile)
+	if err != nil {
+		g.T.Fatal(err)
+	}
+	g.caPool = x509.NewCertPool()
+	if !g.caPool.AppendCertsFromPEM(pem) {
+		g.T.Fatalf("clustertest: %s: no certificate", g.CAFile)
+	}
+}
+
+// Scheme is the API's scheme: https, or http for an Insecure group.
+func (g *Group) Scheme() string {
+	if g.opts.Insecure {
+		return "http"
+	}
+	return "https"
+}
+
+// APIBase is the base URL of n's admin API ("https://203.0.113.11:9900").
+func (g *Group) APIBase(n *Node) string {
+	return g.Scheme() + "://" + net.JoinHostPort(n.Addr.String(), fmt.Sprint(APIPort))
+}
+
+// APIURL is APIBase plus path.
+func (g *Group) APIURL(n *Node, path string) string { return g.APIBase(n) + path }
+
+// Transport is an HTTP transport whose connections are opened inside ns
+// and that trusts the group's CA; keepAlive false gives one new TCP
+// connection per request.
+func (g *Group) Transport(ns *netnstest.NS, keepAlive bool) *http.Transport {
+	tr := nsTransport(ns, keepAlive)
+	if g.caPool != nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: g.caPool}
+	}
+	return tr
 }
 
 // nsTransport is an HTTP transport whose connections are opened inside
@@ -448,4 +519,13 @@ func (g *Group) keepLogs() {
 	}
 	_ = os.WriteFile(filepath.Join(dst, "keepalived.conf"), []byte(g.ConfigText), 0o644)
 	g.T.Logf("clustertest: logs kept in %s", dst)
+}
+
+// APIURL is the URL of path on n's admin API.
+func (n *Node) APIURL(path string) string { return n.g.APIURL(n, path) }
+
+// APIHTTPClient is an HTTP client dialling from n's namespace that trusts
+// the group's CA, one new connection per request.
+func (n *Node) APIHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: n.g.Transport(n.NS, false)}
 }
