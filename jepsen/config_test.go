@@ -14,7 +14,8 @@ func testParams(n int) clustertest.ConfigParams {
 	p := clustertest.ConfigParams{Initial: n, TokenFile: "/nonexistent/token"}
 	for i := 1; i <= n; i++ {
 		p.Nodes = append(p.Nodes, clustertest.NodeParams{Name: clustertest.NodeName(i), Addr: clustertest.NodeAddr(i),
-			Priority: clustertest.NodePriority(i), DataDir: fmt.Sprintf("/nonexistent/n%d", i)})
+			Priority: clustertest.NodePriority(i), DataDir: fmt.Sprintf("/nonexistent/n%d", i),
+			Credentials: fmt.Sprintf("/nonexistent/credentials/n%d", i)})
 	}
 	for i := range p.Nodes {
 		for _, q := range p.Nodes {

@@ -19,19 +19,24 @@ func TestDefaultConfigValid(t *testing.T) {
 		{"three", Options{Nodes: 3}},
 		{"five-late", Options{Nodes: 5, Initial: 3}},
 		{"fenced-any", Options{Nodes: 3, QuorumFence: true, VerdictPolicy: "any", DegradedAfter: 2 * time.Second, Weight: 5}},
+		{"insecure", Options{Nodes: 3, Insecure: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.opts
 			if o.Initial == 0 {
 				o.Initial = o.Nodes
 			}
-			p := ConfigParams{Initial: o.Initial, TokenFile: "/nonexistent/token", Options: o}
+			p := ConfigParams{Initial: o.Initial, TokenFile: "/nonexistent/token", Options: o, Insecure: o.Insecure}
 			var initial []netip.Addr
 			for i := 1; i <= o.Initial; i++ {
 				initial = append(initial, NodeAddr(i))
 			}
 			for i := 1; i <= o.Nodes; i++ {
-				p.Nodes = append(p.Nodes, NodeParams{Name: NodeName(i), Addr: NodeAddr(i), DataDir: "/nonexistent/" + NodeName(i), Priority: NodePriority(i), Peers: initial})
+				np := NodeParams{Name: NodeName(i), Addr: NodeAddr(i), DataDir: "/nonexistent/" + NodeName(i), Priority: NodePriority(i), Peers: initial}
+				if !o.Insecure {
+					np.Credentials = "/nonexistent/credentials/" + NodeName(i)
+				}
+				p.Nodes = append(p.Nodes, np)
 			}
 			src := DefaultConfig(p)
 			for i := 1; i <= o.Nodes; i++ {
