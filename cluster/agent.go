@@ -85,8 +85,9 @@ type Agent struct {
 	// fileVersion is the config version the node's file was last in sync
 	// with (0: never): a reload proposes with compare-and-swap on it.
 	fileVersion uint64
-	revoked     []string // deny list last handed to the node
-	lastDigest  string   // digest of the table last handed to the reconciler
+	revoked     []string     // deny list last handed to the node
+	knownPeers  []netip.Addr // member addresses last handed to VRRP
+	lastDigest  string       // digest of the table last handed to the reconciler
 	fenced      map[string]bool
 	digest      string    // kernel table digest, last read
 	digestAt    time.Time // when the kernel was last read for it

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -96,6 +97,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		}
 	}
 	a.applyFence()
+	a.applyKnownPeers()
 	digestPending = !a.publishDigest(ctx)
 	if hold && a.maybeReleaseHold(st, digestPending) {
 		hold = false // it set the priorities
@@ -130,6 +132,35 @@ func (a *Agent) applyConfig(st *fsm.State) {
 		a.log.Error("agent: vrrp reconfigure", "err", err)
 	}
 	a.updateChecks(c)
+}
+
+// applyKnownPeers tells VRRP the addresses of the group's members (their
+// gossip and Raft addresses), so that a master outside the group is
+// flagged (a forged advert, or a foreign router in the VRID). Without a
+// cluster block the node runs alone, like keepalived, and keeps detection
+// off: its peers are whatever shares the VRID.
+func (a *Agent) applyKnownPeers() {
+	if a.vrrp == nil || a.LocalConfig().Cluster == nil {
+		return
+	}
+	var addrs []netip.Addr
+	for _, m := range a.node.Members() {
+		if m.Addr.IsValid() {
+			addrs = append(addrs, m.Addr.Addr())
+		}
+		if ap, err := netip.ParseAddrPort(m.RaftAddr); err == nil {
+			addrs = append(addrs, ap.Addr())
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	a.mu.Lock()
+	same := slices.Equal(addrs, a.knownPeers)
+	a.knownPeers = addrs
+	a.mu.Unlock()
+	if !same {
+		a.vrrp.SetKnownPeers(addrs)
+	}
 }
 
 // applyRevoked hands the FSM's deny list to the node when it changed.

@@ -25,12 +25,14 @@ import (
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
+	"golang.org/x/sys/unix"
 
 	"quadrature/api"
 	"quadrature/cluster/credentials"
 	"quadrature/fsm"
 	"quadrature/internal/clustertest"
 	"quadrature/internal/netnstest"
+	"quadrature/vrrp"
 )
 
 // The attacker's address: a fourth host on the group's LAN.
@@ -259,7 +261,17 @@ func TestAttackerOnTheLAN(t *testing.T) {
 		unchanged(t, "a 100 MB body")
 		log.add("100 MB request body", resultOf(t, res))
 	})
+	t.Run("ForgedVRRPOwnerAdverts", func(t *testing.T) {
+		res := forgeOwnerAdverts(t, g, att)
+		log.add("forged VRRP adverts, priority 255", resultOf(t, res))
+	})
 	t.Run("GroupStillServes", func(t *testing.T) {
+		g.WaitFor("a member to hold the VIP again", 20*time.Second, func() error {
+			if len(g.VIPHolders()) != 1 {
+				return fmt.Errorf("VIP holders %v", g.VIPHolders())
+			}
+			return nil
+		})
 		g.AssertConverged()
 		if _, err := g.Get(g.ClientHTTP(2 * time.Second)); err != nil {
 			t.Errorf("the VIP no longer serves: %v", err)
@@ -629,4 +641,78 @@ func (r *countingReader) Read(p []byte) (int, error) {
 	}
 	r.sent.Add(k)
 	return int(k), nil
+}
+
+// forgeOwnerAdverts sends VRRPv3 adverts of priority 255 for the group's
+// VRID from the attacker for 3 s. RFC 5798 makes the members yield (kept,
+// as keepalived does); they must count the adverts and flag the attacker
+// as a master that is not a member of the group.
+func forgeOwnerAdverts(t *testing.T, g *clustertest.Group, att *netnstest.NS) string {
+	t.Helper()
+	fd := -1
+	if err := att.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 112); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 255); err != nil {
+			return err
+		}
+		return unix.BindToDevice(fd, "eth0")
+	}); err != nil {
+		t.Fatalf("raw socket: %v", err)
+	}
+	defer unix.Close(fd)
+	adv := vrrp.Advert{Version: 3, VRID: 51, Priority: 255, Interval: 200 * time.Millisecond, Addrs: []netip.Addr{clustertest.VIP}}
+	pkt, err := adv.Marshal(false, attackerAddr, vrrp.GroupIPv4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := map[string]bool{}
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: vrrp.GroupIPv4.As4()}); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		for _, n := range g.Nodes {
+			if !flagged[n.Name] && metricValue(t, n, `quadrature_vrrp_foreign_master{instance="vi1"`) == 1 {
+				flagged[n.Name] = true
+			}
+		}
+	}
+	var counted []string
+	for _, n := range g.Nodes {
+		c := metricValue(t, n, `quadrature_vrrp_owner_adverts_total{instance="vi1"`)
+		if c < 1 {
+			t.Errorf("%s did not count the forged priority-255 adverts", n.Name)
+		}
+		if !flagged[n.Name] {
+			t.Errorf("%s never flagged the attacker as a foreign master", n.Name)
+		}
+		counted = append(counted, fmt.Sprintf("%s=%.0f", n.Name, c))
+	}
+	return fmt.Sprintf("yielded as RFC 5798 says; counted (%s), foreign master flagged on %d/3, members re-elect after", strings.Join(counted, " "), len(flagged))
+}
+
+// metricValue reads one sample (name{labels... prefix) from n's /metrics;
+// -1 when absent.
+func metricValue(t *testing.T, n *clustertest.Node, prefix string) float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", n.APIURL("/metrics"), nil)
+	resp, err := n.APIHTTPClient(3 * time.Second).Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			var v float64
+			if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
