@@ -386,6 +386,14 @@ func (g *Group) Kill(name string) { g.signal(name, syscall.SIGKILL, 5*time.Secon
 // up to 15 s for the agent to exit, then kills it.
 func (g *Group) Term(name string) { g.signal(name, syscall.SIGTERM, 15*time.Second) }
 
+// Reload sends SIGHUP: the agent re-reads ConfigPath and proposes it.
+func (g *Group) Reload(name string) {
+	g.T.Helper()
+	if err := g.runningAgent(name, syscall.SIGHUP).cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		g.T.Fatalf("clustertest: SIGHUP to %s: %v", name, err)
+	}
+}
+
 func (g *Group) signal(name string, sig syscall.Signal, wait time.Duration) {
 	g.T.Helper()
 	stopProc(g.runningAgent(name, sig), sig, wait)
