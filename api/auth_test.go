@@ -22,6 +22,8 @@ var writeBodies = map[string]string{
 	"POST /v1/raft/witnesses":        `{"name":"witness","addr":"198.51.100.20:7000"}`,
 	"DELETE /v1/raft/servers/{name}": ``,
 	"POST /v1/raft/snapshot":         `{}`,
+	"POST /v1/revocations":           `{"node":"iwash3"}`,
+	"DELETE /v1/revocations/{name}":  ``,
 }
 
 func concrete(path string) string {

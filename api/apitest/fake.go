@@ -36,6 +36,8 @@ type Fake struct {
 	NotReady string
 	// Snapshots counts Snapshot calls.
 	Snapshots int
+	// Revoked is the deny list (Revoke).
+	Revoked []string
 	// Validate checks a configuration; DefaultValidate if nil.
 	Validate func(main string, files map[string]string) []api.ConfigError
 	// PutDelay is slept inside the critical section of PutConfig, to widen
