@@ -263,6 +263,15 @@ func (c *Config) validate() error {
 	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
 		return errors.New("cluster: tls needs cert_file, key_file and ca_file")
 	}
+	if (len(c.Peers) > 0 || c.BootstrapExpect > 1) && (c.TLS == nil || len(c.GossipKey) == 0) && !c.Insecure {
+		return errors.New("cluster: a group of more than one node needs mutual TLS (tls) and a gossip key (gossip_key_file), " +
+			"e.g. from `quadrature cluster init`; set insecure to run without them")
+	}
+	for _, name := range c.Nodes {
+		if err := validateNodeName(name); err != nil {
+			return fmt.Errorf("cluster: nodes: %w", err)
+		}
+	}
 	if err := c.Timing.validate(); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

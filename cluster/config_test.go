@@ -21,6 +21,8 @@ func validConfig() Config {
 		DataDir:  "/var/lib/quadrature",
 		RaftPort: 7950, GossipPort: 7946,
 		BootstrapExpect: 3,
+		TLS:             &TLSConfig{CertFile: "node.crt", KeyFile: "node.key", CAFile: "ca.crt"},
+		GossipKey:       bytes.Repeat([]byte{1}, 32),
 	}
 }
 
@@ -45,6 +47,11 @@ func TestConfigValidate(t *testing.T) {
 		{"bad role", func(c *Config) { c.Role = "king" }, "unknown role"},
 		{"bad key", func(c *Config) { c.GossipKey = []byte("short") }, "16, 24 or 32"},
 		{"half tls", func(c *Config) { c.TLS = &TLSConfig{CertFile: "a"} }, "tls needs"},
+		{"group without tls", func(c *Config) { c.TLS = nil }, "needs mutual TLS"},
+		{"group without gossip key", func(c *Config) { c.GossipKey = nil }, "needs mutual TLS"},
+		{"insecure group", func(c *Config) { c.TLS, c.GossipKey, c.Insecure = nil, nil, true }, ""},
+		{"alone without tls", func(c *Config) { c.TLS, c.GossipKey, c.Peers, c.BootstrapExpect = nil, nil, nil, 1 }, ""},
+		{"bad node list", func(c *Config) { c.Nodes = []string{"ok", "not ok"} }, "nodes"},
 		{"lease too long", func(c *Config) {
 			c.Timing = TunedTiming()
 			c.Timing.LeaderLeaseTimeout = time.Second

@@ -137,6 +137,9 @@ func testConfig(t testing.TB, name string, expect int, peers ...string) Config {
 		Timing:          TunedTiming(),
 		DegradedAfter:   time.Second,
 		Logger:          testLogger(t),
+		// Loopback groups without credentials: the security tests
+		// (tls_test.go, peerauth_test.go) set TLS and clear this.
+		Insecure: true,
 	}
 }
 

@@ -51,6 +51,10 @@ func (n *Node) tryBootstrap() {
 		if r.state != MemberAlive || r.metaErr != nil || r.meta.RaftAddr == "" {
 			continue
 		}
+		if name != n.cfg.NodeName && !n.configuredMember(name, memberIPs(r)...) {
+			n.warnThrottled("unknown:"+name, "bootstrap: ignoring a gossip member that is not a configured node", "member", name)
+			continue
+		}
 		if r.meta.BootstrapExpect != 0 && r.meta.BootstrapExpect != expect {
 			n.warnThrottled("expect:"+name, "bootstrap_expect differs between nodes, not bootstrapping",
 				"member", name, "theirs", r.meta.BootstrapExpect, "ours", expect)
@@ -110,6 +114,13 @@ func (n *Node) reconcileMembers() {
 		if ok && (s.Suffrage != raft.Voter || string(s.Address) == meta.RaftAddr) {
 			continue
 		}
+		// Voters are the configured nodes (or those an operator added
+		// through the API), never whoever gossips.
+		if !ok && !n.configuredMember(name, memberIPs(r)...) {
+			n.warnThrottled("unknown:"+name, "not adding a gossip member that is not a configured node as a voter",
+				"member", name, "raft_addr", meta.RaftAddr)
+			continue
+		}
 		// Only add a server we can reach over the Raft port: an unreachable
 		// voter (wrong certificate, firewall) would only shrink the margin.
 		pctx, pcancel := context.WithTimeout(ctx, n.cfg.Timing.TCPTimeout)
@@ -139,6 +150,19 @@ func (n *Node) reconcileMembers() {
 			return
 		}
 	}
+}
+
+// memberIPs are a gossip member's addresses: its gossip address and the
+// Raft address its metadata advertises.
+func memberIPs(r memberRecord) []netip.Addr {
+	var out []netip.Addr
+	if r.addr.IsValid() {
+		out = append(out, r.addr.Addr())
+	}
+	if ap, err := netip.ParseAddrPort(r.meta.RaftAddr); err == nil {
+		out = append(out, ap.Addr())
+	}
+	return out
 }
 
 // joinLoop joins the configured peers, retrying with backoff until one

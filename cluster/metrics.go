@@ -9,6 +9,8 @@ import (
 type metrics struct {
 	n             *Node
 	leaderChanges prometheus.Counter
+	peerRefused   *prometheus.CounterVec
+	insecure      *prometheus.Desc
 
 	raftState    *prometheus.Desc
 	commitIndex  *prometheus.Desc
@@ -26,6 +28,12 @@ func newMetrics(n *Node) *metrics {
 			Namespace: "quadrature", Subsystem: "cluster", Name: "leader_changes_total",
 			Help: "Times this node saw a new Raft leader elected.",
 		}),
+		peerRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "quadrature", Subsystem: "cluster", Name: "peer_refused_total",
+			Help: "Connections and RPCs refused on the Raft port, by reason (revoked, not_a_node, not_a_peer_address, no_identity, rpc_<op>).",
+		}, []string{"reason"}),
+		insecure: prometheus.NewDesc("quadrature_cluster_insecure",
+			"1 when this node runs a group without mutual TLS and a gossip key (insecure yes).", nil, nil),
 		raftState: prometheus.NewDesc("quadrature_cluster_raft_state",
 			"Raft role of this node: 0 follower, 1 candidate, 2 leader, 3 shutdown.", nil, nil),
 		commitIndex: prometheus.NewDesc("quadrature_cluster_commit_index",
@@ -47,8 +55,13 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	if err := r.Register(m.leaderChanges); err != nil {
 		return err
 	}
+	if err := r.Register(m.peerRefused); err != nil {
+		r.Unregister(m.leaderChanges)
+		return err
+	}
 	if err := r.Register(m); err != nil {
 		r.Unregister(m.leaderChanges)
+		r.Unregister(m.peerRefused)
 		return err
 	}
 	return nil
@@ -56,12 +69,13 @@ func (m *metrics) register(r prometheus.Registerer) error {
 
 func (m *metrics) unregister(r prometheus.Registerer) {
 	r.Unregister(m.leaderChanges)
+	r.Unregister(m.peerRefused)
 	r.Unregister(m)
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.raftState, m.commitIndex, m.appliedIndex, m.members, m.degraded, m.fenced, m.sinceQuorum} {
+	for _, d := range []*prometheus.Desc{m.raftState, m.commitIndex, m.appliedIndex, m.members, m.degraded, m.fenced, m.sinceQuorum, m.insecure} {
 		ch <- d
 	}
 }
@@ -74,6 +88,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	st := n.Stats()
+	ch <- prometheus.MustNewConstMetric(m.insecure, prometheus.GaugeValue, b2f(n.Insecure()))
 	ch <- prometheus.MustNewConstMetric(m.raftState, prometheus.GaugeValue, float64(n.raft.State()))
 	ch <- prometheus.MustNewConstMetric(m.commitIndex, prometheus.GaugeValue, float64(st.CommitIndex))
 	ch <- prometheus.MustNewConstMetric(m.appliedIndex, prometheus.GaugeValue, float64(st.AppliedIndex))

@@ -254,6 +254,11 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	}
 	n.raftAddr = ln.Addr().String()
 	n.stream = newStreamLayer(ln, serverTLS, clientTLS, n.logger, n.faults, n.serveRPC)
+	n.stream.authorize = n.authorizePeer
+	n.stream.refused = func(p peer, reason string, err error) {
+		n.metrics.peerRefused.WithLabelValues(reason).Inc()
+		n.warnThrottled("peer:"+p.String(), "raft port: refused a connection", "remote", p.String(), "reason", reason, "err", err)
+	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  n.stream,
 		MaxPool: 3,
@@ -483,7 +488,9 @@ func (n *Node) triggerReconcile() {
 
 // Insecure reports whether this node runs a group without mutual TLS and a
 // gossip key (Config.Insecure).
-func (n *Node) Insecure() bool { return n.cfg.Insecure && (n.cfg.TLS == nil || len(n.cfg.GossipKey) == 0) }
+func (n *Node) Insecure() bool {
+	return n.cfg.Insecure && (n.cfg.TLS == nil || len(n.cfg.GossipKey) == 0)
+}
 
 // SetRevoked replaces the deny list: node names whose certificates are
 // refused on the Raft port (and whose open connections are closed), and
@@ -492,4 +499,11 @@ func (n *Node) SetRevoked(names []string) {
 	n.revokedMu.Lock()
 	n.revoked = append([]string(nil), names...)
 	n.revokedMu.Unlock()
+	if n.stream == nil {
+		return
+	}
+	if closed := n.stream.accepted.closeIf(func(p peer) bool { return n.isRevoked(p.name) }); closed > 0 {
+		n.logger.Warn("closed connections of revoked nodes", "connections", closed, "revoked", names)
+	}
+	n.pool.closeAll() // outbound RPC connections are re-dialled (and checked) on next use
 }

@@ -35,6 +35,7 @@ const (
 	codeShutdown       = "shutdown"    // raft stopped with the request in flight
 	codeUnavailable    = "unavailable" // refused before doing anything
 	codeApply          = "apply"
+	codeForbidden      = "forbidden" // the peer may not run this op
 	codeInternal       = "internal"
 )
 
@@ -105,7 +106,7 @@ const (
 )
 
 // serveRPC answers requests on one connection until it ends.
-func (n *Node) serveRPC(c net.Conn) {
+func (n *Node) serveRPC(c net.Conn, p peer) {
 	defer c.Close()
 	n.rpcConns.add(c)
 	defer n.rpcConns.remove(c)
@@ -120,7 +121,7 @@ func (n *Node) serveRPC(c net.Conn) {
 			return
 		}
 		_ = c.SetReadDeadline(time.Time{})
-		resp := n.handleRPC(req)
+		resp := n.handleRPC(req, p)
 		if err := writeFrame(c, resp); err != nil {
 			n.logger.Debug("rpc write failed", "remote", c.RemoteAddr().String(), "err", err)
 			return
@@ -128,9 +129,17 @@ func (n *Node) serveRPC(c net.Conn) {
 	}
 }
 
-func (n *Node) handleRPC(req rpcRequest) rpcResponse {
+func (n *Node) handleRPC(req rpcRequest, p peer) rpcResponse {
 	if !n.running() {
 		return rpcResponse{Code: codeUnavailable, Err: "node starting or stopping"}
+	}
+	if err := n.authorizeRPC(p, req); err != nil {
+		n.metrics.peerRefused.WithLabelValues("rpc_" + req.Op).Inc()
+		n.warnThrottled("rpc:"+p.String()+":"+req.Op, "raft port: refused an RPC", "remote", p.String(), "op", req.Op, "err", err)
+		return rpcResponse{Code: codeForbidden, Err: err.Error()}
+	}
+	if req.Op == opApply {
+		n.logger.Debug("forwarded command", "from", p.String(), "bytes", len(req.Cmd))
 	}
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	if timeout <= 0 || timeout > time.Minute {
@@ -293,6 +302,8 @@ func responseError(resp rpcResponse) error {
 		return errNotSent{fmt.Errorf("cluster: leader unavailable: %s", resp.Err)}
 	case codeApply:
 		return &ApplyError{Msg: resp.Err, Code: resp.ApplyCode}
+	case codeForbidden:
+		return fmt.Errorf("cluster: the leader refused the request: %s", resp.Err)
 	default:
 		return fmt.Errorf("cluster: leader: %s", resp.Err)
 	}

@@ -37,15 +37,21 @@ type streamLayer struct {
 	logger    *slog.Logger
 	faults    *faultSet
 
-	raftCh    chan net.Conn
-	rpcServe  func(net.Conn)
+	raftCh   chan net.Conn
+	rpcServe func(net.Conn, peer)
+	// authorize decides whether an accepted peer may use the port at all
+	// (peerauth.go); refused connections are closed before raft or the
+	// RPC server sees a byte of them.
+	authorize func(peer) (reason string, err error)
+	refused   func(p peer, reason string, err error)
+	accepted  trackedConns
 	pending   connSet // connections still in handshake
 	closeOnce sync.Once
 	closeCh   chan struct{}
 	wg        sync.WaitGroup
 }
 
-func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *slog.Logger, faults *faultSet, rpcServe func(net.Conn)) *streamLayer {
+func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *slog.Logger, faults *faultSet, rpcServe func(net.Conn, peer)) *streamLayer {
 	s := &streamLayer{
 		ln:        ln,
 		advertise: ln.Addr(),
@@ -121,15 +127,29 @@ func (s *streamLayer) dispatch(c net.Conn) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
+	p := peerOf(c)
+	if s.authorize != nil && (b[0] == muxRaft || b[0] == muxRPC) {
+		if reason, err := s.authorize(p); err != nil {
+			if s.refused != nil {
+				s.refused(p, reason, err)
+			}
+			_ = c.Close()
+			return
+		}
+	}
 	switch b[0] {
 	case muxRaft:
+		tc := &acceptedConn{Conn: c, set: &s.accepted}
+		s.accepted.add(tc, p)
 		select {
-		case s.raftCh <- c:
+		case s.raftCh <- tc:
 		case <-s.closeCh:
-			_ = c.Close()
+			_ = tc.Close()
 		}
 	case muxRPC:
-		s.rpcServe(c)
+		s.accepted.add(c, p)
+		s.rpcServe(c, p)
+		s.accepted.remove(c)
 	default:
 		s.logger.Warn("raft port: unknown connection type", "remote", c.RemoteAddr().String(), "type", int(b[0]))
 		_ = c.Close()
