@@ -38,6 +38,9 @@ func (n *Node) reconcileLoop() {
 func (n *Node) tryBootstrap() {
 	if n.raft.LastIndex() > 0 {
 		n.bootstrapped.Store(true)
+		if err := writeMarker(n.cfg.DataDir, n.cfg.NodeName); err != nil {
+			n.logger.Error("data dir marker", "err", err)
+		}
 		return
 	}
 	expect := n.cfg.BootstrapExpect

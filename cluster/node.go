@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -191,6 +192,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if hasState {
 		n.bootstrapped.Store(true)
+		if err := writeMarker(c.DataDir, c.NodeName); err != nil {
+			return err
+		}
 		n.logger.Info("raft state found on disk, resuming", "raft_addr", n.raftAddr)
 	} else if c.BootstrapExpect == 1 {
 		self := raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(c.NodeName), Address: raft.ServerAddress(n.raftAddr)}
@@ -228,13 +232,19 @@ const (
 func (n *Node) openRaft() (hasState bool, err error) {
 	c := &n.cfg
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return false, fmt.Errorf("cluster: data dir: %w", err)
+		return false, diskError(fmt.Errorf("cluster: data dir: %w", err))
+	}
+	if err := checkRaftDB(filepath.Join(c.DataDir, "raft.db")); err != nil {
+		return false, err
 	}
 	n.store, err = raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(c.DataDir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return false, diskError(fmt.Errorf("cluster: open %s: %w", filepath.Join(c.DataDir, "raft.db"), err))
+		}
 		return false, fmt.Errorf("cluster: open %s (in use by another process?): %w", filepath.Join(c.DataDir, "raft.db"), err)
 	}
 	hl := newHCLog(n.logger, "raft")
@@ -272,6 +282,9 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	hasState, err = raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
 		return false, fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	if err := checkMarker(c.DataDir, hasState); err != nil {
+		return false, err
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.NodeName)
@@ -349,6 +362,9 @@ func (n *Node) bootstrap(servers []raft.Server) error {
 		return fmt.Errorf("cluster: bootstrap: %w", err)
 	}
 	n.bootstrapped.Store(true)
+	if err := writeMarker(n.cfg.DataDir, n.cfg.NodeName); err != nil {
+		return err
+	}
 	ids := make([]string, len(servers))
 	for i, s := range servers {
 		ids[i] = string(s.ID)
