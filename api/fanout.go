@@ -117,7 +117,7 @@ func (s *Server) vrrpOf(ctx context.Context, r *http.Request, self string, m Mem
 		n.Error = "member has no api address"
 		return n
 	}
-	insts, err := s.fetchPeerVRRP(ctx, r.Header.Get("Authorization"), m)
+	insts, err := s.fetchPeerVRRP(ctx, m)
 	if err != nil {
 		n.Error = err.Error()
 		return n
@@ -126,7 +126,10 @@ func (s *Server) vrrpOf(ctx context.Context, r *http.Request, self string, m Mem
 	return n
 }
 
-func (s *Server) fetchPeerVRRP(ctx context.Context, auth string, m Member) ([]VRRPInstance, error) {
+// fetchPeerVRRP asks a member's API for its instances with this node's own
+// credentials (its certificate over TLS, else the read-only token): the
+// caller's token never leaves this node.
+func (s *Server) fetchPeerVRRP(ctx context.Context, m Member) ([]VRRPInstance, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.FanoutTimeout)
 	defer cancel()
 	u := url.URL{Scheme: s.opts.PeerScheme, Host: m.APIAddr, Path: "/v1/vrrp"}
@@ -134,9 +137,11 @@ func (s *Server) fetchPeerVRRP(ctx context.Context, auth string, m Member) ([]VR
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", m.Name, err)
 	}
-	req.Header.Set("Authorization", auth)
+	if s.opts.PeerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.opts.PeerToken)
+	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.peer.Do(req)
+	resp, err := s.peerClient(m.Name).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", m.Name, err)
 	}

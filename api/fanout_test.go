@@ -17,9 +17,16 @@ func group(t *testing.T, mod func(*api.Options)) ([]*apitest.Fake, []*httptest.S
 	base := apitest.NewFake("iwash1")
 	var fakes []*apitest.Fake
 	var servers []*httptest.Server
+	// Nodes of an insecure group show each other the read-only token.
+	withPeerToken := func(o *api.Options) {
+		o.PeerToken = apitest.ReadToken
+		if mod != nil {
+			mod(o)
+		}
+	}
 	for _, n := range []string{"iwash1", "iwash2", "iwash3"} {
 		f := base.Clone(n)
-		ts, _ := apitest.NewServer(t, f, mod)
+		ts, _ := apitest.NewServer(t, f, withPeerToken)
 		fakes = append(fakes, f)
 		servers = append(servers, ts)
 	}

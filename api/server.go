@@ -74,6 +74,20 @@ type Options struct {
 	// (PEM; the system roots if empty).
 	PeerClient *http.Client
 	PeerCAFile string
+	// PeerCertFile and PeerKeyFile are this node's own certificate, shown
+	// to peers' APIs in fan-out (mutual TLS); a peer's certificate must
+	// carry the member's name. The caller's token is never forwarded.
+	PeerCertFile string
+	PeerKeyFile  string
+	// PeerToken is sent to peers in fan-out when there is no TLS (a group
+	// configured insecure): the read-only token, if any.
+	PeerToken string
+	// ClientCAFile makes an HTTPS server ask for client certificates and
+	// verify them against this CA: a request with a verified certificate
+	// whose name PeerAllowed accepts (nil: any) gets read access — how
+	// peers' fan-out requests authenticate.
+	ClientCAFile string
+	PeerAllowed  func(name string) bool
 	// PeerScheme is "http" or "https" for fan-out requests; defaults to
 	// https when TLS is configured, http otherwise.
 	PeerScheme string
@@ -115,12 +129,14 @@ type Server struct {
 	log     *slog.Logger
 	tokens  atomic.Pointer[tokenSet]
 
-	mux      *http.ServeMux
-	handler  http.Handler
-	routes   []Route
-	registry *prometheus.Registry
-	metrics  *apiMetrics
-	peer     *http.Client
+	mux        *http.ServeMux
+	handler    http.Handler
+	routes     []Route
+	registry   *prometheus.Registry
+	metrics    *apiMetrics
+	peer       *http.Client
+	peerTLS    *tls.Config // base TLS of fan-out requests (nil: http or system roots)
+	peerByName sync.Map    // member name → *http.Client verifying that name
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -167,15 +183,19 @@ func New(opts Options) (*Server, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = nil // peers are on the directors' own network
 		if opts.PeerCAFile != "" {
-			pem, err := os.ReadFile(opts.PeerCAFile)
+			pool, err := loadPool(opts.PeerCAFile)
 			if err != nil {
 				return nil, fmt.Errorf("api: peer CA: %w", err)
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("api: peer CA %s: no PEM certificates", opts.PeerCAFile)
+			s.peerTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+			if opts.PeerCertFile != "" {
+				cert, err := tls.LoadX509KeyPair(opts.PeerCertFile, opts.PeerKeyFile)
+				if err != nil {
+					return nil, fmt.Errorf("api: peer certificate: %w", err)
+				}
+				s.peerTLS.Certificates = []tls.Certificate{cert}
 			}
-			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+			tr.TLSClientConfig = s.peerTLS
 		}
 		s.peer = &http.Client{Timeout: opts.FanoutTimeout, Transport: tr}
 	}
@@ -249,6 +269,45 @@ func (s *Server) loadTokens() error {
 // directly); the agent logs it so the operator knows where the CLI looks.
 func (s *Server) AdminTokenPath() string { return s.tokens.Load().adminPath }
 
+// isPeer reports whether r comes with a client certificate the group's CA
+// signed, for a node name PeerAllowed accepts (fan-out between nodes).
+func (s *Server) isPeer(r *http.Request) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || s.opts.ClientCAFile == "" {
+		return false
+	}
+	name := r.TLS.VerifiedChains[0][0].Subject.CommonName
+	return name != "" && (s.opts.PeerAllowed == nil || s.opts.PeerAllowed(name))
+}
+
+// peerClient is the fan-out client for member name: with TLS it verifies
+// that the peer's certificate carries that name.
+func (s *Server) peerClient(name string) *http.Client {
+	if s.peerTLS == nil || s.opts.PeerClient != nil {
+		return s.peer
+	}
+	if c, ok := s.peerByName.Load(name); ok {
+		return c.(*http.Client)
+	}
+	tr := s.peer.Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig = s.peerTLS.Clone()
+	tr.TLSClientConfig.ServerName = name
+	c := &http.Client{Timeout: s.opts.FanoutTimeout, Transport: tr}
+	actual, _ := s.peerByName.LoadOrStore(name, c)
+	return actual.(*http.Client)
+}
+
+func loadPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates", path)
+	}
+	return pool, nil
+}
+
 // Routes lists every registered route, in registration order.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
@@ -280,6 +339,14 @@ func (s *Server) Start() error {
 			return fmt.Errorf("api: load TLS key pair: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if s.opts.ClientCAFile != "" {
+			pool, err := loadPool(s.opts.ClientCAFile)
+			if err != nil {
+				return fmt.Errorf("api: client CA: %w", err)
+			}
+			srv.TLSConfig.ClientCAs = pool
+			srv.TLSConfig.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	ln, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
@@ -349,6 +416,9 @@ func (s *Server) route(method, path string, access Access, limit int64, h http.H
 // here never reaches the backend nor has its body read.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access) bool {
 	if access == Public {
+		return true
+	}
+	if access == Read && s.isPeer(r) {
 		return true
 	}
 	tok, ok := bearer(r.Header.Get("Authorization"))

@@ -31,6 +31,10 @@ type Options struct {
 	Token string
 	// CAFile, if set, is the PEM bundle that verifies an https server.
 	CAFile string
+	// CertFile and KeyFile present a client certificate (a node's own, for
+	// read access between the nodes of a group).
+	CertFile string
+	KeyFile  string
 	// Timeout bounds each request (default 30 s) unless HTTPClient is set.
 	Timeout time.Duration
 	// HTTPClient overrides the transport (tests, custom TLS).
@@ -80,6 +84,16 @@ func New(opts Options) (*Client, error) {
 				return nil, fmt.Errorf("ca file %s: no PEM certificates", opts.CAFile)
 			}
 			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+		}
+		if opts.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("client certificate: %w", err)
+			}
+			if tr.TLSClientConfig == nil {
+				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
 		}
 		c.hc = &http.Client{Timeout: timeout, Transport: tr}
 	}

@@ -114,6 +114,33 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		if files.APICertFile != "" && files.APIKeyFile != "" {
 			apiOpts.TLSCertFile, apiOpts.TLSKeyFile = files.APICertFile, files.APIKeyFile
 			apiOpts.PeerCAFile = files.APICAFile
+			if files.APICAFile != "" {
+				// Nodes ask each other (fan-out) with their own
+				// certificates: read access for the group's nodes.
+				apiOpts.ClientCAFile = files.APICAFile
+				apiOpts.PeerCertFile, apiOpts.PeerKeyFile = files.APICertFile, files.APIKeyFile
+				apiOpts.PeerAllowed = func(name string) bool {
+					if agent.FSM().State().IsRevoked(name) {
+						return false
+					}
+					n := agent.Node()
+					if n == nil {
+						return false
+					}
+					for _, m := range n.Members() {
+						if m.Name == name {
+							return true
+						}
+					}
+					return false
+				}
+			}
+		} else if files.ReadTokenFile != "" {
+			// No TLS (an insecure group): peers get the read-only token,
+			// never the caller's.
+			if tok, err := api.ReadTokenFile(files.ReadTokenFile); err == nil {
+				apiOpts.PeerToken = tok
+			}
 		}
 		if c.Insecure && c.ListedNodes() > 1 {
 			log.Warn("cluster: INSECURE: this group runs without credentials (insecure yes): whoever reaches its raft, gossip or API ports can join, vote and reprogram the load balancer; run `quadrature cluster init` and use `credentials DIR`")
