@@ -55,6 +55,7 @@ func (b *AgentBackend) Status(ctx context.Context) (Status, error) {
 		Fenced:        b.Agent.Fenced(),
 		Members:       len(n.Members()),
 		Version:       b.Version,
+		Insecure:      n.Insecure(),
 	}
 	out.TableDigest = b.Agent.TableDigest()
 	return out, nil
@@ -424,10 +425,15 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 		if err := checkSupport(cmd, b.Agent.BackendName()); err != nil {
 			return PutConfigResult{}, invalidError(err)
 		}
+		if !req.AllowEmpty && emptyCandidate(cmd) {
+			return PutConfigResult{}, &InvalidError{Details: []ConfigError{{Message: "the new configuration has no vrrp_instance and " +
+				"no virtual_server on any node: it would remove every VIP and virtual service of the group; " +
+				"repeat with ?allow_empty=true (quadrature config put -allow-empty) to do that"}}}
+		}
 		if req.ValidateOnly {
 			return PutConfigResult{Version: cur, Valid: true}, nil
 		}
-		resp, _, err := n.Apply(ctx, fsm.MustEncode(cmd))
+		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
 		if err == nil {
 			// The version this entry produced, from its own result: the
 			// state read after the commit may already hold a later
@@ -524,8 +530,43 @@ func (b *AgentBackend) apply(ctx context.Context, c fsm.Command) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = n.Apply(ctx, fsm.MustEncode(c))
+	_, _, err = n.Apply(ctx, fsm.MustEncodeFrom(c, b.origin("api")))
 	return mapErr(err)
+}
+
+// origin names this node and what asked (the API caller when known).
+func (b *AgentBackend) origin(what string) string {
+	if what == "" {
+		what = "api"
+	}
+	if !strings.HasPrefix(what, "api") {
+		what = "api " + what
+	}
+	return what + " node=" + b.Agent.Name()
+}
+
+// emptyCandidate reports whether a configuration evaluates, for every
+// node it names, to no VRRP instance and no virtual server.
+func emptyCandidate(cmd fsm.SetConfig) bool {
+	files := map[string][]byte{}
+	for _, f := range cmd.Files {
+		files[f.Name] = f.Content
+	}
+	hosts := map[string][]netip.Addr{}
+	for _, h := range cmd.Hosts {
+		hosts[h.Name] = h.Addrs
+	}
+	nodes := cmd.Nodes
+	if len(nodes) == 0 {
+		nodes = []string{"node"}
+	}
+	for _, node := range nodes {
+		c, err := fsm.DefaultParse(files, cmd.Main, hosts, node)
+		if err != nil || len(c.Instances) > 0 || len(c.VirtualServers) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Drain sets or clears the operator drain of a real server.

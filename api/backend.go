@@ -79,6 +79,9 @@ type Status struct {
 	Fenced        bool   `json:"fenced"`       // quorum_fence instances moved to FAULT
 	Members       int    `json:"members"`
 	Version       string `json:"version"` // quadrature build version
+	// Insecure: the group runs without mutual TLS and a gossip key
+	// (insecure yes): anyone on its LAN can join and reprogram it.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // Member is one node of the group.
@@ -182,6 +185,13 @@ type PutConfigRequest struct {
 	Files         map[string]string // file name → content
 	ExpectVersion uint64            // from If-Match; 0 = unconditional
 	ValidateOnly  bool
+	// AllowEmpty (?allow_empty=true) accepts a configuration with no
+	// vrrp_instance and no virtual_server, which removes every VIP and
+	// virtual service of the group; without it such a write is refused.
+	AllowEmpty bool
+	// Origin says who asks ("api node=... remote=... auth=..."), for the
+	// command's envelope.
+	Origin string
 }
 
 // PutConfigResult is the outcome of an accepted PutConfig.

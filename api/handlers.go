@@ -166,10 +166,20 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 		s.fail(w, r, err)
 		return
 	}
+	allowEmpty := false
+	if v := r.URL.Query().Get("allow_empty"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.fail(w, r, badRequest("allow_empty: want 1/true or 0/false, got %q", v))
+			return
+		}
+		allowEmpty = b
+	}
 	ctx, cancel := s.backendCtx(r)
 	defer cancel()
 	res, err := s.backend.PutConfig(ctx, PutConfigRequest{
 		Main: q.Main, Files: q.Files, ExpectVersion: expect, ValidateOnly: validateOnly,
+		AllowEmpty: allowEmpty, Origin: "api remote=" + r.RemoteAddr,
 	})
 	if err != nil {
 		s.fail(w, r, err)

@@ -280,8 +280,23 @@ func parseETag(t string) (uint64, error) {
 
 // PutConfig is PUT /v1/config; expect != 0 sends If-Match (compare-and-swap).
 func (c *Client) PutConfig(ctx context.Context, req api.ConfigRequest, expect uint64) (api.PutConfigResult, error) {
+	return c.PutConfigOpts(ctx, req, expect, PutOptions{})
+}
+
+// PutOptions are the query options of PUT /v1/config.
+type PutOptions struct {
+	// AllowEmpty (?allow_empty=true) accepts a configuration without any
+	// vrrp_instance or virtual_server.
+	AllowEmpty bool
+}
+
+// PutConfigOpts is PutConfig with options.
+func (c *Client) PutConfigOpts(ctx context.Context, req api.ConfigRequest, expect uint64, o PutOptions) (api.PutConfigResult, error) {
 	var res api.PutConfigResult
 	q := request{method: "PUT", path: "/v1/config", body: req}
+	if o.AllowEmpty {
+		q.query = url.Values{"allow_empty": {"true"}}
+	}
 	if expect != 0 {
 		q.header = http.Header{"If-Match": {`"` + strconv.FormatUint(expect, 10) + `"`}}
 	}

@@ -100,6 +100,7 @@ const configPutUsage = `Usage: quadrature config put [flags] (-if-match VERSION 
 func configPut(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("config put", configPutUsage, stdout, stderr)
 	ifMatch := f.fs.Uint64("if-match", 0, "apply only if the running config `VERSION` is this one")
+	allowEmpty := f.fs.Bool("allow-empty", false, "accept a configuration with no vrrp_instance and no virtual_server (removes every VIP and virtual service)")
 	force := f.fs.Bool("force", false, "apply whatever the running version")
 	return f.run(args, 1, -1, func(ctx context.Context, c *client.Client, pos []string) error {
 		if (*ifMatch == 0) == !*force {
@@ -109,7 +110,7 @@ func configPut(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		res, err := c.PutConfig(ctx, req, *ifMatch)
+		res, err := c.PutConfigOpts(ctx, req, *ifMatch, client.PutOptions{AllowEmpty: *allowEmpty})
 		if errors.Is(err, api.ErrConflict) {
 			return fmt.Errorf("%w\n(someone changed the configuration: get it again, merge, retry)", err)
 		}

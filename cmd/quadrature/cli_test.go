@@ -275,7 +275,8 @@ func TestCLIStatusAll(t *testing.T) {
 	var urls []string
 	for _, n := range []string{"iwash1", "iwash2", "iwash3"} {
 		f := base.Clone(n)
-		ts, _ := apitest.NewServer(t, f, nil)
+		// An insecure group: nodes show each other the read-only token.
+		ts, _ := apitest.NewServer(t, f, func(o *api.Options) { o.PeerToken = apitest.ReadToken })
 		fakes, urls = append(fakes, f), append(urls, ts.URL)
 	}
 	for _, f := range fakes {
