@@ -88,6 +88,12 @@ type Options struct {
 	// peers' fan-out requests authenticate.
 	ClientCAFile string
 	PeerAllowed  func(name string) bool
+
+	// MaxConns and MaxConnsPerIP cap concurrent connections (defaults
+	// DefaultMaxConns, DefaultMaxConnsPerIP); excess ones are closed at
+	// accept.
+	MaxConns      int
+	MaxConnsPerIP int
 	// PeerScheme is "http" or "https" for fan-out requests; defaults to
 	// https when TLS is configured, http otherwise.
 	PeerScheme string
@@ -129,14 +135,15 @@ type Server struct {
 	log     *slog.Logger
 	tokens  atomic.Pointer[tokenSet]
 
-	mux        *http.ServeMux
-	handler    http.Handler
-	routes     []Route
-	registry   *prometheus.Registry
-	metrics    *apiMetrics
-	peer       *http.Client
-	peerTLS    *tls.Config // base TLS of fan-out requests (nil: http or system roots)
-	peerByName sync.Map    // member name → *http.Client verifying that name
+	mux         *http.ServeMux
+	handler     http.Handler
+	routes      []Route
+	registry    *prometheus.Registry
+	metrics     *apiMetrics
+	peer        *http.Client
+	peerTLS     *tls.Config // base TLS of fan-out requests (nil: http or system roots)
+	connRefused *prometheus.CounterVec
+	peerByName  sync.Map // member name → *http.Client verifying that name
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -161,6 +168,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.FanoutTimeout <= 0 {
 		opts.FanoutTimeout = 3 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxConnsPerIP <= 0 {
+		opts.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if opts.PeerScheme == "" {
 		opts.PeerScheme = "http"
@@ -200,6 +213,13 @@ func New(opts Options) (*Server, error) {
 		s.peer = &http.Client{Timeout: opts.FanoutTimeout, Transport: tr}
 	}
 	s.registry = prometheus.NewRegistry()
+	s.connRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "quadrature", Subsystem: "api", Name: "connections_refused_total",
+		Help: "API connections closed at accept because a cap was reached (reason total or per_ip).",
+	}, []string{"reason"})
+	if err := s.registry.Register(s.connRefused); err != nil {
+		return nil, err
+	}
 	m, err := newAPIMetrics(s.registry, opts.Version, s.backend, opts.BackendTimeout)
 	if err != nil {
 		return nil, err
@@ -326,7 +346,7 @@ func (s *Server) Start() error {
 	}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -352,6 +372,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.opts.Listen, err)
 	}
+	ln = newLimitListener(ln, s.opts.MaxConns, s.opts.MaxConnsPerIP, s.connRefused)
 	useTLS := srv.TLSConfig != nil
 	s.httpSrv, s.ln, s.done = srv, ln, make(chan error, 1)
 	go func() {

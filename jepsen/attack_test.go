@@ -535,6 +535,26 @@ func slowConnections(t *testing.T, g *clustertest.Group, att *netnstest.NS, targ
 		conns = append(conns, c)
 	}
 	held := time.Now()
+	// Beyond the per-address cap the server closes them at accept.
+	time.Sleep(time.Second)
+	closedAtAccept := 0
+	kept := conns[:0]
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			var ne net.Error
+			if !(errors.As(err, &ne) && ne.Timeout()) {
+				closedAtAccept++
+				c.Close()
+				continue
+			}
+		}
+		kept = append(kept, c)
+	}
+	conns = kept
+	if closedAtAccept == 0 {
+		t.Errorf("none of %d connections from one address was refused: no per-address cap", n)
+	}
 	// The operator, from another host, is served while they are held.
 	var worst time.Duration
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: g.Transport(g.Client, false)}
@@ -577,8 +597,8 @@ func slowConnections(t *testing.T, g *clustertest.Group, att *netnstest.NS, targ
 	if open.Load() > 0 {
 		t.Errorf("%d of %d slow connections still open 30 s later: the server does not bound them", open.Load(), len(conns))
 	}
-	return fmt.Sprintf("bounded: %d held (%d refused at connect), operator's worst status %s, all closed by the server within 30 s",
-		len(conns), refusedAtDial, worst.Round(time.Millisecond))
+	return fmt.Sprintf("bounded: %d closed at accept (per-address cap), %d held until the server's timeout (%d refused at connect), operator's worst status %s, all closed within 30 s",
+		closedAtAccept, len(conns), refusedAtDial, worst.Round(time.Millisecond))
 }
 
 // hugeBody sends a 100 MB PUT, without and with the admin token, and
