@@ -265,6 +265,35 @@ func TestAttackerOnTheLAN(t *testing.T) {
 		res := forgeOwnerAdverts(t, g, att)
 		log.add("forged VRRP adverts, priority 255", resultOf(t, res))
 	})
+	t.Run("RevokedNodeStaysOut", func(t *testing.T) {
+		// The operator revokes n3 (a stolen box): it leaves Raft, and its
+		// valid certificate is refused from then on, though it keeps running.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		if err := g.Nodes[0].API.Revoke(ctx, "n3", true); err != nil {
+			t.Fatal(err)
+		}
+		g.WaitFor("n3 out of raft", 15*time.Second, func() error {
+			if v := viewOf(t, g); slices.Contains(v.servers, "n3") {
+				return fmt.Errorf("raft servers %v", v.servers)
+			}
+			return nil
+		})
+		time.Sleep(3 * time.Second) // n3 keeps trying
+		if v := viewOf(t, g); slices.Contains(v.servers, "n3") {
+			t.Errorf("the revoked node came back: %s", v)
+		}
+		// The attacker holds n3's stolen, still valid certificate.
+		frame := rpcFrameJSON(t, map[string]any{"op": "status"})
+		if err := sendTLSWith(t, dial, raftAddr, filepath.Join(g.CredDir, "n3"), frame); err == nil {
+			t.Error("n3's certificate is still accepted after its revocation")
+		}
+		refused := metricValue(t, g.Nodes[0], `quadrature_cluster_peer_refused_total{reason="revoked"}`)
+		if refused < 1 {
+			t.Errorf("the refusal was not counted (quadrature_cluster_peer_refused_total{reason=\"revoked\"} = %v)", refused)
+		}
+		log.add("revoked node, its stolen certificate used", resultOf(t, "refused: out of raft, the certificate refused and counted"))
+	})
 	t.Run("GroupStillServes", func(t *testing.T) {
 		g.WaitFor("a member to hold the VIP again", 20*time.Second, func() error {
 			if len(g.VIPHolders()) != 1 {
@@ -272,7 +301,7 @@ func TestAttackerOnTheLAN(t *testing.T) {
 			}
 			return nil
 		})
-		g.AssertConverged()
+		g.AssertConverged(g.Nodes[0], g.Nodes[1])
 		if _, err := g.Get(g.ClientHTTP(2 * time.Second)); err != nil {
 			t.Errorf("the VIP no longer serves: %v", err)
 		}
@@ -376,7 +405,13 @@ func sendTLSOtherCA(t *testing.T, dial func(context.Context, string, string) (ne
 	if err := credentials.Init(dir, []credentials.Node{{Name: "n1", Addrs: []netip.Addr{attackerAddr}}}, credentials.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "n1", credentials.CertFile), filepath.Join(dir, "n1", credentials.KeyFile))
+	return sendTLSWith(t, dial, addr, filepath.Join(dir, "n1"), b)
+}
+
+// sendTLSWith is sendTLSOtherCA with the certificate in nodeDir.
+func sendTLSWith(t *testing.T, dial func(context.Context, string, string) (net.Conn, error), addr, nodeDir string, b []byte) error {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(nodeDir, credentials.CertFile), filepath.Join(nodeDir, credentials.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,6 +433,18 @@ func sendTLSOtherCA(t *testing.T, dial func(context.Context, string, string) (ne
 		return err
 	}
 	return nil
+}
+
+// rpcFrameJSON is a forwarding-RPC frame after the mux byte 'F'.
+func rpcFrameJSON(t *testing.T, req map[string]any) []byte {
+	t.Helper()
+	body, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := []byte{'F', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(body)))
+	return append(frame, body...)
 }
 
 func do(t *testing.T, hc *http.Client, method, url, token, body string) int {
