@@ -431,7 +431,13 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 				"repeat with ?allow_empty=true (quadrature config put -allow-empty) to do that"}}}
 		}
 		if req.ValidateOnly {
-			return PutConfigResult{Version: cur, Valid: true}, nil
+			running := map[string]string{}
+			if src := b.Agent.FSM().State().Source(); src != nil {
+				for name, content := range src.Files {
+					running[name] = string(content)
+				}
+			}
+			return PutConfigResult{Version: cur, Valid: true, Diff: configDiff(running, req.Files)}, nil
 		}
 		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
 		if err == nil {

@@ -200,6 +200,9 @@ type PutConfigResult struct {
 	Valid    bool          `json:"valid"`
 	Applied  bool          `json:"applied"` // false for validate-only
 	Warnings []ConfigError `json:"warnings,omitempty"`
+	// Diff is, for validate-only, a unified diff of every file against
+	// the running configuration ("" when they are the same).
+	Diff string `json:"diff,omitempty"`
 }
 
 // ConfigError is one problem in a configuration, located by file:line.

@@ -146,6 +146,11 @@ func configValidate(args []string, stdout, stderr io.Writer) int {
 			return writeJSONOut(stdout, res)
 		}
 		fmt.Fprintf(stdout, "configuration valid (running version %d)\n", res.Version)
+		if res.Diff == "" {
+			fmt.Fprintln(stdout, "no change from the running configuration")
+		} else {
+			fmt.Fprint(stdout, res.Diff)
+		}
 		printWarnings(stderr, res.Warnings)
 		return nil
 	})
