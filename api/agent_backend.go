@@ -474,22 +474,32 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 // keywords quadrature parses but does not implement (config.CheckSupport)
 // and services this node's backend cannot program (cluster.CheckBackend).
 func checkSupport(cmd fsm.SetConfig, backend string) error {
+	return eachCandidate(cmd, cmd.Nodes, func(c *config.Config) error {
+		if errs := append(config.CheckSupport(c), cluster.CheckBackend(c, backend)...); len(errs) > 0 {
+			return errs
+		}
+		return nil
+	})
+}
+
+// eachCandidate evaluates the proposed config for each node (as the FSM
+// will) and calls f with it; the first error, of evaluation or of f, ends.
+func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config) error) error {
 	files := map[string][]byte{}
-	for _, f := range cmd.Files {
-		files[f.Name] = f.Content
+	for _, file := range cmd.Files {
+		files[file.Name] = file.Content
 	}
 	hosts := map[string][]netip.Addr{}
 	for _, h := range cmd.Hosts {
 		hosts[h.Name] = h.Addrs
 	}
-	for _, node := range cmd.Nodes {
+	for _, node := range nodes {
 		c, err := fsm.DefaultParse(files, cmd.Main, hosts, node)
 		if err != nil {
 			return err
 		}
-		errs := append(config.CheckSupport(c), cluster.CheckBackend(c, backend)...)
-		if len(errs) > 0 {
-			return errs
+		if err := f(c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -554,25 +564,17 @@ func (b *AgentBackend) origin(what string) string {
 // emptyCandidate reports whether a configuration evaluates, for every
 // node it names, to no VRRP instance and no virtual server.
 func emptyCandidate(cmd fsm.SetConfig) bool {
-	files := map[string][]byte{}
-	for _, f := range cmd.Files {
-		files[f.Name] = f.Content
-	}
-	hosts := map[string][]netip.Addr{}
-	for _, h := range cmd.Hosts {
-		hosts[h.Name] = h.Addrs
-	}
 	nodes := cmd.Nodes
 	if len(nodes) == 0 {
 		nodes = []string{"node"}
 	}
-	for _, node := range nodes {
-		c, err := fsm.DefaultParse(files, cmd.Main, hosts, node)
-		if err != nil || len(c.Instances) > 0 || len(c.VirtualServers) > 0 {
-			return false
+	errNotEmpty := errors.New("not empty")
+	return eachCandidate(cmd, nodes, func(c *config.Config) error {
+		if len(c.Instances) > 0 || len(c.VirtualServers) > 0 {
+			return errNotEmpty
 		}
-	}
-	return true
+		return nil
+	}) == nil
 }
 
 // Drain sets or clears the operator drain of a real server.
