@@ -29,11 +29,13 @@ type RevocationsBody struct {
 
 var errNoRevoker = errors.New("this backend has no deny list")
 
-func (s *Server) revoker() (Revoker, error) {
+// revoker returns the backend's deny list, or answers 501 and false.
+func (s *Server) revoker(w http.ResponseWriter) (Revoker, bool) {
 	if r, ok := s.backend.(Revoker); ok {
-		return r, nil
+		return r, true
 	}
-	return nil, errNoRevoker
+	writeError(w, http.StatusNotImplemented, ErrorBody{Error: errNoRevoker.Error(), Code: "not_implemented"})
+	return nil, false
 }
 
 func (s *Server) registerRevokeRoutes() {
@@ -43,9 +45,8 @@ func (s *Server) registerRevokeRoutes() {
 }
 
 func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) {
-	rv, err := s.revoker()
-	if err != nil {
-		writeError(w, http.StatusNotImplemented, ErrorBody{Error: err.Error(), Code: "not_implemented"})
+	rv, ok := s.revoker(w)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.backendCtx(r)
@@ -80,9 +81,8 @@ func (s *Server) handleUnrevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setRevoked(w http.ResponseWriter, r *http.Request, node string, revoked bool) {
-	rv, err := s.revoker()
-	if err != nil {
-		writeError(w, http.StatusNotImplemented, ErrorBody{Error: err.Error(), Code: "not_implemented"})
+	rv, ok := s.revoker(w)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.backendCtx(r)
