@@ -97,7 +97,7 @@ func (s *Server) handleVRRP(w http.ResponseWriter, r *http.Request) {
 }
 
 // vrrpOf asks one member for its instances: the backend for this node, the
-// member's API (same token, bounded time) for the others.
+// member's API (with this node's credentials, bounded time) for the others.
 func (s *Server) vrrpOf(ctx context.Context, r *http.Request, self string, m Member) VRRPNode {
 	n := VRRPNode{Node: m.Name, APIAddr: m.APIAddr, Instances: []VRRPInstance{}}
 	if m.Name == self {
@@ -137,7 +137,11 @@ func (s *Server) fetchPeerVRRP(ctx context.Context, m Member) ([]VRRPInstance, e
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", m.Name, err)
 	}
-	if s.opts.PeerToken != "" {
+	// The node's own credentials, never the caller's: its certificate
+	// over TLS; the read-only token only when it has no certificate to
+	// show (an insecure group over http, or https without a node
+	// certificate, where the peer's name was verified first).
+	if s.opts.PeerToken != "" && !s.peerHasCert() {
 		req.Header.Set("Authorization", "Bearer "+s.opts.PeerToken)
 	}
 	req.Header.Set("Accept", "application/json")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -79,8 +80,9 @@ type Options struct {
 	// carry the member's name. The caller's token is never forwarded.
 	PeerCertFile string
 	PeerKeyFile  string
-	// PeerToken is sent to peers in fan-out when there is no TLS (a group
-	// configured insecure): the read-only token, if any.
+	// PeerToken is sent to peers in fan-out when this node has no
+	// certificate to present (no TLS: a group configured insecure): the
+	// read-only token, if any. The caller's token is never sent.
 	PeerToken string
 	// ClientCAFile makes an HTTPS server ask for client certificates and
 	// verify them against this CA: a request with a verified certificate
@@ -91,13 +93,24 @@ type Options struct {
 
 	// MaxConns and MaxConnsPerIP cap concurrent connections (defaults
 	// DefaultMaxConns, DefaultMaxConnsPerIP); excess ones are closed at
-	// accept.
+	// accept, never queued (quadrature_api_connections_refused_total).
 	MaxConns      int
 	MaxConnsPerIP int
 	// PeerScheme is "http" or "https" for fan-out requests; defaults to
 	// https when TLS is configured, http otherwise.
 	PeerScheme string
 }
+
+// Timeouts and header limit of the listener Start opens: a client must send
+// its request headers within readHeaderTimeout (slowloris) and its whole
+// request within readTimeout; the TLS handshake is bounded by the smallest.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
 
 // Access is the token a route requires.
 type Access int
@@ -143,6 +156,9 @@ type Server struct {
 	peer        *http.Client
 	peerTLS     *tls.Config // base TLS of fan-out requests (nil: http or system roots)
 	connRefused *prometheus.CounterVec
+	connCurrent prometheus.Gauge
+	connAddr    func(net.Conn) netip.Addr // source address for the caps (tests)
+	lim         *limitListener
 	peerByName  sync.Map // member name → *http.Client verifying that name
 
 	mu      sync.Mutex
@@ -195,13 +211,18 @@ func New(opts Options) (*Server, error) {
 	if s.peer == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = nil // peers are on the directors' own network
-		if opts.PeerCAFile != "" {
-			pool, err := loadPool(opts.PeerCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("api: peer CA: %w", err)
+		if opts.PeerScheme == "https" {
+			// Verified against the group's CA (the system roots if
+			// none), for the member's name: see peerClient.
+			s.peerTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+			if opts.PeerCAFile != "" {
+				pool, err := loadPool(opts.PeerCAFile)
+				if err != nil {
+					return nil, fmt.Errorf("api: peer CA: %w", err)
+				}
+				s.peerTLS.RootCAs = pool
 			}
-			s.peerTLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
-			if opts.PeerCertFile != "" {
+			if opts.PeerCertFile != "" || opts.PeerKeyFile != "" {
 				cert, err := tls.LoadX509KeyPair(opts.PeerCertFile, opts.PeerKeyFile)
 				if err != nil {
 					return nil, fmt.Errorf("api: peer certificate: %w", err)
@@ -210,15 +231,21 @@ func New(opts Options) (*Server, error) {
 			}
 			tr.TLSClientConfig = s.peerTLS
 		}
-		s.peer = &http.Client{Timeout: opts.FanoutTimeout, Transport: tr}
+		s.peer = &http.Client{Timeout: opts.FanoutTimeout, Transport: tr, CheckRedirect: noRedirects}
 	}
 	s.registry = prometheus.NewRegistry()
 	s.connRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "quadrature", Subsystem: "api", Name: "connections_refused_total",
 		Help: "API connections closed at accept because a cap was reached (reason total or per_ip).",
 	}, []string{"reason"})
-	if err := s.registry.Register(s.connRefused); err != nil {
-		return nil, err
+	s.connCurrent = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "quadrature", Subsystem: "api", Name: "connections",
+		Help: "API connections currently open (accepted and not yet closed).",
+	})
+	for _, c := range []prometheus.Collector{s.connRefused, s.connCurrent} {
+		if err := s.registry.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	m, err := newAPIMetrics(s.registry, opts.Version, s.backend, opts.BackendTimeout)
 	if err != nil {
@@ -299,8 +326,10 @@ func (s *Server) isPeer(r *http.Request) bool {
 	return name != "" && (s.opts.PeerAllowed == nil || s.opts.PeerAllowed(name))
 }
 
-// peerClient is the fan-out client for member name: with TLS it verifies
-// that the peer's certificate carries that name.
+// peerClient is the fan-out client for member name: over https it
+// verifies that the peer's certificate carries that name (node
+// certificates have DNS SAN = node name), whatever address the member
+// advertises.
 func (s *Server) peerClient(name string) *http.Client {
 	if s.peerTLS == nil || s.opts.PeerClient != nil {
 		return s.peer
@@ -311,9 +340,19 @@ func (s *Server) peerClient(name string) *http.Client {
 	tr := s.peer.Transport.(*http.Transport).Clone()
 	tr.TLSClientConfig = s.peerTLS.Clone()
 	tr.TLSClientConfig.ServerName = name
-	c := &http.Client{Timeout: s.opts.FanoutTimeout, Transport: tr}
+	c := &http.Client{Timeout: s.opts.FanoutTimeout, Transport: tr, CheckRedirect: noRedirects}
 	actual, _ := s.peerByName.LoadOrStore(name, c)
 	return actual.(*http.Client)
+}
+
+// noRedirects keeps fan-out on the member asked: a redirect is answered
+// as it is (an error), never followed with this node's credentials.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// peerHasCert reports whether fan-out requests present this node's
+// certificate.
+func (s *Server) peerHasCert() bool {
+	return s.peerTLS != nil && len(s.peerTLS.Certificates) > 0
 }
 
 func loadPool(path string) (*x509.CertPool, error) {
@@ -346,11 +385,11 @@ func (s *Server) Start() error {
 	}
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if s.opts.TLSCertFile != "" {
@@ -372,7 +411,11 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.opts.Listen, err)
 	}
-	ln = newLimitListener(ln, s.opts.MaxConns, s.opts.MaxConnsPerIP, s.connRefused)
+	lim := newLimitListener(ln, s.opts.MaxConns, s.opts.MaxConnsPerIP, s.connRefused, s.connCurrent)
+	if s.connAddr != nil {
+		lim.addrOf = s.connAddr
+	}
+	s.lim, ln = lim, lim
 	useTLS := srv.TLSConfig != nil
 	s.httpSrv, s.ln, s.done = srv, ln, make(chan error, 1)
 	go func() {
@@ -427,6 +470,15 @@ func (s *Server) route(method, path string, access Access, limit int64, h http.H
 			return
 		}
 		if limit > 0 {
+			if r.ContentLength > limit {
+				// Refused on the declared length: not a byte of the
+				// body is read.
+				w.Header().Set("Connection", "close")
+				writeError(w, http.StatusRequestEntityTooLarge, ErrorBody{
+					Error: fmt.Sprintf("request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, limit),
+					Code:  "too_large"})
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		h(w, r)
