@@ -123,3 +123,56 @@ func TestFanoutOverMutualTLS(t *testing.T) {
 		t.Error("a peer's certificate gave admin access")
 	}
 }
+
+// TestFanoutPlainHTTPWithoutPeerToken: without TLS and without a read
+// token to send, a member is asked with no credentials at all (and
+// answers 401, reported), and a member's redirect is not followed.
+func TestFanoutPlainHTTPWithoutPeerToken(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	var followed bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		followed = true
+		mu.Unlock()
+	}))
+	defer target.Close()
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: "missing bearer token", Code: "unauthorized"})
+	}))
+	defer peer.Close()
+	redirector := httptest.NewServer(http.RedirectHandler(target.URL+"/v1/vrrp", http.StatusTemporaryRedirect))
+	defer redirector.Close()
+	f := apitest.NewFake("iwash1")
+	f.Mems[1].APIAddr = strings.TrimPrefix(peer.URL, "http://")
+	f.Mems[2].APIAddr = strings.TrimPrefix(redirector.URL, "http://")
+	ts, _ := apitest.NewServer(t, f, nil)
+	all, err := apitest.NewClient(t, ts, apitest.AdminToken).VRRPNodes(t.Context(), "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range all.Nodes {
+		switch n.Node {
+		case "iwash2":
+			if !strings.Contains(n.Error, "401") {
+				t.Errorf("iwash2: %+v", n)
+			}
+		case "iwash3":
+			if !strings.Contains(n.Error, "307") {
+				t.Errorf("iwash3 (redirect): %+v", n)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "" {
+		t.Errorf("member received Authorization %q, want none", seen)
+	}
+	if followed {
+		t.Error("a member's redirect was followed")
+	}
+}
