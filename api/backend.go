@@ -80,8 +80,9 @@ type Status struct {
 	Members       int    `json:"members"`
 	Version       string `json:"version"` // quadrature build version
 	// Insecure: the group runs without mutual TLS and a gossip key
-	// (insecure yes): anyone on its LAN can join and reprogram it.
-	Insecure bool `json:"insecure,omitempty"`
+	// (insecure yes): anyone on its LAN can join and reprogram it. The
+	// status page shows a warning banner while it is true.
+	Insecure bool `json:"insecure"`
 }
 
 // Member is one node of the group.

@@ -79,7 +79,7 @@ func TestContract(t *testing.T) {
 		itemKeys     []string
 	}{
 		{"/v1/status", "status.golden.json",
-			[]string{"node", "leader", "raft_state", "config_version", "applied_index", "table_digest", "degraded", "fenced"}, "", nil},
+			[]string{"node", "leader", "raft_state", "config_version", "applied_index", "table_digest", "degraded", "fenced", "insecure"}, "", nil},
 		{"/v1/vrrp", "vrrp.golden.json", []string{"node", "instances"}, "instances",
 			[]string{"name", "vrid", "state", "priority", "master", "vips"}},
 		{"/v1/members", "members.golden.json", []string{"members"}, "members",

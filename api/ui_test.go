@@ -60,9 +60,12 @@ func chromiumIn(t *testing.T, ns, url string, extra ...string) []byte {
 // and the real servers with verdicts, agreement and weights; the screenshot
 // is a real, non-blank picture.
 func TestStatusPageBrowser(t *testing.T) {
-	_, servers := group(t, nil)
+	fakes, servers := group(t, nil)
 	url := servers[1].URL + "/#token=" + apitest.ReadToken
 	dom := string(chromium(t, url, "--dump-dom"))
+	if !strings.Contains(dom, `<div id="insecure" role="alert" hidden="">`) {
+		t.Error("a secure group shows the insecure banner")
+	}
 	for _, want := range []string{
 		"node iwash2 · leader iwash1",
 		"iwash1 ★ leader", "iwash2", "iwash3",
@@ -83,6 +86,19 @@ func TestStatusPageBrowser(t *testing.T) {
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
 	}
+
+	// An insecure group: the banner shows, and the summary says so.
+	fakes[1].Mu.Lock()
+	fakes[1].Stat.Insecure = true
+	fakes[1].Mu.Unlock()
+	insecure := string(chromium(t, url, "--dump-dom"))
+	if !strings.Contains(insecure, `<div id="insecure" role="alert">`) || !strings.Contains(insecure, "INSECURE GROUP") ||
+		!strings.Contains(insecure, " · INSECURE") {
+		t.Errorf("an insecure group shows no warning:\n%s", insecure)
+	}
+	fakes[1].Mu.Lock()
+	fakes[1].Stat.Insecure = false
+	fakes[1].Mu.Unlock()
 
 	// A wrong token shows the token form instead of data.
 	bad := string(chromium(t, servers[1].URL+"/#token=wrong", "--dump-dom"))
