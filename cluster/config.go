@@ -33,8 +33,10 @@ func (r Role) Valid() bool { return r == RoleVoter || r == RoleWitness }
 
 // TLSConfig names the PEM files for mutual TLS on the Raft stream layer
 // (which also carries the forwarding RPC). Every node presents CertFile and
-// accepts only peers whose certificate chains to CAFile; host names are not
-// checked, so the CA should be dedicated to the cluster.
+// accepts only peers whose certificate chains to CAFile and whose Subject
+// CommonName is a node of the group (see Config.Nodes); host names and IP
+// SANs are not checked, so the CA must be dedicated to the cluster (as the
+// one `quadrature cluster init` makes is).
 type TLSConfig struct {
 	CertFile string
 	KeyFile  string
@@ -172,9 +174,11 @@ type Config struct {
 	// TLS and a gossip key. Without it, such a node refuses to start.
 	Insecure bool
 	// Nodes are the names of the group's configured nodes (this one
-	// included). Only they (and servers already in the Raft
-	// configuration) are accepted as peers and added as voters by the
-	// leader; when empty, peers are recognised by the addresses in Peers.
+	// included). With TLS, only certificates for these names (and for
+	// servers already in the Raft configuration) are accepted on the Raft
+	// port, and only these members are added as voters by the leader.
+	// When it names no node but this one, peers are recognised by the
+	// literal IP addresses in Peers (and, without TLS, BindAddr) instead.
 	Nodes []string
 	// Timing; zero value means DefaultTiming().
 	Timing Timing

@@ -1,24 +1,29 @@
 package cluster
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 )
 
-// markerFile names the node that owns a data directory. It is written once
-// the node holds Raft state; a data directory with the marker but without
-// state lost its raft.db, and the node refuses to start rather than
-// bootstrap a new group over it.
-const markerFile = "node-id"
+// Files in DataDir.
+const (
+	raftDBFile = "raft.db"
+	// markerFile names the node that owns a data directory. It is written
+	// once the node holds Raft state; a data directory with the marker but
+	// without state lost its raft.db, and the node refuses to start rather
+	// than bootstrap (or vote) over it.
+	markerFile = "node-id"
+)
 
 // recoveryAdvice is appended to every data-directory refusal.
 const recoveryAdvice = "stop the node, move the data directory aside and start it again to re-join from its peers " +
@@ -27,85 +32,56 @@ const recoveryAdvice = "stop the node, move the data directory aside and start i
 // ErrDataDir marks a data directory the node refuses to start from.
 var ErrDataDir = errors.New("cluster: data directory refused")
 
+// boltCheckMaxPages bounds the structural check of raft.db: past this many
+// pages (1 GiB of 4 KiB pages) the rest of the file is not walked.
+const boltCheckMaxPages = 1 << 18
+
 // checkRaftDB refuses a raft.db that would lose the committed state: empty
-// (0 bytes), truncated or scrambled. bbolt panics on some corrupt files, so
-// the check opens the file read-only in a function that recovers.
-func checkRaftDB(path string) error {
+// (0 bytes), truncated or scrambled. It reports whether the file existed.
+// The file is first walked page by page with plain reads (checkBoltFile,
+// bbolt's own consistency checks: it cannot fault or panic), then opened
+// read-only with bbolt in a function that recovers from panics and memory
+// faults, so raftboltdb never opens a file bbolt would crash on.
+func checkRaftDB(path string) (existed bool, err error) {
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrDataDir, path, err)
+		return true, fmt.Errorf("%w: %s: %w", ErrDataDir, path, err)
 	}
 	if st.Size() == 0 {
-		return fmt.Errorf("%w: %s is empty (0 bytes): the committed state is not there; %s", ErrDataDir, path, recoveryAdvice)
+		return true, fmt.Errorf("%w: %s is empty (0 bytes): the committed state is not there; %s", ErrDataDir, path, recoveryAdvice)
 	}
-	if err := checkBoltSize(path, st.Size()); err != nil {
-		return fmt.Errorf("%w: %s is corrupt (%v); %s", ErrDataDir, path, err, recoveryAdvice)
-	}
-	if err := checkBolt(path); err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return fmt.Errorf("cluster: open %s (in use by another process?): %w", path, err)
-		}
-		return fmt.Errorf("%w: %s is corrupt (%v); %s", ErrDataDir, path, err, recoveryAdvice)
-	}
-	return nil
-}
-
-// checkBoltSize compares the file's size with the high-water page id its
-// meta pages record: a shorter file was truncated (bbolt would fault or
-// panic reading the missing pages).
-func checkBoltSize(path string, size int64) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return true, fmt.Errorf("%w: %s: %w", ErrDataDir, path, err)
 	}
-	defer f.Close()
-	const magic = 0xED0CDAED
-	var need int64
-	valid := 0
-	for _, off := range []int64{0, -1} {
-		var hdr [64]byte
-		at := off
-		if off < 0 {
-			// The second meta page starts one page in; the page size is in
-			// the first meta page (or the default when that one is bad).
-			at = 4096
-			if need > 0 {
-				at = need
-			}
-		}
-		if _, err := f.ReadAt(hdr[:], at); err != nil {
-			continue
-		}
-		m := hdr[16:]
-		if binary.LittleEndian.Uint32(m[0:4]) != magic {
-			continue
-		}
-		pageSize := int64(binary.LittleEndian.Uint32(m[8:12]))
-		hwm := int64(binary.LittleEndian.Uint64(m[40:48]))
-		if pageSize < 512 || pageSize > 1<<16 {
-			continue
-		}
-		valid++
-		if off == 0 {
-			need = pageSize // where the second meta page is
-		}
-		if size < hwm*pageSize {
-			return fmt.Errorf("%d bytes, but its meta page records %d pages of %d bytes (truncated)", size, hwm, pageSize)
-		}
+	err = checkBoltFile(f, st.Size(), boltCheckMaxPages)
+	_ = f.Close()
+	if err != nil {
+		return true, fmt.Errorf("%w: %s is corrupt (%v); %s", ErrDataDir, path, err, recoveryAdvice)
 	}
-	if valid == 0 {
-		return errors.New("no valid bbolt meta page")
+	if err := checkBoltOpen(path); err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return true, fmt.Errorf("cluster: open %s (in use by another process?): %w", path, err)
+		}
+		return true, fmt.Errorf("%w: %s is corrupt (%v); %s", ErrDataDir, path, err, recoveryAdvice)
 	}
-	return nil
+	return true, nil
 }
 
-func checkBolt(path string) (err error) {
+// errBoltPanic marks a panic or memory fault inside bbolt.
+var errBoltPanic = errors.New("bbolt panicked")
+
+// checkBoltOpen opens path read-only with bbolt and reads the first and
+// last key of every top-level bucket, turning any panic or memory fault
+// into an error.
+func checkBoltOpen(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("bbolt: %v", r)
+			err = fmt.Errorf("%w: %v", errBoltPanic, r)
 		}
 	}()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
@@ -114,40 +90,96 @@ func checkBolt(path string) (err error) {
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
-		var errs []string
-		for e := range tx.Check() {
-			if len(errs) < 3 {
-				errs = append(errs, e.Error())
-			}
-		}
-		if len(errs) > 0 {
-			return errors.New(strings.Join(errs, "; "))
-		}
-		return nil
+		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error {
+			c := b.Cursor()
+			c.First()
+			c.Last()
+			return nil
+		})
 	})
 }
 
-// checkMarker refuses a data directory that a node initialised (the
-// marker exists) but that holds no Raft state any more.
-func checkMarker(dir string, hasState bool) error {
-	b, err := os.ReadFile(filepath.Join(dir, markerFile))
-	if errors.Is(err, fs.ErrNotExist) || hasState {
+// storeHasState reports whether raft.db itself holds Raft state: a log
+// entry or a current term. (Snapshots alone do not count: without the
+// stable store the node would forget its term and vote.)
+func storeHasState(s *raftboltdb.BoltStore) bool {
+	if last, err := s.LastIndex(); err == nil && last > 0 {
+		return true
+	}
+	term, err := s.GetUint64([]byte("CurrentTerm"))
+	return err == nil && term > 0
+}
+
+// checkMarker refuses a data directory that belongs to another node, or
+// that a node initialised (the marker exists) but whose raft.db holds no
+// state any more (deleted or replaced).
+func checkMarker(dir, name string, dbHasState bool) error {
+	p := filepath.Join(dir, markerFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrDataDir, filepath.Join(dir, markerFile), err)
+		return fmt.Errorf("%w: %s: %w", ErrDataDir, p, err)
 	}
-	return fmt.Errorf("%w: %s belonged to node %s, which had raft state, but raft.db holds none (deleted or replaced?): "+
-		"refusing to bootstrap over it; %s", ErrDataDir, dir, strings.TrimSpace(string(b)), recoveryAdvice)
+	owner := strings.TrimSpace(string(b))
+	if owner != name {
+		return fmt.Errorf("%w: %s belongs to node %q (its %s says so), not to %q: refusing to run another node's raft state; "+
+			"point data_dir at this node's own directory", ErrDataDir, dir, owner, markerFile, name)
+	}
+	if !dbHasState {
+		return fmt.Errorf("%w: %s belonged to node %s, which had raft state, but %s holds none (deleted or replaced?): "+
+			"refusing to bootstrap over it; %s", ErrDataDir, dir, owner, raftDBFile, recoveryAdvice)
+	}
+	return nil
 }
 
-// writeMarker records that this data directory holds name's Raft state.
+// writeMarker records once that this data directory holds the node's Raft
+// state (written to a temporary file, synced and renamed into place).
+func (n *Node) writeMarker() error {
+	if n.markerDone.Load() {
+		return nil
+	}
+	if err := writeMarker(n.cfg.DataDir, n.cfg.NodeName); err != nil {
+		return err
+	}
+	n.markerDone.Store(true)
+	return nil
+}
+
 func writeMarker(dir, name string) error {
 	p := filepath.Join(dir, markerFile)
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	if err := os.WriteFile(p, []byte(name+"\n"), 0o600); err != nil {
+	tmp := p + ".tmp"
+	err := func() error {
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString(name + "\n"); err != nil {
+			_ = f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return err
+		}
+		if d, err := os.Open(dir); err == nil {
+			_ = d.Sync()
+			_ = d.Close()
+		}
+		return nil
+	}()
+	if err != nil {
+		_ = os.Remove(tmp)
 		return diskError(fmt.Errorf("cluster: write %s: %w", p, err))
 	}
 	return nil

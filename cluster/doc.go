@@ -32,10 +32,42 @@
 // nil, a []byte, or an error. An error result becomes an *ApplyError (its
 // Code survives forwarding when the error has a `Code() string` method).
 //
-// Security: without TLS, anyone who can reach the Raft port can speak Raft
-// and the forwarding RPC (apply commands, change membership), exactly as
-// with a plain hashicorp/raft transport; keep that port on a trusted network
-// or configure TLS. Gossip without a key is likewise open.
+// Security: a group of more than one node (Peers, or BootstrapExpect > 1)
+// refuses to start without mutual TLS and a gossip key (both from
+// `quadrature cluster init`) unless Config.Insecure is set; an insecure
+// node says so in a WARN at start and in quadrature_cluster_insecure.
+//
+// Who may use the Raft port (Raft and the forwarding RPC) is decided
+// after the TLS handshake and before a byte of the connection is read:
+//   - with TLS the certificate must chain to the group's CA and its
+//     Subject CommonName is the peer's node name: it must be this node, a
+//     configured node (Config.Nodes) or a server of the Raft
+//     configuration, or, when Config.Nodes names no other node, connect
+//     from a configured peer address; a revoked name (SetRevoked) never;
+//   - without TLS only this node's address, the literal IPs of
+//     Config.Peers and the addresses of Raft servers are accepted (which
+//     stops strangers on the LAN but not one who spoofs an address).
+//
+// Refused connections are closed, logged (rate-limited) and counted in
+// quadrature_cluster_peer_refused_total{reason}. Of the RPCs, status is
+// open to every accepted peer; apply and read_index need a server of the
+// Raft configuration; membership changes need TLS and a server (without
+// TLS only a node removing itself, from its own address, on a graceful
+// Leave); a refusal answers ErrForbidden. SetRevoked closes the revoked
+// nodes' open connections, both ways.
+//
+// Voters are the configured nodes, never whoever gossips: the leader and
+// bootstrap_expect consider only gossip members named in Config.Nodes (or,
+// when it names nobody else, at a Peers address), never a revoked one,
+// and with TLS only after the member's Raft port presented a certificate
+// with the member's name.
+//
+// The data directory: a raft.db of 0 bytes, truncated or failing bbolt's
+// consistency checks (done with plain reads, and a read-only bbolt open
+// that recovers from panics and faults) refuses to start with the path and
+// how to recover; DataDir/node-id, written once the node has Raft state,
+// keeps a node from bootstrapping a new group over a raft.db that was
+// deleted or replaced; a full disk is reported as such.
 //
 // Gossip states: memberlist v0.7.0 reports joins, updates, failures and
 // leaves, but not its internal "suspect" state, so a member is alive until

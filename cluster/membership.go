@@ -25,6 +25,13 @@ func (n *Node) reconcileLoop() {
 		if !n.bootstrapped.Load() && !n.skipBootstrap.Load() {
 			n.tryBootstrap()
 		}
+		if !n.markerDone.Load() && n.raft.LastIndex() > 0 {
+			// The node has state now (bootstrapped or added by the leader):
+			// from here on it must never start without it.
+			if err := n.writeMarker(); err != nil {
+				n.warnThrottled("marker", "cannot write the data directory marker; will retry", "err", err)
+			}
+		}
 		if n.raft.State() == raft.Leader {
 			n.reconcileMembers()
 		}
@@ -38,9 +45,6 @@ func (n *Node) reconcileLoop() {
 func (n *Node) tryBootstrap() {
 	if n.raft.LastIndex() > 0 {
 		n.bootstrapped.Store(true)
-		if err := writeMarker(n.cfg.DataDir, n.cfg.NodeName); err != nil {
-			n.logger.Error("data dir marker", "err", err)
-		}
 		return
 	}
 	expect := n.cfg.BootstrapExpect
@@ -73,10 +77,15 @@ func (n *Node) tryBootstrap() {
 	for _, c := range cands {
 		if c.name != n.cfg.NodeName {
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timing.TCPTimeout)
-			resp, err := n.call(ctx, c.raftAddr, rpcRequest{Op: opStatus})
+			resp, peerName, err := n.callPeer(ctx, c.raftAddr, rpcRequest{Op: opStatus})
 			cancel()
 			if err != nil {
 				n.logger.Info("bootstrap: peer not answering yet", "member", c.name, "err", err)
+				return
+			}
+			if n.cfg.TLS != nil && peerName != c.name {
+				n.warnThrottled("impostor:"+c.name, "bootstrap: a member's raft port presents a certificate for another name; not bootstrapping",
+					"member", c.name, "raft_addr", c.raftAddr, "certificate_name", peerName)
 				return
 			}
 			if resp.HasState {
@@ -106,6 +115,27 @@ func (n *Node) reconcileMembers() {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 5*n.cfg.Timing.ElectionTimeout+time.Second)
 	defer cancel()
+	// A revoked node never counts toward a quorum: the leader takes it out
+	// of the configuration (whoever revoked it may not have managed to, e.g.
+	// when it was the leader), and a revoked leader hands leadership over.
+	if n.isRevoked(n.cfg.NodeName) {
+		n.warnThrottled("self-revoked", "this node is revoked: handing leadership over")
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.warnThrottled("self-revoked-transfer", "leadership transfer failed", "err", err)
+		}
+		return
+	}
+	for _, name := range sortedKeys(inConf) {
+		if name == n.cfg.NodeName || !n.isRevoked(name) {
+			continue
+		}
+		n.logger.Warn("removing a revoked node from the raft configuration", "server", name)
+		if _, err := n.membershipLocal(ctx, opRemoveServer, name, ""); err != nil {
+			n.logger.Warn("removing revoked node from raft failed", "server", name, "err", err)
+			return
+		}
+		delete(inConf, name)
+	}
 	records := n.memberRecords()
 	for _, name := range sortedKeys(records) {
 		r := records[name]
@@ -118,20 +148,35 @@ func (n *Node) reconcileMembers() {
 			continue
 		}
 		// Voters are the configured nodes (or those an operator added
-		// through the API), never whoever gossips.
-		if !ok && !n.configuredMember(name, memberIPs(r)...) {
-			n.warnThrottled("unknown:"+name, "not adding a gossip member that is not a configured node as a voter",
-				"member", name, "raft_addr", meta.RaftAddr)
+		// through the API), never whoever gossips. A server already in the
+		// configuration that gossips a new address is re-addressed only
+		// after its certificate proves its name (TLS) or when the new
+		// address is a configured one (insecure).
+		if !(ok && n.cfg.TLS != nil) && !n.configuredMember(name, memberIPs(r)...) {
+			if n.isRevoked(name) {
+				n.warnThrottled("unknown:"+name, "not adding a revoked node as a voter", "member", name, "raft_addr", meta.RaftAddr)
+			} else {
+				n.warnThrottled("unknown:"+name, "not adding unknown gossip member as a voter: not a configured node",
+					"member", name, "raft_addr", meta.RaftAddr, "gossip_addr", r.addr.String())
+			}
+			continue
+		}
+		if n.isRevoked(name) {
 			continue
 		}
 		// Only add a server we can reach over the Raft port: an unreachable
 		// voter (wrong certificate, firewall) would only shrink the margin.
 		pctx, pcancel := context.WithTimeout(ctx, n.cfg.Timing.TCPTimeout)
-		_, err := n.call(pctx, meta.RaftAddr, rpcRequest{Op: opStatus})
+		_, peerName, err := n.callPeer(pctx, meta.RaftAddr, rpcRequest{Op: opStatus})
 		pcancel()
 		if err != nil {
 			n.warnThrottled("unreachable:"+name, "member alive in gossip but its raft port is unreachable; not adding it",
 				"member", name, "raft_addr", meta.RaftAddr, "err", err)
+			continue
+		}
+		if n.cfg.TLS != nil && peerName != name {
+			n.warnThrottled("impostor:"+name, "not adding gossip member as a voter: its raft port presents a certificate for another name",
+				"member", name, "raft_addr", meta.RaftAddr, "certificate_name", peerName)
 			continue
 		}
 		if _, err := n.membershipLocal(ctx, opAddVoter, name, meta.RaftAddr); err != nil {

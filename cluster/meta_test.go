@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"reflect"
@@ -148,6 +149,14 @@ func TestResponseErrors(t *testing.T) {
 	}
 	if !retryable(responseError(rpcResponse{Code: codeUnavailable})) || retryable(responseError(rpcResponse{Code: codeShutdown})) {
 		t.Fatal("retry classification of unavailable/shutdown")
+	}
+	forbidden := responseError(rpcResponse{Code: codeForbidden, Err: "membership changes over RPC need mutual TLS"})
+	if !isErr(forbidden, ErrForbidden) || retryable(forbidden) || !strings.Contains(forbidden.Error(), "peer refused") ||
+		!strings.Contains(forbidden.Error(), "mutual TLS") {
+		t.Fatalf("forbidden: %v", forbidden)
+	}
+	if errorCode(fmt.Errorf("x: %w", errPeerRefused)) != codeForbidden {
+		t.Fatal("a peer refusal must answer code forbidden")
 	}
 }
 

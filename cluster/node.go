@@ -32,6 +32,10 @@ var (
 	ErrLeadershipLost = errors.New("cluster: leadership lost, outcome unknown")
 	// ErrShutdown: the node is shut down (or not started).
 	ErrShutdown = errors.New("cluster: node is shut down")
+	// ErrForbidden: the peer (the leader) refused the request because this
+	// node may not make it: not a server of the Raft configuration, or a
+	// membership change over an RPC without mutual TLS.
+	ErrForbidden = errors.New("cluster: the peer refused the request (not authorized)")
 )
 
 // ApplyError is an error returned by the FSM's Apply for a command. Code is
@@ -76,6 +80,8 @@ func errorCode(err error) string {
 		return codeLeadershipLost
 	case errors.Is(err, ErrShutdown), errors.Is(err, raft.ErrRaftShutdown):
 		return codeShutdown
+	case errors.Is(err, ErrForbidden), errors.Is(err, errPeerRefused):
+		return codeForbidden
 	default:
 		return codeInternal
 	}
@@ -128,6 +134,9 @@ type Node struct {
 
 	revokedMu sync.Mutex
 	revoked   []string // SetRevoked
+
+	streamRef  atomic.Pointer[streamLayer] // n.stream, for SetRevoked at any time
+	markerDone atomic.Bool                 // DataDir/node-id written
 
 	obsCh    chan raft.Observation
 	observer *raft.Observer
@@ -192,7 +201,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if hasState {
 		n.bootstrapped.Store(true)
-		if err := writeMarker(c.DataDir, c.NodeName); err != nil {
+		if err := n.writeMarker(); err != nil {
 			return err
 		}
 		n.logger.Info("raft state found on disk, resuming", "raft_addr", n.raftAddr)
@@ -208,6 +217,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.logger.Info("cluster node started", "raft_addr", n.raftAddr, "gossip_addr", n.gossipAddr,
 		"role", string(c.Role), "bootstrap_expect", c.BootstrapExpect, "tls", c.TLS != nil, "encrypted", len(c.GossipKey) > 0)
+	if n.Insecure() {
+		n.logger.Warn("cluster running insecure: anyone who reaches the raft or gossip ports can join and reprogram the group "+
+			"(configure mutual TLS and a gossip key, e.g. from `quadrature cluster init`)",
+			"raft_addr", n.raftAddr, "gossip_addr", n.gossipAddr, "tls", c.TLS != nil, "encrypted", len(c.GossipKey) > 0)
+	}
 
 	n.wg.Add(3)
 	go n.observeLoop()
@@ -234,23 +248,30 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return false, diskError(fmt.Errorf("cluster: data dir: %w", err))
 	}
-	if err := checkRaftDB(filepath.Join(c.DataDir, "raft.db")); err != nil {
+	dbPath := filepath.Join(c.DataDir, raftDBFile)
+	existed, err := checkRaftDB(dbPath)
+	if err != nil {
 		return false, err
 	}
 	n.store, err = raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(c.DataDir, "raft.db"),
+		Path:        dbPath,
 		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
 	})
 	if err != nil {
-		if errors.Is(err, syscall.ENOSPC) {
-			return false, diskError(fmt.Errorf("cluster: open %s: %w", filepath.Join(c.DataDir, "raft.db"), err))
+		if !existed {
+			// Do not leave a half-initialised file behind: the next start
+			// would refuse it as an empty or damaged raft.db.
+			_ = os.Remove(dbPath)
 		}
-		return false, fmt.Errorf("cluster: open %s (in use by another process?): %w", filepath.Join(c.DataDir, "raft.db"), err)
+		if errors.Is(err, syscall.ENOSPC) {
+			return false, diskError(fmt.Errorf("cluster: create %s: %w", dbPath, err))
+		}
+		return false, fmt.Errorf("cluster: open %s (in use by another process?): %w", dbPath, err)
 	}
 	hl := newHCLog(n.logger, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, c.SnapshotRetain, hl.Named("snapshots"))
 	if err != nil {
-		return false, fmt.Errorf("cluster: snapshot store: %w", err)
+		return false, diskError(fmt.Errorf("cluster: snapshot store: %w", err))
 	}
 	var serverTLS, clientTLS *tls.Config
 	if c.TLS != nil {
@@ -265,10 +286,13 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	n.raftAddr = ln.Addr().String()
 	n.stream = newStreamLayer(ln, serverTLS, clientTLS, n.logger, n.faults, n.serveRPC)
 	n.stream.authorize = n.authorizePeer
+	n.stream.authorizeOut = n.authorizeOut
 	n.stream.refused = func(p peer, reason string, err error) {
 		n.metrics.peerRefused.WithLabelValues(reason).Inc()
-		n.warnThrottled("peer:"+p.String(), "raft port: refused a connection", "remote", p.String(), "reason", reason, "err", err)
+		n.warnThrottled("peer:"+reason+":"+p.String(), "raft port: refused a connection",
+			"remote", p.remote.String(), "peer", p.name, "reason", reason, "err", err)
 	}
+	n.streamRef.Store(n.stream)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  n.stream,
 		MaxPool: 3,
@@ -283,7 +307,7 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
-	if err := checkMarker(c.DataDir, hasState); err != nil {
+	if err := checkMarker(c.DataDir, c.NodeName, storeHasState(n.store)); err != nil {
 		return false, err
 	}
 	rc := raft.DefaultConfig()
@@ -309,6 +333,7 @@ func (n *Node) openRaft() (hasState bool, err error) {
 		return ok
 	})
 	n.raft.RegisterObserver(n.observer)
+	n.stream.start() // the authorizer reads n.raft
 	return hasState, nil
 }
 
@@ -359,10 +384,10 @@ func (n *Node) startGossip() error {
 func (n *Node) bootstrap(servers []raft.Server) error {
 	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
 	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		return fmt.Errorf("cluster: bootstrap: %w", err)
+		return diskError(fmt.Errorf("cluster: bootstrap: %w", err))
 	}
 	n.bootstrapped.Store(true)
-	if err := writeMarker(n.cfg.DataDir, n.cfg.NodeName); err != nil {
+	if err := n.writeMarker(); err != nil {
 		return err
 	}
 	ids := make([]string, len(servers))
@@ -509,17 +534,21 @@ func (n *Node) Insecure() bool {
 }
 
 // SetRevoked replaces the deny list: node names whose certificates are
-// refused on the Raft port (and whose open connections are closed), and
-// that the leader never adds back. The agent calls it with the FSM's list.
+// refused on the Raft port (and whose open connections, inbound and
+// outbound, are closed), and that the leader never adds back. The agent
+// calls it with the FSM's list. Names only exist with mutual TLS; without
+// it the list only keeps the leader from adding those members.
 func (n *Node) SetRevoked(names []string) {
 	n.revokedMu.Lock()
 	n.revoked = append([]string(nil), names...)
 	n.revokedMu.Unlock()
-	if n.stream == nil {
+	s := n.streamRef.Load()
+	if s == nil {
 		return
 	}
-	if closed := n.stream.accepted.closeIf(func(p peer) bool { return n.isRevoked(p.name) }); closed > 0 {
-		n.logger.Warn("closed connections of revoked nodes", "connections", closed, "revoked", names)
+	revoked := func(p peer) bool { return n.isRevoked(p.name) }
+	if closed := s.accepted.closeIf(revoked) + s.dialled.closeIf(revoked); closed > 0 {
+		n.logger.Warn("closed the connections of revoked nodes", "connections", closed, "revoked", names)
 	}
-	n.pool.closeAll() // outbound RPC connections are re-dialled (and checked) on next use
+	n.pool.dropIf(func(name string) bool { return n.isRevoked(name) })
 }

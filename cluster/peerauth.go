@@ -34,6 +34,7 @@ const (
 	refusedNotNode    = "not_a_node"
 	refusedNotPeer    = "not_a_peer_address"
 	refusedNoIdentity = "no_identity"
+	refusedBadCert    = "bad_certificate" // TLS handshake failed (other CA, no certificate, expired)
 )
 
 // errPeerRefused wraps every refusal of a peer.
@@ -74,9 +75,13 @@ func (n *Node) raftServers() (ids map[string]bool, ips map[netip.Addr]bool) {
 	return ids, ips
 }
 
-// peerIPs are the literal IP addresses of Config.Peers.
+// peerIPs are the literal IP addresses of Config.Peers (host names are not
+// resolved) and, without TLS, BindAddr: the node's own host.
 func (n *Node) peerIPs() map[netip.Addr]bool {
-	out := map[netip.Addr]bool{n.cfg.BindAddr.Unmap(): true}
+	out := map[netip.Addr]bool{}
+	if n.cfg.TLS == nil {
+		out[n.cfg.BindAddr.Unmap()] = true
+	}
 	for _, p := range n.cfg.Peers {
 		host := p
 		if h, _, err := net.SplitHostPort(p); err == nil {
@@ -166,8 +171,21 @@ func (n *Node) authorizeRPC(p peer, req rpcRequest) error {
 	return nil
 }
 
+// authorizeOut vets the peer a dial of ours reached: with TLS, a peer whose
+// certificate carries a revoked name is hung up on (so the leader stops
+// replicating to a revoked node even while it is still a server).
+func (n *Node) authorizeOut(p peer) error {
+	if n.isRevoked(p.name) {
+		return fmt.Errorf("%w: %s: node %s is revoked", errPeerRefused, p, p.name)
+	}
+	return nil
+}
+
 // serverAt reports whether Raft server id has its address at ip.
 func (n *Node) serverAt(id string, ip netip.Addr) bool {
+	if n.raft == nil {
+		return false
+	}
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
 		return false
@@ -182,16 +200,28 @@ func (n *Node) serverAt(id string, ip netip.Addr) bool {
 }
 
 // configuredMember reports whether a gossip member may be made a voter by
-// the leader: a configured node (by name, or by address when the file names
-// no other node), never revoked.
+// the leader (or bootstrap with this node): never a revoked name; with TLS,
+// a configured node by name (by address, a configured peer's, when the file
+// names no other node); without TLS, a member at a configured peer address
+// or a Raft server's (the only ones the Raft port accepts), and by name
+// too when the file names the nodes.
 func (n *Node) configuredMember(name string, addrs ...netip.Addr) bool {
 	if n.isRevoked(name) {
 		return false
 	}
-	if n.namesKnown() {
+	if n.cfg.TLS != nil && n.namesKnown() {
 		return slices.Contains(n.cfg.Nodes, name)
 	}
+	if n.namesKnown() && !slices.Contains(n.cfg.Nodes, name) {
+		return false
+	}
 	ips := n.peerIPs()
+	if n.cfg.TLS == nil {
+		_, serverIPs := n.raftServers()
+		for a := range serverIPs {
+			ips[a] = true
+		}
+	}
 	for _, a := range addrs {
 		if ips[a.Unmap()] {
 			return true

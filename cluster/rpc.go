@@ -135,11 +135,14 @@ func (n *Node) handleRPC(req rpcRequest, p peer) rpcResponse {
 	}
 	if err := n.authorizeRPC(p, req); err != nil {
 		n.metrics.peerRefused.WithLabelValues("rpc_" + req.Op).Inc()
-		n.warnThrottled("rpc:"+p.String()+":"+req.Op, "raft port: refused an RPC", "remote", p.String(), "op", req.Op, "err", err)
+		n.warnThrottled("rpc:"+p.String()+":"+req.Op, "raft port: refused an RPC",
+			"remote", p.remote.String(), "peer", p.name, "op", req.Op, "err", err)
 		return rpcResponse{Code: codeForbidden, Err: err.Error()}
 	}
 	if req.Op == opApply {
-		n.logger.Debug("forwarded command", "from", p.String(), "bytes", len(req.Cmd))
+		// The FSM layer logs the command's origin itself; this says which
+		// node forwarded it.
+		n.logger.Debug("forwarded apply", "remote", p.remote.String(), "peer", p.name, "bytes", len(req.Cmd))
 	}
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	if timeout <= 0 || timeout > time.Minute {
@@ -192,6 +195,7 @@ type rpcPool struct {
 type pooledConn struct {
 	c     net.Conn
 	br    *bufio.Reader
+	peer  string // the server's certificate name ("" without TLS)
 	since time.Time
 }
 
@@ -224,6 +228,23 @@ func (p *rpcPool) put(addr string, pc pooledConn) {
 	p.idle[addr] = append(p.idle[addr], pc)
 }
 
+// dropIf closes the idle connections to servers whose name matches.
+func (p *rpcPool) dropIf(match func(peer string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, l := range p.idle {
+		kept := l[:0]
+		for _, pc := range l {
+			if match(pc.peer) {
+				_ = pc.c.Close()
+				continue
+			}
+			kept = append(kept, pc)
+		}
+		p.idle[addr] = kept
+	}
+}
+
 func (p *rpcPool) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -244,6 +265,13 @@ func (e errNotSent) Unwrap() error { return e.err }
 
 // call sends req to the Raft port at addr and waits for the answer.
 func (n *Node) call(ctx context.Context, addr string, req rpcRequest) (rpcResponse, error) {
+	resp, _, err := n.callPeer(ctx, addr, req)
+	return resp, err
+}
+
+// callPeer is call that also returns the name the server's certificate
+// carries ("" without TLS), so a caller can check who answered.
+func (n *Node) callPeer(ctx context.Context, addr string, req rpcRequest) (rpcResponse, string, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		req.TimeoutMS = max(time.Until(dl).Milliseconds(), 1)
 	}
@@ -253,11 +281,11 @@ func (n *Node) call(ctx context.Context, addr string, req rpcRequest) (rpcRespon
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 			timeout = time.Until(dl)
 		}
-		c, err := n.stream.dial(addr, muxRPC, timeout)
+		c, name, err := n.stream.dialPeer(addr, muxRPC, timeout)
 		if err != nil {
-			return rpcResponse{}, errNotSent{fmt.Errorf("cluster: dial %s: %w", addr, err)}
+			return rpcResponse{}, name, errNotSent{fmt.Errorf("cluster: dial %s: %w", addr, err)}
 		}
-		pc = pooledConn{c: c, br: bufio.NewReader(c)}
+		pc = pooledConn{c: c, br: bufio.NewReader(c), peer: name}
 	}
 	_ = pc.c.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Now()) })
@@ -265,26 +293,26 @@ func (n *Node) call(ctx context.Context, addr string, req rpcRequest) (rpcRespon
 		stop()
 		_ = pc.c.Close()
 		if ctx.Err() != nil {
-			return rpcResponse{}, errNotSent{ctx.Err()}
+			return rpcResponse{}, pc.peer, errNotSent{ctx.Err()}
 		}
-		return rpcResponse{}, errNotSent{fmt.Errorf("cluster: rpc %s to %s: %w", req.Op, addr, err)}
+		return rpcResponse{}, pc.peer, errNotSent{fmt.Errorf("cluster: rpc %s to %s: %w", req.Op, addr, err)}
 	}
 	var resp rpcResponse
 	if err := readFrame(pc.br, &resp); err != nil {
 		stop()
 		_ = pc.c.Close()
 		if ctx.Err() != nil {
-			return rpcResponse{}, ctx.Err()
+			return rpcResponse{}, pc.peer, ctx.Err()
 		}
-		return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: %w", req.Op, addr, err)
+		return rpcResponse{}, pc.peer, fmt.Errorf("cluster: rpc %s to %s: %w", req.Op, addr, err)
 	}
 	if !stop() {
 		// The deadline was (or is being) forced: do not reuse the conn.
 		_ = pc.c.Close()
-		return resp, nil
+		return resp, pc.peer, nil
 	}
 	n.pool.put(addr, pc)
-	return resp, nil
+	return resp, pc.peer, nil
 }
 
 // responseError turns a response's error fields back into an error.
@@ -303,7 +331,7 @@ func responseError(resp rpcResponse) error {
 	case codeApply:
 		return &ApplyError{Msg: resp.Err, Code: resp.ApplyCode}
 	case codeForbidden:
-		return fmt.Errorf("cluster: the leader refused the request: %s", resp.Err)
+		return fmt.Errorf("%w: %s", ErrForbidden, resp.Err)
 	default:
 		return fmt.Errorf("cluster: leader: %s", resp.Err)
 	}

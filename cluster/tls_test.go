@@ -8,12 +8,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // testCA is a throw-away certificate authority.
@@ -89,6 +92,41 @@ func (ca *testCA) issue(t *testing.T, dir, name string) *TLSConfig {
 	return c
 }
 
+// TestTLSGroupForms: a secure group forms, elects and forwards applies,
+// whether its nodes are known by name (Config.Nodes) or only by their
+// addresses (Config.Peers).
+func TestTLSGroupForms(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(i int, c *Config)
+	}{
+		{"nodes by name", func(i int, c *Config) { c.Nodes = []string{"n1", "n2", "n3"} }},
+		{"nodes by peer address", func(i int, c *Config) { c.Peers = append(c.Peers, "127.0.0.1") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newTestCA(t, "quadrature test ca")
+			key := []byte("0123456789abcdef0123456789abcdef")
+			dir := t.TempDir()
+			nodes := startCluster(t, 3, func(i int, c *Config) {
+				c.TLS = ca.issue(t, filepath.Join(dir, c.NodeName), c.NodeName)
+				c.GossipKey, c.Insecure = key, false
+				tc.mutate(i, c)
+			})
+			leader := waitLeader(t, nodes, 10*time.Second)
+			if leader.Insecure() {
+				t.Fatal("a TLS group reports insecure")
+			}
+			for i, f := range followers(nodes, leader) {
+				apply(t, f, fmt.Sprintf("tls%d=1", i)) // forwarded over the TLS RPC
+			}
+			waitValue(t, nodes, "tls1", "1")
+			if s := raftServers(t, leader); len(s) != 3 {
+				t.Fatalf("raft servers %v", s)
+			}
+		})
+	}
+}
+
 func TestMutualTLS(t *testing.T) {
 	ca := newTestCA(t, "quadrature test ca")
 	rogueCA := newTestCA(t, "rogue ca")
@@ -97,6 +135,7 @@ func TestMutualTLS(t *testing.T) {
 	nodes := startCluster(t, 3, func(i int, c *Config) {
 		c.TLS = ca.issue(t, filepath.Join(dir, c.NodeName), c.NodeName)
 		c.GossipKey = key
+		c.Nodes = []string{"n1", "n2", "n3"}
 	})
 	leader := waitLeader(t, nodes, 10*time.Second)
 	f := followers(nodes, leader)[0]
@@ -150,6 +189,10 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if v, ok := leader.fsm.get("evil"); ok {
 		t.Fatalf("evil command reached the FSM: %q", v)
+	}
+	// The other CA's handshakes were refused and counted.
+	if got := testutil.ToFloat64(leader.metrics.peerRefused.WithLabelValues(refusedBadCert)); got == 0 {
+		t.Fatal("no bad_certificate refusal counted on the leader")
 	}
 }
 

@@ -44,11 +44,15 @@ type streamLayer struct {
 	// RPC server sees a byte of them.
 	authorize func(peer) (reason string, err error)
 	refused   func(p peer, reason string, err error)
-	accepted  trackedConns
-	pending   connSet // connections still in handshake
-	closeOnce sync.Once
-	closeCh   chan struct{}
-	wg        sync.WaitGroup
+	// authorizeOut vets the peer a dial reached (a revoked name is hung up
+	// on); nil accepts every peer.
+	authorizeOut func(peer) error
+	accepted     trackedConns // inbound raft and RPC connections
+	dialled      trackedConns // outbound connections
+	pending      connSet      // connections still in handshake
+	closeOnce    sync.Once
+	closeCh      chan struct{}
+	wg           sync.WaitGroup
 }
 
 func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *slog.Logger, faults *faultSet, rpcServe func(net.Conn, peer)) *streamLayer {
@@ -63,9 +67,15 @@ func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *s
 		rpcServe:  rpcServe,
 		closeCh:   make(chan struct{}),
 	}
+	return s
+}
+
+// start begins accepting connections. The node calls it once Raft exists:
+// the authorizer reads the Raft configuration. Until then connections wait
+// in the listen backlog.
+func (s *streamLayer) start() {
 	s.wg.Add(1)
 	go s.acceptLoop()
-	return s
 }
 
 func (s *streamLayer) acceptLoop() {
@@ -113,11 +123,27 @@ func (s *streamLayer) dispatch(c net.Conn) {
 		tc := tls.Server(c, s.serverTLS)
 		if err := tc.Handshake(); err != nil {
 			s.pending.remove(c)
-			s.logger.Warn("raft tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			p := peerOf(c)
+			if s.refused != nil {
+				s.refused(p, refusedBadCert, fmt.Errorf("%w: %s: tls handshake: %w", errPeerRefused, p, err))
+			}
 			_ = c.Close()
 			return
 		}
 		c = tc
+	}
+	// Who it is decides before a byte of it is read: a refused peer never
+	// reaches raft or the RPC server.
+	p := peerOf(c)
+	if s.authorize != nil {
+		if reason, err := s.authorize(p); err != nil {
+			s.pending.remove(c)
+			if s.refused != nil {
+				s.refused(p, reason, err)
+			}
+			_ = c.Close()
+			return
+		}
 	}
 	var b [1]byte
 	_, err := io.ReadFull(c, b[:])
@@ -127,16 +153,6 @@ func (s *streamLayer) dispatch(c net.Conn) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	p := peerOf(c)
-	if s.authorize != nil && (b[0] == muxRaft || b[0] == muxRPC) {
-		if reason, err := s.authorize(p); err != nil {
-			if s.refused != nil {
-				s.refused(p, reason, err)
-			}
-			_ = c.Close()
-			return
-		}
-	}
 	switch b[0] {
 	case muxRaft:
 		tc := &acceptedConn{Conn: c, set: &s.accepted}
@@ -185,18 +201,26 @@ func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 // Dial implements raft.StreamLayer.
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return s.dial(string(address), muxRaft, timeout)
+	c, _, err := s.dialPeer(string(address), muxRaft, timeout)
+	return c, err
 }
 
 // dial connects to a peer's Raft port, handshakes and writes the mux byte.
 func (s *streamLayer) dial(address string, mux byte, timeout time.Duration) (net.Conn, error) {
+	c, _, err := s.dialPeer(address, mux, timeout)
+	return c, err
+}
+
+// dialPeer is dial that also returns the node name the peer's certificate
+// carries ("" without TLS). A peer whose name is revoked is hung up on.
+func (s *streamLayer) dialPeer(address string, mux byte, timeout time.Duration) (net.Conn, string, error) {
 	if s.faults.blocked(address) {
-		return nil, fmt.Errorf("dial %s: blocked by fault injection", address)
+		return nil, "", fmt.Errorf("dial %s: blocked by fault injection", address)
 	}
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", address)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	deadline := time.Now().Add(timeout)
 	if timeout <= 0 {
@@ -207,16 +231,25 @@ func (s *streamLayer) dial(address string, mux byte, timeout time.Duration) (net
 		tc := tls.Client(c, s.clientTLS)
 		if err := tc.Handshake(); err != nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", address, err)
+			return nil, "", fmt.Errorf("tls handshake with %s: %w", address, err)
 		}
 		c = tc
 	}
+	p := peerOf(c)
+	if s.authorizeOut != nil {
+		if err := s.authorizeOut(p); err != nil {
+			_ = c.Close()
+			return nil, p.name, fmt.Errorf("dial %s: %w", address, err)
+		}
+	}
 	if _, err := c.Write([]byte{mux}); err != nil {
 		_ = c.Close()
-		return nil, err
+		return nil, p.name, err
 	}
 	_ = c.SetDeadline(time.Time{})
-	return s.faults.track(address, c), nil
+	oc := &acceptedConn{Conn: s.faults.track(address, c), set: &s.dialled}
+	s.dialled.add(oc, p)
+	return oc, p.name, nil
 }
 
 // loadTLS builds the server and client TLS configurations for mutual TLS:
