@@ -426,18 +426,18 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			return PutConfigResult{}, invalidError(err)
 		}
 		if !req.AllowEmpty && emptyCandidate(cmd) {
-			return PutConfigResult{}, &InvalidError{Details: []ConfigError{{Message: "the new configuration has no vrrp_instance and " +
-				"no virtual_server on any node: it would remove every VIP and virtual service of the group; " +
-				"repeat with ?allow_empty=true (quadrature config put -allow-empty) to do that"}}}
+			return PutConfigResult{}, emptyConfigError()
 		}
 		if req.ValidateOnly {
+			st := b.Agent.FSM().State()
 			running := map[string]string{}
-			if src := b.Agent.FSM().State().Source(); src != nil {
+			if src := st.Source(); src != nil {
 				for name, content := range src.Files {
 					running[name] = string(content)
 				}
 			}
-			return PutConfigResult{Version: cur, Valid: true, Diff: configDiff(running, req.Files)}, nil
+			return PutConfigResult{Version: cur, Valid: true, Diff: configDiff(running, req.Files),
+				Changes: b.changes(st, cmd)}, nil
 		}
 		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
 		if err == nil {
@@ -559,6 +559,30 @@ func (b *AgentBackend) origin(what string) string {
 		what = "api " + what
 	}
 	return what + " node=" + b.Agent.Name()
+}
+
+// changes summarizes the candidate against the running configuration,
+// both evaluated for every node of the candidate.
+func (b *AgentBackend) changes(st *fsm.State, cmd fsm.SetConfig) *ConfigChanges {
+	nodes := cmd.Nodes
+	if len(nodes) == 0 {
+		nodes = []string{b.Agent.Name()}
+	}
+	running, candidate := map[string]*config.Config{}, map[string]*config.Config{}
+	for _, node := range nodes {
+		if st.ConfigVersion() != 0 {
+			if c, err := st.Config(node); err == nil {
+				running[node] = c
+			}
+		}
+	}
+	i := 0
+	_ = eachCandidate(cmd, nodes, func(c *config.Config) error {
+		candidate[nodes[i]] = c
+		i++
+		return nil
+	})
+	return summarizeChanges(running, candidate)
 }
 
 // emptyCandidate reports whether a configuration evaluates, for every

@@ -12,8 +12,8 @@ import (
 // writeBodies is a valid body for every write route, so that an accepted
 // request would really reach the backend.
 var writeBodies = map[string]string{
-	"PUT /v1/config":                 `{"files":{"keepalived.conf":"global_defs {\n}\n"}}`,
-	"POST /v1/config/validate":       `{"files":{"keepalived.conf":"global_defs {\n}\n"}}`,
+	"PUT /v1/config":                 `{"files":{"keepalived.conf":"vrrp_instance VI_1 {\n}\n"}}`,
+	"POST /v1/config/validate":       `{"files":{"keepalived.conf":"vrrp_instance VI_1 {\n}\n"}}`,
 	"POST /v1/drain":                 `{"vs":"tcp/192.0.2.100:3128","rs":"198.51.100.11:3128"}`,
 	"POST /v1/undrain":               `{"vs":"tcp/192.0.2.100:3128","rs":"198.51.100.11:3128"}`,
 	"POST /v1/maintenance":           `{"node":"iwash2","on":true}`,

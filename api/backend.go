@@ -204,6 +204,10 @@ type PutConfigResult struct {
 	// Diff is, for validate-only, a unified diff of every file against
 	// the running configuration ("" when they are the same).
 	Diff string `json:"diff,omitempty"`
+	// Changes is, for validate-only, what the candidate adds, removes or
+	// changes (VRRP instances by name, virtual servers by ID); nil when
+	// the backend does not evaluate configurations.
+	Changes *ConfigChanges `json:"changes,omitempty"`
 }
 
 // ConfigError is one problem in a configuration, located by file:line.

@@ -14,7 +14,7 @@ import (
 	"quadrature/api/client"
 )
 
-var casBase = api.ConfigRequest{Files: map[string]string{"keepalived.conf": "global_defs {\n  router_id cas\n}\n"}}
+var casBase = api.ConfigRequest{Files: map[string]string{"keepalived.conf": "global_defs {\n  router_id cas\n}\nvrrp_instance VI_1 {\n}\n"}}
 
 // TestConfigCASLinearizable: concurrent read-modify-write operators against
 // the API give a linearizable history of the config register.

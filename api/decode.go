@@ -71,6 +71,10 @@ type requestError struct {
 
 func (e *requestError) Error() string { return e.msg }
 
+// errNoFiles: a configuration request without any file. It is an empty
+// configuration (422, refused unless ?allow_empty=true).
+var errNoFiles = &requestError{status: http.StatusUnprocessableEntity, code: "empty_config", msg: EmptyConfigMessage}
+
 func badRequest(format string, args ...any) error {
 	return &requestError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
 }
@@ -185,7 +189,7 @@ func (q *ConfigRequest) validate() error {
 		q.Main = DefaultMainFile
 	}
 	if len(q.Files) == 0 {
-		return badRequest("files: at least the main file is required")
+		return errNoFiles
 	}
 	if len(q.Files) > maxConfigFiles {
 		return badRequest("files: more than %d files", maxConfigFiles)

@@ -47,7 +47,9 @@ func unifiedDiff(name, old, new string) string {
 		for _, op := range ops[start:stop] {
 			body.WriteByte(op.kind)
 			body.WriteString(op.text)
-			body.WriteByte('\n')
+			if !strings.HasSuffix(op.text, "\n") {
+				body.WriteString("\n\\ No newline at end of file\n")
+			}
 			if op.kind != '+' {
 				aN++
 			}
@@ -55,10 +57,20 @@ func unifiedDiff(name, old, new string) string {
 				bN++
 			}
 		}
-		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n%s", aStart+1, aN, bStart+1, bN, body.String())
+		fmt.Fprintf(&out, "@@ -%s +%s @@\n%s", hunkRange(aStart, aN), hunkRange(bStart, bN), body.String())
 		i = stop
 	}
 	return out.String()
+}
+
+// hunkRange formats a hunk's range as diff -u does: "START,N" with a
+// 1-based START, or for an empty range the line before it ("0,0" at the
+// top of a file).
+func hunkRange(start, n int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d,0", start)
+	}
+	return fmt.Sprintf("%d,%d", start+1, n)
 }
 
 type lineOp struct {
@@ -101,12 +113,24 @@ func lineOps(a, b []string) []lineOp {
 	return ops
 }
 
+// splitLines splits s into lines that keep their "\n" (the last one may
+// have none), so that a missing final newline is a difference.
 func splitLines(s string) []string {
 	if s == "" {
 		return nil
 	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
 }
+
+// ConfigDiff is the unified diff (3 lines of context, "--- a/NAME" and
+// "+++ b/NAME" headers) of every file of two configurations (file name →
+// content), in name order; a file only on one side is diffed against
+// nothing. "" when they are the same.
+func ConfigDiff(old, new map[string]string) string { return configDiff(old, new) }
 
 // configDiff diffs every file of two configuration sources (name →
 // content), in name order.

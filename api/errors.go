@@ -20,13 +20,30 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrNoLeader: a write could not reach a raft leader (HTTP 503).
 	ErrNoLeader = errors.New("no raft leader")
+	// ErrEmptyConfig: a configuration with no vrrp_instance and no
+	// virtual_server for any node was refused because the request did
+	// not say ?allow_empty=true (HTTP 422, code empty_config). It is an
+	// ErrInvalid too.
+	ErrEmptyConfig = errors.New("empty configuration")
 )
+
+// EmptyConfigMessage is the operator's explanation of ErrEmptyConfig.
+const EmptyConfigMessage = "the new configuration has no vrrp_instance and no virtual_server: " +
+	"it would remove every VIP and virtual service on all nodes; repeat with ?allow_empty=true to do that"
+
+// emptyConfigError is the refusal of an empty candidate.
+func emptyConfigError() *InvalidError {
+	return &InvalidError{Msg: EmptyConfigMessage, Code: "empty_config"}
+}
 
 // InvalidError carries the details of an ErrInvalid, e.g. every file:line
 // problem of a rejected configuration. errors.Is(err, ErrInvalid) holds.
 type InvalidError struct {
 	Msg     string
 	Details []ConfigError
+	// Code is the ErrorBody code ("invalid" if empty; "empty_config" for
+	// ErrEmptyConfig).
+	Code string
 }
 
 func (e *InvalidError) Error() string {
@@ -47,8 +64,11 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrInvalid) true.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+// Is makes errors.Is(err, ErrInvalid) true (and ErrEmptyConfig for an
+// empty configuration's refusal).
+func (e *InvalidError) Is(target error) bool {
+	return target == ErrInvalid || (target == ErrEmptyConfig && e.Code == "empty_config")
+}
 
 // ConflictError is an ErrConflict that knows the running version.
 type ConflictError struct {
@@ -65,7 +85,7 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {
 	Error   string        `json:"error"`
-	Code    string        `json:"code"` // unauthorized, forbidden, bad_request, not_found, conflict, invalid, no_leader, too_large, unavailable, internal
+	Code    string        `json:"code"` // unauthorized, forbidden, bad_request, not_found, conflict, invalid, empty_config, no_leader, too_large, unavailable, not_implemented, internal
 	Details []ConfigError `json:"details,omitempty"`
 	Current uint64        `json:"current_version,omitempty"` // with code conflict
 }
@@ -78,6 +98,9 @@ func statusOf(err error) (int, ErrorBody) {
 	switch {
 	case errors.As(err, &inv):
 		body.Code, body.Details = "invalid", inv.Details
+		if inv.Code != "" {
+			body.Code = inv.Code
+		}
 		return http.StatusUnprocessableEntity, body
 	case errors.Is(err, ErrInvalid):
 		body.Code = "invalid"

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // OK is the body of a successful write without a richer result.
@@ -161,11 +162,6 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 		s.fail(w, r, err)
 		return
 	}
-	q, err := decodeConfig(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	allowEmpty := false
 	if v := r.URL.Query().Get("allow_empty"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -175,12 +171,39 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 		}
 		allowEmpty = b
 	}
+	q, err := decodeConfig(r)
+	if errors.Is(err, errNoFiles) {
+		if !allowEmpty {
+			s.fail(w, r, emptyConfigError())
+			return
+		}
+		// An empty set of files, asked for: an empty main file.
+		q.Files = map[string]string{q.Main: ""}
+		err = q.validate()
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ctx, cancel := s.backendCtx(r)
 	defer cancel()
-	res, err := s.backend.PutConfig(ctx, PutConfigRequest{
+	req := PutConfigRequest{
 		Main: q.Main, Files: q.Files, ExpectVersion: expect, ValidateOnly: validateOnly,
 		AllowEmpty: allowEmpty, Origin: "api remote=" + r.RemoteAddr,
-	})
+	}
+	if !allowEmpty && !mentionsInstancesOrServers(q.Files) {
+		// Certainly empty, whatever the backend's evaluation: refuse, but
+		// report the configuration's own errors first.
+		check := req
+		check.ValidateOnly, check.AllowEmpty = true, true
+		if _, err := s.backend.PutConfig(ctx, check); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.fail(w, r, emptyConfigError())
+		return
+	}
+	res, err := s.backend.PutConfig(ctx, req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -189,9 +212,40 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 		w.Header().Set("ETag", etag(res.Version))
 	}
 	if !validateOnly {
-		s.log.Info("config written", "version", res.Version, "files", len(q.Files), "remote", r.RemoteAddr)
+		s.log.Info("config written", "version", res.Version, "files", len(q.Files), "allow_empty", allowEmpty, "remote", r.RemoteAddr)
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// mentionsInstancesOrServers reports whether any file, outside comments
+// (# or ! to the end of the line, not within quotes), says vrrp_instance
+// or virtual_server. When none does, the configuration has neither for
+// any node (white space, comments, global_defs only...); when one does,
+// the backend's evaluation per node decides.
+func mentionsInstancesOrServers(files map[string]string) bool {
+	for _, content := range files {
+		for line := range strings.Lines(content) {
+			line = stripConfigComment(line)
+			if strings.Contains(line, "vrrp_instance") || strings.Contains(line, "virtual_server") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stripConfigComment cuts a keepalived comment off line.
+func stripConfigComment(line string) string {
+	inQuote := false
+	for i, c := range line {
+		switch {
+		case c == '"':
+			inQuote = !inQuote
+		case !inQuote && (c == '#' || c == '!'):
+			return line[:i]
+		}
+	}
+	return line
 }
 
 func (s *Server) handleDrain(drained bool) http.HandlerFunc {

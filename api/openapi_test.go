@@ -87,7 +87,7 @@ func TestOpenAPISchemas(t *testing.T) {
 		"DrainRequest": DrainRequest{}, "MaintenanceRequest": MaintenanceRequest{},
 		"TransferRequest": TransferRequest{}, "RaftServerRequest": RaftServerRequest{},
 		"RaftServer": RaftServer{}, "RaftServersBody": RaftServersBody{},
-		"RevokeRequest": RevokeRequest{}, "RevocationsBody": RevocationsBody{},
+		"RevokeRequest": RevokeRequest{}, "RevocationsBody": RevocationsBody{}, "ConfigChanges": ConfigChanges{},
 	}
 	for name, v := range types {
 		sch, ok := doc.Comps.Schemas[name]

@@ -181,11 +181,11 @@ func TestConfigPut(t *testing.T) {
 		t.Errorf("?validate=1: %d %s", resp.StatusCode, out)
 	}
 	// text/plain upload of a single file.
-	resp, out = do(t, ts, "PUT", "/v1/config", apitest.AdminToken, "global_defs {\n}\n", "Content-Type", "text/plain", "If-Match", `"8"`)
+	resp, out = do(t, ts, "PUT", "/v1/config", apitest.AdminToken, "vrrp_instance VI_1 {\n}\n", "Content-Type", "text/plain", "If-Match", `"8"`)
 	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"9"` {
 		t.Errorf("text put: %d %s", resp.StatusCode, out)
 	}
-	if text, v, _ := c.ConfigText(ctx); v != 9 || text != "global_defs {\n}\n" {
+	if text, v, _ := c.ConfigText(ctx); v != 9 || text != "vrrp_instance VI_1 {\n}\n" {
 		t.Errorf("after text put: v%d %q", v, text)
 	}
 	if doc, _ := c.Config(ctx); doc.Version != 9 || len(doc.Files) != 1 {
@@ -217,7 +217,7 @@ func TestBadRequests(t *testing.T) {
 		{"raft addr without port", "POST", "/v1/raft/voters", `{"name":"n","addr":"198.51.100.4"}`, nil, 400},
 		{"raft addr port 0", "POST", "/v1/raft/voters", `{"name":"n","addr":"198.51.100.4:0"}`, nil, 400},
 		{"snapshot with field", "POST", "/v1/raft/snapshot", `{"now":true}`, nil, 400},
-		{"config no files", "PUT", "/v1/config", `{"files":{}}`, nil, 400},
+		{"config no files", "PUT", "/v1/config", `{"files":{}}`, nil, 422},
 		{"config main missing", "PUT", "/v1/config", `{"main":"a.conf","files":{"b.conf":"x"}}`, nil, 400},
 		{"config dotdot", "PUT", "/v1/config", `{"files":{"keepalived.conf":"x","../etc/passwd":"y"}}`, nil, 400},
 		{"config absolute", "PUT", "/v1/config", `{"files":{"keepalived.conf":"x","/etc/passwd":"y"}}`, nil, 400},

@@ -248,11 +248,13 @@ func (f *Fake) PutConfig(ctx context.Context, req api.PutConfigRequest) (api.Put
 	if errs := validate(req.Main, req.Files); len(errs) > 0 {
 		return api.PutConfigResult{}, &api.InvalidError{Msg: "configuration rejected", Details: errs}
 	}
-	if req.ValidateOnly {
-		return api.PutConfigResult{Version: f.Conf.Version, Valid: true}, nil
-	}
+	// As the agent's backend: a stale If-Match is a conflict, for a
+	// validation too.
 	if req.ExpectVersion != 0 && req.ExpectVersion != f.Conf.Version {
 		return api.PutConfigResult{}, &api.ConflictError{Current: f.Conf.Version}
+	}
+	if req.ValidateOnly {
+		return api.PutConfigResult{Version: f.Conf.Version, Valid: true, Diff: api.ConfigDiff(f.Conf.Files, req.Files)}, nil
 	}
 	if f.PutDelay > 0 {
 		time.Sleep(f.PutDelay)

@@ -138,6 +138,8 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusNotFound
 	case api.ErrInvalid:
 		return e.StatusCode == http.StatusUnprocessableEntity
+	case api.ErrEmptyConfig:
+		return e.StatusCode == http.StatusUnprocessableEntity && e.Body.Code == "empty_config"
 	case api.ErrNoLeader:
 		return e.StatusCode == http.StatusServiceUnavailable && e.Body.Code == "no_leader"
 	case ErrUnauthorized:
@@ -283,10 +285,13 @@ func (c *Client) PutConfig(ctx context.Context, req api.ConfigRequest, expect ui
 	return c.PutConfigOpts(ctx, req, expect, PutOptions{})
 }
 
-// PutOptions are the query options of PUT /v1/config.
+// PutOptions are the query options of PUT /v1/config and POST
+// /v1/config/validate.
 type PutOptions struct {
 	// AllowEmpty (?allow_empty=true) accepts a configuration without any
-	// vrrp_instance or virtual_server.
+	// vrrp_instance or virtual_server (which removes every VIP and
+	// virtual service); without it such a configuration is refused with
+	// an error matching api.ErrEmptyConfig.
 	AllowEmpty bool
 }
 
@@ -304,10 +309,21 @@ func (c *Client) PutConfigOpts(ctx context.Context, req api.ConfigRequest, expec
 	return res, err
 }
 
-// ValidateConfig is POST /v1/config/validate.
+// ValidateConfig is POST /v1/config/validate: the result carries the
+// diff against the running configuration and a summary of the changes.
 func (c *Client) ValidateConfig(ctx context.Context, req api.ConfigRequest) (api.PutConfigResult, error) {
+	return c.ValidateConfigOpts(ctx, req, PutOptions{})
+}
+
+// ValidateConfigOpts is ValidateConfig with options (AllowEmpty: validate
+// a configuration without instances and virtual servers as such).
+func (c *Client) ValidateConfigOpts(ctx context.Context, req api.ConfigRequest, o PutOptions) (api.PutConfigResult, error) {
 	var res api.PutConfigResult
-	_, err := c.do(ctx, request{method: "POST", path: "/v1/config/validate", body: req}, &res)
+	q := request{method: "POST", path: "/v1/config/validate", body: req}
+	if o.AllowEmpty {
+		q.query = url.Values{"allow_empty": {"true"}}
+	}
+	_, err := c.do(ctx, q, &res)
 	return res, err
 }
 
