@@ -149,11 +149,32 @@ func configValidate(args []string, stdout, stderr io.Writer) int {
 		if res.Diff == "" {
 			fmt.Fprintln(stdout, "no change from the running configuration")
 		} else {
+			printChanges(stdout, res.Changes)
 			fmt.Fprint(stdout, res.Diff)
 		}
 		printWarnings(stderr, res.Warnings)
 		return nil
 	})
+}
+
+// printChanges lists the instances and virtual servers a validated
+// configuration adds, removes or changes, one line per kind.
+func printChanges(w io.Writer, c *api.ConfigChanges) {
+	if c.Empty() {
+		return
+	}
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{
+		{"vrrp_instance added", c.InstancesAdded}, {"vrrp_instance removed", c.InstancesRemoved},
+		{"vrrp_instance changed", c.InstancesChanged}, {"virtual_server added", c.VirtualServersAdded},
+		{"virtual_server removed", c.VirtualServersRemoved}, {"virtual_server changed", c.VirtualServersChanged},
+	} {
+		if len(l.names) > 0 {
+			fmt.Fprintf(w, "%s: %s\n", l.what, strings.Join(l.names, ", "))
+		}
+	}
 }
 
 func printWarnings(w io.Writer, ws []api.ConfigError) {

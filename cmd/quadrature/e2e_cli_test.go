@@ -714,6 +714,14 @@ func e2eConfig(t *testing.T, e *e2eEnv) {
 	if r := e.mustCLI(t, f, "config", "validate", path); !strings.Contains(r.stdout, fmt.Sprintf("configuration valid (running version %d)", v)) {
 		t.Errorf("config validate: %s", r)
 	}
+	// validate: a changed instance is named in the summary above the diff.
+	changed := strings.Replace(orig, "vrrp_instance "+clustertest.Instance+" {",
+		"vrrp_instance "+clustertest.Instance+" {\n    garp_master_delay 2", 1)
+	write(changed)
+	if r := e.mustCLI(t, f, "config", "validate", path); !strings.Contains(r.stdout, "vrrp_instance changed: "+clustertest.Instance+"\n") ||
+		!strings.Contains(r.stdout, "+    garp_master_delay 2") {
+		t.Errorf("config validate of a changed instance: %s", r)
+	}
 
 	// An invalid file: exit 1, every error as FILE:LINE, nothing changes.
 	bad := orig
