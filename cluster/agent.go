@@ -73,6 +73,14 @@ type Agent struct {
 	digestCh  chan string   // kernel table digests for gossipLoop
 	published atomic.Pointer[started]
 
+	// ready is closed once the node serves (Ready); readyWhy says why.
+	ready     chan struct{}
+	readyOnce sync.Once
+	readyWhy  atomic.Pointer[string]
+	// loopAt is when the apply loop last went round (unix nanoseconds):
+	// the liveness a service manager's watchdog is fed from (LoopAlive).
+	loopAt atomic.Int64
+
 	mu      sync.Mutex
 	applied appliedState
 	// startedAt is when Run began; holdReleased ends the startup hold
@@ -132,6 +140,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		rsIndex:  map[string]fsm.RSID{},
 		localObs: map[fsm.RSID]fsm.Observation{},
 		fenced:   map[string]bool{},
+		ready:    make(chan struct{}),
 	}
 	a.name = src.Config.Node
 	a.role = RoleVoter
@@ -145,6 +154,38 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	a.log = a.log.With("node", a.name)
 	return a, nil
+}
+
+// Ready is closed once the node serves: for a voter when the startup hold
+// is released (a committed configuration, a known leader and its table
+// programmed into the kernel, or the hold time over: see agent_hold.go),
+// for a witness once its Raft node runs. ReadyReason says which.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// ReadyReason is why Ready was closed ("" before).
+func (a *Agent) ReadyReason() string {
+	if p := a.readyWhy.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (a *Agent) markReady(reason string) {
+	a.readyOnce.Do(func() {
+		a.readyWhy.Store(&reason)
+		close(a.ready)
+	})
+}
+
+// LoopAlive reports when the apply loop (the loop that programs the
+// kernel and VRRP from the committed state) last went round; zero before
+// Run. A service manager's watchdog should be fed only while it is recent.
+func (a *Agent) LoopAlive() time.Time {
+	ns := a.loopAt.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // SetAPIAddr sets the API address advertised to peers; call before Run.
@@ -318,6 +359,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.published.Store(&started{node: a.node, vrrp: a.vrrp, rec: a.rec, sched: a.sched, dp: a.dp})
+	if a.role != RoleVoter {
+		a.markReady("witness started")
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); a.applyLoop(runCtx) }()
 	go func() { defer wg.Done(); a.leaderLoop(runCtx) }()

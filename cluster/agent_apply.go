@@ -22,6 +22,7 @@ func (a *Agent) applyLoop(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		a.loopAt.Store(time.Now().UnixNano())
 		var soon <-chan time.Time
 		if pending := a.applyOnce(ctx); pending {
 			// The reconciler has not yet run a pass for the latest table:

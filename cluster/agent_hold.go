@@ -83,6 +83,7 @@ func (a *Agent) maybeReleaseHold(st *fsm.State, digestPending bool) bool {
 			a.log.Warn("agent: set priority", "instance", in.Name, "priority", p, "err", err)
 		}
 	}
+	a.markReady(reason)
 	a.log.Info("agent: startup hold released", "reason", reason, "after", time.Since(a.startedAt).Round(time.Millisecond).String())
 	return true
 }

@@ -20,6 +20,7 @@ import (
 	"quadrature/api"
 	"quadrature/cluster"
 	"quadrature/config"
+	"quadrature/internal/sdnotify"
 )
 
 func init() {
@@ -174,15 +175,23 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		}
 		log.Info("api: listening", "addr", srv.Addr().String(), "token_file", srv.AdminTokenPath())
 	}
+	sd, err := sdnotify.FromEnv()
+	if err != nil {
+		log.Warn("agent: systemd notification disabled", "err", err)
+		sd = &sdnotify.Notifier{}
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			log.Info("agent: SIGHUP: reloading", "config", *cfgPath)
+			notify(log, sd, sdnotify.Reloading, sdnotify.MonotonicUsec(), sdnotify.Status("reloading "+*cfgPath))
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			status := "serving; last reload committed"
 			if err := agent.Reload(rctx); err != nil {
 				log.Error("agent: reload refused; the running configuration is unchanged", "err", oneLine(err))
+				status = "serving; last reload refused (the running configuration is unchanged): " + oneLine(err)
 			} else {
 				log.Info("agent: reload committed")
 			}
@@ -192,9 +201,17 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 					log.Error("api: reload tokens", "err", err)
 				}
 			}
+			select {
+			case <-agent.Ready():
+				notify(log, sd, sdnotify.Ready, sdnotify.Status(status))
+			default: // READY=1 comes when the node serves (serviceManager)
+				notify(log, sd, sdnotify.Status("starting; "+strings.TrimPrefix(status, "serving; ")))
+			}
 		}
 	}()
+	go serviceManager(ctx, log, sd, agent)
 	runErr := agent.Run(ctx)
+	notify(log, sd, sdnotify.Stopping, sdnotify.Status("stopping"))
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(sctx)
@@ -205,6 +222,64 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// serviceManager tells systemd (Type=notify) when the node serves — once
+// the first table is programmed, or the startup hold is over — and, when
+// WatchdogSec is set, feeds the watchdog for as long as the agent's apply
+// loop keeps going round. A stuck loop stops the keepalives, and systemd
+// restarts the service. Without $NOTIFY_SOCKET it does nothing.
+func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier, agent *cluster.Agent) {
+	if !sd.Enabled() {
+		return
+	}
+	interval, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		log.Warn("agent: systemd watchdog disabled", "err", err)
+		interval = 0
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-agent.Ready():
+	}
+	notify(log, sd, sdnotify.Ready, sdnotify.Status("serving ("+agent.ReadyReason()+")"))
+	log.Info("agent: told systemd the node is ready", "reason", agent.ReadyReason(), "watchdog", interval.String())
+	if interval <= 0 {
+		return
+	}
+	// Keepalives at half the interval; the loop counts as alive when it
+	// went round within half the interval (it ticks every 500 ms).
+	tick := time.NewTicker(interval / 2)
+	defer tick.Stop()
+	stale := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		since := time.Since(agent.LoopAlive())
+		if since > interval/2 {
+			if !stale {
+				log.Error("agent: the apply loop is stuck; not feeding the systemd watchdog", "last_round", since.Round(time.Millisecond).String())
+			}
+			stale = true
+			continue
+		}
+		if stale {
+			log.Warn("agent: the apply loop is going round again", "last_round", since.Round(time.Millisecond).String())
+			stale = false
+		}
+		notify(log, sd, sdnotify.Watchdog)
+	}
+}
+
+// notify sends states to systemd, logging (not failing on) an error.
+func notify(log *slog.Logger, sd *sdnotify.Notifier, states ...string) {
+	if err := sd.Notify(states...); err != nil {
+		log.Warn("agent: systemd notification failed", "err", err)
+	}
 }
 
 // advertisedAPI is the API address peers should use: the listen address,
