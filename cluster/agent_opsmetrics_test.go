@@ -1,0 +1,286 @@
+package cluster
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"quadrature/config"
+	"quadrature/fsm"
+	"quadrature/vrrp"
+)
+
+const opsTestConfig = `global_defs {
+  router_id ops
+}
+vrrp_instance vi1 {
+  state BACKUP
+  interface lo
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.10/24
+    192.0.2.11/24
+  }
+}
+virtual_server 192.0.2.10 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  quorum 2
+  real_server 198.51.100.1 80 {
+    weight 1
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 198.51.100.2 80 {
+    weight 3
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+virtual_server fwmark 7 {
+  lb_algo rr
+  lb_kind DR
+  real_server 198.51.100.3 80 {
+    weight 1
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`
+
+// opsAgent is an agent that has not run, with its config committed to its
+// state machine at version 1 by hand.
+func opsAgent(t *testing.T) (*Agent, *prometheus.Registry) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(opsTestConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	a, err := NewAgent(AgentConfig{ConfigPath: path, Node: "ops1", Registry: reg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, reg
+}
+
+func applyCmd(t *testing.T, a *Agent, idx uint64, c fsm.Command) {
+	t.Helper()
+	b, err := fsm.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := a.fsm.ApplyCommand(idx, b); r.Err != nil {
+		t.Fatalf("apply %s: %v", c.CommandType(), r.Err)
+	}
+}
+
+func TestOpsMetricsBeforeConfig(t *testing.T) {
+	_, reg := opsAgent(t)
+	// Before Run and before any commit: who the node is and version 0,
+	// nothing else (no leader view without a node, no table, no quorum).
+	want := `
+# HELP quadrature_cluster_config_version Version of the committed configuration this node's state machine has applied (0: none yet).
+# TYPE quadrature_cluster_config_version gauge
+quadrature_cluster_config_version 0
+# HELP quadrature_cluster_node_info Always 1: this node's name in the group, its role (voter, witness) and data plane (ipvs, nftables, memory; "" on a witness or before start).
+# TYPE quadrature_cluster_node_info gauge
+quadrature_cluster_node_info{backend="",node="ops1",role="voter"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpsMetricsCommitted(t *testing.T) {
+	a, reg := opsAgent(t)
+	cmd := a.localSrc.Command()
+	cmd.Nodes = []string{"ops1"}
+	applyCmd(t, a, 1, cmd)
+	applyCmd(t, a, 2, fsm.SetLiveNodes{Nodes: []string{"ops1"}})
+	vsID := fsm.VirtualServerID(&a.local.VirtualServers[0])
+	fwID := fsm.VirtualServerID(&a.local.VirtualServers[1])
+	// Only the weight-1 real server is up: 1 < quorum 2, the quorum is
+	// down; the fwmark service's only real server is up (quorum 1).
+	applyCmd(t, a, 3, fsm.ReportVerdicts{Node: "ops1", Full: true, Observations: []fsm.Observation{
+		{VS: vsID, RS: netip.MustParseAddrPort("198.51.100.1:80"), Up: true, Weight: 1, Seq: 1},
+		{VS: vsID, RS: netip.MustParseAddrPort("198.51.100.2:80"), Up: false, Weight: 3, Seq: 1},
+		{VS: fwID, RS: netip.MustParseAddrPort("198.51.100.3:80"), Up: true, Weight: 1, Seq: 1},
+	}})
+	// The kernel digest as read lags the table handed to the reconciler.
+	a.mu.Lock()
+	a.digest, a.lastDigest = "sha256:old", "sha256:new"
+	a.mu.Unlock()
+
+	names := []string{"quadrature_cluster_config_version", "quadrature_cluster_table_digest_info",
+		"quadrature_cluster_table_in_sync", "quadrature_virtualserver_quorum_up",
+		"quadrature_virtualserver_alive_weight", "quadrature_virtualserver_quorum"}
+	want := `
+# HELP quadrature_cluster_config_version Version of the committed configuration this node's state machine has applied (0: none yet).
+# TYPE quadrature_cluster_config_version gauge
+quadrature_cluster_config_version 1
+# HELP quadrature_cluster_table_digest_info Always 1: digest of this director's kernel table as last read (the one gossiped to peers and shown in status).
+# TYPE quadrature_cluster_table_digest_info gauge
+quadrature_cluster_table_digest_info{digest="sha256:old"} 1
+# HELP quadrature_cluster_table_in_sync 1 when this director's kernel table digest is that of the table it wants programmed (the committed one, or its own view in degraded mode).
+# TYPE quadrature_cluster_table_in_sync gauge
+quadrature_cluster_table_in_sync 0
+# HELP quadrature_virtualserver_alive_weight Sum of the weights of the virtual server's real servers whose verdict is up (drained ones count 0), compared with its quorum.
+# TYPE quadrature_virtualserver_alive_weight gauge
+quadrature_virtualserver_alive_weight{vs="fwmark/7"} 1
+quadrature_virtualserver_alive_weight{vs="tcp/192.0.2.10:80"} 1
+# HELP quadrature_virtualserver_quorum Configured quorum of the virtual server (keepalived quorum, default 1).
+# TYPE quadrature_virtualserver_quorum gauge
+quadrature_virtualserver_quorum{vs="fwmark/7"} 1
+quadrature_virtualserver_quorum{vs="tcp/192.0.2.10:80"} 2
+# HELP quadrature_virtualserver_quorum_up 1 while the virtual server's quorum is up (alive weight sum against quorum and hysteresis, as keepalived), in the state this node programs.
+# TYPE quadrature_virtualserver_quorum_up gauge
+quadrature_virtualserver_quorum_up{vs="fwmark/7"} 1
+quadrature_virtualserver_quorum_up{vs="tcp/192.0.2.10:80"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+
+	// Both real servers up: weight 4 >= 2, the quorum is up again; the
+	// kernel caught up with the table.
+	applyCmd(t, a, 4, fsm.ReportVerdicts{Node: "ops1", Observations: []fsm.Observation{
+		{VS: vsID, RS: netip.MustParseAddrPort("198.51.100.2:80"), Up: true, Weight: 3, Seq: 2},
+	}})
+	a.mu.Lock()
+	a.digest = a.lastDigest
+	a.mu.Unlock()
+	for name, v := range map[string]float64{
+		`quadrature_cluster_table_in_sync`:                                  1,
+		`quadrature_virtualserver_quorum_up{vs="tcp/192.0.2.10:80"}`:        1,
+		`quadrature_virtualserver_alive_weight{vs="tcp/192.0.2.10:80"}`:     4,
+		`quadrature_cluster_table_digest_info{digest="sha256:new"}`:         1,
+		`quadrature_cluster_config_version`:                                 1,
+		`quadrature_cluster_node_info{backend="",node="ops1",role="voter"}`: 1,
+	} {
+		if got, ok := sample(t, reg, name); !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, v)
+		}
+	}
+	if _, ok := sample(t, reg, `quadrature_cluster_table_digest_info{digest="sha256:old"}`); ok {
+		t.Error("the old digest is still exported")
+	}
+}
+
+func TestOpsMetricsWitness(t *testing.T) {
+	a, reg := opsAgent(t)
+	a.role = RoleWitness
+	cmd := a.localSrc.Command()
+	cmd.Nodes = []string{"ops1"}
+	applyCmd(t, a, 1, cmd)
+	a.mu.Lock()
+	a.digest, a.lastDigest = "sha256:x", "sha256:x"
+	a.mu.Unlock()
+	// A witness programs nothing: no table or quorum metrics.
+	for _, name := range []string{"quadrature_cluster_table_digest_info", "quadrature_cluster_table_in_sync",
+		"quadrature_virtualserver_quorum_up"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 0 {
+			t.Errorf("%s: %d series (%v) on a witness", name, n, err)
+		}
+	}
+	if got, ok := sample(t, reg, `quadrature_cluster_node_info{backend="",node="ops1",role="witness"}`); !ok || got != 1 {
+		t.Errorf("node_info on a witness: %v %v", got, ok)
+	}
+}
+
+func TestOpsMetricsVIPHeld(t *testing.T) {
+	a, _ := opsAgent(t)
+	m := newOpsMetrics(a)
+	m.addrs = func() ([]netip.Addr, error) {
+		// 192.0.2.11 held, as a v4-mapped address too; 192.0.2.10 not.
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::ffff:192.0.2.11"),
+			netip.MustParseAddr("2001:db8::1")}, nil
+	}
+	sts := []vrrp.InstanceStatus{
+		{Name: "vi1", VRID: 51, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("192.0.2.11/24")}},
+		{Name: "vi6", VRID: 52, VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("2001:db8::1/128")}},
+	}
+	got := map[string]float64{}
+	m.collectVIPs(sts, func(d *prometheus.Desc, v float64, labels ...string) {
+		if d != m.vipHeld {
+			t.Fatalf("unexpected metric %v", d)
+		}
+		got[strings.Join(labels, " ")] = v
+	})
+	want := map[string]float64{"vi1 51 192.0.2.10": 0, "vi1 51 192.0.2.11": 1, "vi6 52 2001:db8::1": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s: %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+}
+
+func TestHostAddrsHasLoopback(t *testing.T) {
+	as, err := hostAddrs()
+	if err != nil {
+		t.Skipf("no interface addresses here: %v", err)
+	}
+	for _, a := range as {
+		if a.IsLoopback() {
+			return
+		}
+	}
+	t.Errorf("no loopback address among %v", as)
+}
+
+func TestAPIServiceID(t *testing.T) {
+	for _, c := range []struct {
+		vs   config.VirtualServer
+		want string
+	}{
+		{config.VirtualServer{Protocol: "TCP", Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}, "tcp/192.0.2.10:80"},
+		{config.VirtualServer{Addr: netip.MustParseAddr("::ffff:192.0.2.10"), Port: 443}, "tcp/192.0.2.10:443"},
+		{config.VirtualServer{Protocol: "UDP", Addr: netip.MustParseAddr("2001:db8::10"), Port: 53}, "udp/[2001:db8::10]:53"},
+		{config.VirtualServer{Fwmark: 7}, "fwmark/7"},
+		{config.VirtualServer{Fwmark: 7, Family: config.FamilyInet6}, "fwmark/7/ipv6"},
+		{config.VirtualServer{Group: "web", Protocol: "TCP"}, "group/web/tcp"},
+	} {
+		if got := apiServiceID(&c.vs); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.vs, got, c.want)
+		}
+	}
+}
+
+// sample returns the value of the series name{labels} (exactly as
+// written, labels sorted) gathered from reg.
+func sample(t *testing.T, reg *prometheus.Registry, series string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			s := mf.GetName()
+			if len(ls) > 0 {
+				s += "{" + strings.Join(ls, ",") + "}"
+			}
+			if s == series {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
