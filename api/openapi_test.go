@@ -88,6 +88,7 @@ func TestOpenAPISchemas(t *testing.T) {
 		"TransferRequest": TransferRequest{}, "RaftServerRequest": RaftServerRequest{},
 		"RaftServer": RaftServer{}, "RaftServersBody": RaftServersBody{},
 		"RevokeRequest": RevokeRequest{}, "RevocationsBody": RevocationsBody{}, "ConfigChanges": ConfigChanges{},
+		"SnapshotHeader": SnapshotHeader{}, "SnapshotRestoreResult": SnapshotRestoreResult{},
 	}
 	for name, v := range types {
 		sch, ok := doc.Comps.Schemas[name]

@@ -547,6 +547,7 @@ func (s *Server) registerRoutes() {
 	s.route("DELETE", "/v1/raft/servers/{name}", Admin, MaxSmallBody, s.handleRemoveServer)
 	s.route("POST", "/v1/raft/snapshot", Admin, MaxSmallBody, s.handleSnapshot)
 	s.registerRevokeRoutes()
+	s.registerSnapshotRoutes()
 }
 
 // backendCtx bounds one backend call.

@@ -45,6 +45,7 @@ type rpcRequest struct {
 	ID        string `json:"id,omitempty"`
 	Addr      string `json:"addr,omitempty"`
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
+	Index     uint64 `json:"index,omitempty"` // opRestore: the snapshot's raft index
 }
 
 type rpcResponse struct {
@@ -173,6 +174,8 @@ func (n *Node) handleRPC(req rpcRequest, p peer) rpcResponse {
 		resp.Index, resp.CmdIndex, err = n.readIndexLocal(ctx)
 	case opAddVoter, opAddNonvoter, opRemoveServer:
 		resp.Index, err = n.membershipLocal(ctx, req.Op, req.ID, req.Addr)
+	case opRestore:
+		resp.Index, err = n.restoreLocal(ctx, req.Cmd, req.Index)
 	default:
 		err = fmt.Errorf("cluster: unknown rpc op %q", req.Op)
 	}
