@@ -175,6 +175,7 @@ func ReadSnapshot(r io.Reader, max int64) (SnapshotHeader, []byte, error) {
 	if err != nil || len(want) != sha256.Size {
 		return h, nil, badSnapshot("header: sha256 %q is not a hex SHA-256", h.SHA256)
 	}
+	h.SHA256 = hex.EncodeToString(want) // lower case, as written
 	payload := make([]byte, h.Size)
 	got, err := io.ReadFull(br, payload)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
