@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +42,8 @@ and the group is left as it was. The raft membership is not in a snapshot
 and stays as it is. Every node must run a quadrature that has this
 command.
 
-inspect verifies FILE offline (no API) and prints what it holds.
+inspect verifies FILE offline (it does not contact the API) and prints
+what it holds; it exits 1 when FILE would be refused.
 `
 
 func runSnapshot(args []string, stdout, stderr io.Writer) int {
@@ -177,29 +177,20 @@ type snapshotSummary struct {
 }
 
 func snapshotInspect(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("quadrature snapshot inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	output := fs.String("o", "text", "output: text or json")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, snapshotUsage)
-		fmt.Fprintf(stderr, "\nFlags:\n")
-		fs.PrintDefaults()
+	// The API flags are accepted (and unused) so that inspect takes the
+	// same command line as save and restore.
+	f := newAPIFlags("snapshot inspect", snapshotUsage, stdout, stderr)
+	pos, code, ok := f.parse(args)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if len(pos) != 1 {
+		return f.usageError("want FILE, got %d arguments", len(pos))
 	}
-	if fs.NArg() != 1 || (*output != "text" && *output != "json") {
-		fmt.Fprintf(stderr, "quadrature snapshot inspect: want [-o text|json] FILE\n")
-		return 2
-	}
-	path := fs.Arg(0)
+	path := pos[0]
 	h, payload, _, err := readSnapshotFile(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "quadrature snapshot inspect: %v\n", err)
-		return 1
+		return f.fail(err)
 	}
 	st, err := api.CheckSnapshotPayload(fsm.New(fsm.Options{}), h, payload)
 	sum := snapshotSummary{Header: h, Restorable: err == nil}
@@ -222,7 +213,7 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	slices.Sort(sum.Files)
-	if *output == "json" {
+	if f.json() {
 		if err := writeJSONOut(stdout, sum); err != nil {
 			return 1
 		}
