@@ -33,8 +33,13 @@ import (
 // metrics (a Prometheus server renames it exported_instance).
 type opsMetrics struct {
 	a *Agent
-	// addrs lists the host's interface addresses (tests replace it).
-	addrs func() ([]netip.Addr, error)
+	// What the collector reads besides the agent's own fields (tests
+	// replace them): the host's interface addresses; the Raft leader this
+	// node knows (running false before the node runs); the VRRP status
+	// (nil without VRRP).
+	addrs      func() ([]netip.Addr, error)
+	leaderOf   func() (leader string, running bool)
+	vrrpStatus func() []vrrp.InstanceStatus
 
 	nodeInfo, configVersion, leader, digest, inSync *prometheus.Desc
 	quorumUp, aliveWeight, quorum, vipHeld          *prometheus.Desc
@@ -47,13 +52,26 @@ func newOpsMetrics(a *Agent) *opsMetrics {
 	return &opsMetrics{
 		a:     a,
 		addrs: hostAddrs,
+		leaderOf: func() (string, bool) {
+			if n := a.Node(); n != nil {
+				return n.LeaderName(), true
+			}
+			return "", false
+		},
+		vrrpStatus: func() []vrrp.InstanceStatus {
+			if v := a.VRRP(); v != nil {
+				return v.Status()
+			}
+			return nil
+		},
 		nodeInfo: d("quadrature_cluster_node_info",
 			"Always 1: this node's name in the group, its role (voter, witness) and data plane (ipvs, nftables, memory; \"\" on a witness or before start).",
 			"node", "role", "backend"),
 		configVersion: d("quadrature_cluster_config_version",
 			"Version of the committed configuration this node's state machine has applied (0: none yet)."),
 		leader: d("quadrature_cluster_leader_info",
-			"1 with the name of the Raft leader this node knows; 0 with leader=\"\" while it knows none."),
+			"1 with the name of the Raft leader this node knows; 0 with leader=\"\" while it knows none.",
+			"leader"),
 		digest: d("quadrature_cluster_table_digest_info",
 			"Always 1: digest of this director's kernel table as last read (the one gossiped to peers and shown in status).",
 			"digest"),
@@ -99,12 +117,8 @@ func (m *opsMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(m.nodeInfo, 1, a.name, string(a.role), a.BackendName())
 	st := a.fsm.State()
 	gauge(m.configVersion, float64(st.ConfigVersion()))
-	if n := a.Node(); n != nil {
-		if l := n.LeaderName(); l != "" {
-			gauge(m.leader, 1, l)
-		} else {
-			gauge(m.leader, 0, "")
-		}
+	if l, running := m.leaderOf(); running {
+		gauge(m.leader, b2f(l != ""), l)
 	}
 	if a.role == RoleVoter {
 		a.mu.Lock()
@@ -118,8 +132,8 @@ func (m *opsMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	m.collectQuorums(gauge)
-	if v := a.VRRP(); v != nil {
-		m.collectVIPs(v.Status(), gauge)
+	if sts := m.vrrpStatus(); len(sts) > 0 {
+		m.collectVIPs(sts, gauge)
 	}
 }
 

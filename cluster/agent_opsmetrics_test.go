@@ -66,7 +66,8 @@ func opsAgent(t *testing.T) (*Agent, *prometheus.Registry) {
 	if err := os.WriteFile(path, []byte(opsTestConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
+	// Pedantic: what Collect sends must match what Describe declares.
+	reg := prometheus.NewPedanticRegistry()
 	a, err := NewAgent(AgentConfig{ConfigPath: path, Node: "ops1", Registry: reg, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +196,54 @@ func TestOpsMetricsWitness(t *testing.T) {
 	}
 	if got, ok := sample(t, reg, `quadrature_cluster_node_info{backend="",node="ops1",role="witness"}`); !ok || got != 1 {
 		t.Errorf("node_info on a witness: %v %v", got, ok)
+	}
+}
+
+// TestOpsMetricsLeaderAndVIPs gathers the series that need a running node
+// and VRRP through a registry, with those parts replaced.
+func TestOpsMetricsLeaderAndVIPs(t *testing.T) {
+	a, _ := opsAgent(t)
+	m := newOpsMetrics(a)
+	leader, running := "", false
+	m.leaderOf = func() (string, bool) { return leader, running }
+	m.addrs = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.0.2.10")}, nil }
+	m.vrrpStatus = func() []vrrp.InstanceStatus {
+		return []vrrp.InstanceStatus{{Name: "vi1", VRID: 51, VIPs: []netip.Prefix{
+			netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("192.0.2.11/24")}}}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "quadrature_cluster_leader_info"); err != nil || n != 0 {
+		t.Errorf("leader_info before the node runs: %d series, %v", n, err)
+	}
+	running = true
+	for _, c := range []struct {
+		leader string
+		want   string
+	}{
+		{"", `quadrature_cluster_leader_info{leader=""} 0`},
+		{"ops2", `quadrature_cluster_leader_info{leader="ops2"} 1`},
+	} {
+		leader = c.leader
+		want := "# HELP quadrature_cluster_leader_info 1 with the name of the Raft leader this node knows; 0 with leader=\"\" while it knows none.\n" +
+			"# TYPE quadrature_cluster_leader_info gauge\n" + c.want + "\n"
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quadrature_cluster_leader_info"); err != nil {
+			t.Errorf("leader %q: %v", c.leader, err)
+		}
+	}
+	want := `
+# HELP quadrature_vrrp_vip_held 1 when the instance's virtual address is configured on one of this host's interfaces (0 otherwise), whatever the VRRP state says.
+# TYPE quadrature_vrrp_vip_held gauge
+quadrature_vrrp_vip_held{instance="vi1",vip="192.0.2.10",vrid="51"} 1
+quadrature_vrrp_vip_held{instance="vi1",vip="192.0.2.11",vrid="51"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "quadrature_vrrp_vip_held"); err != nil {
+		t.Error(err)
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Errorf("gather: %v", err)
 	}
 }
 
