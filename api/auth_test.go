@@ -24,6 +24,8 @@ var writeBodies = map[string]string{
 	"POST /v1/raft/snapshot":         `{}`,
 	"POST /v1/revocations":           `{"node":"iwash3"}`,
 	"DELETE /v1/revocations/{name}":  ``,
+	"GET /v1/snapshot":               ``,
+	"POST /v1/snapshot/restore":      fakeSnapshotEnvelope(),
 }
 
 func concrete(path string) string {

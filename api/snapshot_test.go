@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,6 +202,21 @@ func TestCheckSnapshotPayload(t *testing.T) {
 	if f.State().ConfigVersion() != 0 {
 		t.Fatal("checking snapshots changed the FSM")
 	}
+}
+
+// fakeSnapshotEnvelope is a snapshot apitest.NewFake restores: its own
+// configuration at version 7.
+func fakeSnapshotEnvelope() string {
+	f := apitest.NewFake("iwash1")
+	h, data, err := f.SaveSnapshot(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	_, env, err := api.EncodeSnapshot(h, data)
+	if err != nil {
+		panic(err)
+	}
+	return string(env)
 }
 
 // noSnapshots is a backend without the Snapshotter part.
