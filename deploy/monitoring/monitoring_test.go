@@ -663,12 +663,25 @@ func TestGroupExportsEveryQueriedMetric(t *testing.T) {
 	// Some series exist only once something happened: a refusal on the
 	// Raft port (n1), traffic through the VIP (data-plane counters).
 	refuseOnRaftPort(t, g, g.Nodes[0])
-	hc := g.ClientHTTP(2 * time.Second)
-	for range 5 {
-		if _, err := g.Get(hc); err != nil {
-			t.Fatalf("through the VIP: %v", err)
+	// n1 (highest priority) takes the VIP once its startup hold is over;
+	// a request may meet that failover.
+	g.WaitFor("the VIP on n1", 30*time.Second, func() error {
+		if h := g.VIPHolders(); !slices.Equal(h, []string{"n1"}) {
+			return fmt.Errorf("VIP holders %v", h)
 		}
-	}
+		return nil
+	})
+	hc := g.ClientHTTP(2 * time.Second)
+	served := 0
+	g.WaitFor("5 requests served through the VIP", 20*time.Second, func() error {
+		if _, err := g.Get(hc); err != nil {
+			return err
+		}
+		if served++; served < 5 {
+			return fmt.Errorf("%d served", served)
+		}
+		return nil
+	})
 	var scrapes map[string]scrape
 	g.WaitFor("the refusal counted on n1", 10*time.Second, func() error {
 		scrapes = scrapeAll(t, g)
@@ -679,7 +692,7 @@ func TestGroupExportsEveryQueriedMetric(t *testing.T) {
 	})
 
 	// Every metric of every query is exported by at least one node.
-	t.Logf("%-58s | %-50s | metrics (nodes exporting them)", "where", "expr")
+	t.Logf("%-58s | %-70s | %s", "where", "metrics found (nodes exporting them)", "expr")
 	missing := 0
 	for _, q := range qs {
 		names, err := metricNames(q.expr)
@@ -703,11 +716,7 @@ func TestGroupExportsEveryQueriedMetric(t *testing.T) {
 			}
 			found = append(found, name+" ("+strings.Join(on, ",")+")")
 		}
-		e := oneLine(q.expr)
-		if len(e) > 50 {
-			e = e[:47] + "..."
-		}
-		t.Logf("%-58.58s | %-50s | %s", q.where, e, strings.Join(found, " "))
+		t.Logf("%-58.58s | %-70s | %s", q.where, strings.Join(found, " "), oneLine(q.expr))
 	}
 	t.Logf("%d queries, %d missing metrics", len(qs), missing)
 
@@ -916,17 +925,17 @@ scrape_configs:
 		base: "http://" + listen,
 	}
 	began := time.Now()
-	g.WaitFor("Prometheus scraping the three nodes for 15 s", 60*time.Second, func() error {
-		r, err := p.query(`count_over_time(up{job="quadrature"}[20s]) >= 15 and up == 1`)
+	g.WaitFor("Prometheus scraping the three nodes for 10 s", 60*time.Second, func() error {
+		r, err := p.query(`count_over_time(up{job="quadrature"}[12s]) >= 10 and up == 1`)
 		if err != nil {
 			return err
 		}
 		if len(r) != 3 {
-			return fmt.Errorf("%d targets up with 15 samples", len(r))
+			return fmt.Errorf("%d targets up with 10 samples", len(r))
 		}
 		return nil
 	})
-	t.Logf("Prometheus scraped the group for 15 s after %v", time.Since(began).Round(time.Millisecond))
+	t.Logf("Prometheus scraped the group for 10 s after %v", time.Since(began).Round(time.Millisecond))
 
 	// The VRRP instance label is renamed: instance is the node.
 	r, err := p.query(`quadrature_vrrp_state{job="quadrature"}`)
