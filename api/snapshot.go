@@ -18,8 +18,8 @@ import (
 
 // Snapshotter is the optional part of a Backend that backs up and restores
 // the group's replicated state (GET /v1/snapshot, POST
-// /v1/snapshot/restore): the configuration source with its includes and
-// scripts, verdicts, drains, maintenance, transfers, the deny list.
+// /v1/snapshot/restore): the configuration source (main file and
+// includes), verdicts, drains, maintenance, transfers, the deny list.
 type Snapshotter interface {
 	// SaveSnapshot returns a consistent snapshot of the replicated state
 	// (every write acknowledged before the call is in it) and the header
@@ -211,8 +211,9 @@ func (s *Server) snapshotter(w http.ResponseWriter) (Snapshotter, bool) {
 }
 
 func (s *Server) registerSnapshotRoutes() {
-	// Admin even to read: a snapshot holds the whole configuration,
-	// scripts included.
+	// Admin even to read: a snapshot is the whole replicated state (the
+	// configuration with whatever secrets it holds, the deny list), a
+	// backup for the operator who may restore it.
 	s.route("GET", "/v1/snapshot", Admin, 0, s.handleSaveSnapshot)
 	s.route("POST", "/v1/snapshot/restore", Admin, MaxSnapshotBody+maxSnapshotHeader+int64(len(snapshotMagic)), s.handleRestoreSnapshot)
 }

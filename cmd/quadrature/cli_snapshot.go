@@ -27,11 +27,10 @@ const snapshotUsage = `Usage:
   quadrature snapshot inspect [-o json] FILE
 
 save writes a consistent snapshot of the group's replicated state to FILE
-(mode 0600): the configuration with its includes and scripts, verdicts,
-drains, maintenance, transfers and the deny list, with the raft index and
-term, the config version and a SHA-256 of the state. It needs the admin
-token (the configuration may hold secrets). FILE is not overwritten
-without -force.
+(mode 0600): the configuration (main file and includes; not the scripts
+it names), verdicts, drains, maintenance, transfers and the deny list,
+with the raft index and term, the config version and a SHA-256 of the
+state. It needs the admin token. FILE is not overwritten without -force.
 
 restore replaces the group's state with FILE's: the leader restores it
 (raft's user restore; forwarded from any node) and every node installs it
