@@ -10,7 +10,7 @@ FUZZTIME ?= 5s
 # Package timeout for the integration suite (namespaces, real peers).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build deps lint unit test fuzz vmtest vmbench demo bench bench-long clean
+.PHONY: all build deps lint unit test fuzz vmtest vmbench demo bench bench-long deb clean
 
 all: build
 
@@ -59,6 +59,11 @@ bench: deps build
 # Long benchmarks: VIP takeover against keepalived (~11 min), IPVS in the VM.
 bench-long: deps build vmbench
 	QUADRATURE_BENCH=1 $(GO) test -run TestTakeoverBench -v -timeout 40m ./vrrp
+
+# The Debian package (dpkg-deb): bin/quadrature_VERSION_ARCH.deb with the
+# binary, the systemd unit, man pages, completion and an example config.
+deb:
+	bash deploy/debian/build.sh bin
 
 demo: deps build
 	bash deploy/demo.sh

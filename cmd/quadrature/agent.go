@@ -20,6 +20,7 @@ import (
 	"quadrature/api"
 	"quadrature/cluster"
 	"quadrature/config"
+	"quadrature/internal/journal"
 	"quadrature/internal/sdnotify"
 )
 
@@ -75,6 +76,14 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if *logJSON {
 		handler = slog.NewJSONHandler(stderr, hopts)
+	}
+	// Under systemd, journald stamps each line and reads its priority
+	// from a "<N>" prefix: no time of our own, the level as a prefix.
+	if f, ok := stderr.(*os.File); ok && journal.Connected(f, os.Getenv) {
+		handler = journal.NewTextHandler(stderr, hopts)
+		if *logJSON {
+			handler = journal.NewJSONHandler(stderr, hopts)
+		}
 	}
 	log := slog.New(handler)
 	var tm cluster.Timing

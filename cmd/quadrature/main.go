@@ -21,6 +21,8 @@ type command struct {
 	// run receives the arguments after the subcommand name and returns the
 	// process exit code.
 	run func(args []string, stdout, stderr io.Writer) int
+	// hidden commands (the shell completion's helper) are not listed.
+	hidden bool
 }
 
 var commands = map[string]command{}
@@ -41,8 +43,10 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "quadrature %s: clustered, keepalived-compatible high-availability director\n\n", version)
 	fmt.Fprintf(w, "Usage: quadrature <command> [flags] [args]\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
