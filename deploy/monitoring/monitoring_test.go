@@ -64,55 +64,20 @@ type rule struct {
 	expr string
 }
 
-// readRules extracts the rules of a Prometheus rules file written in this
-// directory's style (one "- alert:" or "- record:" per rule, expr a plain
-// or quoted scalar or a block scalar). promtool has validated the file;
-// callers check that the count matches promtool's.
+// readRules reads a rules file with ParseRules.
 func readRules(t *testing.T, path string) []rule {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(string(b), "\n")
-	indent := func(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
-	var out []rule
-	for i := 0; i < len(lines); i++ {
-		tl := strings.TrimSpace(lines[i])
-		for _, k := range []string{"- alert:", "- record:"} {
-			if strings.HasPrefix(tl, k) {
-				out = append(out, rule{name: strings.TrimSpace(strings.TrimPrefix(tl, k))})
-			}
-		}
-		if !strings.HasPrefix(tl, "expr:") {
-			continue
-		}
-		if len(out) == 0 {
-			t.Fatalf("%s:%d: expr outside a rule", path, i+1)
-		}
-		v := strings.TrimSpace(strings.TrimPrefix(tl, "expr:"))
-		switch {
-		case v == ">-" || v == ">" || v == "|" || v == "|-" || v == ">+" || v == "|+":
-			var block []string
-			in := indent(lines[i])
-			for i+1 < len(lines) && (strings.TrimSpace(lines[i+1]) == "" || indent(lines[i+1]) > in) {
-				i++
-				block = append(block, strings.TrimSpace(lines[i]))
-			}
-			v = strings.TrimSpace(strings.Join(block, "\n"))
-		case strings.HasPrefix(v, `"`):
-			u, err := strconv.Unquote(v)
-			if err != nil {
-				t.Fatalf("%s:%d: %v", path, i+1, err)
-			}
-			v = u
-		case strings.HasPrefix(v, `'`):
-			v = strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(v, `'`), `'`), `''`, `'`)
-		}
-		if out[len(out)-1].expr != "" {
-			t.Fatalf("%s:%d: two exprs in rule %s", path, i+1, out[len(out)-1].name)
-		}
-		out[len(out)-1].expr = v
+	rs, err := ParseRules(path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]rule, len(rs))
+	for i, r := range rs {
+		out[i] = rule{name: r.Name, expr: r.Expr}
 	}
 	return out
 }
@@ -491,7 +456,7 @@ func TestDashboardLint(t *testing.T) {
 		vals[name] = ".*"
 	}
 	for _, q := range qs {
-		names, err := metricNames(q.expr)
+		names, err := MetricNames(q.expr)
 		if err != nil {
 			t.Errorf("%s: %v", q.where, err)
 		}
@@ -695,7 +660,7 @@ func TestGroupExportsEveryQueriedMetric(t *testing.T) {
 	t.Logf("%-58s | %-70s | %s", "where", "metrics found (nodes exporting them)", "expr")
 	missing := 0
 	for _, q := range qs {
-		names, err := metricNames(q.expr)
+		names, err := MetricNames(q.expr)
 		if err != nil {
 			t.Errorf("%s: %v", q.where, err)
 			continue
