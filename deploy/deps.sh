@@ -13,7 +13,7 @@ pkgs=(
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the IPVS VM harness
   prometheus                                     # promtool checks /metrics
   chromium                                       # headless status-page test
-  mmdebstrap systemd-container lintian adduser   # the .deb under a real systemd
+  mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
   curl ca-certificates
 )
 
