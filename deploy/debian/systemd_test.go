@@ -28,9 +28,10 @@ import (
 )
 
 // rootfsPackages are what the test's Debian needs besides the package's
-// own dependencies: systemd as init, and nftables (the package recommends
+// own dependencies (apt would install adduser and procps; dpkg -i checks
+// them): systemd as init, and nftables (the package recommends
 // it; the host kernel of the tests has no IPVS).
-var rootfsPackages = []string{"systemd", "systemd-sysv", "dbus", "iproute2", "adduser", "nftables"}
+var rootfsPackages = []string{"systemd", "systemd-sysv", "dbus", "iproute2", "adduser", "procps", "nftables"}
 
 // rootfsTarball returns a Debian root file system with systemd as a
 // tarball, made by mmdebstrap from the host's release (cached in
@@ -55,7 +56,7 @@ func rootfsTarball(t *testing.T) string {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tmp := tarball + ".tmp"
+	tmp := strings.TrimSuffix(tarball, ".tar") + ".partial.tar" // mmdebstrap picks the format by extension
 	start := time.Now()
 	out, err := exec.Command(mm, "--variant=apt", "--include="+strings.Join(rootfsPackages, ","), suite, tmp).CombinedOutput()
 	if err != nil {
@@ -104,7 +105,10 @@ func bootContainer(t *testing.T, nspawn, tarball, name, short string, ns *netnst
 		t.Fatal(err)
 	}
 	c.cmd = exec.Command(nspawn, "-D", c.dir, "--machine="+name, "--register=no", "--keep-unit", "--boot",
-		"--console=pipe", "--network-namespace-path=/run/netns/"+ns.Name)
+		"--console=pipe", "--network-namespace-path=/run/netns/"+ns.Name,
+		// A director needs CAP_NET_ADMIN, which nspawn grants only with
+		// --private-network.
+		"--capability=CAP_NET_ADMIN")
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {
@@ -178,6 +182,11 @@ func (c *container) show(unit string, props ...string) map[string]string {
 
 // stop powers the container off, then kills what is left of it.
 func (c *container) stop() {
+	if c.t.Failed() && c.leader != 0 {
+		j, _ := c.run("journalctl", "-u", "quadrature", "--no-pager", "-p", "warning", "-n", "40")
+		r, _ := c.run("nft", "list", "ruleset")
+		c.t.Logf("%s: quadrature's warnings and errors:\n%s\nnft list ruleset:\n%s", c.short, j, tail(r, 40))
+	}
 	if c.leader != 0 {
 		c.run("systemctl", "poweroff", "--no-block")
 	}
@@ -391,7 +400,7 @@ func TestPackageUnderSystemd(t *testing.T) {
 		writeFile(t, filepath.Join(c.dir, "etc/default/quadrature"), fmt.Sprintf("QUADRATURE_OPTS=\"-node %s -timing tuned\"\n", name))
 		// The application server every director also runs (on the host,
 		// in the node's namespace).
-		if err := c.ns.Start(exec.Command(bins.App, "-listen", netip.AddrPortFrom(clustertest.NodeAddr(i+1), clustertest.AppPort).String(), "-name", name)); err != nil {
+		if err := c.ns.Start(c.ns.Command(bins.App, "-listen", netip.AddrPortFrom(clustertest.NodeAddr(i+1), clustertest.AppPort).String(), "-name", name)); err != nil {
 			t.Fatal(err)
 		}
 	}
