@@ -238,7 +238,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 // WatchdogSec is set, feeds the watchdog for as long as the agent's apply
 // loop keeps going round. A stuck loop stops the keepalives, and systemd
 // restarts the service. Without $NOTIFY_SOCKET it does nothing.
-func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier, agent *cluster.Agent) {
+func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier, agent serviceState) {
 	if !sd.Enabled() {
 		return
 	}
@@ -282,6 +282,13 @@ func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier
 		}
 		notify(log, sd, sdnotify.Watchdog)
 	}
+}
+
+// serviceState is what serviceManager watches (a *cluster.Agent).
+type serviceState interface {
+	Ready() <-chan struct{}
+	ReadyReason() string
+	LoopAlive() time.Time
 }
 
 // notify sends states to systemd, logging (not failing on) an error.
