@@ -85,7 +85,7 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {
 	Error   string        `json:"error"`
-	Code    string        `json:"code"` // unauthorized, forbidden, bad_request, not_found, conflict, invalid, empty_config, invalid_snapshot, no_leader, too_large, unavailable, not_implemented, internal
+	Code    string        `json:"code"` // unauthorized, forbidden, bad_request, not_found, method_not_allowed, conflict, invalid, empty_config, invalid_snapshot, no_leader, too_large, unavailable, not_implemented, internal
 	Details []ConfigError `json:"details,omitempty"`
 	Current uint64        `json:"current_version,omitempty"` // with code conflict
 }

@@ -254,7 +254,7 @@ func New(opts Options) (*Server, error) {
 	s.metrics = m
 	s.mux = http.NewServeMux()
 	s.registerRoutes()
-	s.handler = s.metrics.instrument(s.mux)
+	s.handler = s.metrics.instrument(jsonUnmatched(s.mux))
 	return s, nil
 }
 
@@ -430,7 +430,7 @@ func (s *Server) Start() error {
 		}
 		s.done <- err
 	}()
-	s.log.Info("api listening", "addr", ln.Addr().String(), "tls", useTLS)
+	s.log.Info("api: listening", "addr", ln.Addr().String(), "tls", useTLS, "token_file", s.AdminTokenPath())
 	return nil
 }
 

@@ -182,7 +182,6 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "quadrature agent: api: %v\n", err)
 			return 1
 		}
-		log.Info("api: listening", "addr", srv.Addr().String(), "token_file", srv.AdminTokenPath())
 	}
 	sd, err := sdnotify.FromEnv()
 	if err != nil {
