@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -57,9 +58,17 @@ type Runner struct {
 	opts    Options
 	log     *slog.Logger
 
+	// rootFallback: no script_user and no keepalived_script user, so
+	// scripts without a user of their own run as root.
+	rootFallback bool
+
 	mu     sync.Mutex
 	warned map[string]bool // "insecure|path", "leftover|path": warned once
 }
+
+// fallbackWarned: the root fallback was reported (once per process, not
+// once per runner: checkers, vrrp_script and notify scripts each have one).
+var fallbackWarned atomic.Bool
 
 // NewRunner checks the default user and returns a runner.
 func NewRunner(opts Options) (*Runner, error) {
@@ -76,11 +85,7 @@ func NewRunner(opts Options) (*Runner, error) {
 	}
 	r.root = r.euid == 0
 	if r.defUser == "" && r.root {
-		var fallback bool
-		if r.defUser, fallback = DefaultUser(); fallback {
-			r.log.Warn("script_user is not set and user keepalived_script does not exist: scripts run as root; " +
-				"create keepalived_script or set script_user in global_defs")
-		}
+		r.defUser, r.rootFallback = DefaultUser()
 	}
 	if r.defUser != "" && r.root {
 		if _, err := LookupCredential(r.defUser); err != nil {
@@ -95,6 +100,12 @@ func NewRunner(opts Options) (*Runner, error) {
 func (r *Runner) Credential(userSpec string) (*syscall.Credential, error) {
 	if userSpec == "" {
 		userSpec = r.defUser
+		if r.rootFallback && fallbackWarned.CompareAndSwap(false, true) {
+			// Said once per process, when a script needs it (a
+			// configuration without scripts never hears of it).
+			r.log.Warn("script_user is not set and user keepalived_script does not exist: scripts run as root; " +
+				"create keepalived_script or set script_user in global_defs")
+		}
 	}
 	if !r.root {
 		if userSpec != "" {
