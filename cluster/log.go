@@ -7,9 +7,13 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"reflect"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter sends hashicorp/raft's hclog output to slog, keeping raft's
@@ -19,12 +23,94 @@ type hclogAdapter struct {
 	name  string
 	args  []any
 	level hclog.Level
+	rep   *repeats // shared by the adapter's With/Named copies
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
 
 func newHCLog(l *slog.Logger, name string) *hclogAdapter {
-	return &hclogAdapter{l: l, name: name, level: hclog.Debug}
+	return &hclogAdapter{l: l, name: name, level: hclog.Debug, rep: newRepeats(repeatWindow, time.Now)}
+}
+
+// repeatWindow is how long an identical raft warning or error (same
+// level, text and component) is held back after it was logged: a group without a
+// leader would otherwise log its election warning every second and a dead
+// follower's replication errors several times a second.
+const repeatWindow = 10 * time.Second
+
+// repeats rate-limits identical messages: the first is logged, the next
+// ones within the window are counted, and the first one after the window
+// carries repeated=N (how many were held back).
+type repeats struct {
+	mu     sync.Mutex
+	window time.Duration
+	now    func() time.Time
+	seen   map[string]*repeat
+}
+
+type repeat struct {
+	last    time.Time
+	dropped int
+}
+
+func newRepeats(window time.Duration, now func() time.Time) *repeats {
+	return &repeats{window: window, now: now, seen: map[string]*repeat{}}
+}
+
+// admit reports whether the message with key is logged now and, if so,
+// how many identical ones were held back since it was last logged.
+func (r *repeats) admit(key string) (ok bool, dropped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	e := r.seen[key]
+	if e == nil {
+		if len(r.seen) > 1024 { // bounded: forget the old ones
+			for k, v := range r.seen {
+				if now.Sub(v.last) > r.window {
+					delete(r.seen, k)
+				}
+			}
+		}
+		r.seen[key] = &repeat{last: now}
+		return true, 0
+	}
+	if now.Sub(e.last) < r.window {
+		e.dropped++
+		return false, 0
+	}
+	dropped, e.dropped, e.last = e.dropped, 0, now
+	return true, dropped
+}
+
+// logValue makes a raft argument a log value: errors and Stringers by
+// their text, a raft.Server as "ID@ADDRESS (Suffrage)", other composite
+// values (structs, maps, slices) as their %v text rather than a Go
+// struct dump or a nested JSON object.
+func logValue(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, time.Duration, time.Time, slog.Value:
+		return v
+	case raft.Server:
+		return fmt.Sprintf("%s@%s (%s)", x.ID, x.Address, x.Suffrage)
+	case *raft.Server:
+		if x == nil {
+			return "<nil>"
+		}
+		return fmt.Sprintf("%s@%s (%s)", x.ID, x.Address, x.Suffrage)
+	case error:
+		return x.Error()
+	case fmt.Stringer:
+		return x.String()
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.String:
+		return fmt.Sprint(v) // raft.ServerID, raft.ServerAddress
+	case reflect.Struct, reflect.Map, reflect.Slice, reflect.Array, reflect.Pointer:
+		return fmt.Sprintf("%v", v)
+	}
+	return v
 }
 
 func slogLevel(l hclog.Level) slog.Level {
@@ -48,16 +134,33 @@ func (h *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if !h.l.Enabled(context.Background(), sl) {
 		return
 	}
-	attrs := make([]any, 0, len(h.args)+len(args)+2)
+	dropped := 0
+	if h.rep != nil && level >= hclog.Warn { // state changes (info) are all kept
+		var ok bool
+		if ok, dropped = h.rep.admit(fmt.Sprint(int(level), "|", h.name, "|", msg)); !ok {
+			return
+		}
+	}
+	attrs := make([]any, 0, len(h.args)+len(args)+4)
 	attrs = append(attrs, "component", h.name)
-	attrs = append(attrs, h.args...)
-	for _, a := range args {
+	for i, a := range h.args {
+		if i%2 == 1 {
+			a = logValue(a)
+		}
+		attrs = append(attrs, a)
+	}
+	for i, a := range args {
 		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
 			if format, ok := f[0].(string); ok {
 				a = fmt.Sprintf(format, f[1:]...)
 			}
+		} else if i%2 == 1 {
+			a = logValue(a)
 		}
 		attrs = append(attrs, a)
+	}
+	if dropped > 0 {
+		attrs = append(attrs, "repeated", dropped)
 	}
 	// hclog allows odd argument lists; slog would print !BADKEY, fine.
 	h.l.Log(context.Background(), sl, msg, attrs...)
