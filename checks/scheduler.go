@@ -521,11 +521,11 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	}
 	c.hasRun = true
 	if wasUp != c.up {
-		state := "down"
+		state, level := "down", slog.LevelWarn
 		if c.up {
-			state = "up"
+			state, level = "up", slog.LevelInfo
 		}
-		s.log.Info("checker "+state, "rs", c.rs.id, "checker", c.key, "kind", c.spec.Kind,
+		s.log.Log(context.Background(), level, "checker "+state, "rs", c.rs.id, "checker", c.key, "kind", c.spec.Kind,
 			"reason", res.Reason, "latency", lat)
 		s.metrics.setChecker(c.rs.id, c)
 	}
@@ -533,11 +533,12 @@ func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration
 	alive, w := r.aggregate()
 	if alive != r.up || w != r.effW {
 		if alive != r.up {
-			state := "down"
+			// Down is what operators alert on: a warning; up is news.
+			state, level := "down", slog.LevelWarn
 			if alive {
-				state = "up"
+				state, level = "up", slog.LevelInfo
 			}
-			s.log.Info("real server "+state, "rs", r.id, "checker", c.key, "kind", c.spec.Kind,
+			s.log.Log(context.Background(), level, "real server "+state, "rs", r.id, "checker", c.key, "kind", c.spec.Kind,
 				"reason", res.Reason, "weight", w)
 		} else {
 			s.log.Info("real server weight changed", "rs", r.id, "checker", c.key, "from", r.effW, "weight", w,

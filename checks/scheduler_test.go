@@ -680,8 +680,15 @@ func TestStateChangesAreLogged(t *testing.T) {
 	c := checkerOf(t, s, "rs1", "t")
 	finish(s, c, down("refused", "connect 127.0.0.1:80: connection refused"))
 	out := buf.String()
-	for _, want := range []string{`"msg":"checker down"`, `"msg":"real server down"`, `"rs":"rs1"`, `"checker":"t"`,
+	for _, want := range []string{`"level":"WARN","msg":"checker down"`, `"level":"WARN","msg":"real server down"`, `"rs":"rs1"`, `"checker":"t"`,
 		`"kind":"TCP_CHECK"`, `"reason":"connect 127.0.0.1:80: connection refused"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	finish(s, c, up("ok"))
+	out = buf.String()
+	for _, want := range []string{`"level":"INFO","msg":"checker up"`, `"level":"INFO","msg":"real server up"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}

@@ -108,6 +108,9 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		printConfigErr(stderr, err)
 		return 1
 	}
+	// The agent's own lines carry node=; so do the API's and the signal
+	// handling's from here on.
+	log = log.With("node", agent.Name())
 	local := agent.LocalConfig()
 	listen := *apiListen
 	var apiOpts api.Options

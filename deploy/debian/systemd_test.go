@@ -567,10 +567,6 @@ func TestPackageUnderSystemd(t *testing.T) {
 	}
 	t.Logf("/metrics: all %d metrics queried by the dashboard and the alerts are served", len(queried))
 
-	// journald: the unit's own identifier, no timestamp of ours, the
-	// level as the priority.
-	checkJournal(t, cs[0])
-
 	// systemctl reload: a changed file is committed on every node...
 	writeFile(t, filepath.Join(cs[0].dir, "etc/quadrature/keepalived.conf"), groupConfig(3, 3))
 	cs[0].mustRun("systemctl", "reload", "quadrature")
@@ -601,6 +597,10 @@ func TestPackageUnderSystemd(t *testing.T) {
 	}
 	t.Logf("reload: version %d -> %d; a broken file refused (status %q)", v0[0], v1[0], cs[0].show("quadrature", "StatusText")["StatusText"])
 	writeFile(t, filepath.Join(cs[0].dir, "etc/quadrature/keepalived.conf"), groupConfig(3, 3))
+
+	// journald: the unit's own identifier, no timestamp of ours, the
+	// level as the priority, the node on every line (the reloads' too).
+	checkJournal(t, cs[0])
 
 	// The watchdog: an agent that stops answering is restarted.
 	c3 := cs[2]
@@ -686,10 +686,19 @@ func checkJournal(t *testing.T, c *container) {
 		if m == nil {
 			continue
 		}
+		if !strings.Contains(msg, " node=n1") {
+			t.Errorf("a line without node=: %q", msg)
+		}
+		if strings.Contains(msg, "SIGHUP") {
+			seen["SIGHUP"]++
+		}
 		if e["PRIORITY"] != prio[m[1]] {
 			t.Errorf("level %s logged with priority %v: %q", m[1], e["PRIORITY"], msg)
 		}
 		seen[m[1]]++
+	}
+	if seen["SIGHUP"] < 2 {
+		t.Errorf("the two reloads are not in the journal (%d SIGHUP lines)", seen["SIGHUP"])
 	}
 	if seen["INFO"] == 0 {
 		t.Errorf("no agent lines in the journal:\n%s", tail(out, 5))
