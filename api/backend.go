@@ -157,7 +157,7 @@ type Observation struct {
 	Up     bool      `json:"up"`
 	Weight int       `json:"weight"`
 	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
+	At     time.Time `json:"at,omitzero"` // when that node's checkers reached it (absent if unknown)
 }
 
 // KernelCounters are live IPVS counters read from this node's kernel.

@@ -120,6 +120,9 @@ type Node struct {
 	rpcConns connSet
 
 	reconcileCh chan struct{}
+	// announceCh asks announceLoop to gossip this node's metadata again
+	// (another member joined: see announceLoop).
+	announceCh chan struct{}
 	health      healthState
 	subs        subscribers
 	metrics     *metrics
@@ -159,6 +162,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		fsm:         fsm,
 		members:     map[string]*memberRecord{},
 		reconcileCh: make(chan struct{}, 1),
+		announceCh:  make(chan struct{}, 1),
 	}
 	n.meta = c.Metadata.clone()
 	n.meta.Role = c.Role
@@ -223,10 +227,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			"raft_addr", n.raftAddr, "gossip_addr", n.gossipAddr, "tls", c.TLS != nil, "encrypted", len(c.GossipKey) > 0)
 	}
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.observeLoop()
 	go n.monitorLoop()
 	go n.reconcileLoop()
+	go n.announceLoop()
 	if len(c.Peers) > 0 {
 		n.wg.Add(1)
 		go n.joinLoop()

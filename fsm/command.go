@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxCommandVersion is the highest command schema version this build can
@@ -141,6 +142,10 @@ type Observation struct {
 	// the stored one marks a stale (reordered) observation, which is
 	// ignored.
 	Seq uint64 `json:"seq,omitempty"`
+	// ReportedAt is when the reporter's checkers reached this result (its
+	// own clock; zero in states written before it existed). Nothing is
+	// derived from it: it is for operators.
+	ReportedAt time.Time `json:"reported_at,omitzero"`
 }
 
 // ReportVerdicts carries a batch of observations from one node. With Full,
