@@ -169,7 +169,7 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 	obs := map[fsm.RSID][]Observation{}
 	for _, o := range st.Observations() {
 		id := fsm.RSID{VS: o.VS, RS: o.RS}
-		obs[id] = append(obs[id], Observation{Node: o.Node, Up: o.Up, Weight: o.Weight, Reason: o.Reason, At: o.ReportedAt})
+		obs[id] = append(obs[id], Observation{Node: o.Node, Up: o.Up, Weight: o.Weight, Reason: o.Reason})
 	}
 	quorums := map[string]fsm.QuorumState{}
 	for _, q := range st.Quorums() {

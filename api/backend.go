@@ -157,7 +157,10 @@ type Observation struct {
 	Up     bool      `json:"up"`
 	Weight int       `json:"weight"`
 	Reason string    `json:"reason"`
-	At     time.Time `json:"at,omitzero"` // when that node's checkers reached it (absent if unknown)
+	// At is when the observation was made; the replicated state does not
+	// record it yet (see fsm.Observation), so it is omitted rather than
+	// shown as 0001-01-01.
+	At time.Time `json:"at,omitzero"`
 }
 
 // KernelCounters are live IPVS counters read from this node's kernel.

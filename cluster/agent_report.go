@@ -171,7 +171,7 @@ func (a *Agent) observation(o checks.Observation) (fsm.Observation, bool) {
 		return fsm.Observation{}, false
 	}
 	a.seq++
-	ob := fsm.Observation{VS: id.VS, RS: id.RS, Up: o.Up, Weight: o.Weight, Reason: o.Reason, Seq: a.seq, ReportedAt: o.At.UTC()}
+	ob := fsm.Observation{VS: id.VS, RS: id.RS, Up: o.Up, Weight: o.Weight, Reason: o.Reason, Seq: a.seq}
 	a.localObs[id] = ob
 	return ob, true
 }
@@ -196,14 +196,13 @@ func (a *Agent) allObservations() []fsm.Observation {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []fsm.Observation
-	now := time.Now().UTC()
 	for _, s := range states {
 		id, ok := a.rsIndex[s.ID]
 		if !ok {
 			continue
 		}
 		a.seq++
-		ob := fsm.Observation{VS: id.VS, RS: id.RS, Up: s.Up, Weight: s.Weight, Seq: a.seq, ReportedAt: now} // as of this full report
+		ob := fsm.Observation{VS: id.VS, RS: id.RS, Up: s.Up, Weight: s.Weight, Seq: a.seq}
 		a.localObs[id] = ob
 		out = append(out, ob)
 	}

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 )
 
 // MaxCommandVersion is the highest command schema version this build can
@@ -142,10 +141,9 @@ type Observation struct {
 	// the stored one marks a stale (reordered) observation, which is
 	// ignored.
 	Seq uint64 `json:"seq,omitempty"`
-	// ReportedAt is when the reporter's checkers reached this result (its
-	// own clock; zero in states written before it existed). Nothing is
-	// derived from it: it is for operators.
-	ReportedAt time.Time `json:"reported_at,omitzero"`
+	// A new field here needs a new command schema version (see
+	// MaxCommandVersion): commands are decoded strictly, so a node of the
+	// previous version would refuse reports the others apply.
 }
 
 // ReportVerdicts carries a batch of observations from one node. With Full,

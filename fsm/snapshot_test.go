@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -393,36 +392,4 @@ func FuzzRestore(f *testing.F) {
 		_ = s.Placement()
 		_ = s.Verdicts()
 	})
-}
-
-// An observation's report time is kept through apply, snapshot and
-// restore; one without (from an older reporter) stays without.
-func TestObservationReportedAtKept(t *testing.T) {
-	h := iwashHarness(t)
-	at := time.Date(2026, 12, 3, 10, 0, 0, 123456789, time.UTC)
-	o := up(iwashVS, "203.0.113.11:3128", 10)
-	o.ReportedAt = at
-	h.report("iwash1", o, down(iwashVS, "203.0.113.12:3128"))
-	f2 := New(Options{})
-	restore(t, f2, persist(t, h.f))
-	for _, st := range []*State{h.state(), f2.State()} {
-		n := 0
-		for _, so := range st.Observations() {
-			switch so.RS.String() {
-			case "203.0.113.11:3128":
-				if !so.ReportedAt.Equal(at) {
-					t.Errorf("reported_at %v, want %v", so.ReportedAt, at)
-				}
-				n++
-			case "203.0.113.12:3128":
-				if !so.ReportedAt.IsZero() {
-					t.Errorf("an observation without a time got %v", so.ReportedAt)
-				}
-				n++
-			}
-		}
-		if n != 2 {
-			t.Fatalf("%d observations", n)
-		}
-	}
 }
