@@ -56,6 +56,7 @@ func (b *AgentBackend) Status(ctx context.Context) (Status, error) {
 		Members:       len(n.Members()),
 		Version:       b.Version,
 		Insecure:      n.Insecure(),
+		Backend:       b.Agent.BackendName(),
 	}
 	out.TableDigest = b.Agent.TableDigest()
 	return out, nil

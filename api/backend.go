@@ -83,6 +83,8 @@ type Status struct {
 	// (insecure yes): anyone on its LAN can join and reprogram it. The
 	// status page shows a warning banner while it is true.
 	Insecure bool `json:"insecure"`
+	// Backend is the data plane: ipvs, nftables, or none/memory.
+	Backend string `json:"backend,omitempty"`
 }
 
 // Member is one node of the group.
@@ -153,10 +155,10 @@ type RealServer struct {
 
 // Observation is what one node's checkers last reported for a real server.
 type Observation struct {
-	Node   string    `json:"node"`
-	Up     bool      `json:"up"`
-	Weight int       `json:"weight"`
-	Reason string    `json:"reason"`
+	Node   string `json:"node"`
+	Up     bool   `json:"up"`
+	Weight int    `json:"weight"`
+	Reason string `json:"reason"`
 	// At is when the observation was made; the replicated state does not
 	// record it yet (see fsm.Observation), so it is omitted rather than
 	// shown as 0001-01-01.

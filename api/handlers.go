@@ -86,7 +86,8 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request) {
 
 // ServicesBody is the body of GET /v1/services.
 type ServicesBody struct {
-	Node     string           `json:"node"` // the node whose kernel counters these are
+	Node     string           `json:"node"`              // the node whose kernel counters these are
+	Backend  string           `json:"backend,omitempty"` // its data plane: ipvs, nftables, none
 	Services []VirtualService `json:"services"`
 }
 
@@ -106,7 +107,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	if svcs == nil {
 		svcs = []VirtualService{}
 	}
-	writeJSON(w, http.StatusOK, ServicesBody{Node: st.Node, Services: svcs})
+	writeJSON(w, http.StatusOK, ServicesBody{Node: st.Node, Backend: st.Backend, Services: svcs})
 }
 
 func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {

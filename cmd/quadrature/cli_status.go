@@ -152,7 +152,12 @@ func runList(args []string, stdout, stderr io.Writer) int {
 
 // writeIPVSList prints the table like ipvsadm -Ln, plus a Verdict column.
 func writeIPVSList(w io.Writer, b api.ServicesBody) {
-	fmt.Fprintf(w, "IP Virtual Server version 1.2.1 (node %s)\n", b.Node)
+	switch b.Backend {
+	case "", "ipvs": // ipvsadm's first line, for scripts that expect it
+		fmt.Fprintf(w, "IP Virtual Server version 1.2.1 (node %s)\n", b.Node)
+	default:
+		fmt.Fprintf(w, "Load-balancing table of node %s (%s backend, not IPVS)\n", b.Node, b.Backend)
+	}
 	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
 	fmt.Fprintln(w, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn  Verdict")
 	svcs := append([]api.VirtualService(nil), b.Services...)

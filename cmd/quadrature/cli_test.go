@@ -79,9 +79,17 @@ func TestCLIList(t *testing.T) {
 			t.Errorf("list lacks %q", want)
 		}
 	}
+	// On the nftables backend the header does not claim to be IPVS.
+	f.Mu.Lock()
+	f.Stat.Backend = "nftables"
+	f.Mu.Unlock()
+	code, out, _ = runCLI(append([]string{"list"}, conn...)...)
+	if first, _, _ := strings.Cut(out, "\n"); code != 0 || first != "Load-balancing table of node iwash1 (nftables backend, not IPVS)" {
+		t.Errorf("list on nftables: %d %q", code, first)
+	}
 	code, out, _ = runCLI(append([]string{"list", "-o", "json"}, conn...)...)
 	var body api.ServicesBody
-	if code != 0 || json.Unmarshal([]byte(out), &body) != nil || len(body.Services) != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &body) != nil || len(body.Services) != 2 || body.Backend != "nftables" {
 		t.Errorf("list -o json: %d %s", code, out)
 	}
 }

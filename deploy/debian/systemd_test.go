@@ -524,6 +524,19 @@ func TestPackageUnderSystemd(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("through the VIP: %v", err)
 	}
+	// The packaged CLI on the node, as an operator runs it.
+	cli := []string{"-api", fmt.Sprintf("https://%s:%d", clustertest.NodeAddr(1), clustertest.APIPort),
+		"-ca-file", "/etc/quadrature/credentials/ca.crt", "-token-file", "/etc/quadrature/credentials/api-token"}
+	if out := cs[0].mustRun(append([]string{"quadrature", "list"}, cli...)...); !strings.HasPrefix(out, "Load-balancing table of node n1 (nftables backend, not IPVS)\n") ||
+		!strings.Contains(out, "up 3/3") {
+		t.Errorf("quadrature list on n1:\n%s", out)
+	} else {
+		t.Logf("quadrature list on n1:\n%s", out)
+	}
+	if out := cs[0].mustRun(append([]string{"quadrature", "status"}, cli...)...); !strings.Contains(out, "n1") {
+		t.Errorf("quadrature status on n1:\n%s", out)
+	}
+
 	// Observations carry no made-up time (they used to say 0001-01-01).
 	if b, err := api.get(1, "/v1/services"); err != nil {
 		t.Errorf("/v1/services: %v", err)
