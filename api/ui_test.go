@@ -108,6 +108,13 @@ func TestStatusPageBrowser(t *testing.T) {
 	if strings.Contains(bad, "198.51.100.11:3128") {
 		t.Error("wrong token: data rendered anyway")
 	}
+	// No token at all: the page says one is needed, not that it was rejected.
+	none := string(chromium(t, servers[1].URL+"/", "--dump-dom"))
+	if !strings.Contains(none, `<span id="err">this page needs the group's read-only token (api-read-token) or the admin token</span>`) ||
+		!strings.Contains(none, `id="auth" class="show"`) {
+		i := strings.Index(none, `id="err"`)
+		t.Errorf("no token: the page does not say a token is needed: %.200s", none[max(i, 0):])
+	}
 
 	shot := filepath.Join(t.TempDir(), "status.png")
 	chromium(t, url, "--screenshot="+shot)
