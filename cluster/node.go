@@ -123,9 +123,9 @@ type Node struct {
 	// announceCh asks announceLoop to gossip this node's metadata again
 	// (another member joined: see announceLoop).
 	announceCh chan struct{}
-	health      healthState
-	subs        subscribers
-	metrics     *metrics
+	health     healthState
+	subs       subscribers
+	metrics    *metrics
 
 	leaderChanges atomic.Uint64
 	barrierTerm   atomic.Uint64
