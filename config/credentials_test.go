@@ -175,7 +175,7 @@ func needsCredentials(where, n, has string) string {
 }
 
 func runsUnauthenticated(where, n, has string) string {
-	return where + ": cluster: insecure: the group of " + n + " nodes runs unauthenticated (it has " + has +
+	return where + ": warning: cluster: insecure: the group of " + n + " nodes runs unauthenticated (it has " + has +
 		"): anyone on the LAN can join and reprogram it; `quadrature cluster init` writes credentials"
 }
 
@@ -196,10 +196,10 @@ func TestClusterSecurityValidation(t *testing.T) {
 			[]string{needsCredentials("cl.conf:2", "3", none)}, nil},
 		{"bootstrap_expect counts", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n bootstrap_expect 5\n}\n"},
 			[]string{needsCredentials("main.conf:1", "5", none)},
-			[]string{"main.conf:1: cluster: bootstrap_expect 5 is more than the 1 nodes listed"}},
+			[]string{"main.conf:1: warning: cluster: bootstrap_expect 5 is more than the 1 nodes listed"}},
 		{"bootstrap_expect above the peers", memFS{"main.conf": threeNodes(" bootstrap_expect 4")},
 			[]string{needsCredentials("main.conf:1", "4", none)},
-			[]string{"main.conf:1: cluster: bootstrap_expect 4 is more than the 3 nodes listed"}},
+			[]string{"main.conf:1: warning: cluster: bootstrap_expect 4 is more than the 3 nodes listed"}},
 		{"two nodes", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n peers 192.0.2.1 192.0.2.2\n}\n"},
 			[]string{needsCredentials("main.conf:1", "2", none)}, nil},
 		{"tls without gossip key", memFS{"main.conf": threeNodes(tlsBlock)},
@@ -217,11 +217,11 @@ func TestClusterSecurityValidation(t *testing.T) {
 		{"insecure with tls only", memFS{"main.conf": threeNodes(tlsBlock, " insecure yes")}, nil,
 			[]string{runsUnauthenticated("main.conf:1", "3", "no gossip key")}},
 		{"insecure with credentials is ignored", memFS{"main.conf": threeNodes(" credentials /c", " insecure yes")}, nil,
-			[]string{"main.conf:1: cluster: insecure is ignored: credentials secure the group"}},
+			[]string{"main.conf:1: warning: cluster: insecure is ignored: credentials secure the group"}},
 		{"insecure with tls and gossip key is ignored", memFS{"main.conf": threeNodes(tlsBlock, " gossip_key_file /g.key", " insecure yes")}, nil,
-			[]string{"main.conf:1: cluster: insecure is ignored: tls and gossip_key_file secure the group"}},
+			[]string{"main.conf:1: warning: cluster: insecure is ignored: tls and gossip_key_file secure the group"}},
 		{"insecure with credentials on one node", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n credentials /c\n insecure\n}\n"}, nil,
-			[]string{"main.conf:1: cluster: insecure is ignored: credentials secure the group"}},
+			[]string{"main.conf:1: warning: cluster: insecure is ignored: credentials secure the group"}},
 		{"one node needs nothing", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n}\n"}, nil, nil},
 		{"one node listing itself needs nothing", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n peers 192.0.2.1\n}\n"}, nil, nil},
 		{"one node insecure says nothing", memFS{"main.conf": "cluster {\n bind 192.0.2.1\n insecure yes\n}\n"}, nil, nil},

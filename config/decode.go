@@ -27,7 +27,7 @@ func (d *decoder) errorf(p Pos, format string, args ...any) {
 }
 
 func (d *decoder) warnf(p Pos, format string, args ...any) {
-	d.warns = append(d.warns, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	d.warns = append(d.warns, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
 // run dispatches every statement of a block through t. where names the block

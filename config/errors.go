@@ -11,10 +11,28 @@ import (
 type Diagnostic struct {
 	Pos Pos
 	Msg string
+	// Warning marks a diagnostic that does not make the file invalid.
+	Warning bool
 }
 
-// Error returns "file:line: message".
-func (d Diagnostic) Error() string { return d.Pos.String() + ": " + d.Msg }
+// Error follows the compiler convention: "file:line: message" for an
+// error, "file:line: warning: message" for a warning.
+func (d Diagnostic) Error() string {
+	return FormatDiagnostic(d.Pos.String(), d.Msg, d.Warning)
+}
+
+// FormatDiagnostic formats a diagnostic whose position is already a
+// string ("file:line", "file", or "" for none), for the printers of
+// diagnostics that come from elsewhere (the API's ConfigError).
+func FormatDiagnostic(pos, msg string, warning bool) string {
+	if warning {
+		msg = "warning: " + msg
+	}
+	if pos == "" {
+		return msg
+	}
+	return pos + ": " + msg
+}
 
 // String is the same as Error.
 func (d Diagnostic) String() string { return d.Error() }

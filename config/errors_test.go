@@ -145,9 +145,9 @@ func TestWarnings(t *testing.T) {
 		got = append(got, w.String())
 	}
 	want := []string{
-		"main.conf:2: ignored: vrrp_priority (process scheduling is not configurable in quadrature)",
-		"main.conf:4: vrrp_instance VI: state MASTER with priority 100 starts as BACKUP and waits for the master-down timer",
-		"main.conf:10: vrrp_instance VI: advert_int 1.4 rounded to 1s (VRRPv2 carries whole seconds)",
+		"main.conf:2: warning: ignored: vrrp_priority (process scheduling is not configurable in quadrature)",
+		"main.conf:4: warning: vrrp_instance VI: state MASTER with priority 100 starts as BACKUP and waits for the master-down timer",
+		"main.conf:10: warning: vrrp_instance VI: advert_int 1.4 rounded to 1s (VRRPv2 carries whole seconds)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s", strings.Join(got, "\n"))
@@ -176,5 +176,28 @@ func TestDesignClusterBlock(t *testing.T) {
 		c.API.TokenFile != "/etc/quadrature/token" || c.RaftPort != 9901 || c.GossipPort != 9902 || c.BootstrapExpect != 3 ||
 		c.Role != "voter" || c.Placement != "configured" || c.DegradedAfter.Seconds() != 10 {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestDiagnosticFormat pins the compiler convention: "file:line: message"
+// for errors, "file:line: warning: message" for warnings.
+func TestDiagnosticFormat(t *testing.T) {
+	p := Pos{File: "k.conf", Line: 7}
+	for _, tc := range []struct {
+		d    Diagnostic
+		want string
+	}{
+		{Diagnostic{Pos: p, Msg: "bad"}, "k.conf:7: bad"},
+		{Diagnostic{Pos: p, Msg: "odd", Warning: true}, "k.conf:7: warning: odd"},
+	} {
+		if got := tc.d.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+	if got := FormatDiagnostic("", "odd", true); got != "warning: odd" {
+		t.Errorf("no position: %q", got)
+	}
+	if got := FormatDiagnostic("k.conf", "odd", true); got != "k.conf: warning: odd" {
+		t.Errorf("file only: %q", got)
 	}
 }

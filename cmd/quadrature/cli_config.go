@@ -12,6 +12,7 @@ import (
 
 	"quadrature/api"
 	"quadrature/api/client"
+	"quadrature/config"
 )
 
 // runConfigRemote implements the API-backed verbs of 'quadrature config':
@@ -179,7 +180,11 @@ func printChanges(w io.Writer, c *api.ConfigChanges) {
 
 func printWarnings(w io.Writer, ws []api.ConfigError) {
 	for _, x := range ws {
-		fmt.Fprintf(w, "warning: %s\n", x)
+		pos := x.File
+		if x.File != "" && x.Line > 0 {
+			pos = fmt.Sprintf("%s:%d", x.File, x.Line)
+		}
+		fmt.Fprintln(w, config.FormatDiagnostic(pos, x.Message, true))
 	}
 }
 

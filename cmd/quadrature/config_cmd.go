@@ -146,7 +146,7 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 	for _, file := range files {
 		cfg, warns, err := config.Load(file, f.options(ctx))
 		for _, w := range warns {
-			fmt.Fprintf(stderr, "warning: %s\n", w)
+			fmt.Fprintf(stderr, "%s\n", w)
 		}
 		if err == nil {
 			errs := config.CheckSupport(cfg)
@@ -198,7 +198,7 @@ func configShow(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, warns, err := config.Load(files[0], f.options(ctx))
 	for _, w := range warns {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+		fmt.Fprintf(stderr, "%s\n", w)
 	}
 	if err != nil {
 		printDiagnostics(stderr, "", err)
@@ -280,7 +280,7 @@ func configMerge(args []string, stdout, stderr io.Writer) int {
 		f.node = p.node
 		cfg, warns, err := config.Load(p.file, f.options(ctx))
 		for _, w := range warns {
-			fmt.Fprintf(stderr, "warning: %s: %s\n", p.node, w)
+			fmt.Fprintf(stderr, "%s: %s\n", p.node, w)
 		}
 		if err != nil {
 			printDiagnostics(stderr, p.node+": ", err)

@@ -21,7 +21,7 @@ func TestConfigCheck(t *testing.T) {
 	if code != 0 || out != "ok: 1 vrrp instances, 2 virtual servers, 4 real servers, 4 checkers\n" {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errs)
 	}
-	if !strings.Contains(errs, "warning: "+ex+"tic.conf:8: vrrp_instance tic: 2001:db8:4503::132/64") {
+	if !strings.Contains(errs, ex+"tic.conf:8: warning: vrrp_instance tic: 2001:db8:4503::132/64") {
 		t.Fatalf("stderr %q", errs)
 	}
 	// Flags after the files are accepted too.
