@@ -376,7 +376,7 @@ func e2eList(t *testing.T, e *e2eEnv) {
 	for _, n := range e.g.Nodes {
 		txt := e.mustCLI(t, n, "list").stdout
 		for _, re := range []*regexp.Regexp{
-			regexp.MustCompile(`(?m)^IP Virtual Server version \S+ \(node ` + n.Name + `\)$`),
+			regexp.MustCompile(`(?m)^Load-balancing table of node ` + n.Name + ` \(nftables backend, not IPVS\)$`),
 			regexp.MustCompile(`(?m)^Prot LocalAddress:Port Scheduler Flags$`),
 			regexp.MustCompile(`(?m)^  -> RemoteAddress:Port +Forward Weight ActiveConn InActConn +Verdict$`),
 			regexp.MustCompile(`(?m)^TCP  ` + regexp.QuoteMeta(netip.AddrPortFrom(clustertest.VIP, clustertest.VIPPort).String()) + ` wrr$`),
