@@ -17,6 +17,8 @@ type decoder struct {
 	errs    ErrorList
 	warns   []Diagnostic
 	resolve func(name, family string) (netip.Addr, error)
+	// removedScripts are the vrrp_scripts dropped for having no script.
+	removedScripts map[string]bool
 }
 
 // table maps a keyword of one block to its handler.
@@ -33,12 +35,68 @@ func (d *decoder) warnf(p Pos, format string, args ...any) {
 // run dispatches every statement of a block through t. where names the block
 // in messages ("vrrp_instance").
 func (d *decoder) run(stmts []*Stmt, where string, t table) {
+	d.runAt(stmts, where, t, nil)
+}
+
+// runAt is run that also records, in at (when not nil), the line of each
+// keyword of the block (the last one written wins, as its value does), so
+// that later checks name the line a keyword is on.
+func (d *decoder) runAt(stmts []*Stmt, where string, t table, at map[string]Pos) {
+	d.semicolons(stmts, where)
 	for _, s := range stmts {
 		if h, ok := t[s.Key]; ok {
+			if at != nil {
+				at[s.Key] = s.Pos
+			}
 			h(s)
+			d.notApplied(where, s)
 			continue
 		}
 		d.unknown(s, where, t)
+	}
+}
+
+// semicolons reports statements of keepalived's blocks that end at a ';'.
+// quadrature ends a statement there, keepalived does not (2.2.7 checked):
+// it reads "PASS;" as the word PASS; and ignores the words after a lone
+// ';', so "protocol TCP ; lb_algo rr" means lb_algo wlc to keepalived. The
+// file is read as quadrature always has, with a warning naming what
+// keepalived would do differently; in authentication it is an error, as
+// keepalived refuses "auth_type PASS;" (and "auth_pass x;" would be a
+// different password), and a peer without the same authentication drops
+// every advert: two masters.
+func (d *decoder) semicolons(stmts []*Stmt, where string) {
+	for i, s := range stmts {
+		if !s.Semi {
+			continue
+		}
+		var next *Stmt
+		if i+1 < len(stmts) && stmts[i+1].Pos == s.Pos {
+			next = stmts[i+1]
+		}
+		switch {
+		case s.SemiGlued:
+			word, what := s.Key, "the keyword"
+			if len(s.Args) > 0 {
+				word, what = s.Args[len(s.Args)-1].Text, "its value"
+			}
+			msg := fmt.Sprintf("%s: keepalived does not end a statement at ';': it reads %q as %s", s.Key, word+";", what)
+			if where == "authentication" {
+				d.errorf(s.Pos, "%s and refuses it; remove the ';'", msg)
+				continue
+			}
+			if next != nil {
+				msg += fmt.Sprintf(" and ignores %q after it", next.Key)
+			}
+			d.warnf(s.Pos, "%s; put each statement on its own line without ';'", msg)
+		case next != nil:
+			msg := fmt.Sprintf("keepalived does not split statements at ';': it ignores %q and the rest of the line after %s; put each statement on its own line", next.Key, s.Key)
+			if where == "authentication" {
+				d.errorf(s.Pos, "%s", msg)
+				continue
+			}
+			d.warnf(s.Pos, "%s", msg)
+		}
 	}
 }
 
@@ -75,11 +133,11 @@ func (d *decoder) unknown(s *Stmt, where string, t table) {
 		return
 	}
 	if strings.HasPrefix(s.Key, "~SEQ") || strings.HasPrefix(s.Key, "~LST") {
-		d.errorf(s.Pos, "not supported: %s", s.Key[:4])
+		d.errorf(s.Pos, "not supported: %s (%s)", s.Key[:4], refusedAnywhere["~SEQ"])
 		return
 	}
-	if notSupported[s.Key] {
-		d.errorf(s.Pos, "not supported: %s", s.Key)
+	if why, ok := refusedAnywhere[s.Key]; ok {
+		d.errorf(s.Pos, "not supported: %s (%s)", s.Key, why)
 		return
 	}
 	keys := make([]string, 0, len(t))
@@ -214,14 +272,28 @@ func parseBool(s string) (bool, bool) {
 	return false, false
 }
 
-// setTrue returns a handler that sets *dst to v when the keyword (with no
+// setTo returns a handler that sets *dst to v when the keyword (with no
 // argument) is present.
 func (d *decoder) setTo(dst *bool, v bool) func(*Stmt) {
 	return func(s *Stmt) {
-		if d.nargs(s, 0, 0) {
+		if d.bare(s) {
 			*dst = v
 		}
 	}
+}
+
+// bare checks a flag keyword that takes no value. keepalived ignores words
+// after such a keyword ("nopreempt 1", even "nopreempt off" sets
+// nopreempt), so they are a warning saying so, not an error.
+func (d *decoder) bare(s *Stmt) bool {
+	if !d.noBlock(s) {
+		return false
+	}
+	if len(s.Args) > 0 {
+		d.warnf(s.Pos, "%s takes no value: %q is ignored (as keepalived does) and %s is set",
+			s.Key, strings.Join(s.ArgStrings(), " "), s.Key)
+	}
+	return true
 }
 
 func (d *decoder) intArg(s *Stmt, text string, lo, hi int) (int, bool) {
@@ -397,7 +469,19 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 				c.Scripts = append(c.Scripts, sc)
 			}
 		},
-		"track_file":      func(s *Stmt) { d.addTrackFile(s) },
+		"static_ipaddress": func(s *Stmt) {
+			if d.needBlock(s) {
+				for _, it := range s.Block {
+					if v, ok := d.vip(it); ok {
+						c.StaticAddresses = append(c.StaticAddresses, v)
+					}
+				}
+			}
+		},
+		"static_routes": func(s *Stmt) { c.StaticRoutes = append(c.StaticRoutes, d.routes(s)...) },
+		"static_rules":  func(s *Stmt) { c.StaticRules = append(c.StaticRules, d.rules(s)...) },
+		"net_namespace": func(s *Stmt) { d.str(s, &c.Global.NetNamespace) },
+		"track_file":    func(s *Stmt) { d.addTrackFile(s) },
 		"vrrp_track_file": func(s *Stmt) { d.addTrackFile(s) },
 		"virtual_server_group": func(s *Stmt) {
 			if g, ok := d.vsGroup(s); ok {
@@ -428,10 +512,14 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 	for k, f := range second {
 		top[k] = f
 	}
+	d.semicolons(stmts, "")
 	for _, s := range stmts {
 		if f, ok := first[s.Key]; ok {
 			f(s)
-		} else if _, ok := second[s.Key]; !ok {
+			d.notApplied("", s)
+		} else if _, ok := second[s.Key]; ok {
+			d.notApplied("", s)
+		} else {
 			d.unknown(s, "", top)
 		}
 	}

@@ -88,6 +88,11 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 	case CheckSMTP:
 		c.SMTP = &SMTPCheck{}
 		t["helo_name"] = func(s *Stmt) { d.str(s, &c.SMTP.HeloName) }
+		t["host"] = func(s *Stmt) {
+			if h, ok := d.smtpHost(s, vs); ok {
+				c.SMTP.Hosts = append(c.SMTP.Hosts, h)
+			}
+		}
 	case CheckDNS:
 		c.DNS = &DNSCheck{Type: "SOA", Name: "."}
 		t["type"] = func(s *Stmt) { d.enum(s, &c.DNS.Type, "A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA") }
@@ -207,6 +212,57 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 		return c, false
 	}
 	return c, true
+}
+
+// smtpHost parses a host { } block of SMTP_CHECK.
+func (d *decoder) smtpHost(b *Stmt, vs *VirtualServer) (SMTPHost, bool) {
+	h := SMTPHost{Pos: b.Pos}
+	if !d.needBlock(b) || !d.nargs0(b) {
+		return h, false
+	}
+	d.run(b.Block, "SMTP_CHECK host", table{
+		"connect_ip": func(s *Stmt) {
+			if d.nargs(s, 1, 1) {
+				h.ConnectIP, h.ConnectIPName, _ = d.host(s, s.Args[0].Text, vs.Family)
+			}
+		},
+		"connect_port": func(s *Stmt) {
+			if d.nargs(s, 1, 1) {
+				d.port(s, s.Args[0].Text, &h.ConnectPort)
+			}
+		},
+		"bindto": func(s *Stmt) {
+			if d.nargs(s, 1, 1) {
+				h.BindTo, h.BindToName, _ = d.host(s, s.Args[0].Text, vs.Family)
+			}
+		},
+		"bind_port": func(s *Stmt) {
+			if d.nargs(s, 1, 1) {
+				d.port(s, s.Args[0].Text, &h.BindPort)
+			}
+		},
+		"bind_if": func(s *Stmt) { d.str(s, &h.BindIf) },
+		"fwmark": func(s *Stmt) {
+			v := 0
+			d.integer(s, &v, 0, math.MaxInt32)
+			h.Fwmark = uint32(v)
+		},
+		"connect_timeout": func(s *Stmt) {
+			var t time.Duration
+			d.seconds(s, &t, 0.001, 86400)
+			h.ConnectTimeout = t.Seconds()
+		},
+		"helo_name": func(s *Stmt) { d.str(s, &h.HeloName) },
+	})
+	if !h.ConnectIP.IsValid() {
+		d.errorf(b.Pos, "SMTP_CHECK host needs connect_ip")
+		return h, false
+	}
+	if h.BindTo.IsValid() && familyOf(h.BindTo) != familyOf(h.ConnectIP) {
+		d.errorf(b.Pos, "SMTP_CHECK host: bindto %s and connect_ip %s are of different families", h.BindTo, h.ConnectIP)
+		return h, false
+	}
+	return h, true
 }
 
 func (d *decoder) nargs0(s *Stmt) bool {

@@ -29,7 +29,6 @@ func defaultGlobal() GlobalDefs {
 		VRRPGarpLowerPrioRepeat: -1,
 		VRRPDownTimerAdverts:    3,
 		LVSBackend:              "auto",
-		MaxAutoPriority:         -1,
 		DefaultInterface:        "eth0",
 	}
 }
@@ -37,6 +36,14 @@ func defaultGlobal() GlobalDefs {
 // finishGlobal applies the defaults that depend on other global values.
 func (d *decoder) finishGlobal() {
 	g := &d.cfg.Global
+	for _, f := range []struct {
+		kw string
+		f  *FIFO
+	}{{"notify_fifo", g.NotifyFIFO}, {"vrrp_notify_fifo", g.VRRPNotifyFIFO}, {"lvs_notify_fifo", g.LVSNotifyFIFO}} {
+		if f.f != nil && f.f.Path == "" {
+			d.errorf(g.KeywordPos[f.kw+"_script"], "%s_script without %s", f.kw, f.kw)
+		}
+	}
 	if g.VRRPGarpLowerPrioDelay < 0 {
 		g.VRRPGarpLowerPrioDelay = g.VRRPGarpMasterDelay
 	}
@@ -48,7 +55,10 @@ func (d *decoder) finishGlobal() {
 func (d *decoder) global(b *Stmt) {
 	g := &d.cfg.Global
 	g.Pos = b.Pos
-	d.run(b.Block, "global_defs", table{
+	if g.KeywordPos == nil {
+		g.KeywordPos = map[string]Pos{}
+	}
+	d.runAt(b.Block, "global_defs", table{
 		"router_id": func(s *Stmt) { d.str(s, &g.RouterID) },
 		"notification_email": func(s *Stmt) {
 			g.NotificationEmail = append(g.NotificationEmail, d.words(s)...)
@@ -107,12 +117,19 @@ func (d *decoder) global(b *Stmt) {
 			}
 			g.MaxAutoPriority = 99
 			if len(s.Args) == 1 {
-				if v, ok := d.intArg(s, s.Args[0].Text, 0, 99); ok {
+				if v, ok := d.intArg(s, s.Args[0].Text, -1, 99); ok {
 					g.MaxAutoPriority = v
 				}
 			}
 		},
-		"default_interface": func(s *Stmt) { d.str(s, &g.DefaultInterface) },
+		"default_interface":       func(s *Stmt) { d.str(s, &g.DefaultInterface) },
+		"net_namespace":           func(s *Stmt) { d.str(s, &g.NetNamespace) },
+		"notify_fifo":             func(s *Stmt) { d.fifo(s, &g.NotifyFIFO, false) },
+		"notify_fifo_script":      func(s *Stmt) { d.fifo(s, &g.NotifyFIFO, true) },
+		"vrrp_notify_fifo":        func(s *Stmt) { d.fifo(s, &g.VRRPNotifyFIFO, false) },
+		"vrrp_notify_fifo_script": func(s *Stmt) { d.fifo(s, &g.VRRPNotifyFIFO, true) },
+		"lvs_notify_fifo":         func(s *Stmt) { d.fifo(s, &g.LVSNotifyFIFO, false) },
+		"lvs_notify_fifo_script":  func(s *Stmt) { d.fifo(s, &g.LVSNotifyFIFO, true) },
 		"dynamic_interfaces": func(s *Stmt) {
 			if !d.nargs(s, 0, 1) {
 				return
@@ -126,7 +143,24 @@ func (d *decoder) global(b *Stmt) {
 				g.DynamicInterfacesAllowIfChanges = true
 			}
 		},
-	})
+	}, g.KeywordPos)
+}
+
+// fifo parses "notify_fifo PATH [user [group]]" and its _script.
+func (d *decoder) fifo(s *Stmt, dst **FIFO, script bool) {
+	if !d.nargs(s, 1, 3) {
+		return
+	}
+	if *dst == nil {
+		*dst = &FIFO{}
+	}
+	f := *dst
+	user := strings.Join(s.ArgStrings()[1:], ":")
+	if script {
+		f.Script, f.ScriptUser = s.Args[0].Text, user
+	} else {
+		f.Path, f.User = s.Args[0].Text, user
+	}
 }
 
 func (d *decoder) scriptUser(s *Stmt, dst *string) {

@@ -107,6 +107,9 @@ func (d *decoder) virtualServer(b *Stmt) (VirtualServer, bool) {
 		"flag-3": d.schedFlag(&vs), "sh-port": d.schedFlag(&vs), "sh-fallback": d.schedFlag(&vs),
 		"mh-port": d.schedFlag(&vs), "mh-fallback": d.schedFlag(&vs),
 	})
+	if vs.Fwmark == 0 && !slices.ContainsFunc(b.Block, func(s *Stmt) bool { return s.Key == "protocol" }) {
+		d.warnf(b.Pos, "virtual_server %s has no protocol: TCP is used, but keepalived 2.2.7 would use UDP (\"no protocol set - defaulting to UDP\"); write protocol TCP", vs.Ident())
+	}
 	if granularitySet && vs.PersistenceTimeout == 0 {
 		vs.PersistenceTimeout = DefaultPersistenceTimeout
 	}
@@ -128,7 +131,7 @@ func (d *decoder) virtualServer(b *Stmt) (VirtualServer, bool) {
 
 func (d *decoder) schedFlag(vs *VirtualServer) func(*Stmt) {
 	return func(s *Stmt) {
-		if !d.nargs(s, 0, 0) {
+		if !d.bare(s) {
 			return
 		}
 		f := schedFlags[s.Key]
@@ -167,19 +170,26 @@ func (d *decoder) vsKey(b *Stmt, vs *VirtualServer) bool {
 			}
 		}
 		return true
-	case len(a) == 2 || len(a) == 1:
+	case len(a) >= 1 && a[0] != "fwmark" && a[0] != "group":
 		addr, err := netip.ParseAddr(a[0])
 		if err != nil || addr.Zone() != "" {
-			d.errorf(b.Pos, "virtual_server: %q is not an IP address", a[0])
+			d.errorf(b.Pos, "virtual_server: %q is not an IP address (virtual_server takes IP [PORT], fwmark N or group NAME)", a[0])
 			return false
 		}
 		vs.Addr, vs.Family = addr.Unmap(), familyOf(addr.Unmap())
-		if len(a) == 2 {
-			return d.port(b, a[1], &vs.Port)
+		if len(a) >= 2 && !d.port(b, a[1], &vs.Port) {
+			return false
+		}
+		if len(a) > 2 {
+			// keepalived 2.2.7 reads IP and PORT and ignores the rest
+			// of the line ("virtual_server 192.0.2.10 53 dev eth0"
+			// passes keepalived -t): a virtual server has no device.
+			d.warnf(b.Pos, "virtual_server %s %s: %q ignored (as keepalived does): a virtual server is only IP [PORT]; the address need not be on an interface",
+				a[0], a[1], strings.Join(a[2:], " "))
 		}
 		return true
 	}
-	d.errorf(b.Pos, "virtual_server needs IP PORT, fwmark N or group NAME")
+	d.errorf(b.Pos, "virtual_server needs IP [PORT], fwmark N [inet|inet6] or group NAME")
 	return false
 }
 

@@ -38,7 +38,14 @@ func (d *decoder) script(b *Stmt) (VRRPScript, bool) {
 		sc.Timeout = sc.Interval
 	}
 	if sc.Script == "" {
-		d.errorf(b.Pos, "vrrp_script %s has no script", name)
+		// keepalived: "No script set for vrrp_script X - removing", and
+		// the instances tracking it do without it.
+		d.warnf(b.Pos, "vrrp_script %s has no script: it is removed, and so are the track_script lines naming it (as keepalived does)", name)
+		if d.removedScripts == nil {
+			d.removedScripts = map[string]bool{}
+		}
+		d.removedScripts[name] = true
+		return sc, false
 	}
 	return sc, true
 }
@@ -66,7 +73,7 @@ type instanceDraft struct {
 }
 
 func (d *decoder) boolPtr(s *Stmt, dst **bool, v bool) {
-	if d.nargs(s, 0, 0) {
+	if d.bare(s) {
 		*dst = &v
 	}
 }
@@ -94,6 +101,7 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		StrictMode:              g.VRRPStrict,
 		DontTrackPrimary:        false,
 		SMTPAlert:               g.SMTPAlert,
+		KeywordPos:              map[string]Pos{},
 	}
 	if d.cfg.Cluster != nil {
 		in.QuorumFence = d.cfg.Cluster.QuorumFence
@@ -112,7 +120,8 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		}
 	}
 	var vipsWritten []VIP
-	d.run(b.Block, "vrrp_instance", table{
+	xmitBase := false
+	d.runAt(b.Block, "vrrp_instance", table{
 		"state":     func(s *Stmt) { d.enum(s, &in.State, "MASTER", "BACKUP") },
 		"interface": func(s *Stmt) { d.str(s, &in.Interface) },
 		// -1 marks "given but invalid" so validation does not also say
@@ -149,9 +158,9 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 			if !d.needBlock(s) {
 				return
 			}
-			a := &Authentication{Type: "PASS"}
+			a := &Authentication{Pos: s.Pos, Type: "PASS"}
 			d.run(s.Block, "authentication", table{
-				"auth_type": func(s *Stmt) { d.enum(s, &a.Type, "PASS", "AH") },
+				"auth_type": func(s *Stmt) { a.Pos = s.Pos; d.enum(s, &a.Type, "PASS", "AH") },
 				"auth_pass": func(s *Stmt) { d.str(s, &a.Pass) },
 			})
 			if len(a.Pass) > 8 {
@@ -195,8 +204,20 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 				d.nargs(s, 0, 0)
 			}
 		},
-		"quorum_fence": func(s *Stmt) { d.flag(s, &in.QuorumFence) },
-	})
+		"quorum_fence":         func(s *Stmt) { d.flag(s, &in.QuorumFence) },
+		"no_virtual_ipaddress": d.setTo(&in.NoVirtualIPAddress, true),
+		"virtual_routes":       func(s *Stmt) { in.VirtualRoutes = append(in.VirtualRoutes, d.routes(s)...) },
+		"virtual_rules":        func(s *Stmt) { in.VirtualRules = append(in.VirtualRules, d.rules(s)...) },
+		"use_vmac":             func(s *Stmt) { d.vmac(s, &in) },
+		"vmac_xmit_base":       d.setTo(&xmitBase, true),
+	}, in.KeywordPos)
+	if xmitBase {
+		if in.VMAC == nil {
+			d.errorf(in.kwPos("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base without use_vmac", name)
+		} else {
+			in.VMAC.XmitBase = true
+		}
+	}
 	d.splitFamilies(&in, vipsWritten)
 	d.finishInstance(&in, &dr)
 	return in, true
@@ -211,8 +232,15 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 // instance's state, and records a warning naming the difference.
 func (d *decoder) splitFamilies(in *VRRPInstance, vips []VIP) {
 	if len(vips) == 0 {
+		// No VIP to take the family from: the unicast source, else the
+		// first excluded VIP, else IPv4.
 		in.Family = FamilyInet
-		if len(in.ExcludedVIPs) > 0 {
+		switch {
+		case in.UnicastSrcIP.IsValid():
+			in.Family = familyOf(in.UnicastSrcIP)
+		case len(in.UnicastPeers) > 0:
+			in.Family = familyOf(in.UnicastPeers[0].Addr)
+		case len(in.ExcludedVIPs) > 0:
 			in.Family = familyOf(in.ExcludedVIPs[0].Prefix.Addr())
 		}
 		return
@@ -260,9 +288,18 @@ func (d *decoder) finishInstance(in *VRRPInstance, dr *instanceDraft) {
 	if dr.advert > 0 {
 		in.AdvertInt = d.advertInt(in, dr.advert, dr.advertPos)
 	}
-	in.Accept = !in.StrictMode
+	// keepalived (vrrp_parser.c): under strict mode accept defaults to
+	// being the address owner.
+	in.Accept = !in.StrictMode || in.Priority == 255
 	if dr.accept != nil {
 		in.Accept = *dr.accept
+	}
+	// keepalived clears an initial MASTER state with AH authentication
+	// ("Initial state master is incompatible with AH authentication -
+	// clearing"), except for the address owner.
+	if in.Auth != nil && in.Auth.Type == "AH" && in.State == "MASTER" && in.Priority != 255 {
+		d.warnf(in.kwPos("state"), "vrrp_instance %s: state MASTER is incompatible with auth_type AH: the instance starts as BACKUP (as keepalived does)", in.Name)
+		in.State = "BACKUP"
 	}
 	in.V3ChecksumAsV2 = g.V3ChecksumAsV2 || dr.v3csum != nil && *dr.v3csum
 	in.DownTimerAdverts = g.VRRPDownTimerAdverts
@@ -295,6 +332,61 @@ func (d *decoder) finishInstance(in *VRRPInstance, dr *instanceDraft) {
 	if dr.garpLPRepeat >= 0 {
 		in.GarpLowerPrioRepeat = dr.garpLPRepeat
 	}
+	if in.StrictMode {
+		d.strictResets(in)
+	}
+}
+
+// kwPos is the line of keyword kw in the instance block, else the block's.
+func (in *VRRPInstance) kwPos(kw string) Pos {
+	if p, ok := in.KeywordPos[kw]; ok {
+		return p
+	}
+	return in.Pos
+}
+
+// strictResets applies what keepalived 2.2.7 does to a strict-mode instance
+// at parse time when a setting contradicts strict mode: it logs the problem
+// and resets the setting ("resetting", "Ignoring"); quadrature warns and
+// does the same. What keepalived refuses outright is in strict().
+func (d *decoder) strictResets(in *VRRPInstance) {
+	g := &d.cfg.Global
+	reset := func(p Pos, what string) {
+		d.warnf(p, "vrrp_instance %s: strict mode: %s (as keepalived does)", in.Name, what)
+	}
+	if in.Auth != nil {
+		reset(in.Auth.Pos, "authentication is not allowed; it is ignored")
+		in.Auth = nil
+	}
+	if in.PreemptDelay > 0 {
+		reset(in.kwPos("preempt_delay"), "preempt_delay is not allowed; reset to 0")
+		in.PreemptDelay = 0
+	}
+	if in.Version == 2 && in.Accept {
+		reset(in.kwPos("accept"), "accept mode is not allowed with VRRPv2 (RFC 3768 has none); reset to no_accept")
+		in.Accept = false
+	}
+	if in.GarpLowerPrioRepeat > 0 {
+		reset(in.kwPos("garp_lower_prio_repeat"), "lower-priority GARP repeats are not allowed; garp_lower_prio_repeat reset to 0")
+		in.GarpLowerPrioRepeat = 0
+	}
+	if !in.LowerPrioNoAdvert {
+		reset(in.kwPos("lower_prio_no_advert"), "lower_prio_no_advert cannot be turned off; it stays on")
+		in.LowerPrioNoAdvert = true
+	}
+	if in.HigherPrioSendAdvert {
+		p, kw := in.kwPos("higher_prio_send_advert"), "higher_prio_send_advert"
+		if _, ok := in.KeywordPos[kw]; !ok {
+			if gp, ok := g.KeywordPos["vrrp_higher_prio_send_advert"]; ok {
+				p, kw = gp, "vrrp_higher_prio_send_advert"
+			}
+		}
+		reset(p, kw+" is not allowed; it is turned off")
+		in.HigherPrioSendAdvert = false
+	}
+	if len(in.UnicastPeers) > 0 {
+		d.warnf(in.kwPos("unicast_peer"), "vrrp_instance %s: strict mode: keepalived's manual forbids unicast peers, but keepalived 2.2.7 accepts them, and so does quadrature", in.Name)
+	}
 }
 
 // advertInt applies keepalived's rounding: whole seconds for VRRPv2,
@@ -312,8 +404,9 @@ func (d *decoder) advertInt(in *VRRPInstance, f float64, pos Pos) time.Duration 
 	}
 	cs := math.Round(f * 100)
 	if cs > 4095 {
-		d.errorf(pos, "vrrp_instance %s: advert_int %g out of range for VRRPv3 (0.01-40.95 seconds)", in.Name, f)
-		cs = 4095
+		// keepalived: "Must be less than 40.96s. Setting to 40.95s".
+		d.warnf(pos, "vrrp_instance %s: advert_int %g is above VRRPv3's maximum; 40.95s is used (as keepalived does)", in.Name, f)
+		return 4095 * 10 * time.Millisecond
 	}
 	if cs/100 != f {
 		d.warnf(pos, "vrrp_instance %s: advert_int %g rounded to %gs (VRRPv3 carries centiseconds)", in.Name, f, cs/100)
@@ -513,6 +606,10 @@ func (d *decoder) trackScripts(b *Stmt) []TrackScript {
 			if d.cfg.Scripts[i].Name == s.Key {
 				sc = &d.cfg.Scripts[i]
 			}
+		}
+		if sc == nil && d.removedScripts[s.Key] {
+			d.warnf(s.Pos, "track_script: vrrp_script %s was removed (it has no script); not tracked (as keepalived does)", s.Key)
+			continue
 		}
 		if sc == nil {
 			d.errorf(s.Pos, "track_script: no vrrp_script named %q", s.Key)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"sort"
 )
 
 // CheckSupport reports keepalived keywords that parse into the model but
@@ -14,62 +13,47 @@ import (
 func CheckSupport(c *Config) ErrorList {
 	var errs ErrorList
 	g := c.Global
-	unsupported := func(p Pos, kw, why string) {
-		errs = append(errs, Diagnostic{Pos: p, Msg: fmt.Sprintf("not supported: %s (%s)", kw, why)})
+	unsupported := func(p Pos, block, kw string) {
+		errs = append(errs, Diagnostic{Pos: p, Msg: fmt.Sprintf("not supported: %s (%s)", kw, checkSupportReason(block, kw))})
 	}
-	if g.VRRPStrict {
-		unsupported(g.Pos, "vrrp_strict", "strict RFC mode is not implemented")
-	}
-	if g.SMTPAlert {
-		unsupported(g.Pos, "smtp_alert", "quadrature sends no email alerts; use the API, metrics or notify scripts")
+	// A value inherited from global_defs is reported once, at the global
+	// keyword's line, under the global keyword's name: never a keyword
+	// the file does not contain.
+	global := func(kw string) Pos {
+		if p, ok := g.KeywordPos[kw]; ok {
+			return p
+		}
+		return g.Pos
 	}
 	for i := range c.Instances {
 		in := &c.Instances[i]
-		switch {
-		case in.LowerPrioNoAdvert:
-			unsupported(in.Pos, "lower_prio_no_advert", "the master always answers a lower-priority advert")
-		case in.HigherPrioSendAdvert:
-			unsupported(in.Pos, "higher_prio_send_advert", "not implemented by the VRRP engine")
+		inherited := func(kw, globalKw string, globalOn bool) {
+			if p, ok := in.KeywordPos[kw]; ok {
+				unsupported(p, "vrrp_instance", kw)
+			} else if globalOn {
+				unsupported(global(globalKw), "global_defs", globalKw)
+			}
 		}
-		if in.StrictMode && !g.VRRPStrict {
-			unsupported(in.Pos, "strict_mode", "strict RFC mode is not implemented")
+		// Under strict mode lower_prio_no_advert is implied, not written:
+		// that is warned about at vrrp_strict / strict_mode.
+		if in.LowerPrioNoAdvert && !in.StrictMode {
+			inherited("lower_prio_no_advert", "vrrp_lower_prio_no_advert", g.VRRPLowerPrioNoAdvert)
+		}
+		if in.HigherPrioSendAdvert {
+			inherited("higher_prio_send_advert", "vrrp_higher_prio_send_advert", g.VRRPHigherPrioSendAdvert)
 		}
 		if in.Auth != nil && in.Auth.Type == "AH" {
-			unsupported(in.Pos, "auth_type AH", "only PASS authentication is implemented")
+			unsupported(in.Auth.Pos, "authentication", "auth_type AH")
 		}
 		if in.DownTimerAdverts != 0 && in.DownTimerAdverts != 3 {
-			unsupported(in.Pos, "down_timer_adverts", "Master_Down_Interval is always 3 adverts, as RFC 5798 says")
+			inherited("down_timer_adverts", "vrrp_down_timer_adverts", g.VRRPDownTimerAdverts != 3)
 		}
 		for _, p := range in.UnicastPeers {
 			if p.MinTTL != 0 || p.MaxTTL != 0 {
-				unsupported(p.Pos, "unicast_peer min_ttl/max_ttl", "unicast TTL checks are not implemented")
-			}
-		}
-		if in.SMTPAlert && !g.SMTPAlert {
-			unsupported(in.Pos, "smtp_alert", "quadrature sends no email alerts")
-		}
-	}
-	for i := range c.SyncGroups {
-		if sg := &c.SyncGroups[i]; sg.SMTPAlert && !g.SMTPAlert {
-			unsupported(sg.Pos, "smtp_alert", "quadrature sends no email alerts")
-		}
-	}
-	for i := range c.VirtualServers {
-		vs := &c.VirtualServers[i]
-		if vs.SMTPAlert && !g.SMTPAlert {
-			unsupported(vs.Pos, "smtp_alert", "quadrature sends no email alerts")
-		}
-		for j := range vs.RealServers {
-			if rs := &vs.RealServers[j]; rs.SMTPAlert && !vs.SMTPAlert && !g.SMTPAlert {
-				unsupported(rs.Pos, "smtp_alert", "quadrature sends no email alerts")
+				errs = append(errs, Diagnostic{Pos: p.Pos, Msg: "not supported: unicast_peer min_ttl/max_ttl (unicast TTL checks are not implemented)"})
 			}
 		}
 	}
-	sort.SliceStable(errs, func(i, j int) bool {
-		if errs[i].Pos.File != errs[j].Pos.File {
-			return errs[i].Pos.File < errs[j].Pos.File
-		}
-		return errs[i].Pos.Line < errs[j].Pos.Line
-	})
+	errs.Sort()
 	return errs
 }

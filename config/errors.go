@@ -76,7 +76,7 @@ func closest(word string, candidates []string) string {
 		// A truncated keyword ("virtual_router" for "virtual_router_id") is
 		// a likely mistake even when the distance is large.
 		if strings.HasPrefix(c, word) && len(word) >= 4 {
-			d = min(d, 2)
+			d = min(d, 1)
 		}
 		if bestD < 0 || d < bestD || d == bestD && c < best {
 			best, bestD = c, d

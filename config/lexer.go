@@ -28,7 +28,10 @@ type Token struct {
 	// Quoted is true when the word was written in quotes: it is never a
 	// brace, a comment or a keyword.
 	Quoted bool
-	Pos    Pos
+	// Glued is true for a ';' written right after a word ("PASS;"), which
+	// keepalived reads as part of that word.
+	Glued bool
+	Pos   Pos
 }
 
 const (
@@ -69,6 +72,10 @@ func newLexer(opts *LoadOptions) *lexer {
 
 func (l *lexer) errorf(p Pos, format string, args ...any) {
 	l.errs = append(l.errs, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *lexer) warnf(p Pos, format string, args ...any) {
+	l.warns = append(l.warns, Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
 // Lex tokenizes src as the file name, evaluated for node. Includes are read
@@ -314,8 +321,9 @@ func isIncludeKeyword(w string) bool {
 }
 
 // include reads the files matching each pattern, relative to the directory
-// of the including file. A pattern matching nothing is not an error (as in
-// keepalived) except for includem and includea, which require a match.
+// of the including file. A pattern matching nothing is a warning (keepalived
+// goes on without it too) except for includem and includea, which require a
+// match.
 func (l *lexer) include(kw string, patterns []string, from string, pos Pos) {
 	if len(patterns) == 0 {
 		l.errorf(pos, "%s needs a file name", kw)
@@ -336,8 +344,14 @@ func (l *lexer) include(kw string, patterns []string, from string, pos Pos) {
 				l.errorf(pos, "include %q: %v", raw, err)
 				continue
 			}
-			if len(matches) == 0 && (kw == "includem" || kw == "includea") {
-				l.errorf(pos, "include %q matches no file", raw)
+			if len(matches) == 0 {
+				if kw == "includem" || kw == "includea" {
+					l.errorf(pos, "%s %q matches no file", kw, raw)
+				} else {
+					// keepalived goes on too, saying "Config files
+					// missing" for a plain name.
+					l.warnf(pos, "%s %q matches no file; nothing is included", kw, raw)
+				}
 			}
 			for _, m := range matches {
 				l.includeFile(m, pos)
@@ -433,7 +447,8 @@ func (l *lexer) tokenize(line string, pos Pos) {
 			l.toks = append(l.toks, Token{Kind: TokRBrace, Text: "}", Pos: pos})
 			i++
 		case c == ';':
-			l.toks = append(l.toks, Token{Kind: TokEOL, Text: ";", Pos: pos})
+			glued := i > 0 && !isSpace(line[i-1]) && line[i-1] != ';' && line[i-1] != '{' && line[i-1] != '}'
+			l.toks = append(l.toks, Token{Kind: TokEOL, Text: ";", Pos: pos, Glued: glued})
 			i++
 		case c == '"' || c == '\'':
 			text, n, ok := scanQuoted(line[i:])

@@ -115,8 +115,22 @@ func TestIncludeCycle(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	files = memFS{"main.conf": "includem nothing*.conf\n"}
-	if _, _, err := loadMem(t, files, "n"); err == nil || !strings.Contains(err.Error(), `main.conf:1: include "nothing*.conf" matches no file`) {
+	if _, _, err := loadMem(t, files, "n"); err == nil || !strings.Contains(err.Error(), `main.conf:1: includem "nothing*.conf" matches no file`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIncludeMissing: an include matching nothing is a warning at its line
+// (keepalived goes on and says "Config files missing"), not silence.
+func TestIncludeMissing(t *testing.T) {
+	for _, line := range []string{"include nothing*.conf", "include none.conf", "includer x/{a,b}.conf"} {
+		_, warns, err := loadMem(t, memFS{"main.conf": "global_defs {\n}\n" + line + "\n"}, "n")
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if got := diagLines(warns); !strings.HasPrefix(got, "main.conf:3: warning: includ") || !strings.Contains(got, "matches no file") {
+			t.Errorf("%s: warnings %q", line, got)
+		}
 	}
 }
 

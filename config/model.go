@@ -44,6 +44,12 @@ type Config struct {
 	// TrackFiles are the track_file blocks FILE_CHECK refers to (tracking a
 	// file from a VRRP instance is not supported).
 	TrackFiles []TrackFile `json:"track_files"`
+	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
+	// static_routes and static_rules: kept on the node whatever the VRRP
+	// state. Parsed, not applied yet.
+	StaticAddresses []VIP   `json:"static_ipaddress,omitempty"`
+	StaticRoutes    []Route `json:"static_routes,omitempty"`
+	StaticRules     []Rule  `json:"static_rules,omitempty"`
 	// Cluster is quadrature's own block; nil when the file has none (a plain
 	// keepalived.conf, which runs as a one-node cluster).
 	Cluster *Cluster `json:"cluster,omitempty"`
@@ -95,13 +101,30 @@ type GlobalDefs struct {
 	// LVSBackend is quadrature's own: auto | ipvs | nftables (default auto).
 	LVSBackend string `json:"lvs_backend"`
 
-	// MaxAutoPriority is the realtime priority keepalived would use; -1 when
-	// not configured (quadrature records it, it does not change the agent).
+	// MaxAutoPriority is keepalived's limit for raising its own realtime
+	// priority: 0 (the default) never raises it, -1 also silences
+	// keepalived's warning at startup, 1..99 (99 when written without a
+	// value) allows it. quadrature records it; it does not change the agent.
 	MaxAutoPriority   int    `json:"max_auto_priority"`
 	DefaultInterface  string `json:"default_interface"` // default eth0
 	DynamicInterfaces bool   `json:"dynamic_interfaces"`
 	// DynamicInterfacesAllowIfChanges is "dynamic_interfaces allow_if_changes".
 	DynamicInterfacesAllowIfChanges bool `json:"dynamic_interfaces_allow_if_changes"`
+
+	// NetNamespace is net_namespace (top level or global_defs); parsed,
+	// not applied yet.
+	NetNamespace string `json:"net_namespace,omitempty"`
+	// NotifyFIFO, VRRPNotifyFIFO and LVSNotifyFIFO are notify_fifo,
+	// vrrp_notify_fifo and lvs_notify_fifo with their _script; parsed,
+	// not applied yet.
+	NotifyFIFO     *FIFO `json:"notify_fifo,omitempty"`
+	VRRPNotifyFIFO *FIFO `json:"vrrp_notify_fifo,omitempty"`
+	LVSNotifyFIFO  *FIFO `json:"lvs_notify_fifo,omitempty"`
+
+	// KeywordPos is the line of each keyword written in the block, for
+	// diagnostics about a value that is not where the block starts.
+	// Like Pos it describes the source, not the meaning.
+	KeywordPos map[string]Pos `json:"-"`
 }
 
 // LVSTimeouts is "lvs_timeouts tcp S tcpfin S udp S"; zero = kernel default.
@@ -172,6 +195,7 @@ type UnicastPeer struct {
 
 // Authentication is the VRRPv2 authentication block.
 type Authentication struct {
+	Pos  Pos    `json:"-"`         // the auth_type line (else the block's)
 	Type string `json:"auth_type"` // PASS | AH
 	Pass string `json:"auth_pass"` // at most 8 characters are used
 }
@@ -216,8 +240,13 @@ type VRRPInstance struct {
 	AdvertInt time.Duration `json:"advert_int"`
 	Version   int           `json:"version"` // 2 | 3; IPv6 forces 3
 	// Family is FamilyInet or FamilyInet6, taken from the first VIP.
-	Family       string          `json:"family"`
-	VIPs         []VIP           `json:"virtual_ipaddress"`
+	Family string `json:"family"`
+	// VIPs may be empty: keepalived accepts an instance without addresses
+	// (with a warning; cloud setups move the address in notify scripts),
+	// except under vrrp_strict.
+	VIPs []VIP `json:"virtual_ipaddress"`
+	// NoVirtualIPAddress is no_virtual_ipaddress: no VIPs, on purpose.
+	NoVirtualIPAddress bool `json:"no_virtual_ipaddress,omitempty"`
 	ExcludedVIPs []VIP           `json:"virtual_ipaddress_excluded"`
 	UnicastSrcIP netip.Addr      `json:"unicast_src_ip,omitzero"`
 	UnicastPeers []UnicastPeer   `json:"unicast_peer"`
@@ -251,6 +280,15 @@ type VRRPInstance struct {
 	// QuorumFence is quadrature's own: without quorum contact the instance
 	// goes to FAULT instead of electing itself master (DESIGN.md, decision 5).
 	QuorumFence bool `json:"quorum_fence"`
+	// VirtualRoutes and VirtualRules follow the VIPs; VMAC is use_vmac.
+	// Parsed, not applied yet.
+	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
+	VirtualRules  []Rule  `json:"virtual_rules,omitempty"`
+	VMAC          *VMAC   `json:"use_vmac,omitempty"`
+
+	// KeywordPos is the line of each keyword written in the block (see
+	// GlobalDefs.KeywordPos).
+	KeywordPos map[string]Pos `json:"-"`
 }
 
 // SyncGroup is a vrrp_sync_group block.
@@ -453,6 +491,8 @@ type StatusRange struct {
 // SMTPCheck is the SMTP_CHECK part of a checker.
 type SMTPCheck struct {
 	HeloName string `json:"helo_name"` // default the system host name, "" here
+	// Hosts are the host { } blocks (parsed, not applied yet).
+	Hosts []SMTPHost `json:"hosts,omitempty"`
 }
 
 // DNSCheck is the DNS_CHECK part of a checker.

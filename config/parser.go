@@ -9,6 +9,10 @@ type Stmt struct {
 	Args     []Token
 	HasBlock bool
 	Block    []*Stmt
+	// Semi is set when the statement ended at a ';' rather than at the end
+	// of the line; SemiGlued when that ';' touched its last word. keepalived
+	// does not split statements at ';' (see decoder.semicolons).
+	Semi, SemiGlued bool
 }
 
 // ArgStrings returns the text of the arguments.
@@ -108,6 +112,9 @@ func (p *parser) stmt(depth int) *Stmt {
 			return s
 		case TokEOL:
 			p.i++
+			if n.Text == ";" {
+				s.Semi, s.SemiGlued = true, n.Glued
+			}
 			// A block may open alone on the following line.
 			if n.Text == "" {
 				if nn, ok := p.peek(); ok && nn.Kind == TokLBrace && nn.Pos.File == n.Pos.File {

@@ -14,12 +14,9 @@ import (
 // may fail.
 var unsupportedIn = map[string][]string{
 	"unsupported_vmac_routes.conf": {
-		"testdata/realworld/unsupported_vmac_routes.conf:4: not supported: lvs_sync_daemon",
-		"testdata/realworld/unsupported_vmac_routes.conf:10: not supported: use_vmac",
-		"testdata/realworld/unsupported_vmac_routes.conf:11: not supported: vmac_xmit_base",
-		"testdata/realworld/unsupported_vmac_routes.conf:17: not supported: virtual_routes",
-		"testdata/realworld/unsupported_vmac_routes.conf:20: not supported: track_bfd",
-		"testdata/realworld/unsupported_vmac_routes.conf:25: not supported: bfd_instance",
+		"testdata/realworld/unsupported_vmac_routes.conf:4: not supported: lvs_sync_daemon (the IPVS connection sync daemon is not driven)",
+		"testdata/realworld/unsupported_vmac_routes.conf:20: not supported: track_bfd (BFD is not implemented)",
+		"testdata/realworld/unsupported_vmac_routes.conf:25: not supported: bfd_instance (BFD is not implemented)",
 	},
 }
 
@@ -87,7 +84,7 @@ func TestRealWorldSamples(t *testing.T) {
 		t.Errorf("unicast: %+v", in)
 	}
 	c = load("ipv6_v3.conf", "lb1")
-	if in := c.Instances[0]; in.Version != 3 || in.AdvertInt.Milliseconds() != 250 || in.Accept || !in.LowerPrioNoAdvert ||
+	if in := c.Instances[0]; in.Version != 3 || in.AdvertInt.Milliseconds() != 250 || !in.Accept /* strict: the owner accepts */ || !in.LowerPrioNoAdvert ||
 		in.GarpLowerPrioRepeat != 0 || !in.VIPs[1].NoDAD {
 		t.Errorf("ipv6: %+v", in)
 	}

@@ -58,6 +58,15 @@ func (c *Config) elements(compact bool) []element {
 	if c.Cluster != nil {
 		add("cluster", func(w *writer) { w.cluster(c.Node, c.Cluster) })
 	}
+	if len(c.StaticAddresses) > 0 {
+		add("static_ipaddress", func(w *writer) { w.vips("static_ipaddress", c.StaticAddresses) })
+	}
+	if len(c.StaticRoutes) > 0 {
+		add("static_routes", func(w *writer) { w.routes("static_routes", c.StaticRoutes) })
+	}
+	if len(c.StaticRules) > 0 {
+		add("static_rules", func(w *writer) { w.rules("static_rules", c.StaticRules) })
+	}
 	for i := range c.TrackFiles {
 		add("track_file "+c.TrackFiles[i].Name, func(w *writer) { w.trackFile(&c.TrackFiles[i]) })
 	}
@@ -264,7 +273,7 @@ func (w *writer) global(g *GlobalDefs) {
 	if g.LVSBackend != d.LVSBackend {
 		w.kv("lvs_backend", g.LVSBackend)
 	}
-	if g.MaxAutoPriority >= 0 {
+	if g.MaxAutoPriority != 0 {
 		w.kv("max_auto_priority", g.MaxAutoPriority)
 	}
 	if g.DefaultInterface != d.DefaultInterface {
@@ -276,6 +285,10 @@ func (w *writer) global(g *GlobalDefs) {
 	case g.DynamicInterfaces:
 		w.line("dynamic_interfaces")
 	}
+	w.str("net_namespace", g.NetNamespace)
+	w.fifo("notify_fifo", g.NotifyFIFO)
+	w.fifo("vrrp_notify_fifo", g.VRRPNotifyFIFO)
+	w.fifo("lvs_notify_fifo", g.LVSNotifyFIFO)
 	w.close()
 }
 
@@ -448,6 +461,24 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	w.kvd("version", in.Version, defVersion)
 	w.vips("virtual_ipaddress", in.VIPs)
 	w.vips("virtual_ipaddress_excluded", in.ExcludedVIPs)
+	if in.NoVirtualIPAddress {
+		w.line("no_virtual_ipaddress")
+	}
+	w.routes("virtual_routes", in.VirtualRoutes)
+	w.rules("virtual_rules", in.VirtualRules)
+	if v := in.VMAC; v != nil {
+		line := "use_vmac"
+		if v.Name != "" {
+			line += " " + quote(v.Name)
+		}
+		if v.MAC != "" {
+			line += " " + v.MAC
+		}
+		w.line("%s", line)
+		if v.XmitBase {
+			w.line("vmac_xmit_base")
+		}
+	}
 	if in.UnicastSrcIP.IsValid() {
 		w.kv("unicast_src_ip", in.UnicastSrcIP)
 	}

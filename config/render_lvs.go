@@ -52,7 +52,15 @@ func (w *writer) virtualServer(c *Config, vs *VirtualServer) {
 		w.open("virtual_server %s %d", vs.Addr, vs.Port)
 	}
 	w.str("ip_family", vs.IPFamily)
-	w.kvd("protocol", vs.Protocol, "TCP")
+	// Always written, compact too: keepalived 2.2.7 defaults a missing
+	// protocol to UDP ("no protocol set - defaulting to UDP"), newer
+	// versions to TCP. A fwmark service has no protocol (keepalived
+	// warns that it is ignored), so the default is left out there.
+	if vs.Fwmark == 0 {
+		w.kv("protocol", vs.Protocol)
+	} else {
+		w.kvd("protocol", vs.Protocol, "TCP")
+	}
 	w.kvd("lvs_sched", vs.Scheduler, "wlc")
 	for _, f := range vs.SchedFlags {
 		w.line("%s", f)
@@ -259,6 +267,34 @@ func (w *writer) checker(cfg *Config, rs *RealServer, c *Checker) {
 	}
 	if c.SMTP != nil {
 		w.str("helo_name", c.SMTP.HeloName)
+		for _, h := range c.SMTP.Hosts {
+			w.open("host")
+			hostOr := func(a fmt.Stringer, name string) string {
+				if name != "" {
+					return name
+				}
+				return a.String()
+			}
+			w.kv("connect_ip", hostOr(h.ConnectIP, h.ConnectIPName))
+			if h.ConnectPort != 0 {
+				w.kv("connect_port", h.ConnectPort)
+			}
+			if h.BindTo.IsValid() {
+				w.kv("bindto", hostOr(h.BindTo, h.BindToName))
+			}
+			if h.BindPort != 0 {
+				w.kv("bind_port", h.BindPort)
+			}
+			w.str("bind_if", h.BindIf)
+			if h.Fwmark != 0 {
+				w.kv("fwmark", h.Fwmark)
+			}
+			if h.ConnectTimeout > 0 {
+				w.kv("connect_timeout", strconv.FormatFloat(h.ConnectTimeout, 'f', -1, 64))
+			}
+			w.str("helo_name", h.HeloName)
+			w.close()
+		}
 	}
 	if c.DNS != nil {
 		w.kvd("type", c.DNS.Type, "SOA")

@@ -36,8 +36,15 @@ func (d *decoder) validateInstances() {
 		if in.VRID == 0 {
 			d.errorf(in.Pos, "%s has no virtual_router_id", where)
 		}
-		if len(in.VIPs) == 0 {
-			d.errorf(in.Pos, "%s has no virtual_ipaddress", where)
+		switch {
+		case len(in.VIPs) == 0 && in.StrictMode:
+			d.errorf(in.Pos, "%s has no virtual_ipaddress: strict mode requires at least one (as keepalived does)", where)
+		case in.NoVirtualIPAddress && len(in.VIPs) > 0:
+			d.errorf(in.kwPos("no_virtual_ipaddress"), "%s: no_virtual_ipaddress with a virtual_ipaddress block", where)
+		case len(in.VIPs) == 0 && !in.NoVirtualIPAddress:
+			// keepalived: "No VIP specified; at least one is sensible".
+			d.warnf(in.Pos, "%s has no virtual_ipaddress: it runs VRRP (state, notify scripts) but adds no address "+
+				"(write no_virtual_ipaddress to say it is on purpose)", where)
 		}
 		if len(in.VIPs) > 255 {
 			d.errorf(in.Pos, "%s has %d VIPs; a VRRP advert carries at most 255", where, len(in.VIPs))
@@ -46,7 +53,10 @@ func (d *decoder) validateInstances() {
 		for _, list := range [][]VIP{in.VIPs, in.ExcludedVIPs} {
 			for _, v := range list {
 				if p, dup := seen[v.Prefix.Addr()]; dup {
-					d.errorf(v.Pos, "%s: VIP %s duplicates the one at %s", where, v.Prefix.Addr(), p)
+					// keepalived 2.2.7 accepts it silently (its sample
+					// keepalived.conf.vrrp lists one address twice).
+					d.warnf(v.Pos, "%s: VIP %s is listed twice (first at %s); adding it again has no effect", where, v.Prefix.Addr(), p)
+					continue
 				}
 				seen[v.Prefix.Addr()] = v.Pos
 			}
@@ -74,9 +84,6 @@ func (d *decoder) validateInstances() {
 		}
 		if in.Auth != nil && (in.Version != 2 || in.Family != FamilyInet) {
 			d.errorf(in.Pos, "%s: authentication is only for VRRPv2 over IPv4", where)
-		}
-		if in.Auth != nil && in.Auth.Type == "AH" && in.State == "MASTER" {
-			d.errorf(in.Pos, "%s: auth_type AH cannot be used with state MASTER", where)
 		}
 		d.checkInstanceAddrs(in, where)
 		if in.StrictMode {
@@ -130,35 +137,16 @@ func (d *decoder) checkInstanceAddrs(in *VRRPInstance, where string) {
 	}
 }
 
-// strict reports what vrrp_strict / strict_mode forbids.
+// strict reports what vrrp_strict / strict_mode refuses, as keepalived
+// 2.2.7 does at parse time (checked with keepalived -t). What keepalived
+// resets with a warning instead was done by strictResets; no VIP at all is
+// checked with the other VIP checks.
 func (d *decoder) strict(in *VRRPInstance, where string) {
-	bad := func(what string) { d.errorf(in.Pos, "%s: vrrp_strict forbids %s", where, what) }
-	if in.Auth != nil {
-		bad("authentication")
-	}
-	if len(in.UnicastPeers) > 0 {
-		bad("unicast peers")
-	}
-	if in.PreemptDelay > 0 {
-		bad("preempt_delay")
-	}
-	if in.Version == 2 && in.Accept {
-		bad("accept mode with VRRPv2")
-	}
-	if (in.State == "MASTER") != (in.Priority == 255) {
-		bad("state MASTER without priority 255 (and priority 255 without state MASTER)")
-	}
-	if in.GarpLowerPrioRepeat > 0 {
-		bad("garp_lower_prio_repeat")
-	}
-	if !in.LowerPrioNoAdvert {
-		bad("turning lower_prio_no_advert off")
-	}
-	if in.HigherPrioSendAdvert {
-		bad("higher_prio_send_advert")
+	if in.State == "MASTER" && in.Priority != 255 {
+		d.errorf(in.kwPos("state"), "%s: strict mode: state MASTER requires priority 255, the address owner (keepalived: \"State MASTER must match being address owner\")", where)
 	}
 	if in.Family == FamilyInet6 && len(in.VIPs) > 0 && !in.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
-		bad("an IPv6 instance whose first VIP is not link-local")
+		d.errorf(in.VIPs[0].Pos, "%s: strict mode: the first IPv6 VIP must be link-local (as keepalived requires)", where)
 	}
 }
 
