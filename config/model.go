@@ -246,14 +246,14 @@ type VRRPInstance struct {
 	// except under vrrp_strict.
 	VIPs []VIP `json:"virtual_ipaddress"`
 	// NoVirtualIPAddress is no_virtual_ipaddress: no VIPs, on purpose.
-	NoVirtualIPAddress bool `json:"no_virtual_ipaddress,omitempty"`
-	ExcludedVIPs []VIP           `json:"virtual_ipaddress_excluded"`
-	UnicastSrcIP netip.Addr      `json:"unicast_src_ip,omitzero"`
-	UnicastPeers []UnicastPeer   `json:"unicast_peer"`
-	McastSrcIP   netip.Addr      `json:"mcast_src_ip,omitzero"`
-	Auth         *Authentication `json:"authentication,omitempty"`
-	NoPreempt    bool            `json:"nopreempt"`
-	PreemptDelay time.Duration   `json:"preempt_delay"` // 0..1000s
+	NoVirtualIPAddress bool            `json:"no_virtual_ipaddress,omitempty"`
+	ExcludedVIPs       []VIP           `json:"virtual_ipaddress_excluded"`
+	UnicastSrcIP       netip.Addr      `json:"unicast_src_ip,omitzero"`
+	UnicastPeers       []UnicastPeer   `json:"unicast_peer"`
+	McastSrcIP         netip.Addr      `json:"mcast_src_ip,omitzero"`
+	Auth               *Authentication `json:"authentication,omitempty"`
+	NoPreempt          bool            `json:"nopreempt"`
+	PreemptDelay       time.Duration   `json:"preempt_delay"` // 0..1000s
 
 	TrackInterfaces []TrackInterface `json:"track_interface"`
 	TrackScripts    []TrackScript    `json:"track_script"`
