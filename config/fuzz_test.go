@@ -25,6 +25,20 @@ func seedFiles(f *testing.F) {
 		"vrrp_instance V { virtual_ipaddress { 192.0.2.1/33 } }",
 		"virtual_server_group G { 192.0.2.1-0 80\n 2001:db8::1-ffff 80\n 10.0.0.0/8\n fwmark 1 inet6 }",
 		"virtual_server fwmark 1 { persistence_granularity 255.0.255.0 }",
+		// Routes, rules, static addresses, VMAC, SMTP hosts, FIFOs,
+		// semicolons keepalived reads differently, flag words.
+		"static_routes {\n src 192.0.2.1 198.51.100.0/24 via 192.0.2.254 dev eth0 table 100 metric 5 scope link proto static onlink\n" +
+			" 203.0.113.0/24 via 192.0.2.1 or 192.0.2.2\n blackhole 203.0.113.128/25\n default nexthop via 192.0.2.1 weight 2 nexthop via 192.0.2.3 dev eth1 onlink\n" +
+			" 2001:db8:1::/48 via 2001:db8::1 mtu lock 1400 initcwnd 10 tos 0x10 append no_track\n inet6 default via fe80::1 dev eth0\n}",
+		"static_rules {\n from 192.0.2.0/24 table 1 preference 10\n not to 2001:db8::/32 lookup main fwmark 0x10/0xff iif eth0 oif eth1 pref 20\n" +
+			" inet6 priority 30 unreachable\n from all goto 40 order 5 suppress_prefixlength 0 l3mdev protocol 12\n}",
+		"static_ipaddress {\n 192.0.2.16/24 dev eth0 scope link\n 2001:db8::16/64 dev eth1 -nodad\n}",
+		"vrrp_instance V {\n interface eth0\n virtual_router_id 9\n use_vmac vrrp9 00:00:5e:00:01:09\n vmac_xmit_base\n" +
+			" virtual_routes {\n 0.0.0.0/0 gw 192.0.2.1 table 100\n }\n virtual_rules {\n from 192.0.2.9 table 100 preference 50\n }\n nopreempt 1\n}",
+		"virtual_server 192.0.2.1 25 dev eth0 {\n protocol TCP\n real_server 198.51.100.1 25 {\n SMTP_CHECK {\n host {\n connect_ip 198.51.100.2\n connect_port 587\n }\n }\n }\n}",
+		"global_defs {\n notify_fifo /run/f user grp\n notify_fifo_script /bin/s\n vrrp_strict\n max_auto_priority -1\n net_namespace blue\n}",
+		"vrrp_instance V { authentication { auth_type PASS; auth_pass x } }\nvirtual_server 192.0.2.1 80 { protocol TCP ; lb_algo rr\n}",
+		"include nothing*.conf\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n}",
 	} {
 		f.Add(s)
 	}

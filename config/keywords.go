@@ -1,5 +1,7 @@
 package config
 
+//go:generate go run ./internal/kwtable ../README.md
+
 import (
 	"fmt"
 	"strings"
