@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"strings"
 	"time"
@@ -124,6 +125,13 @@ func printDiagnostics(w io.Writer, prefix string, err error) {
 		for _, d := range el {
 			fmt.Fprintf(w, "%s%s\n", prefix, d)
 		}
+		return
+	}
+	// A file that cannot be read: say which and why, not a bare
+	// "open X: no such file or directory".
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		fmt.Fprintf(w, "%s%s: cannot read the configuration: %v\n", prefix, pe.Path, pe.Err)
 		return
 	}
 	fmt.Fprintf(w, "%s%v\n", prefix, err)

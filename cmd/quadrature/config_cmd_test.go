@@ -106,3 +106,17 @@ func TestConfigShowGolden(t *testing.T) {
 		}
 	}
 }
+
+// A file that cannot be read is named, with the reason, in FILE: form.
+func TestConfigCheckUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	for path, want := range map[string]string{
+		dir + "/nonexistent.conf": dir + "/nonexistent.conf: cannot read the configuration: no such file or directory\n",
+		dir:                       dir + ": cannot read the configuration: is a directory\n",
+	} {
+		code, _, errs := runCLI("config", "check", path)
+		if code != 1 || errs != want {
+			t.Errorf("config check %s: exit %d, stderr %q, want %q", path, code, errs, want)
+		}
+	}
+}
