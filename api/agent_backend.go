@@ -426,6 +426,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 		if err := checkSupport(cmd, b.Agent.BackendName()); err != nil {
 			return PutConfigResult{}, invalidError(err)
 		}
+		warnings := candidateWarnings(cmd)
 		if !req.AllowEmpty && emptyCandidate(cmd) {
 			return PutConfigResult{}, emptyConfigError()
 		}
@@ -438,7 +439,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 				}
 			}
 			return PutConfigResult{Version: cur, Valid: true, Diff: configDiff(running, req.Files),
-				Changes: b.changes(st, cmd)}, nil
+				Changes: b.changes(st, cmd), Warnings: warnings}, nil
 		}
 		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
 		if err == nil {
@@ -457,7 +458,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			if rerr := n.ConsistentRead(ctx); rerr != nil {
 				return PutConfigResult{}, mapErr(rerr)
 			}
-			return PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true}, nil
+			return PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true, Warnings: warnings}, nil
 		}
 		if errors.Is(err, fsm.ErrConflict) {
 			if req.ExpectVersion == 0 && attempt < 5 {
@@ -481,6 +482,42 @@ func checkSupport(cmd fsm.SetConfig, backend string) error {
 		}
 		return nil
 	})
+}
+
+// candidateWarnings are the warnings of the candidate as every node
+// evaluates it (@NAME lines differ), each once, in file and line order
+// ("config check" prints the same for one node's view).
+func candidateWarnings(cmd fsm.SetConfig) []ConfigError {
+	files := map[string][]byte{}
+	for _, file := range cmd.Files {
+		files[file.Name] = file.Content
+	}
+	hosts := map[string][]netip.Addr{}
+	for _, h := range cmd.Hosts {
+		hosts[h.Name] = h.Addrs
+	}
+	seen := map[ConfigError]bool{}
+	var out []ConfigError
+	for _, node := range cmd.Nodes {
+		_, warns, err := fsm.ParseWithWarnings(files, cmd.Main, hosts, node)
+		if err != nil {
+			continue // validated before: cannot happen
+		}
+		for _, w := range warns {
+			e := ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}
+			if !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ConfigError) int {
+		if c := strings.Compare(a.File, b.File); c != 0 {
+			return c
+		}
+		return a.Line - b.Line
+	})
+	return out
 }
 
 // eachCandidate evaluates the proposed config for each node (as the FSM

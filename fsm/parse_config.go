@@ -17,13 +17,19 @@ import (
 // loader: includes are read from files (glob patterns match file names with
 // filepath.Match), host names are resolved from hosts only (lower-cased
 // names, addresses in sorted order), nothing touches the file system or
-// DNS. Warnings are dropped; errors are config.ErrorList values with
-// file:line.
+// DNS. Warnings are dropped (ParseWithWarnings keeps them); errors are
+// config.ErrorList values with file:line.
 func DefaultParse(files map[string][]byte, main string, hosts map[string][]netip.Addr, node string) (*config.Config, error) {
+	cfg, _, err := ParseWithWarnings(files, main, hosts, node)
+	return cfg, err
+}
+
+// ParseWithWarnings is DefaultParse that also returns the warnings.
+func ParseWithWarnings(files map[string][]byte, main string, hosts map[string][]netip.Addr, node string) (*config.Config, []config.Diagnostic, error) {
 	if node == "" {
 		// config.Load would fall back to the local host name, which
 		// differs per machine: never let that into the FSM.
-		return nil, fmt.Errorf("empty node name")
+		return nil, nil, fmt.Errorf("empty node name")
 	}
 	h := config.Hosts{}
 	for _, k := range slices.Sorted(maps.Keys(hosts)) {
@@ -64,9 +70,9 @@ func DefaultParse(files map[string][]byte, main string, hosts map[string][]netip
 			return out, nil
 		},
 	}
-	cfg, _, err := config.Load(main, opts)
+	cfg, warns, err := config.Load(main, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cfg, nil
+	return cfg, warns, nil
 }

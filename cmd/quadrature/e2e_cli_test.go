@@ -723,6 +723,15 @@ func e2eConfig(t *testing.T, e *e2eEnv) {
 		t.Errorf("config validate of a changed instance: %s", r)
 	}
 
+	// validate: the group's warnings come back as FILE:LINE: warning:.
+	warned := strings.Replace(orig, "vrrp_instance "+clustertest.Instance+" {",
+		"vrrp_instance "+clustertest.Instance+" {\n    nopreempt 1", 1)
+	write(warned)
+	if r := e.mustCLI(t, f, "config", "validate", path); !strings.Contains(r.stderr+r.stdout, `keepalived.conf:`) ||
+		!strings.Contains(r.stderr+r.stdout, `: warning: nopreempt takes no value: "1" is ignored`) {
+		t.Errorf("config validate of a file with a warning: %s", r)
+	}
+
 	// An invalid file: exit 1, every error as FILE:LINE, nothing changes.
 	bad := orig
 	var lines []int
