@@ -153,6 +153,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		}
 	}
 	a.log = a.log.With("node", a.name)
+	src.logWarnings(a.log, "start")
 	a.registerOpsMetrics()
 	return a, nil
 }

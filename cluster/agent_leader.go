@@ -121,6 +121,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	src.logWarnings(a.log, "reload")
 	if errs := CheckBackend(src.Config, a.BackendName()); len(errs) > 0 {
 		return errs
 	}

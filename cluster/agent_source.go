@@ -23,6 +23,19 @@ import (
 type ConfigSource struct {
 	Config *config.Config
 	Source fsm.ConfigSource
+	// Warnings are the loader's warnings, positions under the real path.
+	Warnings []config.Diagnostic
+}
+
+// logWarnings logs the file's warnings, one line each, as config check
+// prints them.
+func (s *ConfigSource) logWarnings(log *slog.Logger, why string) {
+	if log == nil {
+		return
+	}
+	for _, w := range s.Warnings {
+		log.Warn("config: "+w.Msg, "at", w.Pos.String(), "during", why)
+	}
 }
 
 // ReadConfigSource loads and validates the file at path for node (""
@@ -47,7 +60,7 @@ func ReadConfigSource(path, node, hostsFile string) (*ConfigSource, error) {
 	// back. Absolute includes keep their absolute names.
 	rec.dir = filepath.Dir(path)
 	main := filepath.Base(path)
-	cfg, _, err := config.Load(main, config.LoadOptions{Node: node, Resolver: rec, ReadFile: rec.readFile, Glob: rec.glob})
+	cfg, warns, err := config.Load(main, config.LoadOptions{Node: node, Resolver: rec, ReadFile: rec.readFile, Glob: rec.glob})
 	if err != nil {
 		// Report problems with the real paths an operator can open.
 		if _, _, perr := config.Load(path, config.LoadOptions{Node: node, Resolver: res}); perr != nil {
@@ -59,7 +72,12 @@ func ReadConfigSource(path, node, hostsFile string) (*ConfigSource, error) {
 		return nil, errs
 	}
 	src := fsm.ConfigSource{Main: main, Files: rec.files, Hosts: rec.hosts}
-	return &ConfigSource{Config: cfg, Source: src}, nil
+	for i := range warns {
+		if f := warns[i].Pos.File; f != "" && !filepath.IsAbs(f) {
+			warns[i].Pos.File = filepath.Join(rec.dir, f)
+		}
+	}
+	return &ConfigSource{Config: cfg, Source: src, Warnings: warns}, nil
 }
 
 // recordingSource wraps the file system and the resolver and keeps what
