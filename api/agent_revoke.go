@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"quadrature/cluster"
 	"quadrature/fsm"
@@ -29,18 +30,47 @@ func (b *AgentBackend) Revoke(ctx context.Context, node string, revoked bool) er
 	if !revoked {
 		return nil
 	}
-	for _, m := range n.Members() {
-		if m.Name == node && m.Suffrage != cluster.SuffrageNone {
-			if _, err := n.RemoveServer(ctx, node); err != nil && !errors.Is(err, cluster.ErrNotLeader) {
-				// The deny list is committed: the leader finishes the
-				// removal by itself. Report what happened here.
-				return mapErr(err)
+	inRaft := func() bool {
+		for _, m := range n.Members() {
+			if m.Name == node && m.Suffrage != cluster.SuffrageNone {
+				return true
 			}
-			break
+		}
+		return false
+	}
+	if !inRaft() {
+		return nil
+	}
+	_, rerr := n.RemoveServer(ctx, node)
+	if rerr == nil {
+		return nil
+	}
+	// The deny list is committed, so the leader removes the node by
+	// itself; when the revoked node is the leader, it hands leadership
+	// over first, and the forwarded removal fails with its connection
+	// (closed because its name is revoked). Wait for the removal rather
+	// than report a failure of what the group is already doing.
+	wctx, cancel := context.WithTimeout(ctx, revokeRemovalWait)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for inRaft() {
+		select {
+		case <-wctx.Done():
+			if errors.Is(rerr, cluster.ErrNotLeader) {
+				rerr = errors.New("no leader to remove it")
+			}
+			return mapErr(fmt.Errorf("revoked %s (on the deny list), but it is still in the raft configuration after %v: %w",
+				node, revokeRemovalWait, rerr))
+		case <-t.C:
 		}
 	}
 	return nil
 }
+
+// revokeRemovalWait bounds how long Revoke waits for the leader to remove
+// a revoked node from the Raft configuration by itself.
+var revokeRemovalWait = 15 * time.Second
 
 // Revocations lists the deny list.
 func (b *AgentBackend) Revocations(ctx context.Context) ([]string, error) {
