@@ -62,10 +62,10 @@ func (c *Config) elements(compact bool) []element {
 		add("static_ipaddress", func(w *writer) { w.vips("static_ipaddress", c.StaticAddresses) })
 	}
 	if len(c.StaticRoutes) > 0 {
-		add("static_routes", func(w *writer) { w.routes("static_routes", c.StaticRoutes) })
+		add("static_routes", func(w *writer) { writeList(w, "static_routes", c.StaticRoutes) })
 	}
 	if len(c.StaticRules) > 0 {
-		add("static_rules", func(w *writer) { w.rules("static_rules", c.StaticRules) })
+		add("static_rules", func(w *writer) { writeList(w, "static_rules", c.StaticRules) })
 	}
 	for i := range c.TrackFiles {
 		add("track_file "+c.TrackFiles[i].Name, func(w *writer) { w.trackFile(&c.TrackFiles[i]) })
@@ -464,8 +464,8 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	if in.NoVirtualIPAddress {
 		w.line("no_virtual_ipaddress")
 	}
-	w.routes("virtual_routes", in.VirtualRoutes)
-	w.rules("virtual_rules", in.VirtualRules)
+	writeList(w, "virtual_routes", in.VirtualRoutes)
+	writeList(w, "virtual_rules", in.VirtualRules)
 	if v := in.VMAC; v != nil {
 		line := "use_vmac"
 		if v.Name != "" {

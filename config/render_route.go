@@ -148,24 +148,15 @@ func prefixString(p netip.Prefix) string {
 	return p.String()
 }
 
-func (w *writer) routes(key string, rs []Route) {
-	if len(rs) == 0 {
+// writeList writes a block of one line per item (routes, rules), nothing
+// when there are none.
+func writeList[T fmt.Stringer](w *writer, key string, xs []T) {
+	if len(xs) == 0 {
 		return
 	}
 	w.open("%s", key)
-	for _, r := range rs {
-		w.line("%s", r)
-	}
-	w.close()
-}
-
-func (w *writer) rules(key string, rs []Rule) {
-	if len(rs) == 0 {
-		return
-	}
-	w.open("%s", key)
-	for _, r := range rs {
-		w.line("%s", r)
+	for _, x := range xs {
+		w.line("%s", x)
 	}
 	w.close()
 }
