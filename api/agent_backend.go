@@ -423,10 +423,10 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			}
 			return PutConfigResult{}, invalidError(err)
 		}
-		if err := checkSupport(cmd, b.Agent.BackendName()); err != nil {
+		warnings, err := checkSupport(cmd, b.Agent.BackendName())
+		if err != nil {
 			return PutConfigResult{}, invalidError(err)
 		}
-		warnings := candidateWarnings(cmd)
 		if !req.AllowEmpty && emptyCandidate(cmd) {
 			return PutConfigResult{}, emptyConfigError()
 		}
@@ -475,54 +475,38 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 // checkSupport evaluates the proposed config for every node and reports
 // keywords quadrature parses but does not implement (config.CheckSupport)
 // and services this node's backend cannot program (cluster.CheckBackend).
-func checkSupport(cmd fsm.SetConfig, backend string) error {
-	return eachCandidate(cmd, cmd.Nodes, func(c *config.Config) error {
+//
+// It also returns the candidate's warnings as every node evaluates it
+// (@NAME lines differ), each once, in file and line order ("config check"
+// prints the same for one node's view).
+func checkSupport(cmd fsm.SetConfig, backend string) ([]ConfigError, error) {
+	seen := map[ConfigError]bool{}
+	var warnings []ConfigError
+	err := eachCandidate(cmd, cmd.Nodes, func(c *config.Config, warns []config.Diagnostic) error {
+		for _, w := range warns {
+			if e := (ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}); !seen[e] {
+				seen[e] = true
+				warnings = append(warnings, e)
+			}
+		}
 		if errs := append(config.CheckSupport(c), cluster.CheckBackend(c, backend)...); len(errs) > 0 {
 			return errs
 		}
 		return nil
 	})
-}
-
-// candidateWarnings are the warnings of the candidate as every node
-// evaluates it (@NAME lines differ), each once, in file and line order
-// ("config check" prints the same for one node's view).
-func candidateWarnings(cmd fsm.SetConfig) []ConfigError {
-	files := map[string][]byte{}
-	for _, file := range cmd.Files {
-		files[file.Name] = file.Content
-	}
-	hosts := map[string][]netip.Addr{}
-	for _, h := range cmd.Hosts {
-		hosts[h.Name] = h.Addrs
-	}
-	seen := map[ConfigError]bool{}
-	var out []ConfigError
-	for _, node := range cmd.Nodes {
-		_, warns, err := fsm.ParseWithWarnings(files, cmd.Main, hosts, node)
-		if err != nil {
-			continue // validated before: cannot happen
-		}
-		for _, w := range warns {
-			e := ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}
-			if !seen[e] {
-				seen[e] = true
-				out = append(out, e)
-			}
-		}
-	}
-	slices.SortStableFunc(out, func(a, b ConfigError) int {
+	slices.SortStableFunc(warnings, func(a, b ConfigError) int {
 		if c := strings.Compare(a.File, b.File); c != 0 {
 			return c
 		}
 		return a.Line - b.Line
 	})
-	return out
+	return warnings, err
 }
 
 // eachCandidate evaluates the proposed config for each node (as the FSM
-// will) and calls f with it; the first error, of evaluation or of f, ends.
-func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config) error) error {
+// will) and calls f with it and its warnings; the first error, of
+// evaluation or of f, ends.
+func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config, []config.Diagnostic) error) error {
 	files := map[string][]byte{}
 	for _, file := range cmd.Files {
 		files[file.Name] = file.Content
@@ -532,11 +516,11 @@ func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config) err
 		hosts[h.Name] = h.Addrs
 	}
 	for _, node := range nodes {
-		c, err := fsm.DefaultParse(files, cmd.Main, hosts, node)
+		c, warns, err := fsm.ParseWithWarnings(files, cmd.Main, hosts, node)
 		if err != nil {
 			return err
 		}
-		if err := f(c); err != nil {
+		if err := f(c, warns); err != nil {
 			return err
 		}
 	}
@@ -615,7 +599,7 @@ func (b *AgentBackend) changes(st *fsm.State, cmd fsm.SetConfig) *ConfigChanges 
 		}
 	}
 	i := 0
-	_ = eachCandidate(cmd, nodes, func(c *config.Config) error {
+	_ = eachCandidate(cmd, nodes, func(c *config.Config, _ []config.Diagnostic) error {
 		candidate[nodes[i]] = c
 		i++
 		return nil
@@ -631,7 +615,7 @@ func emptyCandidate(cmd fsm.SetConfig) bool {
 		nodes = []string{"node"}
 	}
 	errNotEmpty := errors.New("not empty")
-	return eachCandidate(cmd, nodes, func(c *config.Config) error {
+	return eachCandidate(cmd, nodes, func(c *config.Config, _ []config.Diagnostic) error {
 		if len(c.Instances) > 0 || len(c.VirtualServers) > 0 {
 			return errNotEmpty
 		}

@@ -22,7 +22,10 @@ func TestCandidateWarnings(t *testing.T) {
 		"include extra/*.conf\n"
 	cmd := fsm.SetConfig{Main: "keepalived.conf", Nodes: []string{"n1", "n2"},
 		Files: []fsm.File{{Name: "keepalived.conf", Content: []byte(main)}}}
-	ws := candidateWarnings(cmd)
+	ws, err := checkSupport(cmd, "none")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ws) == 0 {
 		t.Fatal("no warnings")
 	}
