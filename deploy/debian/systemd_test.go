@@ -209,18 +209,9 @@ func (c *container) stop() {
 	}
 }
 
+// poll is clustertest.Poll at the test's interval.
 func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	return clustertest.Poll(timeout, 250*time.Millisecond, cond)
 }
 
 func tail(s string, n int) string {
