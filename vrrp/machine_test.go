@@ -29,12 +29,12 @@ func v2cfg(prio int) InstanceConfig {
 
 // rig drives one Machine whose own address is 192.0.2.2.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	m    *Machine
 	self netip.Addr
 }
 
-func newRig(t *testing.T, cfg InstanceConfig) *rig {
+func newRig(t testing.TB, cfg InstanceConfig) *rig {
 	t.Helper()
 	self := netip.MustParseAddr("192.0.2.2")
 	if cfg.withDefaults().IPv6 {
