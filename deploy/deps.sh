@@ -12,7 +12,7 @@ pkgs=(
   tcpdump tshark                                 # packet decoding checks
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the IPVS VM harness
   prometheus                                     # promtool checks /metrics
-  snmpd snmp                                     # AgentX master and snmpwalk for the snmp/ subagent
+  snmpd snmp snmptrapd                           # AgentX master, snmpwalk, trap sink (snmp/)
   chromium                                       # headless status-page test
   mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
   curl ca-certificates
