@@ -9,7 +9,22 @@
 //     sync-group moves, shutdown), each carrying the current time; Step
 //     returns the actions to execute (send an advert, add/remove VIPs,
 //     send GARP/NA, arm/stop timers, report a transition or a drop).
-//     It never reads a clock and never touches the network.
+//     It never reads a clock and never touches the network. Every
+//     transition carries a typed Cause (startup, master-down, released,
+//     higher-priority, higher-address, priority, fault, fence,
+//     fault-cleared, sync, shutdown) beside its Reason text; decisions
+//     read the cause, logs and the API show the text.
+//   - The policy beside the machines, as pure functions (policy.go):
+//     EvaluateTracking turns link states, vrrp_script results, the quorum
+//     fence and socket errors into an effective priority and an own fault
+//     (Tracking.Events says what to feed the machine); FollowTransition,
+//     GroupFault and GroupReached are vrrp_sync_group: members follow a
+//     move to MASTER and from MASTER to BACKUP, but never a move that was
+//     itself a following (CauseSync), one member with a fault of its own
+//     holds the whole group in FAULT, and the group's notify scripts run
+//     once every member has arrived. The scripts in testdata/policy
+//     (run by TestPolicyScripts, no root needed) drive machines and these
+//     functions on a fake clock through RFC 5798 §6.4 and sync groups.
 //   - The packet codec (Decode, Advert.Marshal, Checksum) for v2 (with
 //     PASS authentication), v3 over IPv4 (with keepalived's default IPv4
 //     pseudo-header checksum, or without it: V3ChecksumAsV2) and v3 over
@@ -22,8 +37,9 @@
 //     (labels, scopes, nodad), gratuitous ARP and unsolicited NA through
 //     AF_PACKET, link watching through a netlink subscription (FAULT on
 //     down; the socket is reopened, re-joining the group, on link up),
-//     vrrp_script runners, track_interface/track_script weights,
-//     vrrp_sync_group, ordered asynchronous notify scripts, metrics.
+//     vrrp_script runners, ordered asynchronous notify scripts, metrics.
+//     It gathers what the policy functions read, calls them and feeds the
+//     resulting events to the machines; it keeps the I/O and the timers.
 //
 // # Choices
 //
@@ -43,6 +59,10 @@
 //   - preempt_delay: the first lower-priority advert seen in BACKUP starts
 //     the delay; until it ends such adverts are accepted. Seeing an advert
 //     of higher or equal priority resets it.
+//   - Sync-group trackers (track_interface, track_script in
+//     vrrp_sync_group) apply to every member with their weights, as in
+//     keepalived with sync_group_tracking_weight (without it keepalived
+//     treats them as unweighted); this package has no such switch.
 //   - vrrp_script results come from the Node's own runner (interval,
 //     timeout, rise, fall, weight, exit code 0 = success); the cluster
 //     drives placement with SetPriority, not with script results.

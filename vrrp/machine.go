@@ -93,7 +93,7 @@ func (m *Machine) Step(ev Event) []Action {
 		if m.state != StateInit {
 			return nil
 		}
-		return m.enterRunning(e.Now, "startup")
+		return m.enterRunning(e.Now, CauseStartup, "startup")
 	case EvPacket:
 		return m.packet(e)
 	case EvTimer:
@@ -116,23 +116,23 @@ func (m *Machine) Step(ev Event) []Action {
 // killed while master leaves them on the interface, and the restarted
 // one must not hold them beside the real master (keepalived does the
 // same at startup).
-func (m *Machine) enterRunning(now time.Time, reason string) []Action {
+func (m *Machine) enterRunning(now time.Time, cause Cause, reason string) []Action {
 	if m.ownFault || m.syncFault {
 		var acts []Action
 		if m.state == StateInit {
 			acts = append(acts, ActRemoveVIPs{})
 		}
-		return m.transition(acts, now, StateFault, reason+": "+m.faultReason)
+		return m.transition(acts, now, StateFault, cause, reason+": "+m.faultReason)
 	}
 	if m.eff == PriorityOwner {
-		return m.becomeMaster(nil, now, reason+": priority 255 (address owner)")
+		return m.becomeMaster(nil, now, cause, reason+": priority 255 (address owner)")
 	}
 	m.masterAdverInt = m.cfg.AdvertInterval
-	return m.becomeBackup(nil, now, m.masterDown(), reason)
+	return m.becomeBackup(nil, now, m.masterDown(), cause, reason)
 }
 
-func (m *Machine) transition(acts []Action, now time.Time, to State, reason string) []Action {
-	t := ActTransition{From: m.state, To: to, Reason: reason, At: now}
+func (m *Machine) transition(acts []Action, now time.Time, to State, cause Cause, reason string) []Action {
+	t := ActTransition{From: m.state, To: to, Cause: cause, Reason: reason, At: now}
 	m.state = to
 	m.last = t
 	m.counters.Transitions++
@@ -179,7 +179,7 @@ func (m *Machine) advert(prio int) ActSendAdvert {
 	return ActSendAdvert{Advert: a}
 }
 
-func (m *Machine) becomeMaster(acts []Action, now time.Time, reason string) []Action {
+func (m *Machine) becomeMaster(acts []Action, now time.Time, cause Cause, reason string) []Action {
 	acts = m.stopTimer(acts, TimerMasterDown)
 	m.masterAdverInt = m.cfg.AdvertInterval
 	m.preemptUntil = time.Time{}
@@ -197,13 +197,13 @@ func (m *Machine) becomeMaster(acts []Action, now time.Time, reason string) []Ac
 	if g.MasterRefresh > 0 {
 		acts = m.setTimer(acts, TimerGARPRefresh, now.Add(g.MasterRefresh))
 	}
-	return m.transition(acts, now, StateMaster, reason)
+	return m.transition(acts, now, StateMaster, cause, reason)
 }
 
 // becomeBackup enters BACKUP with the down timer at now+down. A master
 // releases its addresses without sending priority 0 (it lost to a
 // better master).
-func (m *Machine) becomeBackup(acts []Action, now time.Time, down time.Duration, reason string) []Action {
+func (m *Machine) becomeBackup(acts []Action, now time.Time, down time.Duration, cause Cause, reason string) []Action {
 	wasMaster := m.state == StateMaster
 	acts = m.stopTimer(acts, TimerAdvert)
 	acts = m.stopTimer(acts, TimerGARPDelay)
@@ -216,7 +216,7 @@ func (m *Machine) becomeBackup(acts []Action, now time.Time, down time.Duration,
 	}
 	m.releaseSeen = false
 	acts = m.setTimer(acts, TimerMasterDown, now.Add(down))
-	return m.transition(acts, now, StateBackup, reason)
+	return m.transition(acts, now, StateBackup, cause, reason)
 }
 
 // leaveMaster sends priority 0 and releases the addresses.
@@ -388,11 +388,11 @@ func (m *Machine) accepted(e EvPacket, a Advert, src netip.Addr) []Action {
 		if m.cfg.Version == 3 {
 			m.masterAdverInt = a.Interval
 		}
-		reason := fmt.Sprintf("higher priority advert from %v (%d > %d)", src, prio, m.eff)
+		cause, reason := CauseHigherPriority, fmt.Sprintf("higher priority advert from %v (%d > %d)", src, prio, m.eff)
 		if prio == m.eff {
-			reason = fmt.Sprintf("equal priority %d advert from higher address %v", prio, src)
+			cause, reason = CauseHigherAddress, fmt.Sprintf("equal priority %d advert from higher address %v", prio, src)
 		}
-		acts := m.becomeBackup(nil, now, m.masterDown(), reason)
+		acts := m.becomeBackup(nil, now, m.masterDown(), cause, reason)
 		m.setMaster(src)
 		return acts
 	default:
@@ -430,11 +430,11 @@ func (m *Machine) timer(e EvTimer) []Action {
 	now := e.Now
 	switch {
 	case e.Kind == TimerMasterDown && m.state == StateBackup:
-		reason := fmt.Sprintf("no advert for Master_Down_Interval %v", m.masterDown())
+		cause, reason := CauseMasterDown, fmt.Sprintf("no advert for Master_Down_Interval %v", m.masterDown())
 		if m.releaseSeen {
-			reason = fmt.Sprintf("master released (priority 0), skew time %v elapsed", m.skew())
+			cause, reason = CauseReleased, fmt.Sprintf("master released (priority 0), skew time %v elapsed", m.skew())
 		}
-		return m.becomeMaster(nil, now, reason)
+		return m.becomeMaster(nil, now, cause, reason)
 	case e.Kind == TimerAdvert && m.state == StateMaster:
 		acts := []Action{m.advert(m.eff)}
 		return m.setTimer(acts, TimerAdvert, now.Add(m.cfg.AdvertInterval))
@@ -454,7 +454,7 @@ func (m *Machine) priority(e EvPriority) []Action {
 	m.base = e.Base
 	m.eff = EffectivePriority(e.Base, e.Effective-e.Base)
 	if m.state == StateBackup && m.eff == PriorityOwner {
-		return m.becomeMaster(nil, e.Now, "priority raised to 255 (address owner)")
+		return m.becomeMaster(nil, e.Now, CausePriority, "priority raised to 255 (address owner)")
 	}
 	return nil
 }
@@ -465,10 +465,17 @@ func (m *Machine) fault(e EvFault) []Action {
 	if e.Fault {
 		m.faultReason = e.Reason
 	}
-	return m.applyFault(e.Now, was, e.Reason)
+	cause := e.Cause
+	if cause == CauseNone {
+		cause = CauseFaultCleared
+		if e.Fault {
+			cause = CauseFault
+		}
+	}
+	return m.applyFault(e.Now, was, cause, e.Reason)
 }
 
-func (m *Machine) applyFault(now time.Time, was bool, reason string) []Action {
+func (m *Machine) applyFault(now time.Time, was bool, cause Cause, reason string) []Action {
 	is := m.ownFault || m.syncFault
 	switch {
 	case m.state == StateInit || m.state == StateStopped:
@@ -477,9 +484,9 @@ func (m *Machine) applyFault(now time.Time, was bool, reason string) []Action {
 		acts := m.leaveMaster(nil)
 		acts = m.stopAll(acts)
 		m.masterAddr = netip.Addr{}
-		return m.transition(acts, now, StateFault, reason)
+		return m.transition(acts, now, StateFault, cause, reason)
 	case !is && was && m.state == StateFault:
-		return m.enterRunning(now, reason)
+		return m.enterRunning(now, cause, reason)
 	}
 	return nil
 }
@@ -494,19 +501,19 @@ func (m *Machine) sync(e EvSync) []Action {
 		was := m.ownFault || m.syncFault
 		m.syncFault = true
 		m.faultReason = e.Reason
-		return m.applyFault(e.Now, was, reason)
+		return m.applyFault(e.Now, was, CauseSync, reason)
 	case StateBackup, StateMaster:
 		was := m.ownFault || m.syncFault
 		m.syncFault = false
 		if m.state == StateFault {
-			return m.applyFault(e.Now, was, reason)
+			return m.applyFault(e.Now, was, CauseSync, reason)
 		}
 		if e.To == StateMaster && m.state == StateBackup {
-			return m.becomeMaster(nil, e.Now, reason)
+			return m.becomeMaster(nil, e.Now, CauseSync, reason)
 		}
 		if e.To == StateBackup && m.state == StateMaster {
 			m.masterAdverInt = m.cfg.AdvertInterval
-			return m.becomeBackup(nil, e.Now, m.masterDown(), reason)
+			return m.becomeBackup(nil, e.Now, m.masterDown(), CauseSync, reason)
 		}
 	}
 	return nil
@@ -518,7 +525,7 @@ func (m *Machine) shutdown(now time.Time) []Action {
 	}
 	acts := m.leaveMaster(nil)
 	acts = m.stopAll(acts)
-	return m.transition(acts, now, StateStopped, "shutdown")
+	return m.transition(acts, now, StateStopped, CauseShutdown, "shutdown")
 }
 
 // OwnFault reports whether the instance's own fault (not a sync-group

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +43,7 @@ type StateChange struct {
 	Group    string
 	VRID     int
 	From, To State
+	Cause    Cause
 	Reason   string
 	Priority int
 	At       time.Time
@@ -573,36 +573,20 @@ func (n *Node) transitioned(inst *instance, t ActTransition) {
 	inst.notify.enqueue(notifyJobs(inst.cfg.Notify, "INSTANCE", inst.cfg.Name, t.To, inst.m.Priority())...)
 	if n.opts.onChange != nil {
 		n.opts.onChange(StateChange{Instance: inst.cfg.Name, Group: gname, VRID: inst.cfg.VRID, From: t.From, To: t.To,
-			Reason: t.Reason, Priority: inst.m.Priority(), At: t.At})
+			Cause: t.Cause, Reason: t.Reason, Priority: inst.m.Priority(), At: t.At})
 	}
 	g := inst.group
 	if g == nil {
 		return
 	}
-	if !strings.HasPrefix(t.Reason, "sync group") && !inst.closed {
-		follow := StateInit
-		switch {
-		case t.To == StateMaster:
-			follow = StateMaster
-		case t.From == StateMaster && t.To == StateBackup:
-			follow = StateBackup
-		}
-		if follow != StateInit {
-			for _, o := range g.members {
-				if o != inst {
-					n.step(o, EvSync{Now: t.At, To: follow, Reason: fmt.Sprintf("%s %s: %s", inst.cfg.Name, t.To, t.Reason)})
-				}
-			}
+	view := g.view()
+	if i := slices.Index(g.members, inst); i >= 0 {
+		for _, s := range FollowTransition(view, i, t) {
+			n.step(g.members[s.Member], EvSync{Now: t.At, To: s.To, Reason: s.Reason})
 		}
 	}
 	// Group notify once every member has reached the same state.
-	all := true
-	for _, o := range g.members {
-		if o.m.State() != t.To {
-			all = false
-		}
-	}
-	if all && g.lastState != t.To {
+	if GroupReached(view, g.lastState, t.To) {
 		g.lastState = t.To
 		n.log.Info("vrrp sync group transition", "group", g.cfg.Name, "to", t.To.String())
 		g.notify.enqueue(notifyJobs(g.cfg.Notify, "GROUP", g.cfg.Name, t.To, inst.m.Priority())...)

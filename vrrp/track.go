@@ -2,8 +2,6 @@ package vrrp
 
 import (
 	"context"
-	"slices"
-	"strings"
 )
 
 // Tracking: link state, vrrp_script results and sync-group fault levels
@@ -11,101 +9,44 @@ import (
 // node lock.
 
 // evaluate recomputes an instance's effective priority and fault from
-// its interface, tracked interfaces and scripts.
+// its interface, tracked interfaces and scripts (EvaluateTracking) and
+// feeds the machine what changed.
 func (n *Node) evaluate(inst *instance) {
 	if inst.closed {
 		return
 	}
-	c := inst.cfg
-	var weights []int
-	var faults []string
-	if inst.setupErr != "" {
-		faults = append(faults, inst.setupErr)
-	}
-	if inst.fenced {
-		faults = append(faults, "quorum fence: no contact with a quorum of the group")
-	}
-	if !c.DontTrackPrimary && !n.links[c.Interface] {
-		faults = append(faults, "interface "+c.Interface+" down")
-	}
-	ifs, scripts := c.TrackInterfaces, c.TrackScripts
+	in := TrackInput{Instance: inst.cfg, Scripts: n.cfg.Scripts, Base: inst.base, Links: n.links,
+		ScriptOK: n.scriptOK, SetupErr: inst.setupErr, Fenced: inst.fenced}
 	if inst.group != nil {
-		ifs = append(slices.Clip(ifs), inst.group.cfg.TrackInterfaces...)
-		scripts = append(slices.Clip(scripts), inst.group.cfg.TrackScripts...)
+		in.Group = &inst.group.cfg
 	}
-	for _, t := range ifs {
-		up := n.links[t.Name] != t.Reverse
-		switch {
-		case t.Weight == 0 && !up:
-			faults = append(faults, "tracked interface "+t.Name+" down")
-		case t.Weight > 0 && up, t.Weight < 0 && !up:
-			weights = append(weights, t.Weight)
+	r := EvaluateTracking(in)
+	for _, ev := range r.Events(n.opts.now(), inst.base, inst.m) {
+		if _, ok := ev.(EvPriority); ok {
+			n.log.Info("vrrp priority changed", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "base", inst.base, "effective", r.Priority)
 		}
-	}
-	for _, t := range scripts {
-		sc := n.scriptConfig(t.Name)
-		ok, known := n.scriptOK[t.Name]
-		if !known {
-			ok = !sc.InitFail
-		}
-		w, rev := sc.Weight, sc.Reverse
-		if t.OverrideWeight {
-			w, rev = t.Weight, t.Reverse
-		}
-		ok = ok != rev
-		switch {
-		case w == 0 && !ok:
-			faults = append(faults, "tracked script "+t.Name+" failed")
-		case w > 0 && ok, w < 0 && !ok:
-			weights = append(weights, w)
-		}
-	}
-	now := n.opts.now()
-	eff := EffectivePriority(inst.base, weights...)
-	if eff != inst.m.Priority() || inst.base != inst.m.BasePriority() {
-		n.log.Info("vrrp priority changed", "instance", c.Name, "vrid", c.VRID, "base", inst.base, "effective", eff)
-		n.step(inst, EvPriority{Now: now, Base: inst.base, Effective: eff})
-	}
-	fault := len(faults) > 0
-	if fault != inst.m.OwnFault() || (fault && strings.Join(faults, "; ") != inst.m.FaultReason()) {
-		reason := strings.Join(faults, "; ")
-		if !fault {
-			reason = "fault cleared"
-		}
-		n.step(inst, EvFault{Now: now, Fault: fault, Reason: reason})
+		n.step(inst, ev)
 	}
 }
 
-func (n *Node) scriptConfig(name string) ScriptConfig {
-	for _, s := range n.cfg.Scripts {
-		if s.Name == name {
-			return s
-		}
+// members returns the group policy's view of a sync group.
+func (g *syncGroup) view() []GroupMember {
+	v := make([]GroupMember, len(g.members))
+	for i, m := range g.members {
+		v[i] = GroupMember{Name: m.cfg.Name, State: m.m.State(), OwnFault: m.m.OwnFault(), FaultReason: m.m.FaultReason(), Closed: m.closed}
 	}
-	return ScriptConfig{Name: name}
+	return v
 }
 
 // syncGroupsLevel puts every member of a group with a faulty member in
-// FAULT and releases them when no member is faulty.
+// FAULT and releases them when no member is faulty (GroupFault).
 func (n *Node) syncGroupsLevel() {
 	now := n.opts.now()
 	for _, g := range n.groups {
-		any := ""
-		for _, m := range g.members {
-			if m.m.OwnFault() && !m.closed {
-				any = m.cfg.Name + ": " + m.m.FaultReason()
-			}
-		}
-		if (any != "") == g.fault {
-			continue
-		}
-		g.fault = any != ""
-		for _, m := range g.members {
-			if g.fault {
-				n.step(m, EvSync{Now: now, To: StateFault, Reason: any})
-			} else {
-				n.step(m, EvSync{Now: now, To: StateBackup, Reason: "all members healthy"})
-			}
+		var steps []GroupStep
+		g.fault, steps = GroupFault(g.view(), g.fault)
+		for _, s := range steps {
+			n.step(g.members[s.Member], EvSync{Now: now, To: s.To, Reason: s.Reason})
 		}
 	}
 }

@@ -26,6 +26,46 @@ func (s State) String() string {
 	return "UNKNOWN"
 }
 
+// Cause is why a transition happened, typed: the sync-group policy and
+// the tests decide on it, never on the reason text.
+type Cause int
+
+// Causes of transitions.
+const (
+	CauseNone           Cause = iota
+	CauseStartup              // EvStart: INIT → BACKUP, MASTER (owner) or FAULT
+	CauseMasterDown           // BACKUP → MASTER: Master_Down_Interval without an advert
+	CauseReleased             // BACKUP → MASTER: Skew_Time after a priority-0 advert
+	CauseHigherPriority       // MASTER → BACKUP: an advert of higher priority
+	CauseHigherAddress        // MASTER → BACKUP: equal priority from a higher primary address
+	CausePriority             // BACKUP → MASTER: priority raised to 255 (address owner)
+	CauseFault                // → FAULT: the instance's own fault (link, tracker, socket)
+	CauseFence                // → FAULT: the quorum fence
+	CauseFaultCleared         // FAULT → BACKUP/MASTER: the instance's own fault cleared
+	CauseSync                 // following a sync-group member (EvSync)
+	CauseShutdown             // → STOP
+)
+
+var causeNames = [...]string{"none", "startup", "master-down", "released", "higher-priority", "higher-address",
+	"priority", "fault", "fence", "fault-cleared", "sync", "shutdown"}
+
+func (c Cause) String() string {
+	if c >= 0 && int(c) < len(causeNames) {
+		return causeNames[c]
+	}
+	return "unknown"
+}
+
+// ParseCause is the inverse of Cause.String.
+func ParseCause(s string) (Cause, bool) {
+	for i, n := range causeNames {
+		if n == s {
+			return Cause(i), true
+		}
+	}
+	return CauseNone, false
+}
+
 // DropReason names why a received packet was discarded. The values are
 // the "reason" label of quadrature_vrrp_packets_dropped_total.
 type DropReason string
@@ -150,11 +190,14 @@ type EvPriority struct {
 }
 
 // EvFault sets or clears the instance's own fault (interface or
-// unweighted tracker down).
+// unweighted tracker down). Cause is the cause of the transition it may
+// make; zero means CauseFault when Fault is set and CauseFaultCleared
+// when it is not (CauseFence for the quorum fence).
 type EvFault struct {
 	Now    time.Time
 	Fault  bool
 	Reason string
+	Cause  Cause
 }
 
 // EvSync is a sync-group peer's transition that this instance must
@@ -202,8 +245,11 @@ type ActSetTimer struct {
 type ActStopTimer struct{ Kind TimerKind }
 
 // ActTransition reports a state change (log, notify scripts, metrics).
+// Cause says what made it (policy decisions read it); Reason says it in
+// words (logs, API).
 type ActTransition struct {
 	From, To State
+	Cause    Cause
 	Reason   string
 	At       time.Time
 }
