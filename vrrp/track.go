@@ -29,7 +29,7 @@ func (n *Node) evaluate(inst *instance) {
 	}
 }
 
-// members returns the group policy's view of a sync group.
+// view returns the group policy's view of a sync group.
 func (g *syncGroup) view() []GroupMember {
 	v := make([]GroupMember, len(g.members))
 	for i, m := range g.members {
