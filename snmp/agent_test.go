@@ -501,3 +501,28 @@ func TestAgentTCP(t *testing.T) {
 		t.Errorf("virtualServerPort over TCP: %+v", v)
 	}
 }
+
+func TestAgentWithoutMaster(t *testing.T) {
+	// Nothing listens: Run keeps retrying and returns nil when stopped.
+	opts := testOptions(filepath.Join(t.TempDir(), "absent.sock"))
+	a, err := New(opts, &memSource{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	if a.Connected() || a.Sessions() != 0 {
+		t.Errorf("connected %v sessions %d without a master", a.Connected(), a.Sessions())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}

@@ -155,7 +155,8 @@ func buildKeepalivedVRRP(b *tableBuilder, insts []VRRPInstance) {
 	for _, c := range kaAddressCols {
 		b.object(oidKaAddressEntry.Append(c))
 	}
-	groups := map[string]uint32{}
+	groups := map[string]uint32{}  // sync group name → its index
+	members := map[uint32]uint32{} // group index → members so far
 	for i, in := range insts {
 		idx := uint32(i + 1)
 		col := func(c uint32) OID { return oidVrrpInstance.Append(c, idx) }
@@ -187,7 +188,10 @@ func buildKeepalivedVRRP(b *tableBuilder, insts []VRRPInstance) {
 				groups[in.SyncGroup] = gi
 				b.str(sg.Append(2, gi), in.SyncGroup)
 			}
-			b.str(sgm.Append(2, gi, idx), in.Name)
+			// The member index is the position in the group, not the
+			// instance's index (KEEPALIVED-MIB says so).
+			members[gi]++
+			b.str(sgm.Append(2, gi, members[gi]), in.Name)
 		}
 		b.integer(col(27), truth(in.Accept))
 		b.integer(col(30), int64(in.Version))

@@ -65,6 +65,31 @@ func TestBuildTableValues(t *testing.T) {
 	}
 }
 
+func TestSyncGroups(t *testing.T) {
+	s := fixture(3, time.Now())
+	s.Instances[0].SyncGroup = "G2"
+	s.Instances[2].SyncGroup = "G1"
+	tbl := BuildTable(s, MIBs{VRRP: true}, false, time.Now())
+	var got []string
+	for _, v := range tbl.Vars() {
+		if v.Name.HasPrefix(MustOID("1.3.6.1.4.1.9586.100.5.2.1")) || v.Name.HasPrefix(MustOID("1.3.6.1.4.1.9586.100.5.2.2")) {
+			got = append(got, v.Name.String()+"="+string(v.Value.([]byte)))
+		}
+	}
+	// Groups numbered by first appearance; members by position in
+	// their group.
+	want := []string{
+		"1.3.6.1.4.1.9586.100.5.2.1.1.2.1=G2",
+		"1.3.6.1.4.1.9586.100.5.2.1.1.2.2=G1",
+		"1.3.6.1.4.1.9586.100.5.2.2.1.2.1.1=VI_1",
+		"1.3.6.1.4.1.9586.100.5.2.2.1.2.2.1=VI_2",
+		"1.3.6.1.4.1.9586.100.5.2.2.1.2.2.2=VI_6",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("sync groups:\n got %v\nwant %v", got, want)
+	}
+}
+
 func TestBuildTableMIBSelection(t *testing.T) {
 	s := fixture(3, time.Now())
 	count := func(m MIBs, root OID) int {

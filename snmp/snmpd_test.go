@@ -282,7 +282,7 @@ func TestSnmpdIntegration(t *testing.T) {
 		ka + ".2.6.1.5.1.2": `Gauge32: 24`,
 		// sync group and member
 		ka + ".2.1.1.2.1":   `STRING: "G1"`,
-		ka + ".2.2.1.2.1.2": `STRING: "VI_2"`,
+		ka + ".2.2.1.2.1.1": `STRING: "VI_2"`,
 		// virtualServerTable
 		ka + ".3.3.1.2.1":  `INTEGER: 2`,
 		ka + ".3.3.1.6.1":  `Hex-STRING: CB 00 71 0A`,

@@ -7,9 +7,10 @@ import (
 
 // Source is what the agent gives the subagent: one consistent picture of
 // the node, read when a request needs a fresher one than the cache
-// (Options.CacheTTL). Snapshot is called from the subagent's goroutine,
-// must not block for long, and the subagent does not modify or keep what
-// it returns beyond building its tables.
+// (Options.CacheTTL). Snapshot is called from the subagent's goroutine
+// and, for notifications, from NotifyStateChange's caller, so it must be
+// safe for concurrent use and must not block for long. The subagent
+// neither modifies what it returns nor keeps it beyond the cache.
 type Source interface {
 	Snapshot() Snapshot
 }
