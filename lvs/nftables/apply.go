@@ -1,14 +1,16 @@
 package nftables
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
 
 	"quadrature/lvs"
 )
@@ -17,11 +19,12 @@ import (
 // of absent objects are treated as additions and deletions of absent
 // objects are ignored: the result is the desired state either way.
 func applyPlan(cur lvs.Table, p lvs.Plan) lvs.Table {
-	svcs := map[lvs.ServiceKey]*lvs.Service{}
-	for _, s := range cur.Normalize().Services {
+	svcs := make(map[lvs.ServiceKey]*lvs.Service, len(cur.Services))
+	for _, s := range cur.Services {
 		s := s
 		svcs[s.Key] = &s
 	}
+	touched := map[lvs.ServiceKey]bool{}
 	for _, k := range p.DeleteServices {
 		delete(svcs, k)
 	}
@@ -30,7 +33,6 @@ func applyPlan(cur lvs.Table, p lvs.Plan) lvs.Table {
 			s.Destinations = old.Destinations
 		}
 		s := s
-		s.Destinations = slices.Clone(s.Destinations)
 		svcs[s.Key] = &s
 	}
 	for _, s := range p.AddServices {
@@ -38,24 +40,54 @@ func applyPlan(cur lvs.Table, p lvs.Plan) lvs.Table {
 		s.Destinations = slices.Clone(s.Destinations)
 		svcs[s.Key] = &s
 	}
-	setDest := func(c lvs.DestChange, del bool) {
-		s, ok := svcs[c.Service]
-		if !ok {
-			return
-		}
-		s.Destinations = slices.DeleteFunc(s.Destinations, func(d lvs.Destination) bool { return d.Key() == c.Dest.Key() })
-		if !del {
-			s.Destinations = append(s.Destinations, c.Dest)
-		}
+	// Destination changes, grouped by service (one index per service,
+	// not a scan per change: a plan can carry 50,000 of them).
+	type change struct {
+		d   lvs.Destination
+		del bool
 	}
+	byService := map[lvs.ServiceKey][]change{}
 	for _, c := range p.DeleteDests {
-		setDest(c, true)
+		byService[c.Service] = append(byService[c.Service], change{c.Dest, true})
 	}
 	for _, c := range p.UpdateDests {
-		setDest(c, false)
+		byService[c.Service] = append(byService[c.Service], change{c.Dest, false})
 	}
 	for _, c := range p.AddDests {
-		setDest(c, false)
+		byService[c.Service] = append(byService[c.Service], change{c.Dest, false})
+	}
+	for k, cs := range byService {
+		s, ok := svcs[k]
+		if !ok {
+			continue
+		}
+		touched[k] = true
+		idx := make(map[lvs.DestKey]int, len(s.Destinations))
+		ds := slices.Clone(s.Destinations)
+		for i, d := range ds {
+			idx[d.Key()] = i
+		}
+		gone := map[int]bool{}
+		for _, c := range cs {
+			i, there := idx[c.d.Key()]
+			switch {
+			case c.del && there:
+				gone[i] = true
+			case !c.del && there:
+				ds[i] = c.d
+				delete(gone, i)
+			case !c.del:
+				idx[c.d.Key()] = len(ds)
+				ds = append(ds, c.d)
+			}
+		}
+		out := ds[:0]
+		for i, d := range ds {
+			if !gone[i] {
+				out = append(out, d)
+			}
+		}
+		s.Destinations = out
 	}
 	var out lvs.Table
 	for _, s := range svcs {
@@ -64,26 +96,29 @@ func applyPlan(cur lvs.Table, p lvs.Plan) lvs.Table {
 	return out.Normalize()
 }
 
-// Apply makes the table match the result of applying p to the table of the
-// last Read, in one netlink batch: services whose rules change are
-// rewritten (their chain flushed and refilled), untouched services and the
-// counters of unchanged destinations are left alone. If the batch fails
-// (for example because the table drifted since the Read), Apply rebuilds
-// the whole table in one batch instead, atomically.
+// Apply makes the table match the result of applying p to the table last
+// read or written, in one netlink batch, without reading the kernel: the
+// backend keeps what it last wrote (or read), diffs it against the result
+// and sends only the chains, rules and elements that differ. The batch
+// carries the ruleset generation that state belongs to, so the kernel
+// refuses it if anything committed since (another process, another
+// table); Apply then reads the table and tries again. If a batch fails
+// otherwise (the table drifted), Apply rebuilds the whole table in one
+// batch, atomically.
 func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 	if p.Timeouts != nil && !dp.warnedTimeouts {
 		dp.warnedTimeouts = true
 		dp.log.Warn("lvs_timeouts not applied: the nftables backend uses conntrack timeouts")
 	}
-	cur := dp.cur
-	if cur == nil {
-		var err error
-		if cur, err = dp.readState(ctx, false); err != nil {
+	if dp.nl == nil {
+		return errors.New("nftables backend: closed")
+	}
+	if dp.cur == nil || dp.gen == 0 {
+		if _, err := dp.refresh(ctx); err != nil {
 			return err
 		}
 	}
-	dp.cur = nil // the next Apply reads again
-	desired := applyPlan(cur.Table(), p)
+	desired := applyPlan(dp.curTable, p)
 	for _, s := range desired.Services {
 		if err := CheckService(s); err != nil {
 			return err
@@ -92,12 +127,22 @@ func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := dp.program(cur, desired, false)
+	err := dp.program(ctx, desired, false)
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, syscall.ERESTART) {
+		// Something else committed: read the table and diff again.
+		if _, err2 := dp.refresh(ctx); err2 != nil {
+			return err2
+		}
+		if err = dp.program(ctx, desired, false); err == nil {
+			return nil
+		}
+	}
 	dp.log.Warn("incremental update failed, rebuilding the table", "err", err)
-	if err2 := dp.program(cur, desired, true); err2 != nil {
+	if err2 := dp.program(ctx, desired, true); err2 != nil {
+		dp.cur = nil
 		return classify("apply", fmt.Errorf("%w (rebuild: %w)", err, err2))
 	}
 	return nil
@@ -116,9 +161,8 @@ func (dp *DataPlane) Sync(ctx context.Context, desired lvs.Table) (bool, error) 
 	return true, dp.Apply(ctx, lvs.Diff(cur, desired, lvs.Options{OwnWholeTable: true}))
 }
 
-func comment(r record) []byte { return userdata.AppendString(nil, userdata.TypeComment, r.String()) }
-
-// idAlloc hands out the lowest IDs not in use.
+// idAlloc hands out IDs above every ID the table uses: an ID that went
+// away (with its persistence entries and counters) is not reused soon.
 type idAlloc struct {
 	used map[uint32]bool
 	next uint32
@@ -127,6 +171,9 @@ type idAlloc struct {
 func (a *idAlloc) get() uint32 {
 	for {
 		a.next++
+		if a.next >= 1<<31 {
+			a.next = 1
+		}
 		if !a.used[a.next] {
 			a.used[a.next] = true
 			return a.next
@@ -134,302 +181,322 @@ func (a *idAlloc) get() uint32 {
 	}
 }
 
-// batch accumulates the netlink messages of one Apply.
-type batch struct {
-	c     *nftables.Conn
-	table *nftables.Table
-	cur   *state // what the table holds: only existing chains and sets are flushed
-	stats []nftables.SetElement
-	err   error
-}
-
-func (b *batch) chain(name string) *nftables.Chain {
-	return &nftables.Chain{Name: name, Table: b.table}
-}
-
-// rewriteChain (re)creates a regular chain and empties it.
-func (b *batch) rewriteChain(name string) *nftables.Chain {
-	ch := b.c.AddChain(b.chain(name))
-	if b.cur.Chains[name] {
-		b.c.FlushChain(ch)
+// render lays desired out as objects, keeping the IDs of the services and
+// destinations that cur already has.
+func render(cur *state, desired lvs.Table, ids *idAlloc) *objects {
+	w := newObjects()
+	w.TableExists, w.Infra = true, true
+	destsOf := map[uint32]map[lvs.DestKey]uint32{}
+	for id, d := range cur.Dests {
+		m := destsOf[d.Svc]
+		if m == nil {
+			m = map[lvs.DestKey]uint32{}
+			destsOf[d.Svc] = m
+		}
+		k := lvs.DestKey{Addr: d.Addr, Port: d.Port}
+		if old, dup := m[k]; !dup || id < old {
+			m[k] = id
+		}
 	}
-	return ch
-}
-
-func (b *batch) rule(ch *nftables.Chain, r record, e []expr.Any) {
-	b.c.AddRule(&nftables.Rule{Table: b.table, Chain: ch, Exprs: e, UserData: comment(r)})
-}
-
-func (b *batch) addSet(s *nftables.Set, elems []nftables.SetElement) {
-	if err := b.c.AddSet(s, elems); err != nil && b.err == nil {
-		b.err = err
-	}
-}
-
-// skeleton writes the table, its base chains and their fixed rules.
-func (b *batch) skeleton(masq bool) {
-	b.c.AddTable(b.table)
-	base := []struct {
-		name string
-		hook *nftables.ChainHook
-		prio *nftables.ChainPriority
-		typ  nftables.ChainType
-	}{
-		{chainPrerouting, nftables.ChainHookPrerouting, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT},
-		{chainOutput, nftables.ChainHookOutput, nftables.ChainPriorityNATDest, nftables.ChainTypeNAT},
-		{chainPostrouting, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, nftables.ChainTypeNAT},
-		{chainStatsPre, nftables.ChainHookPrerouting, nftables.ChainPriorityFilter, nftables.ChainTypeFilter},
-		{chainStatsOut, nftables.ChainHookOutput, nftables.ChainPriorityFilter, nftables.ChainTypeFilter},
-	}
-	chains := map[string]*nftables.Chain{}
-	for _, c := range base {
-		ch := b.c.AddChain(&nftables.Chain{Name: c.name, Table: b.table, Hooknum: c.hook, Priority: c.prio, Type: c.typ})
-		b.c.FlushChain(ch)
-		chains[c.name] = ch
-	}
-	b.c.AddChain(b.chain(chainServices))
-	b.addSet(statsSet(b.table, statsIn), nil)
-	b.addSet(statsSet(b.table, statsOut), nil)
-	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
-	b.rule(chains[chainPrerouting], record{Kind: kindInfra, Infra: infraPreJump}, jump)
-	b.rule(chains[chainOutput], record{Kind: kindInfra, Infra: infraOutJump}, jump)
-	if masq {
-		b.rule(chains[chainPostrouting], record{Kind: kindInfra, Infra: infraMasq}, masqExprs())
-	}
-	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraPreIn}, statsExprs(false))
-	b.rule(chains[chainStatsPre], record{Kind: kindInfra, Infra: infraPreOut}, statsExprs(true))
-	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraOutIn}, statsExprs(false))
-	b.rule(chains[chainStatsOut], record{Kind: kindInfra, Infra: infraOutOut}, statsExprs(true))
-}
-
-func headerOf(id uint32, s lvs.Service) record {
-	return record{Kind: kindService, SvcID: id, Key: s.Key, Scheduler: s.Scheduler,
-		Persistence: persistSeconds(s.Persistence), Netmask: s.Netmask}
-}
-
-func servicesEqual(a, b lvs.Service) bool {
-	return lvs.Table{Services: []lvs.Service{a}}.CanonicalText() == lvs.Table{Services: []lvs.Service{b}}.CanonicalText()
-}
-
-// program writes one batch that turns cur into desired. With rebuild it
-// deletes and recreates the whole table instead of patching it.
-func (dp *DataPlane) program(cur *state, desired lvs.Table, rebuild bool) error {
-	b := &batch{c: dp.conn, table: dp.table}
-	masq := dp.opts.Masquerade == MasqueradeDNAT
-	if rebuild {
-		b.c.AddTable(b.table)
-		b.c.DelTable(b.table)
-		cur = decodeState(dump{}, masq)
-	}
-	b.cur = cur
-	if !cur.InfraOK {
-		b.skeleton(masq)
-	}
-	ids := &idAlloc{used: map[uint32]bool{}}
-	for id := range cur.UsedIDs {
-		ids.used[id] = true
-	}
-	w := &wanted{chains: map[string]bool{}, sets: map[string]bool{statsIn: true, statsOut: true}, stats: map[uint32]bool{}}
-	// The dispatch chain is rewritten when a service appears, goes away or
-	// changes its header (a service went away if the counts differ, since
-	// every desired key is checked).
-	dispatchDirty := !cur.InfraOK || len(cur.Services) != len(desired.Services)
-	headers := make([]record, len(desired.Services))
-	for i, s := range desired.Services {
-		old := cur.Services[s.Key]
+	for _, s := range desired.Services {
 		var id uint32
-		if old != nil {
-			id = old.ID
+		if ss := cur.Services[s.Key]; ss != nil {
+			id = ss.ID
 		} else {
 			id = ids.get()
 		}
-		headers[i] = headerOf(id, s)
-		if old == nil || old.Header != headers[i] || !old.Valid {
-			dispatchDirty = true
-		}
-		b.service(s, headers[i], old, ids, w)
-	}
-	if dispatchDirty {
-		ch := b.rewriteChain(chainServices)
-		for i, s := range desired.Services {
-			b.rule(ch, headers[i], dispatchExprs(s.Key, headers[i].SvcID))
-		}
-	}
-	b.addElements(statsSet(b.table, statsIn), b.stats)
-	b.addElements(statsSet(b.table, statsOut), b.stats)
-	if !rebuild {
-		dp.collect(b, cur, w)
-	}
-	if b.err != nil {
-		return b.err
-	}
-	return dp.conn.Flush()
-}
-
-// wanted collects the chains, sets and counter elements the desired table
-// uses; collect deletes the rest.
-type wanted struct {
-	chains, sets map[string]bool
-	stats        map[uint32]bool
-}
-
-// service writes the chains and maps of one desired service whose kernel
-// state (old, nil if absent) differs from it, and records what it uses.
-func (b *batch) service(s lvs.Service, hdr record, old *svcState, ids *idAlloc, w *wanted) {
-	cur, id := b.cur, hdr.SvcID
-	oldValid := old != nil && old.Valid && cur.InfraOK
-	// Destination chains reference the persistence sets, whose names
-	// carry the timeout and netmask: a change of those rewrites them.
-	samePersist := old != nil && old.Header.Persistence == hdr.Persistence && old.Header.Netmask == hdr.Netmask
-	destIDs := make([]uint32, len(s.Destinations))
-	weights := make([]int32, len(s.Destinations))
-	newDest := make([]bool, len(s.Destinations))
-	persist := make([]string, len(s.Destinations))
-	setsThere := true
-	for i, d := range s.Destinations {
-		if old != nil {
-			destIDs[i] = old.DestIDs[d.Key()]
-		}
-		if destIDs[i] == 0 {
-			destIDs[i] = ids.get()
-			newDest[i] = true
-		}
-		weights[i] = d.Weight
-		w.chains[destChainName(id, destIDs[i])] = true
-		w.stats[destIDs[i]] = true
-		if s.Persistence > 0 {
-			persist[i] = persistSetName(id, destIDs[i], hdr.Persistence, hdr.Netmask)
-			w.sets[persist[i]] = true
-			setsThere = setsThere && cur.Sets[persist[i]]
-		}
-	}
-	w.chains[svcChainName(id)] = true
-	if oldValid && old.Header == hdr && servicesEqual(old.Service, s) && setsThere {
-		return // unchanged
-	}
-	for i, d := range s.Destinations {
-		did := destIDs[i]
-		if persist[i] != "" {
-			b.addSet(&nftables.Set{Table: b.table, Name: persist[i], KeyType: addrType(s.Key.Family),
-				HasTimeout: true, Dynamic: true, Timeout: s.Persistence}, nil)
-		}
-		if oldValid && !newDest[i] && samePersist && cur.StatElems[did] {
-			continue // chain and counters stay
-		}
-		ch := b.rewriteChain(destChainName(id, did))
-		var l4set *nftables.Set
-		if s.Key.IsFWMark() && d.Port != 0 {
-			l4set = &nftables.Set{Table: b.table, Anonymous: true, Constant: true, KeyType: nftables.TypeInetProto}
-			b.addSet(l4set, []nftables.SetElement{{Key: []byte{byte(lvs.TCP)}}, {Key: []byte{byte(lvs.UDP)}}})
-		}
-		b.rule(ch, record{Kind: kindDest, SvcID: id, DestID: did, Addr: d.Addr, Port: d.Port},
-			destExprs(s.Key, s.Netmask, persist[i], did, d, l4set))
-		if !cur.StatElems[did] {
-			b.stats = append(b.stats, nftables.SetElement{Key: native32(markOf(did))})
-		}
-	}
-	ch := b.rewriteChain(svcChainName(id))
-	// One rule per destination: its weight record and, for a persistent
-	// service, the way back to it for a client in its persistence set.
-	for i, did := range destIDs {
-		b.rule(ch, record{Kind: kindWeight, SvcID: id, DestID: did, Weight: weights[i]},
-			weightExprs(s.Key.Family, s.Netmask, persist[i], id, did))
-	}
-	slots, n := layout(s.Scheduler, destIDs, weights)
-	var vmap *nftables.Set
-	if n > 0 {
-		vmap = anonMap(b.table, nftables.TypeInteger, binaryutil.BigEndian, true)
-		b.addSet(vmap, slotElements(id, slots))
-	}
-	b.rule(ch, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, schedExprs(s, n, vmap))
-	b.rule(ch, record{Kind: kindEnd, SvcID: id}, endExprs())
-}
-
-// collect deletes what the table holds and desired does not: service
-// chains first (dropping their jumps), then destination chains, counter
-// set elements and sets.
-func (dp *DataPlane) collect(b *batch, cur *state, w *wanted) {
-	var svc, dst []string
-	for c := range cur.Chains {
-		if w.chains[c] {
-			continue
-		}
-		s, d, ok := chainIDs(c)
-		switch {
-		case !ok:
-		case d != 0:
-			dst = append(dst, c)
-		case s != 0:
-			svc = append(svc, c)
-		}
-	}
-	slices.Sort(svc)
-	slices.Sort(dst)
-	for _, c := range svc {
-		b.c.DelChain(b.chain(c))
-	}
-	for _, c := range dst {
-		b.c.DelChain(b.chain(c))
-	}
-	var gone []nftables.SetElement
-	for id := range cur.StatElems {
-		if !w.stats[id] {
-			gone = append(gone, nftables.SetElement{Key: native32(markOf(id))})
-		}
-	}
-	slices.SortFunc(gone, func(x, y nftables.SetElement) int { return slices.Compare(x.Key, y.Key) })
-	for _, name := range []string{statsIn, statsOut} {
-		if !cur.Sets[name] {
-			continue
-		}
-		for rest := gone; len(rest) > 0; {
-			n := min(len(rest), 512)
-			if err := b.c.SetDeleteElements(statsSet(b.table, name), rest[:n]); err != nil && b.err == nil {
-				b.err = err
+		h := headerOf(id, s)
+		ws := make([]int32, len(s.Destinations))
+		dids := make([]uint32, len(s.Destinations))
+		old := destsOf[id]
+		for i, d := range s.Destinations {
+			ws[i] = d.Weight
+			did, ok := old[d.Key()]
+			if !ok {
+				did = ids.get()
 			}
-			rest = rest[n:]
+			dids[i] = did
+			w.Dests[did] = dstObj{Map: dstMapIndex(s.Key.Family, d.Port), Svc: id, Addr: d.Addr, Port: d.Port, Weight: d.Weight}
+			w.Stats[did] = allStats
+		}
+		counts, n := slotCounts(s.Scheduler, ws)
+		w.Chains[id] = serviceRecords(h, n)
+		w.Dispatch[s.Key] = id
+		slot := uint32(0)
+		for i, c := range counts {
+			for j := uint32(0); j < c; j++ {
+				w.Slots[slotKey{id, slot}] = dids[i]
+				slot++
+			}
+		}
+		if h.Persistence > 0 {
+			w.PSets[persistSetName(h)] = true
 		}
 	}
-	for s := range cur.Sets {
-		if !w.sets[s] {
-			b.c.DelSet(&nftables.Set{Table: b.table, Name: s})
+	return w
+}
+
+// elemLists collects the element changes of one batch by set.
+type elemLists map[string][]elem
+
+func (l elemLists) add(set string, e elem) { l[set] = append(l[set], e) }
+
+func slotElem(k slotKey, dest uint32) elem {
+	key := binary.NativeEndian.AppendUint32(native32(k.Svc), k.Slot)
+	e := elem{key: key}
+	if dest != 0 {
+		e.data = native32(markOf(dest))
+	}
+	return e
+}
+
+func destElem(id uint32, d dstObj) elem {
+	e := elem{key: native32(markOf(id)), comment: destComment(d.Svc, d.Weight)}
+	e.data = d.Addr.AsSlice()
+	if d.Map%2 == 0 {
+		e.data = append(e.data, byte(d.Port>>8), byte(d.Port), 0, 0)
+	}
+	return e
+}
+
+func dispatchElem(k lvs.ServiceKey, id uint32) (string, elem) {
+	set, key := dispatchKey(k)
+	return set, elem{key: key, chain: svcChainName(id)}
+}
+
+// sortedKeys returns the keys of m in order, so batches are
+// deterministic.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diff appends to b the messages that turn cur into want; purge lists,
+// per persistence map that stays, the destination IDs removed from it.
+func diff(b *nlBatch, cur, want *objects, masq bool) (purge map[string][]uint32) {
+	if !cur.Infra {
+		skeleton(b, masq, cur)
+	}
+	// New persistence maps and chains first: rules and elements refer
+	// to them.
+	for _, name := range sortedKeys(want.PSets) {
+		if !cur.PSets[name] {
+			b.addSet(persistSpec(name), 0)
 		}
 	}
-}
-
-func addrType(f lvs.Family) nftables.SetDatatype {
-	if f == lvs.IPv6 {
-		return nftables.TypeIP6Addr
-	}
-	return nftables.TypeIPAddr
-}
-
-// statsSet is a counter set: the marks of all destinations, each element
-// with its own counter.
-func statsSet(t *nftables.Table, name string) *nftables.Set {
-	return &nftables.Set{Table: t, Name: name, KeyType: nftables.TypeMark, Counter: true,
-		KeyByteOrder: binaryutil.NativeEndian}
-}
-
-// anonMap is a constant anonymous verdict map, bound to the rule that
-// uses it: nobody can edit its elements behind our back, and nft prints it
-// inline (`numgen inc mod 6 vmap { 0 : jump …, 1-2 : jump … }`), so a
-// saved ruleset loads again. The price: the kernel binds each anonymous
-// set by walking the whole transaction, so a batch that creates many
-// services grows quadratically (see BenchmarkApply1000x10).
-func anonMap(t *nftables.Table, key nftables.SetDatatype, order binaryutil.ByteOrder, interval bool) *nftables.Set {
-	return &nftables.Set{Table: t, Anonymous: true, Constant: true, IsMap: true, Interval: interval,
-		KeyType: key, DataType: nftables.TypeVerdict, KeyByteOrder: order}
-}
-
-// addElements adds elements in messages of at most 512 (an element list
-// is one netlink attribute, limited to 64 KiB).
-func (b *batch) addElements(s *nftables.Set, elems []nftables.SetElement) {
-	for len(elems) > 0 {
-		n := min(len(elems), 512)
-		if err := b.c.SetAddElements(s, elems[:n]); err != nil && b.err == nil {
-			b.err = err
+	for _, id := range sortedKeys(want.Chains) {
+		if _, ok := cur.Chains[id]; !ok {
+			b.addChain(svcChainName(id), nil)
 		}
-		elems = elems[n:]
 	}
+	// Element deletions: whatever differs or goes away.
+	del, add := elemLists{}, elemLists{}
+	for _, j := range cur.Junk {
+		del.add(j.Set, elem{key: []byte(j.Key)})
+	}
+	for k, id := range cur.Dispatch {
+		if wid, ok := want.Dispatch[k]; !ok || wid != id {
+			set, e := dispatchElem(k, id)
+			del.add(set, e)
+		}
+	}
+	for k, d := range cur.Slots {
+		if wd, ok := want.Slots[k]; !ok || wd != d {
+			del.add(setSlots, slotElem(k, 0))
+		}
+	}
+	purge = map[string][]uint32{}
+	for id, d := range cur.Dests {
+		if wd, ok := want.Dests[id]; !ok || wd != d {
+			del.add(dstMaps[d.Map], elem{key: native32(markOf(id))})
+		}
+		if _, ok := want.Dests[id]; !ok {
+			for name := range want.PSets {
+				if cur.PSets[name] {
+					if sid, _ := persistSetID(name); sid == d.Svc {
+						purge[name] = append(purge[name], id)
+					}
+				}
+			}
+		}
+	}
+	for id, bits := range cur.Stats {
+		for i, name := range statSets {
+			if bits&(1<<i) != 0 && want.Stats[id]&(1<<i) == 0 {
+				del.add(name, elem{key: native32(markOf(id))})
+			}
+		}
+	}
+	for _, set := range sortedKeys(del) {
+		b.elems(set, del[set], true)
+	}
+	// Chains whose rules differ are flushed and refilled.
+	for _, id := range sortedKeys(want.Chains) {
+		recs := want.Chains[id]
+		old, there := cur.Chains[id]
+		if there && slices.Equal(old, recs) {
+			continue
+		}
+		name := svcChainName(id)
+		if there && len(old) > 0 {
+			b.flushChain(name)
+		}
+		for _, r := range recs {
+			b.addRule(name, r.String(), ruleExprs(r, recs[0]))
+		}
+	}
+	// Element additions.
+	for id, d := range want.Dests {
+		if cd, ok := cur.Dests[id]; !ok || cd != d {
+			add.add(dstMaps[d.Map], destElem(id, d))
+		}
+	}
+	for id, bits := range want.Stats {
+		for i, name := range statSets {
+			if bits&(1<<i) != 0 && cur.Stats[id]&(1<<i) == 0 {
+				add.add(name, elem{key: native32(markOf(id))})
+			}
+		}
+	}
+	for k, d := range want.Slots {
+		if cd, ok := cur.Slots[k]; !ok || cd != d {
+			add.add(setSlots, slotElem(k, d))
+		}
+	}
+	for k, id := range want.Dispatch {
+		if cid, ok := cur.Dispatch[k]; !ok || cid != id {
+			set, e := dispatchElem(k, id)
+			add.add(set, e)
+		}
+	}
+	for _, set := range sortedKeys(add) {
+		es := add[set]
+		slices.SortFunc(es, func(x, y elem) int { return slices.Compare(x.key, y.key) })
+		b.elems(set, es, false)
+	}
+	// Then what goes away: service chains (their dispatch elements are
+	// gone), then persistence maps (their rules are gone).
+	for _, id := range sortedKeys(cur.Chains) {
+		if _, ok := want.Chains[id]; !ok {
+			b.delChain(svcChainName(id))
+		}
+	}
+	for _, name := range sortedKeys(cur.PSets) {
+		if !want.PSets[name] {
+			b.delSet(name)
+		}
+	}
+	return purge
+}
+
+// skeleton writes the table, its base chains, fixed sets and their rules.
+// The base chains and the dispatch chain are flushed first, so whatever
+// was there is replaced.
+func skeleton(b *nlBatch, masq bool, cur *objects) {
+	b.addTable()
+	base := []struct {
+		name string
+		hook chainHook
+	}{
+		{chainPrerouting, chainHook{unix.NF_INET_PRE_ROUTING, -100, "nat"}},
+		{chainOutput, chainHook{unix.NF_INET_LOCAL_OUT, -100, "nat"}},
+		{chainPostrouting, chainHook{unix.NF_INET_POST_ROUTING, 100, "nat"}},
+		{chainStatsPre, chainHook{unix.NF_INET_PRE_ROUTING, 0, "filter"}},
+		{chainStatsOut, chainHook{unix.NF_INET_LOCAL_OUT, 0, "filter"}},
+	}
+	for _, c := range base {
+		h := c.hook
+		b.addChain(c.name, &h)
+	}
+	b.addChain(chainServices, nil)
+	for i, s := range fixedSpecs {
+		b.addSet(s, uint32(i+1))
+	}
+	if cur.TableExists {
+		for _, c := range base {
+			b.flushChain(c.name)
+		}
+		b.flushChain(chainServices)
+	}
+	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
+	rule := func(chain, infra string, e []expr.Any) {
+		b.addRule(chain, record{Kind: kindInfra, Infra: infra}.String(), e)
+	}
+	rule(chainPrerouting, infraPreJump, jump)
+	rule(chainOutput, infraOutJump, jump)
+	if masq {
+		rule(chainPostrouting, infraMasq, masqExprs())
+	}
+	rule(chainStatsPre, infraPreIn, statsExprs(false))
+	rule(chainStatsPre, infraPreOut, statsExprs(true))
+	rule(chainStatsOut, infraOutIn, statsExprs(false))
+	rule(chainStatsOut, infraOutOut, statsExprs(true))
+	for _, d := range []string{infraDisp4, infraDisp6, infraFwm4, infraFwm6} {
+		rule(chainServices, d, dispatchExprs(d))
+	}
+}
+
+// program writes one batch that turns the kept state into desired. With
+// rebuild it deletes and recreates the whole table instead of patching it.
+func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild bool) error {
+	masq := dp.opts.Masquerade == MasqueradeDNAT
+	cur := dp.cur
+	b := newBatch(dp.opts.TableName, dp.seq)
+	gen := dp.gen
+	if rebuild {
+		b.addTable()
+		b.delTable()
+		cur = decodeState(dump{}, masq)
+		cur.maxID = dp.cur.maxID
+		gen = 0
+	}
+	ids := &idAlloc{used: map[uint32]bool{}, next: max(cur.maxID, dp.lastID)}
+	want := render(cur, desired, ids)
+	purge := diff(b, cur.objects, want, masq)
+	if len(purge) > 0 {
+		// Removing a destination drops its clients' persistence.
+		for _, name := range sortedKeys(purge) {
+			els, err := readSetElems(dp.nl, dp.opts.TableName, name)
+			if err != nil {
+				return classify("read "+name, err)
+			}
+			gone := map[uint32]bool{}
+			for _, id := range purge[name] {
+				gone[id] = true
+			}
+			var del []elem
+			for _, e := range els {
+				if id, ok := decodeMark(e.Value); ok && gone[id] {
+					del = append(del, elem{key: []byte(e.Key)})
+				}
+			}
+			b.elems(name, del, true)
+		}
+	}
+	if b.n == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := b.send(dp.wr, gen)
+	dp.seq = b.seq + 1
+	if err != nil {
+		return err
+	}
+	// The batch committed: it is the new kept state, at the generation
+	// after ours (unless something else committed right after).
+	next, gerr := getGen(dp.nl)
+	if gerr != nil || gen == 0 || next != gen+1 {
+		next = 0 // unknown: the next Apply reads the table first
+	}
+	st := &state{objects: want, maxID: max(cur.maxID, ids.next)}
+	st.build()
+	dp.cur, dp.curTable, dp.gen = st, st.Table(), next
+	dp.lastID = ids.next
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"syscall"
 
-	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -74,18 +73,29 @@ var tableNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
 // implements lvs.DataPlane; like every DataPlane it is used by one
 // goroutine at a time.
 type DataPlane struct {
-	opts  Options
-	log   *slog.Logger
-	ns    *os.File
-	nl    *netlink.Conn   // reads: chain and rule dumps
-	conn  *nftables.Conn  // writes: one batch per Apply
-	table *nftables.Table // the owned table
-	cur   *state          // decoded by the last Read, until the next Apply
+	opts Options
+	log  *slog.Logger
+	ns   *os.File
+	nl   *netlink.Conn // reads: dumps, element lookups, the generation
+	wr   *netlink.Conn // writes: one batch per Apply
+	seq  uint32        // last sequence number used on wr
+
+	// cur is the table as last read or written (the base of the next
+	// Apply's diff) and curTable its services; gen is the ruleset
+	// generation at which cur is known to be the kernel's (0: unknown,
+	// the next Apply reads the table first).
+	cur      *state
+	curTable lvs.Table
+	gen      uint32
+	lastID   uint32 // highest ID handed out
 
 	warnedTimeouts bool
 }
 
-var _ lvs.DataPlane = (*DataPlane)(nil)
+var (
+	_ lvs.DataPlane   = (*DataPlane)(nil)
+	_ lvs.SliceReader = (*DataPlane)(nil)
+)
 
 // New opens netlink handles and checks that nf_tables answers. The error
 // wraps lvs.ErrUnavailable when the kernel has no nf_tables or the process
@@ -120,18 +130,19 @@ func New(opts Options) (*DataPlane, error) {
 		return nil, classify("open netlink", err)
 	}
 	dp.nl = nl
-	copts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(growBuffers)}
-	if nsfd != 0 {
-		copts = append(copts, nftables.WithNetNSFd(nsfd))
-	}
-	conn, err := nftables.New(copts...)
+	wr, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd})
 	if err != nil {
 		dp.Close()
-		return nil, classify("open nftables", err)
+		return nil, classify("open netlink", err)
 	}
-	dp.conn = conn
-	dp.table = &nftables.Table{Name: opts.TableName, Family: nftables.TableFamilyINet}
-	if _, err := readDump(dp.nl, opts.TableName, false); err != nil {
+	dp.wr = wr
+	if err := growBuffers(wr); err != nil {
+		dp.log.Warn("cannot grow the netlink buffers; large batches may fail", "err", err)
+	}
+	if err := wr.SetOption(netlink.ExtendedAcknowledge, true); err != nil {
+		dp.log.Debug("no extended acknowledgements", "err", err)
+	}
+	if _, err := getGen(dp.nl); err != nil {
 		dp.Close()
 		return nil, classify("probe", err)
 	}
@@ -139,9 +150,9 @@ func New(opts Options) (*DataPlane, error) {
 }
 
 // batchBuffer bounds the size of one Apply batch: the kernel takes a
-// batch in one message, so the send buffer must hold it whole (1,000
-// services × 10 destinations is about 8 MiB), and every message of it is
-// acknowledged, so the receive buffer must hold the acks.
+// batch in one sendmsg, so the send buffer must hold it whole (the
+// reconciler splits plans into parts of 4,096 operations, about 1 MiB;
+// one service of 50,000 destinations is about 9 MiB).
 const batchBuffer = 256 << 20
 
 // growBuffers raises the socket buffers past net.core.{w,r}mem_max (as
@@ -187,9 +198,9 @@ func (dp *DataPlane) Supports(s lvs.Service) error { return CheckService(s) }
 // Close releases the netlink handles.
 func (dp *DataPlane) Close() error {
 	var errs []error
-	if dp.conn != nil {
-		errs = append(errs, dp.conn.CloseLasting())
-		dp.conn = nil
+	if dp.wr != nil {
+		errs = append(errs, dp.wr.Close())
+		dp.wr = nil
 	}
 	if dp.nl != nil {
 		errs = append(errs, dp.nl.Close())
@@ -203,34 +214,55 @@ func (dp *DataPlane) Close() error {
 }
 
 // readState dumps the table (chains, rules, sets, map elements) and
-// decodes it.
-func (dp *DataPlane) readState(ctx context.Context, persist bool) (*state, error) {
+// decodes it; with persist also the persistence maps. gen is the ruleset
+// generation the dump belongs to, 0 if something committed during it.
+func (dp *DataPlane) readState(ctx context.Context, persist bool) (st *state, gen uint32, err error) {
 	if dp.nl == nil {
-		return nil, errors.New("nftables backend: closed")
+		return nil, 0, errors.New("nftables backend: closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	g0, err := getGen(dp.nl)
+	if err != nil {
+		return nil, 0, classify("read generation", err)
 	}
 	d, err := readDump(dp.nl, dp.opts.TableName, persist)
 	if err != nil {
-		return nil, classify("read", err)
+		return nil, 0, classify("read", err)
 	}
-	return decodeState(d, dp.opts.Masquerade == MasqueradeDNAT), nil
+	g1, err := getGen(dp.nl)
+	if err != nil {
+		return nil, 0, classify("read generation", err)
+	}
+	if g1 != g0 {
+		g1 = 0
+	}
+	return decodeState(d, dp.opts.Masquerade == MasqueradeDNAT), g1, nil
 }
 
-// Read returns the services the table balances, reconstructed from the
-// programmed rules. A service whose rules are incomplete or inconsistent
-// is left out, so the reconciler re-adds (and thereby repairs) it.
-func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
-	st, err := dp.readState(ctx, false)
+// refresh reads the table and makes it the base of the next Apply.
+func (dp *DataPlane) refresh(ctx context.Context) (*state, error) {
+	st, gen, err := dp.readState(ctx, false)
 	if err != nil {
-		return lvs.Table{}, err
+		return nil, err
 	}
 	if st.Malformed > 0 {
 		dp.log.Warn("ignoring malformed rule comments", "count", st.Malformed)
 	}
-	dp.cur = st
-	return st.Table(), nil
+	dp.cur, dp.curTable, dp.gen = st, st.Table(), gen
+	return st, nil
+}
+
+// Read returns the services the table balances, reconstructed from the
+// programmed rules and elements. A service whose rules or elements are
+// incomplete or inconsistent is left out, so the reconciler re-adds (and
+// thereby repairs) it.
+func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
+	if _, err := dp.refresh(ctx); err != nil {
+		return lvs.Table{}, err
+	}
+	return dp.curTable.Normalize(), nil
 }
 
 // Stats reads the per-destination counters: Connections counts new
@@ -240,7 +272,7 @@ func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
 // PersistConns the live persistence entries (clients) that point at it.
 // Rate estimates are not kept by this backend and stay zero.
 func (dp *DataPlane) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
-	st, err := dp.readState(ctx, true)
+	st, _, err := dp.readState(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +280,5 @@ func (dp *DataPlane) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceS
 	if err != nil {
 		return nil, classify("read conntrack", err)
 	}
-	st.Conns = conns
-	return st.Stats(), nil
+	return st.statsOf(conns), nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -140,6 +141,13 @@ func encodeElemMsg(set string, elems []nftables.SetElement) []byte {
 			d, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_DATA_VERDICT, Data: v}})
 			fields = append(fields, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_DATA, Data: d})
 		}
+		if e.Val != nil {
+			d, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_DATA_VALUE, Data: e.Val}})
+			fields = append(fields, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_DATA, Data: d})
+		}
+		if e.Comment != "" {
+			fields = append(fields, netlink.Attribute{Type: unix.NFTA_SET_ELEM_USERDATA, Data: append([]byte{0, byte(len(e.Comment) + 1)}, cstring(e.Comment)...)})
+		}
 		b, _ := netlink.MarshalAttributes(fields)
 		list = append(list, netlink.Attribute{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b})
 	}
@@ -153,7 +161,11 @@ func encodeElemMsg(set string, elems []nftables.SetElement) []byte {
 }
 
 func TestDecodeElemMsg(t *testing.T) {
-	in := slotElements(4, []slot{{5, 0, 2}, {6, 2, 1}})
+	in := []nftables.SetElement{
+		{Key: []byte{6, 0, 0, 0, 198, 51, 100, 10, 0, 80, 0, 0}, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "s4"}},
+		{Key: []byte{17, 0, 0, 0, 198, 51, 100, 10, 0, 53, 0, 0}, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "s5"}},
+	}
+	in = append(in, nftables.SetElement{Key: native32(markOf(5)), Val: []byte{192, 0, 2, 1, 0, 80, 0, 0}, Comment: destComment(4, 3)})
 	set, got, err := decodeElemMsg(encodeElemMsg("m4", in))
 	sortElems(got)
 	if err != nil || set != "m4" || !slices.Equal(got, elemsOf(in)) {
@@ -162,7 +174,8 @@ func TestDecodeElemMsg(t *testing.T) {
 }
 
 func FuzzDecodeElemMsg(f *testing.F) {
-	f.Add(encodeElemMsg("m4", slotElements(4, []slot{{5, 0, 2}, {6, 2, 1}})))
+	f.Add(encodeElemMsg("svc4", []nftables.SetElement{{Key: []byte{6, 0, 0, 0, 198, 51, 100, 10, 0, 80, 0, 0}, VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "s4"}}}))
+	f.Add(encodeElemMsg("dst4", []nftables.SetElement{{Key: native32(markOf(5)), Val: []byte{192, 0, 2, 1, 0, 80, 0, 0}, Comment: destComment(4, 3)}}))
 	f.Add(encodeElemMsg("stats_in", []nftables.SetElement{{Key: native32(markOf(5))}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decodeElemMsg(b)
@@ -192,8 +205,8 @@ func TestDecodeElemCounter(t *testing.T) {
 		if err != nil || e.Packets != 7 || e.Bytes != 600 || e.Key != string(native32(markOf(5))) {
 			t.Errorf("decodeElem = %+v %v", e, err)
 		}
-		if got := statsElems([]setElem{e}); got[5] != (counter{7, 600}) {
-			t.Errorf("statsElems = %v", got)
+		if id, ok := decodeMark(e.Key); !ok || id != 5 {
+			t.Errorf("decodeMark = %d %v", id, ok)
 		}
 	}
 }
@@ -203,7 +216,7 @@ func TestDecodeElemCounter(t *testing.T) {
 func elemsOf(in []nftables.SetElement) []setElem {
 	out := make([]setElem, 0, len(in))
 	for _, e := range in {
-		se := setElem{Key: string(e.Key), End: e.IntervalEnd}
+		se := setElem{Key: string(e.Key), End: e.IntervalEnd, Value: string(e.Val), Comment: e.Comment}
 		if e.VerdictData != nil {
 			se.Chain = e.VerdictData.Chain
 		}

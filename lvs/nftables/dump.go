@@ -98,18 +98,27 @@ var dumpBuffers = sync.Pool{New: func() any { b := make([]byte, dumpBuffer); ret
 // execDump sends a dump request and collects the replies until
 // NLMSG_DONE, reading with a large buffer.
 func execDump(c *netlink.Conn, req netlink.Message) ([]netlink.Message, error) {
+	var out []netlink.Message
+	err := execEach(c, req, func(typ netlink.HeaderType, data []byte) {
+		out = append(out, netlink.Message{Header: netlink.Header{Type: typ}, Data: append([]byte(nil), data...)})
+	})
+	return out, err
+}
+
+// execEach sends a request and hands each reply to f (its data is only
+// valid during the call) until NLMSG_DONE or the acknowledgement.
+func execEach(c *netlink.Conn, req netlink.Message, f func(netlink.HeaderType, []byte)) error {
 	sent, err := c.Send(req)
 	if err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return fmt.Errorf("send: %w", err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	bp := dumpBuffers.Get().(*[]byte)
 	defer dumpBuffers.Put(bp)
 	buf := *bp
-	var out []netlink.Message
 	for {
 		var n int
 		var rerr error
@@ -117,14 +126,14 @@ func execDump(c *netlink.Conn, req netlink.Message) ([]netlink.Message, error) {
 			n, _, rerr = unix.Recvfrom(int(fd), buf, 0)
 			return rerr != unix.EAGAIN && rerr != unix.EINTR
 		}); err != nil {
-			return nil, fmt.Errorf("receive: %w", err)
+			return fmt.Errorf("receive: %w", err)
 		}
 		if rerr != nil {
-			return nil, fmt.Errorf("receive: %w", rerr)
+			return fmt.Errorf("receive: %w", rerr)
 		}
-		done, err := parseDumpChunk(buf[:n], sent.Header.Sequence, &out)
+		done, err := eachInChunk(buf[:n], sent.Header.Sequence, f)
 		if err != nil || done {
-			return out, err
+			return err
 		}
 	}
 }
@@ -132,13 +141,21 @@ func execDump(c *netlink.Conn, req netlink.Message) ([]netlink.Message, error) {
 // parseDumpChunk appends the messages of one read that belong to the dump
 // with sequence seq; done reports NLMSG_DONE.
 func parseDumpChunk(b []byte, seq uint32, out *[]netlink.Message) (done bool, err error) {
+	return eachInChunk(b, seq, func(typ netlink.HeaderType, data []byte) {
+		*out = append(*out, netlink.Message{Header: netlink.Header{Type: typ, Sequence: seq}, Data: append([]byte(nil), data...)})
+	})
+}
+
+// eachInChunk hands the messages of one read that belong to the request
+// with sequence seq to f; done reports NLMSG_DONE or the final
+// acknowledgement.
+func eachInChunk(b []byte, seq uint32, f func(netlink.HeaderType, []byte)) (done bool, err error) {
 	for len(b) >= unix.NLMSG_HDRLEN {
 		l := int(binary.NativeEndian.Uint32(b[0:4]))
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
 			return false, fmt.Errorf("malformed netlink message (length %d of %d)", l, len(b))
 		}
 		typ := binary.NativeEndian.Uint16(b[4:6])
-		flags := binary.NativeEndian.Uint16(b[6:8])
 		mseq := binary.NativeEndian.Uint32(b[8:12])
 		data := b[unix.NLMSG_HDRLEN:l]
 		if a := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1); a <= len(b) {
@@ -161,12 +178,91 @@ func parseDumpChunk(b []byte, seq uint32, out *[]netlink.Message) (done bool, er
 			}
 			return true, nil
 		}
-		*out = append(*out, netlink.Message{
-			Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.HeaderFlags(flags), Sequence: mseq},
-			Data:   append([]byte(nil), data...),
-		})
+		f(netlink.HeaderType(typ), data)
 	}
 	return false, nil
+}
+
+const (
+	msgGetGen = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN)
+	msgNewGen = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWGEN)
+)
+
+// getGen returns the ruleset generation: it changes with every committed
+// transaction in the namespace, whatever table it touched.
+func getGen(c *netlink.Conn) (uint32, error) {
+	var gen uint32
+	var derr error
+	err := execEach(c, netlink.Message{
+		Header: netlink.Header{Type: msgGetGen, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   nfgenmsg(unix.AF_UNSPEC),
+	}, func(typ netlink.HeaderType, data []byte) {
+		if typ == msgNewGen {
+			gen, derr = decodeGenMsg(data)
+		}
+	})
+	if err == nil {
+		err = derr
+	}
+	if err == nil && gen == 0 {
+		err = errors.New("no generation in the kernel's answer")
+	}
+	return gen, err
+}
+
+// decodeGenMsg extracts NFTA_GEN_ID from a NEWGEN message.
+func decodeGenMsg(b []byte) (uint32, error) {
+	if len(b) < 4 {
+		return 0, errShort
+	}
+	attrs, err := netlink.UnmarshalAttributes(b[4:])
+	if err != nil {
+		return 0, fmt.Errorf("generation attributes: %w", err)
+	}
+	for _, a := range attrs {
+		if a.Type&nlaTypeMask == unix.NFTA_GEN_ID {
+			if len(a.Data) != 4 {
+				return 0, errors.New("generation of wrong size")
+			}
+			return binary.BigEndian.Uint32(a.Data), nil
+		}
+	}
+	return 0, errors.New("no generation attribute")
+}
+
+// readChainRules dumps the rules of one chain.
+func readChainRules(c *netlink.Conn, table, chain string) ([]ruleInfo, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_RULE_TABLE, Data: cstring(table)},
+		{Type: unix.NFTA_RULE_CHAIN, Data: cstring(chain)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []ruleInfo
+	var derr error
+	err = execEach(c, netlink.Message{
+		Header: netlink.Header{Type: msgGetRule, Flags: netlink.Request | netlink.Dump},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+	}, func(typ netlink.HeaderType, data []byte) {
+		if typ != msgNewRule || derr != nil {
+			return
+		}
+		t, ri, err := decodeRuleMsg(data)
+		if err != nil {
+			derr = err
+		}
+		if t == table && ri.Chain == chain {
+			out = append(out, ri)
+		}
+	})
+	if err == nil {
+		err = derr
+	}
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil // no such chain
+	}
+	return out, err
 }
 
 func cstring(s string) []byte { return append([]byte(s), 0) }

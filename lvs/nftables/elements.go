@@ -27,7 +27,9 @@ type setElem struct {
 	Key   string // raw key bytes
 	End   bool
 	Chain string
-	Value string // data of a non-verdict map element (persistence maps)
+	Value string // data of a non-verdict map element
+	// Comment is the element's comment (userdata).
+	Comment string
 	// Packets and Bytes are the element's counter (counter sets only).
 	Packets, Bytes uint64
 }
@@ -47,11 +49,6 @@ func sortElems(es []setElem) {
 		}
 		return strings.Compare(a.Chain, b.Chain)
 	})
-}
-
-// modelSet reports whether the elements of set name are read back.
-func modelSet(name string) bool {
-	return name == statsIn || name == statsOut
 }
 
 // readSets dumps the named sets of table and the elements of the model's
@@ -82,40 +79,82 @@ func readSets(c *netlink.Conn, table string, d *dump, persist bool) error {
 			continue
 		}
 		d.Sets = append(d.Sets, name)
-		if _, p := persistSetDest(name); !modelSet(name) && !(persist && p) {
+		if _, p := persistSetID(name); !isFixedSet(name) && !(persist && p) {
 			continue
 		}
-		attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
-			{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstring(table)},
-			{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstring(name)},
-		})
+		es, err := readSetElems(c, table, name)
 		if err != nil {
 			return err
 		}
-		emsgs, err := execDump(c, netlink.Message{
-			Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Dump},
-			Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
-		})
-		if err != nil {
-			return fmt.Errorf("dump elements of %s: %w", name, err)
-		}
-		es := []setElem{}
-		for _, em := range emsgs {
-			if em.Header.Type != msgNewSetElem {
-				continue
-			}
-			set, got, err := decodeElemMsg(em.Data)
-			if err != nil {
-				return fmt.Errorf("dump elements of %s: %w", name, err)
-			}
-			if set == name {
-				es = append(es, got...)
-			}
-		}
-		sortElems(es)
 		d.Elements[name] = es
 	}
 	return nil
+}
+
+// readSetElems dumps the elements of one set.
+func readSetElems(c *netlink.Conn, table, name string) ([]setElem, error) {
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstring(table)},
+		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: cstring(name)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return elemRequest(c, name, netlink.Message{
+		Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Dump},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+	})
+}
+
+// getSetElems looks up the elements with the given keys in one set (one
+// request; the kernel answers element by element). A key that is absent
+// makes the kernel stop with ENOENT: the elements found until then are
+// returned with found false.
+func getSetElems(c *netlink.Conn, table, name string, keys [][]byte) (es []setElem, found bool, err error) {
+	if len(keys) == 0 {
+		return nil, true, nil
+	}
+	var a attrs
+	a = a.str(unix.NFTA_SET_ELEM_LIST_TABLE, table).str(unix.NFTA_SET_ELEM_LIST_SET, name)
+	var at int
+	a, at = a.nest(unix.NFTA_SET_ELEM_LIST_ELEMENTS)
+	for _, k := range keys {
+		a = encodeElem(a, elem{key: k}, true)
+	}
+	a = a.end(at)
+	es, err = elemRequest(c, name, netlink.Message{
+		Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   append(nfgenmsg(unix.NFPROTO_INET), a...),
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return es, false, nil
+	}
+	return es, err == nil, err
+}
+
+func elemRequest(c *netlink.Conn, name string, req netlink.Message) ([]setElem, error) {
+	es := []setElem{}
+	var derr error
+	err := execEach(c, req, func(typ netlink.HeaderType, data []byte) {
+		if typ != msgNewSetElem || derr != nil {
+			return
+		}
+		set, got, err := decodeElemMsg(data)
+		if err != nil {
+			derr = err
+		}
+		if set == name {
+			es = append(es, got...)
+		}
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return es, fmt.Errorf("elements of %s: %w", name, err)
+	}
+	sortElems(es)
+	return es, nil
 }
 
 // decodeSetMsg extracts table, name and the anonymous flag of a NEWSET.
@@ -202,6 +241,8 @@ func decodeElem(b []byte) (setElem, error) {
 				return e, errors.New("element flags of wrong size")
 			}
 			e.End = binary.BigEndian.Uint32(f.Data)&unix.NFT_SET_ELEM_INTERVAL_END != 0
+		case unix.NFTA_SET_ELEM_USERDATA:
+			e.Comment = ruleComment(f.Data)
 		case unix.NFTA_SET_ELEM_EXPR:
 			if err := decodeElemCounter(f.Data, &e); err != nil {
 				return e, err

@@ -27,10 +27,16 @@ func TestRulesetListable(t *testing.T) {
 	l.sync(t, table(p4, p6, fw, empty))
 	out := string(l.director.MustRun("nft", "list", "ruleset"))
 	for _, want := range []string{
-		"ip saddr & 255.255.255.0 == @p1d2_300_24 jump s1d2 comment \"q1 w id=1 d=2 w=1\"",
-		"ip6 saddr @p", "update @p1d2_300_24 { ip saddr & 255.255.255.0 }", "continue comment \"q1 w id=", "numgen inc mod 3 vmap { 0 : jump s", "jhash ip6 saddr mod 3 seed 0x71756164 vmap {",
-		"jhash ip6 daddr mod 2", "meta l4proto { tcp, udp }", "meta mark 0x00000009", "dnat ip to 192.0.2.11:8080", "dnat ip6 to [2001:db8:2::11]:8080",
-		"dnat ip6 to 2001:db8:2::11 ", "masquerade",
+		"meta l4proto . ip daddr . th dport vmap @svc4", "meta l4proto . ip6 daddr . th dport vmap @svc6",
+		"meta mark vmap @fwm6", "0x00000009 : jump s",
+		"ct mark set ip saddr & 255.255.255.0 map @p1_300_24_4 comment \"q2 pl id=1\"",
+		"ct mark set ip6 saddr map @p", "update @p1_300_24_4 { ip saddr & 255.255.255.0 : ct mark }",
+		"ct mark != @stats_new ct mark set 0x00000001", "ct mark set ct mark . numgen inc mod 3 map @slots comment \"q2 sched id=1 n=3\"",
+		"ct mark set ct mark . jhash ip6 saddr mod 3 seed 0x71756164 map @slots", "jhash ip6 daddr mod 2",
+		"typeof ct mark . numgen inc mod 2 : ct mark", "meta l4proto tcp dnat ip to ct mark map @dst4",
+		"meta l4proto udp dnat ip6 to ct mark map @dst6", "dnat ip6 to ct mark map @dst6a",
+		": 192.0.2.11 . 8080", ": 2001:db8:2::11 . 8080", "comment \"q2 s=",
+		"masquerade",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ruleset lacks %q", want)

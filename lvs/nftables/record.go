@@ -3,7 +3,6 @@ package nftables
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -14,15 +13,17 @@ import (
 
 // Every rule this backend writes carries a comment (rule userdata, visible
 // in `nft list ruleset`) that records what the rule stands for in the table
-// model. Read reconstructs the model from these records and checks that
-// every rule a service needs is present, so a deleted rule or chain shows up
-// as a difference the reconciler repairs.
+// model, and so does every destination element (its service and weight).
+// Read reconstructs the model from these records and checks that every
+// rule and element a service needs is present, so a deleted rule, chain or
+// element shows up as a difference the reconciler repairs.
 //
-// The grammar is "q1 KIND key=value ...", one record per rule.
+// The grammar is "q2 KIND key=value ...", one record per rule, and
+// "q2 s=ID w=WEIGHT" per destination element.
 
 // recordPrefix starts every comment this backend writes; it carries the
 // encoding version.
-const recordPrefix = "q1"
+const recordPrefix = "q2"
 
 // maxComment is the kernel's limit on rule userdata (NFT_USERDATA_MAXLEN)
 // minus the TLV header and the terminating NUL.
@@ -31,25 +32,26 @@ const maxComment = 256 - 3
 type recordKind uint8
 
 const (
-	kindInfra   recordKind = iota + 1 // a rule of the fixed skeleton
-	kindService                       // dispatch rule: the service header
-	kindSched                         // scheduler rule: slot count and layout hash
-	kindWeight                        // weight of one destination (its persistence jump)
-	kindEnd                           // final drop of a service chain
-	kindDest                          // destination rule: DNAT, connection counter
+	kindInfra         recordKind = iota + 1 // a rule of the fixed skeleton
+	kindService                             // first rule of s<id>: the service header
+	kindPersistLookup                       // persistent client → its destination
+	kindPersistStale                        // persisted destination gone → schedule
+	kindSched                               // scheduler: slot count
+	kindCount                               // connection counter, persistence refresh
+	kindNAT                                 // DNAT through a destination map
+	kindEnd                                 // final drop of a service chain
 )
 
 var kindNames = map[recordKind]string{
-	kindInfra: "infra", kindService: "svc", kindSched: "sched",
-	kindWeight: "w", kindEnd: "end", kindDest: "dst",
+	kindInfra: "infra", kindService: "svc", kindPersistLookup: "pl", kindPersistStale: "px",
+	kindSched: "sched", kindCount: "cnt", kindNAT: "nat", kindEnd: "end",
 }
 
 // record is one decoded rule comment.
 type record struct {
-	Kind   recordKind
-	Infra  string // kindInfra: which skeleton rule
-	SvcID  uint32
-	DestID uint32
+	Kind  recordKind
+	Infra string // kindInfra: which skeleton rule
+	SvcID uint32
 
 	// kindService
 	Key         lvs.ServiceKey
@@ -59,14 +61,11 @@ type record struct {
 
 	// kindSched
 	Slots uint32
-	Hash  uint32
 
-	// kindWeight
-	Weight int32
-
-	// kindDest
-	Addr netip.Addr
+	// kindNAT: Port 1 for the map with ports (then L4 is the protocol
+	// matched), 0 for the address-only map.
 	Port uint16
+	L4   uint8
 }
 
 // Infra rule names.
@@ -78,10 +77,15 @@ const (
 	infraPreOut  = "stpo" // prerouting filter: count replies
 	infraOutIn   = "stoi" // output filter: count client → server
 	infraOutOut  = "stoo" // output filter: count replies
+	infraDisp4   = "d4"   // services: IPv4 address services
+	infraDisp6   = "d6"   // services: IPv6 address services
+	infraFwm4    = "f4"   // services: IPv4 fwmark services
+	infraFwm6    = "f6"   // services: IPv6 fwmark services
 )
 
 var infraNames = map[string]bool{infraPreJump: true, infraOutJump: true, infraMasq: true,
-	infraPreIn: true, infraPreOut: true, infraOutIn: true, infraOutOut: true}
+	infraPreIn: true, infraPreOut: true, infraOutIn: true, infraOutOut: true,
+	infraDisp4: true, infraDisp6: true, infraFwm4: true, infraFwm6: true}
 
 // String encodes the record as a rule comment.
 func (r record) String() string {
@@ -106,21 +110,17 @@ func (r record) String() string {
 		kv("sched", r.Scheduler)
 		kv("persist", r.Persistence)
 		kv("mask", r.Netmask)
-	case kindEnd:
+	case kindPersistLookup, kindPersistStale, kindCount, kindEnd:
 		kv("id", r.SvcID)
 	case kindSched:
 		kv("id", r.SvcID)
 		kv("n", r.Slots)
-		fmt.Fprintf(&b, " h=%08x", r.Hash)
-	case kindWeight:
+	case kindNAT:
 		kv("id", r.SvcID)
-		kv("d", r.DestID)
-		kv("w", r.Weight)
-	case kindDest:
-		kv("id", r.SvcID)
-		kv("d", r.DestID)
-		kv("addr", r.Addr)
-		kv("port", r.Port)
+		kv("p", r.Port)
+		if r.Port != 0 {
+			kv("l4", r.L4)
+		}
 	}
 	return b.String()
 }
@@ -193,22 +193,20 @@ func parseRecord(s string) (record, error) {
 		if p.err == nil && (r.Netmask < 1 || r.Netmask > addrBits(r.Key.Family)) {
 			p.err = fmt.Errorf("bad mask %d", r.Netmask)
 		}
-	case kindEnd:
+	case kindPersistLookup, kindPersistStale, kindCount, kindEnd:
 		r.SvcID = p.id("id")
 	case kindSched:
 		r.SvcID = p.id("id")
 		r.Slots = uint32(p.uint("n", 32))
-		r.Hash = uint32(p.hex("h", 32))
-	case kindWeight:
+		if p.err == nil && r.Slots == 0 {
+			p.err = errors.New("n=0")
+		}
+	case kindNAT:
 		r.SvcID = p.id("id")
-		r.DestID = p.id("d")
-		w := p.uint("w", 31)
-		r.Weight = int32(w)
-	case kindDest:
-		r.SvcID = p.id("id")
-		r.DestID = p.id("d")
-		r.Addr = p.addr("addr")
-		r.Port = uint16(p.uint("port", 16))
+		r.Port = uint16(p.uint("p", 1))
+		if r.Port != 0 {
+			r.L4 = uint8(p.uint("l4", 8))
+		}
 	}
 	if p.err == nil && len(p.used) != len(kv) {
 		for k := range kv {
@@ -259,18 +257,6 @@ func (p *fieldParser) uint(k string, bits int) uint64 {
 	return n
 }
 
-func (p *fieldParser) hex(k string, bits int) uint64 {
-	v := p.str(k)
-	if p.err != nil {
-		return 0
-	}
-	n, err := strconv.ParseUint(v, 16, bits)
-	if err != nil {
-		p.err = fmt.Errorf("field %s: %w", k, err)
-	}
-	return n
-}
-
 func (p *fieldParser) id(k string) uint32 {
 	n := p.uint(k, 31)
 	if p.err == nil && n == 0 {
@@ -302,85 +288,98 @@ func addrBits(f lvs.Family) int {
 	return 32
 }
 
-// slot is one destination's share of a scheduler's range: slots
-// [First, First+Count) of the numgen/jhash modulus jump to its chain.
-type slot struct {
-	DestID uint32
-	First  uint32
-	Count  uint32
-}
-
-// layout is the scheduler slot table of a service: destinations in model
-// order, each with weight w > 0 occupying w slots (wrr, sh) or one slot
-// (rr, dh, which ignore weights other than 0).
-func layout(sched string, ids []uint32, weights []int32) ([]slot, uint32) {
-	var out []slot
-	var next uint32
+// slotCounts is the scheduler's share of each destination (in model
+// order): weight w > 0 owns w slots (wrr, sh) or one slot (rr, dh, which
+// ignore weights other than 0); weight 0 owns none. When the weights add
+// up to more than maxSlots, destination i owns max(1, ⌊wᵢ·maxSlots/Σw⌋)
+// slots instead, so a service never has more than max(maxSlots, its
+// destinations) slots.
+func slotCounts(sched string, weights []int32) ([]uint32, uint32) {
+	out := make([]uint32, len(weights))
+	var total uint64
 	for i, w := range weights {
 		if w <= 0 {
 			continue
 		}
-		n := uint32(w)
+		out[i] = uint32(w)
 		if sched == "rr" || sched == "dh" {
-			n = 1
+			out[i] = 1
 		}
-		out = append(out, slot{DestID: ids[i], First: next, Count: n})
-		next += n
+		total += uint64(out[i])
 	}
-	return out, next
-}
-
-// layoutHash fingerprints a slot table, so Read can tell whether the
-// scheduler rule in the kernel was built from the weights it reads back.
-func layoutHash(slots []slot) uint32 {
-	h := fnv.New32a()
-	for _, s := range slots {
-		fmt.Fprintf(h, "%d:%d:%d;", s.DestID, s.First, s.Count)
+	if total > maxSlots {
+		scaled := uint64(0)
+		for i, c := range out {
+			if c == 0 {
+				continue
+			}
+			out[i] = uint32(max(1, uint64(c)*maxSlots/total))
+			scaled += uint64(out[i])
+		}
+		total = scaled
 	}
-	return h.Sum32()
+	return out, uint32(total)
 }
 
-// persistSetName names a destination's persistence set after the
-// service's parameters, so a change of timeout or netmask builds a fresh
-// set: p<svc>d<dest>_<seconds>_<mask>.
-func persistSetName(svcID, destID uint32, persist uint32, mask int) string {
-	return fmt.Sprintf("p%dd%d_%d_%d", svcID, destID, persist, mask)
+// persistSetName names a service's persistence map after its parameters,
+// so a change of timeout or netmask builds a fresh map:
+// p<svc>_<secs>_<mask>_<family>.
+func persistSetName(h record) string {
+	return fmt.Sprintf("p%d_%d_%d_%d", h.SvcID, h.Persistence, h.Netmask, h.Key.Family)
 }
 
-// persistSetDest returns the destination ID in a persistence set name.
-func persistSetDest(name string) (uint32, bool) {
-	head, _, ok := strings.Cut(name, "_")
-	if !ok || !strings.HasPrefix(head, "p") {
+// persistSetID returns the service ID in a persistence map name.
+func persistSetID(name string) (uint32, bool) {
+	rest, ok := strings.CutPrefix(name, "p")
+	if !ok || strings.Count(rest, "_") != 3 {
 		return 0, false
 	}
-	_, d, ok := chainIDs("s" + head[1:])
-	return d, ok && d != 0 && strings.Count(name, "_") == 2
+	id, _, _ := strings.Cut(rest, "_")
+	return chainID("s" + id)
 }
 
 func svcChainName(id uint32) string         { return "s" + strconv.FormatUint(uint64(id), 10) }
-func destChainName(svc, dest uint32) string { return fmt.Sprintf("s%dd%d", svc, dest) }
 func persistSeconds(d time.Duration) uint32 { return uint32(d / time.Second) }
 func seconds(s uint32) time.Duration        { return time.Duration(s) * time.Second }
 
-// chainIDs parses a chain name of this backend's scheme ("s12", "s12d40")
-// into its IDs; ok is false for other names.
-func chainIDs(name string) (svc, dest uint32, ok bool) {
-	num := func(s string) (uint32, bool) {
-		if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
-			return 0, false
+// chainID parses a service chain name ("s12") into its ID; ok is false
+// for other names.
+func chainID(name string) (uint32, bool) {
+	s, found := strings.CutPrefix(name, "s")
+	if !found || s == "" || len(s) > 10 || s[0] == '0' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 31)
+	return uint32(n), err == nil && n != 0
+}
+
+// destComment is the comment of a destination element: its service and
+// weight.
+func destComment(svc uint32, weight int32) string {
+	return recordPrefix + " s=" + strconv.FormatUint(uint64(svc), 10) + " w=" + strconv.FormatInt(int64(weight), 10)
+}
+
+// parseDestComment decodes destComment's output; it never panics.
+func parseDestComment(s string) (svc uint32, weight int32, err error) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[0] != recordPrefix {
+		return 0, 0, fmt.Errorf("destination comment %q: not ours", s)
+	}
+	p := fieldParser{kv: map[string]string{}}
+	for _, x := range f[1:] {
+		k, v, ok := strings.Cut(x, "=")
+		if !ok || (k != "s" && k != "w") {
+			return 0, 0, fmt.Errorf("destination comment %q: field %q", s, x)
 		}
-		n, err := strconv.ParseUint(s, 10, 31)
-		return uint32(n), err == nil && n != 0
+		if _, dup := p.kv[k]; dup {
+			return 0, 0, fmt.Errorf("destination comment %q: duplicate %q", s, k)
+		}
+		p.kv[k] = v
 	}
-	rest, found := strings.CutPrefix(name, "s")
-	if !found {
-		return 0, 0, false
+	svc = p.id("s")
+	weight = int32(p.uint("w", 31))
+	if p.err != nil {
+		return 0, 0, fmt.Errorf("destination comment %q: %w", s, p.err)
 	}
-	if i := strings.IndexByte(rest, 'd'); i >= 0 {
-		s, ok1 := num(rest[:i])
-		d, ok2 := num(rest[i+1:])
-		return s, d, ok1 && ok2
-	}
-	s, ok := num(rest)
-	return s, 0, ok
+	return svc, weight, nil
 }

@@ -1,7 +1,6 @@
 package nftables
 
 import (
-	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -9,18 +8,54 @@ import (
 	"quadrature/lvs"
 )
 
-// Chains of the skeleton. Service chains are named s<id>, destination
-// chains s<id>d<id>, per-destination counter chains t<id>.
+// Chains of the skeleton; service chains are named s<id>.
 const (
 	chainPrerouting  = "prerouting"  // nat, hook prerouting: → services
 	chainOutput      = "output"      // nat, hook output: → services (local clients)
 	chainPostrouting = "postrouting" // nat, hook postrouting: masquerade
 	chainStatsPre    = "stats_pre"   // filter, hook prerouting: counters
 	chainStatsOut    = "stats_out"   // filter, hook output: counters
-	chainServices    = "services"    // one dispatch rule per service
-	statsIn          = "stats_in"    // marks of destinations, counting client → server
-	statsOut         = "stats_out"   // the same, counting replies
+	chainServices    = "services"    // dispatch: four vmap lookups
 )
+
+// Named sets and maps of the skeleton.
+const (
+	setSvc4     = "svc4"      // tcp/udp . IPv4 address . port → jump s<id>
+	setSvc6     = "svc6"      // the same for IPv6
+	setFwm4     = "fwm4"      // packet mark (IPv4) → jump s<id>
+	setFwm6     = "fwm6"      // packet mark (IPv6) → jump s<id>
+	setSlots    = "slots"     // service ID . slot → destination mark
+	setDst4     = "dst4"      // destination mark → IPv4 address . port
+	setDst4a    = "dst4a"     // destination mark → IPv4 address (port 0: keep the port)
+	setDst6     = "dst6"      // destination mark → IPv6 address . port
+	setDst6a    = "dst6a"     // destination mark → IPv6 address (port 0)
+	statsIn     = "stats_in"  // destination marks, counting client → server
+	statsOut    = "stats_out" // the same, counting replies
+	statsNew    = "stats_new" // the same, counting new connections
+	numDstMaps  = 4
+	numStatSets = 3
+)
+
+// dstMaps are the destination maps by index (dstMapIndex).
+var dstMaps = [numDstMaps]string{setDst4, setDst4a, setDst6, setDst6a}
+
+// statSets are the counter sets by bit (1, 2, 4).
+var statSets = [numStatSets]string{statsIn, statsOut, statsNew}
+
+const allStats = 1<<numStatSets - 1
+
+// dstMapIndex is the map that holds a destination of family f: the one
+// with a port, or the address-only one for port 0.
+func dstMapIndex(f lvs.Family, port uint16) uint8 {
+	i := uint8(0)
+	if f == lvs.IPv6 {
+		i = 2
+	}
+	if port == 0 {
+		i++
+	}
+	return i
+}
 
 // ctMarkFlag marks connections this backend DNATed; the low 31 bits carry
 // the destination ID. The backend owns the conntrack mark of connections
@@ -32,6 +67,9 @@ const hashSeed = 0x71756164 // "quad"
 
 // ipsDstNAT is the conntrack status bit IPS_DST_NAT.
 const ipsDstNAT = 1 << 5
+
+// maxSlots bounds the slots of one service (see layout).
+const maxSlots = 1 << 16
 
 func markOf(destID uint32) uint32 { return ctMarkFlag | destID }
 
@@ -67,16 +105,20 @@ func daddrOffset(f lvs.Family) uint32 {
 
 func native32(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
 
-// matchFamily matches the service's address family.
+// Registers: NFT_REG_1 and the 32-bit registers NFT_REG32_00 + n.
+const (
+	reg1   = 1
+	reg32x = 8
+)
+
 func matchFamily(f lvs.Family) []expr.Any {
 	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfproto(f)}},
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{nfproto(f)}},
 	}
 }
 
-// loadSaddr loads the client address, masked to the persistence netmask,
-// into reg.
+// loadSaddr loads the client address, masked to the persistence netmask.
 func loadSaddr(f lvs.Family, mask int, reg uint32) []expr.Any {
 	n := addrLen(f)
 	out := []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: saddrOffset(f), Len: n}}
@@ -90,116 +132,119 @@ func loadSaddr(f lvs.Family, mask int, reg uint32) []expr.Any {
 	return out
 }
 
-// dispatchExprs: match the virtual service, jump to its chain.
-func dispatchExprs(k lvs.ServiceKey, svcID uint32) []expr.Any {
-	e := matchFamily(k.Family)
-	if k.IsFWMark() {
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(k.FWMark)})
-	} else {
-		e = append(e,
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(k.Protocol)}},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddrOffset(k.Family), Len: addrLen(k.Family)},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: k.Addr.AsSlice()},
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(k.Port)})
-	}
-	return append(e, &expr.Verdict{Kind: expr.VerdictJump, Chain: svcChainName(svcID)})
+func ctMarkLoad(reg uint32) expr.Any { return &expr.Ct{Key: expr.CtKeyMARK, Register: reg} }
+func ctMarkStore(reg uint32) expr.Any {
+	return &expr.Ct{Key: expr.CtKeyMARK, Register: reg, SourceRegister: true}
 }
 
-// weightExprs are the rule that records a destination's weight. For a
-// persistent service it also sends a client found in the destination's
-// persistence set (a dynamic set of client addresses, masked by the
-// netmask, with the persistence timeout) back to that destination; weight
-// 0 included, as IPVS keeps persistent clients on a quiesced server. One
-// set per destination keeps every element a plain address, so nft prints
-// and re-reads it exactly, and removing a destination drops only its
-// clients' persistence. Otherwise the rule is a no-op (continue).
-func weightExprs(f lvs.Family, mask int, persistSet string, svcID, destID uint32) []expr.Any {
-	if persistSet == "" {
-		return []expr.Any{&expr.Verdict{Kind: expr.VerdictContinue}}
+// markFlagIs matches connections whose mark has (set) or lacks the flag.
+func markFlagIs(set bool) []expr.Any {
+	want := uint32(0)
+	if set {
+		want = ctMarkFlag
 	}
-	e := append(matchFamily(f), loadSaddr(f, mask, 1)...)
-	return append(e,
-		&expr.Lookup{SourceRegister: 1, SetName: persistSet},
-		&expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, destID)})
+	return []expr.Any{
+		ctMarkLoad(reg1),
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: native32(ctMarkFlag), Xor: native32(0)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: native32(want)},
+	}
 }
 
-// schedExprs picks a slot (numgen inc for rr/wrr, jhash of the client or
-// destination address for sh/dh) and jumps through the interval map of
-// slots to a destination chain. The slot number is converted to network
-// byte order because interval maps compare keys as big-endian bytes.
-func schedExprs(s lvs.Service, slots uint32, vmap *nftables.Set) []expr.Any {
-	if slots == 0 {
-		return []expr.Any{&expr.Counter{}}
-	}
-	var e []expr.Any
-	switch s.Scheduler {
-	case "sh", "dh":
-		off := saddrOffset(s.Key.Family)
-		if s.Scheduler == "dh" {
-			off = daddrOffset(s.Key.Family)
+// dispatchExprs are the rules of the services chain: the address maps
+// (l4proto . daddr . dport) and the mark maps, per family.
+func dispatchExprs(which string) []expr.Any {
+	switch which {
+	case infraDisp4, infraDisp6:
+		f := lvs.IPv4
+		set := setSvc4
+		if which == infraDisp6 {
+			f, set = lvs.IPv6, setSvc6
 		}
-		e = append(matchFamily(s.Key.Family),
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen(s.Key.Family)},
-			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: addrLen(s.Key.Family), Modulus: slots, Seed: hashSeed, Type: expr.HashTypeJenkins})
+		last := uint32(reg32x + 1 + addrLen(f)/4)
+		return append(matchFamily(f),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			&expr.Payload{DestRegister: reg32x + 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddrOffset(f), Len: addrLen(f)},
+			&expr.Payload{DestRegister: last, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set})
 	default:
-		e = append(e, &expr.Numgen{Register: 1, Modulus: slots, Type: unix.NFT_NG_INCREMENTAL})
-	}
-	return append(e,
-		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: vmap.Name, SetID: vmap.ID})
-}
-
-// slotElements are the interval-map elements of a slot table: each range
-// [First, First+Count) jumps to its destination chain.
-func slotElements(svcID uint32, slots []slot) []nftables.SetElement {
-	var out []nftables.SetElement
-	for _, s := range slots {
-		out = append(out,
-			nftables.SetElement{
-				Key:         binaryutil.BigEndian.PutUint32(s.First),
-				VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: destChainName(svcID, s.DestID)},
-			},
-			nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(s.First + s.Count), IntervalEnd: true})
-	}
-	return out
-}
-
-// destExprs: refresh persistence, count the connection, mark it as ours
-// and DNAT it to the real server (port 0 keeps the original port). A DNAT
-// to a port follows a transport protocol match (nft refuses to load it
-// otherwise): the service's protocol, or l4set ({tcp, udp}) for a fwmark
-// service.
-func destExprs(k lvs.ServiceKey, mask int, persistSet string, destID uint32, d lvs.Destination, l4set *nftables.Set) []expr.Any {
-	f := k.Family
-	e := matchFamily(f)
-	if d.Port != 0 {
-		e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
-		if k.IsFWMark() {
-			e = append(e, &expr.Lookup{SourceRegister: 1, SetName: l4set.Name, SetID: l4set.ID})
-		} else {
-			e = append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(k.Protocol)}})
+		f, set := lvs.IPv4, setFwm4
+		if which == infraFwm6 {
+			f, set = lvs.IPv6, setFwm6
 		}
+		return append(matchFamily(f),
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg1},
+			&expr.Lookup{SourceRegister: reg1, DestRegister: 0, IsDestRegSet: true, SetName: set})
 	}
-	if persistSet != "" {
-		e = append(e, loadSaddr(f, mask, 1)...)
-		e = append(e, &expr.Dynset{SrcRegKey: 1, SetName: persistSet, Operation: unix.NFT_DYNSET_OP_UPDATE})
+}
+
+// ruleExprs builds the expressions of one rule of service chain s<id>
+// from its record and the service header (see doc.go for the chain).
+func ruleExprs(r record, h record) []expr.Any {
+	f := h.Key.Family
+	switch r.Kind {
+	case kindService: // ct mark set <id>: no destination yet
+		return []expr.Any{&expr.Immediate{Register: reg1, Data: native32(h.SvcID)}, ctMarkStore(reg1)}
+	case kindPersistLookup: // ct mark set <client> map @p…
+		e := append(matchFamily(f), loadSaddr(f, h.Netmask, reg1)...)
+		return append(e,
+			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: persistSetName(h)},
+			ctMarkStore(reg1))
+	case kindPersistStale: // a persisted destination that is gone: schedule anew
+		e := markFlagIs(true)
+		return append(e,
+			ctMarkLoad(reg1),
+			&expr.Lookup{SourceRegister: reg1, SetName: statsNew, Invert: true},
+			&expr.Immediate{Register: reg1, Data: native32(h.SvcID)}, ctMarkStore(reg1))
+	case kindSched: // ct mark set ct mark . numgen/jhash map @slots
+		var e []expr.Any
+		if h.Persistence > 0 {
+			e = markFlagIs(false)
+		}
+		switch h.Scheduler {
+		case "sh", "dh":
+			off := saddrOffset(f)
+			if h.Scheduler == "dh" {
+				off = daddrOffset(f)
+			}
+			e = append(e, matchFamily(f)...)
+			e = append(e, ctMarkLoad(reg1),
+				&expr.Payload{DestRegister: reg32x + 6, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen(f)},
+				&expr.Hash{SourceRegister: reg32x + 6, DestRegister: reg32x + 1, Length: addrLen(f), Modulus: r.Slots, Seed: hashSeed, Type: expr.HashTypeJenkins})
+		default:
+			e = append(e, ctMarkLoad(reg1), &expr.Numgen{Register: reg32x + 1, Modulus: r.Slots, Type: unix.NFT_NG_INCREMENTAL})
+		}
+		return append(e, &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: setSlots}, ctMarkStore(reg1))
+	case kindCount: // count the new connection; refresh persistence
+		e := []expr.Any{ctMarkLoad(reg1), &expr.Lookup{SourceRegister: reg1, SetName: statsNew}}
+		if h.Persistence > 0 {
+			e = append(e, matchFamily(f)...)
+			e = append(e, loadSaddr(f, h.Netmask, reg1)...)
+			e = append(e, ctMarkLoad(2),
+				&expr.Dynset{SrcRegKey: reg1, SrcRegData: 2, SetName: persistSetName(h), Operation: unix.NFT_DYNSET_OP_UPDATE})
+		}
+		return e
+	case kindNAT: // dnat to the destination of the mark
+		var e []expr.Any
+		m := dstMaps[dstMapIndex(f, 1)]
+		if r.Port == 0 {
+			m = dstMaps[dstMapIndex(f, 0)]
+		} else {
+			// A DNAT to a port follows a transport protocol match (nft
+			// refuses to load it otherwise).
+			e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{r.L4}})
+		}
+		e = append(e, ctMarkLoad(reg1), &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m})
+		nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(nfproto(f)), RegAddrMin: reg1}
+		if r.Port != 0 {
+			nat.RegProtoMin = reg32x + addrLen(f)/4
+			nat.Specified = true
+		}
+		return append(e, nat)
+	case kindEnd:
+		return []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}
 	}
-	e = append(e,
-		&expr.Counter{},
-		&expr.Immediate{Register: 1, Data: native32(markOf(destID))},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
-		&expr.Immediate{Register: 1, Data: d.Addr.AsSlice()})
-	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(nfproto(f)), RegAddrMin: 1}
-	if d.Port != 0 {
-		e = append(e, &expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(d.Port)})
-		nat.RegProtoMin = 2
-		nat.Specified = true
-	}
-	return append(e, nat)
+	return nil
 }
 
 // statsExprs counts one direction of our connections: looking the
@@ -211,26 +256,22 @@ func statsExprs(reply bool) []expr.Any {
 		dir, set = 1, statsOut // IP_CT_DIR_REPLY
 	}
 	return []expr.Any{
-		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{dir}},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Lookup{SourceRegister: 1, SetName: set},
+		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{dir}},
+		ctMarkLoad(reg1),
+		&expr.Lookup{SourceRegister: reg1, SetName: set},
 	}
 }
 
 // masqExprs masquerades connections that this backend DNATed.
 func masqExprs() []expr.Any {
 	return []expr.Any{
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: native32(ctMarkFlag), Xor: native32(0)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(ctMarkFlag)},
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: native32(ipsDstNAT), Xor: native32(0)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: native32(0)},
+		ctMarkLoad(reg1),
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: native32(ctMarkFlag), Xor: native32(0)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: native32(ctMarkFlag)},
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: native32(ipsDstNAT), Xor: native32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: native32(0)},
 		&expr.Masq{},
 	}
-}
-
-func endExprs() []expr.Any {
-	return []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}
 }

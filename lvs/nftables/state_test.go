@@ -3,8 +3,10 @@ package nftables
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,53 +18,62 @@ import (
 	"quadrature/lvs"
 )
 
-// synthDump lays out t the way program does (same records, same chains),
-// with IDs 100*i+1 for services and 100*i+2+j for their destinations, and
-// per-destination counters derived from the IDs.
+// synthDump lays out t the way Apply does (render: same records, same
+// elements) as a kernel dump would return it: services get IDs in table
+// order (first service 1, its destinations 2, 3, ...), and each
+// destination's counters derive from its ID (new connections = ID,
+// packets in 3×ID, out 2×ID, 60 bytes a packet).
 func synthDump(t lvs.Table, masq bool) dump {
-	d := dump{TableExists: true, Chains: []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices},
-		Sets: []string{statsIn, statsOut}, Elements: map[string][]setElem{}}
-	var in, out []setElem
-	add := func(chain string, r record, pk uint64) {
-		d.Rules = append(d.Rules, ruleInfo{Chain: chain, Handle: uint64(len(d.Rules) + 1), Comment: r.String(), HasCounter: pk > 0, Packets: pk, Bytes: pk * 60})
-	}
-	for name, chain := range infraChains {
-		if name != infraMasq || masq {
-			add(chain, record{Kind: kindInfra, Infra: name}, 0)
-		}
-	}
-	for i, s := range t.Normalize().Services {
-		id := uint32(100*i + 1)
-		add(chainServices, headerOf(id, s), 0)
-		sc := svcChainName(id)
-		d.Chains = append(d.Chains, sc)
-		ids := make([]uint32, len(s.Destinations))
-		ws := make([]int32, len(s.Destinations))
-		for j, dst := range s.Destinations {
-			ids[j], ws[j] = id+1+uint32(j), dst.Weight
-		}
-		slots, n := layout(s.Scheduler, ids, ws)
+	o := render(decodeState(dump{}, masq), t.Normalize(), &idAlloc{used: map[uint32]bool{}})
+	return objectsDump(o, masq)
+}
 
-		add(sc, record{Kind: kindSched, SvcID: id, Slots: n, Hash: layoutHash(slots)}, 0)
-		for j := range ids {
-			add(sc, record{Kind: kindWeight, SvcID: id, DestID: ids[j], Weight: ws[j]}, 0)
-		}
-		add(sc, record{Kind: kindEnd, SvcID: id}, 0)
-		for j, dst := range s.Destinations {
-			dc := destChainName(id, ids[j])
-			d.Chains = append(d.Chains, dc)
-			add(dc, record{Kind: kindDest, SvcID: id, DestID: ids[j], Addr: dst.Addr, Port: dst.Port}, uint64(ids[j]))
-			if s.Persistence > 0 {
-				d.Sets = append(d.Sets, persistSetName(id, ids[j], persistSeconds(s.Persistence), s.Netmask))
-			}
-			k := string(native32(markOf(ids[j])))
-			in = append(in, setElem{Key: k, Packets: uint64(ids[j]) * 3, Bytes: uint64(ids[j]) * 180})
-			out = append(out, setElem{Key: k, Packets: uint64(ids[j]) * 2, Bytes: uint64(ids[j]) * 120})
+func objectsDump(o *objects, masq bool) dump {
+	d := dump{TableExists: true, Sets: append([]string(nil), fixedSets...), Elements: map[string][]setElem{}}
+	infra := infraRules(masq)
+	for _, c := range []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices} {
+		d.Chains = append(d.Chains, c)
+		for _, name := range infra[c] {
+			d.Rules = append(d.Rules, ruleInfo{Chain: c, Comment: record{Kind: kindInfra, Infra: name}.String()})
 		}
 	}
-	sortElems(in)
-	sortElems(out)
-	d.Elements[statsIn], d.Elements[statsOut] = in, out
+	for _, id := range sortedKeys(o.Chains) {
+		c := svcChainName(id)
+		d.Chains = append(d.Chains, c)
+		for _, r := range o.Chains[id] {
+			d.Rules = append(d.Rules, ruleInfo{Chain: c, Handle: uint64(len(d.Rules) + 1), Comment: r.String()})
+		}
+	}
+	for _, name := range sortedKeys(o.PSets) {
+		d.Sets = append(d.Sets, name)
+	}
+	for k, id := range o.Dispatch {
+		set, e := dispatchElem(k, id)
+		d.Elements[set] = append(d.Elements[set], setElem{Key: string(e.key), Chain: e.chain})
+	}
+	for k, id := range o.Slots {
+		e := slotElem(k, id)
+		d.Elements[setSlots] = append(d.Elements[setSlots], setElem{Key: string(e.key), Value: string(e.data)})
+	}
+	for id, dst := range o.Dests {
+		e := destElem(id, dst)
+		m := dstMaps[dst.Map]
+		d.Elements[m] = append(d.Elements[m], setElem{Key: string(e.key), Value: string(e.data), Comment: e.comment})
+	}
+	for id, bits := range o.Stats {
+		k := string(native32(markOf(id)))
+		n := uint64(id)
+		for i, name := range statSets {
+			if bits&(1<<i) == 0 {
+				continue
+			}
+			pk := [...]uint64{3 * n, 2 * n, n}[i]
+			d.Elements[name] = append(d.Elements[name], setElem{Key: k, Packets: pk, Bytes: 60 * pk})
+		}
+	}
+	for _, es := range d.Elements {
+		sortElems(es)
+	}
 	return d
 }
 
@@ -86,8 +97,8 @@ func TestDecodeStateRoundTrip(t *testing.T) {
 		if got := st.Table(); got.Digest() != want.Digest() {
 			t.Fatalf("masq=%v: decoded\n%s\nwant\n%s", masq, got.CanonicalText(), want.CanonicalText())
 		}
-		if st.Malformed != 0 || !st.InfraOK {
-			t.Fatalf("malformed=%d infraOK=%v", st.Malformed, st.InfraOK)
+		if st.Malformed != 0 || !st.Infra {
+			t.Fatalf("malformed=%d infra=%v", st.Malformed, st.Infra)
 		}
 	}
 }
@@ -113,13 +124,26 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		name   string
 		mutate func(*dump)
 	}{
-		{"weight record changed", func(d *dump) { replaceComment(d, "q1 w id=1 d=2 w=1", "q1 w id=1 d=2 w=2") }},
-		{"record in the wrong chain", func(d *dump) { moveRule(d, "q1 end id=1", "s101") }},
-		{"duplicate service header", func(d *dump) { dupRule(d, "q1 svc id=1 ") }},
-		{"duplicate destination rule", func(d *dump) { dupRule(d, "q1 dst id=1 d=2 ") }},
-		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q1 infra r=masq") }},
+		{"scheduler slot count changed", func(d *dump) { replaceComment(d, "q2 sched id=1 n=4", "q2 sched id=1 n=5") }},
+		{"record in the wrong chain", func(d *dump) { moveRule(d, "q2 end id=1", "s6") }},
+		{"duplicate service header", func(d *dump) { dupRule(d, "q2 svc id=1 ") }},
+		{"duplicate count rule", func(d *dump) { dupRule(d, "q2 cnt id=1") }},
+		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q2 infra r=masq") }},
 		{"table missing", func(d *dump) { d.TableExists = false }},
-		{"counter set missing", func(d *dump) { d.Sets = d.Sets[1:] }},
+		{"counter set missing", func(d *dump) {
+			d.Sets = slices.DeleteFunc(slices.Clone(d.Sets), func(s string) bool { return s == statsIn })
+		}},
+		{"persistence map missing", func(d *dump) {
+			d.Sets = slices.DeleteFunc(slices.Clone(d.Sets), func(s string) bool { return strings.HasPrefix(s, "p6_") })
+		}},
+		{"weight changed", func(d *dump) {
+			editElems(d, setDst4, func(e *setElem) { e.Comment = strings.Replace(e.Comment, " w=1", " w=2", 1) })
+		}},
+		{"slot points elsewhere", func(d *dump) { editElems(d, setSlots, func(e *setElem) { e.Value = string(native32(markOf(99))) }) }},
+		{"dispatch jumps elsewhere", func(d *dump) { editElems(d, setSvc4, func(e *setElem) { e.Chain = "s99" }) }},
+		{"destination moved to another service", func(d *dump) {
+			editElems(d, setDst4, func(e *setElem) { e.Comment = strings.Replace(e.Comment, "s=1 ", "s=5 ", 1) })
+		}},
 	}
 	for _, c := range cases {
 		d := synthDump(want, true)
@@ -130,9 +154,34 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		}
 	}
 	// An unexpected masquerade rule (masquerade off) is drift too.
-	if st := decodeState(synthDump(want, true), false); st.InfraOK {
+	if st := decodeState(synthDump(want, true), false); st.Infra {
 		t.Error("masquerade rule present while off: infra reported intact")
 	}
+}
+
+// TestDecodeStateNoticesEveryMissingElement removes each element of the
+// model's sets in turn: the read-back must differ.
+func TestDecodeStateNoticesEveryMissingElement(t *testing.T) {
+	want := sampleTable()
+	full := synthDump(want, true)
+	for set, es := range full.Elements {
+		for i := range es {
+			d := full
+			d.Elements = maps.Clone(full.Elements)
+			d.Elements[set] = slices.Delete(slices.Clone(es), i, i+1)
+			if got := decodeState(d, true).Table(); got.Digest() == want.Digest() {
+				t.Errorf("removing element %d of %s went unnoticed", i, set)
+			}
+		}
+	}
+}
+
+// editElems changes the first element of set.
+func editElems(d *dump, set string, f func(*setElem)) {
+	d.Elements = maps.Clone(d.Elements)
+	es := slices.Clone(d.Elements[set])
+	f(&es[0])
+	d.Elements[set] = es
 }
 
 func findRule(d *dump, prefix string) int {
@@ -155,7 +204,7 @@ func dropRule(d *dump, prefix string) {
 func TestStatsFromState(t *testing.T) {
 	want := sampleTable()
 	st := decodeState(synthDump(want, true), true)
-	stats := st.Stats()
+	stats := st.statsOf(nil)
 	s := want.Normalize().Services[0] // TCP :80, IDs 1 and 2..4
 	ss := stats[s.Key]
 	var conns uint64
@@ -175,11 +224,12 @@ func TestStatsFromState(t *testing.T) {
 	}
 	// Persistence entries count for the destination they point at.
 	d := synthDump(want, true)
-	name := persistSetName(201, 202, 300, 64)
-	d.Elements[name] = []setElem{{Key: "a"}, {Key: "b"}}
-	d.Elements["p201x202_300_64"] = []setElem{{Key: "c"}}
-	p6 := want.Normalize().Services[2]
-	if got := decodeState(d, true).Stats()[p6.Key].Destinations[p6.Destinations[0].Key()].PersistConns; got != 2 {
+	p6 := want.Normalize().Services[2] // ID 6, its destination 7
+	name := persistSetName(headerOf(6, p6))
+	mark := string(native32(markOf(7)))
+	d.Elements[name] = []setElem{{Key: "a", Value: mark}, {Key: "b", Value: mark}}
+	d.Elements["p6x_300_64_6"] = []setElem{{Key: "c", Value: mark}}
+	if got := decodeState(d, true).statsOf(nil)[p6.Key].Destinations[p6.Destinations[0].Key()].PersistConns; got != 2 {
 		t.Errorf("PersistConns = %d, want 2", got)
 	}
 }
@@ -311,7 +361,7 @@ func TestDecodeRuleMsg(t *testing.T) {
 }
 
 func FuzzDecodeRuleMsg(f *testing.F) {
-	for _, ri := range synthDump(sampleTable(), true).Rules[:12] {
+	for _, ri := range synthDump(sampleTable(), true).Rules[:16] {
 		f.Add(encodeRuleMsg("quadrature", ri))
 	}
 	f.Add([]byte{})
@@ -356,7 +406,7 @@ func FuzzDecodeState(f *testing.F) {
 		fmt.Fprintf(&seed, "%s:%s\n", r.Chain, r.Comment)
 	}
 	f.Add(seed.String())
-	f.Add("services:q1 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=rr persist=0 mask=32\ns1:q1 sched id=1 n=0 h=811c9dc5\ns1:q1 end id=1\n")
+	f.Add("s1:q2 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=rr persist=0 mask=32\ns1:q2 cnt id=1\ns1:q2 nat id=1 p=1 l4=6\ns1:q2 nat id=1 p=0\ns1:q2 end id=1\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		d := dump{TableExists: true}
 		for _, line := range strings.Split(s, "\n") {
@@ -371,7 +421,7 @@ func FuzzDecodeState(f *testing.F) {
 					t.Fatalf("decoded an unsupported service: %v", err)
 				}
 			}
-			st.Stats()
+			st.statsOf(nil)
 		}
 	})
 }
@@ -381,7 +431,7 @@ func TestRuleComment(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{userdata.AppendString(nil, userdata.TypeComment, "q1 end id=1"), "q1 end id=1"},
+		{userdata.AppendString(nil, userdata.TypeComment, "q2 end id=1"), "q2 end id=1"},
 		{append([]byte{5, 1, 9}, userdata.AppendString(nil, userdata.TypeComment, "x")...), "x"},
 		{[]byte{0, 50, 'a'}, ""},
 		{[]byte{0}, ""},
