@@ -1,50 +1,106 @@
 // Package nftables programs the lvs table model into one nftables table
-// (github.com/google/nftables), for kernels without IPVS or when
-// `lvs_backend nftables` is configured. It implements lvs.DataPlane, so the
-// generic lvs reconciler drives it exactly like the IPVS backend.
+// (github.com/google/nftables for rule expressions; the batches and reads
+// are encoded here), for kernels without IPVS or when `lvs_backend
+// nftables` is configured. It implements lvs.DataPlane and
+// lvs.SliceReader, so the generic lvs reconciler drives it exactly like
+// the IPVS backend, sliced resyncs included.
 //
 // It owns one inet table (default "quadrature") and never reads or writes
-// another. Each Apply is one netlink batch (one transaction). The layout:
+// another. Each Apply is one netlink batch (one transaction).
+//
+// # Layout
+//
+// Nothing in the table is per destination but map elements, and nothing
+// is per service but one chain (and, for a persistent service, its
+// persistence map); the number of chains, rules and sets does not grow
+// with the destinations, and the kernel never looks a set up among
+// thousands (it does so by name, linearly):
 //
 //	prerouting, output (nat)  jump services
-//	services                  one rule per virtual service → jump s<svc>
-//	s<svc>                    per destination: weight record (persistent:
-//	                          client in @p<svc>d<dst>… → jump s<svc>d<dst>);
-//	                          numgen/jhash vmap { slot ranges : jump
-//	                          s<svc>d<dst> }; drop
-//	s<svc>d<dst>              [update @p<svc>d<dst>…] counter, ct mark, dnat
+//	services                  meta l4proto . ip daddr . th dport vmap @svc4
+//	                          meta l4proto . ip6 daddr . th dport vmap @svc6
+//	                          meta mark vmap @fwm4, meta mark vmap @fwm6
+//	                          (each element: service key → jump s<id>)
+//	s<id>                     ct mark set <id>                  "q2 svc …" header
+//	                          [ct mark set saddr&mask map @p…]  persistence
+//	                          [mark points at a gone dest → ct mark set <id>]
+//	                          [ct mark set ct mark . numgen inc mod N map @slots]
+//	                          ct mark @stats_new [update @p… { saddr&mask : ct mark }]
+//	                          meta l4proto tcp dnat to ct mark map @dst4 (ip6: @dst6)
+//	                          dnat to ct mark map @dst4a (port 0: keep the port)
+//	                          counter drop
+//	slots                     service ID . slot → destination mark
+//	dst4, dst6                destination mark → address . port, comment "q2 s=<id> w=<weight>"
+//	dst4a, dst6a              destination mark → address (destinations with port 0)
 //	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
 //	stats_pre, stats_out      ct direction, ct mark → @stats_in, @stats_out
-//	                          (sets with a counter per destination mark)
+//	stats_in, stats_out,      sets of destination marks with a counter each:
+//	stats_new                 packets each way, new connections
 //
-// A change rewrites only the chains of the services it touches (flush and
-// refill in the same batch); unchanged destinations keep their chains and
-// counters. The scheduler maps are anonymous and constant, bound to their
-// rule: they cannot be edited behind our back, and nft prints them inline,
-// so `nft list ruleset` output loads again with `nft -f`.
+// The conntrack mark carries the choice from rule to rule: the header sets
+// it to the service ID (bit 31 clear), the scheduler rule replaces it with
+// the mark of the destination of the slot (bit 31 set, low bits the
+// destination ID), and the DNAT rule maps that mark to the real server. A
+// destination's mark is the same in every map, so a destination is four
+// elements (its address, three counters) plus its slots.
 //
-// Schedulers: rr and wrr use numgen inc over an interval map in which a
-// destination of weight w owns w slots (rr: one slot); sh and dh use jhash
-// of the client or the virtual address, with a fixed seed so all directors
-// agree. Weight 0 owns no slot: no new connections, established ones
-// continue through conntrack. Persistence keeps one dynamic set of client
-// addresses (masked by the netmask) per destination, with the persistence
-// timeout, refreshed on every new connection. Anything IPVS
-// can do that this layout cannot (lc, wlc, sed, nq, lblc, lblcr, mh, fo,
-// ovf, twos, scheduler flags, ops, DR, TUN, thresholds, SCTP) is rejected
-// by CheckService with a message naming the keyword, never degraded.
+// Schedulers: rr and wrr use numgen inc, sh and dh jhash of the client or
+// the virtual address with a fixed seed (so all directors agree), modulo
+// the service's slot count N. Destinations own consecutive slots in model
+// order: weight w owns w slots under wrr and sh, one under rr and dh, none
+// at weight 0 (no new connections; established ones continue through
+// conntrack). Slots are bounded: when the weights of a service add up to
+// more than 65,536, destination i owns max(1, ⌊wᵢ·65536/Σw⌋) slots, so
+// wrr shares hold to within one slot in 65,536 and a service has at most
+// max(65,536, its destinations) slots. Persistence keeps one dynamic map
+// per persistent service (p<id>_<seconds>_<mask>_<family>: masked client →
+// destination mark, with the persistence timeout, refreshed on every new
+// connection). Anything IPVS can do that this layout cannot (lc, wlc, sed,
+// nq, lblc, lblcr, mh, fo, ovf, twos, scheduler flags, ops, DR, TUN,
+// thresholds, SCTP) is rejected by CheckService with a message naming the
+// keyword, never degraded.
 //
-// Read reconstructs the model from rule comments ("q1 svc ...", visible in
-// `nft list ruleset`) and checks that every rule a service needs is there
-// and that the scheduler rule was built from the weights read back; a
-// service with a missing or inconsistent rule is left out of the result,
-// so the reconciler re-adds it and thereby repairs the drift.
+// # Applying changes
 //
-// Stats maps the per-destination rule counters (new connections) and the
-// counter-set elements (packets and bytes each way) into lvs.ServiceStats, and
-// counts the destination's conntrack entries (ESTABLISHED TCP with a packet in the last 5 s as active; see conntrack.go)
-// so the reconciler's graceful drain works as with IPVS, and its live
-// persistence entries (PersistConns).
+// The backend keeps the table as it last read or wrote it (objects in
+// state.go) and the ruleset generation at which that is the kernel's.
+// Apply computes the desired objects from the plan (render: services and
+// destinations keep their IDs; new IDs are above every ID in use), diffs
+// them against the kept ones and sends only the difference: element
+// deletes and adds (a changed weight is its destination element deleted
+// and added again; its counters stay), and for a service whose rules
+// change (scheduler, persistence, slot count) its chain flushed and
+// refilled. The batch carries the kept generation (NFNL_BATCH_GENID): if
+// anything committed in between, anywhere in the namespace, the kernel
+// refuses it and Apply reads the table and diffs again; if a batch fails
+// otherwise, Apply rebuilds the table in one batch, atomically. Element
+// lists are split so each message stays under netlink's 64 KiB attribute
+// limit; the batch is one sendmsg (the kernel processes it inside the
+// call, so errors are drained without acknowledgements). Removing a
+// destination of a persistent service deletes its clients' entries from
+// the persistence map in the same batch (the map is read for that).
+//
+// # Reading
+//
+// Read dumps the table and reconstructs the model from the records (rule
+// comments "q2 …" and destination-element comments, visible in `nft list
+// ruleset`), and checks that every rule a service needs is there in
+// order, that its dispatch element jumps to its chain, that its slots are
+// the layout of the weights read back and that its destinations have
+// their counters; a service with anything missing or inconsistent is left
+// out of the result, so the reconciler re-adds it and thereby repairs the
+// drift. ReadSlice, for the reconciler's sliced resync, reads the whole
+// table only if the ruleset generation moved since the kept state;
+// otherwise it reads the selected services only (their chain's rules,
+// dispatch, slot and destination elements, by key) and takes the other
+// services' settings from the kept state, which the unchanged generation
+// proves current.
+//
+// Stats maps the counter-set elements (new connections, packets and bytes
+// each way) into lvs.ServiceStats, and counts the destination's conntrack
+// entries (ESTABLISHED TCP with a packet in the last 5 s as active; see
+// conntrack.go) so the reconciler's graceful drain works as with IPVS, and
+// its live persistence entries (PersistConns).
 //
 // Semantics worth knowing: a client with a persistence entry keeps going
 // to its destination while that destination has weight 0 (as IPVS does by
