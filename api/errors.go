@@ -31,8 +31,8 @@ var (
 const EmptyConfigMessage = "the new configuration has no vrrp_instance and no virtual_server: " +
 	"it would remove every VIP and virtual service on all nodes; repeat with ?allow_empty=true to do that"
 
-// emptyConfigError is the refusal of an empty candidate.
-func emptyConfigError() *InvalidError {
+// EmptyConfigError is the refusal of an empty candidate.
+func EmptyConfigError() *InvalidError {
 	return &InvalidError{Msg: EmptyConfigMessage, Code: "empty_config"}
 }
 

@@ -175,7 +175,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 	q, err := decodeConfig(r)
 	if errors.Is(err, errNoFiles) {
 		if !allowEmpty {
-			s.fail(w, r, emptyConfigError())
+			s.fail(w, r, EmptyConfigError())
 			return
 		}
 		// An empty set of files, asked for: an empty main file.
@@ -201,7 +201,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 			s.fail(w, r, err)
 			return
 		}
-		s.fail(w, r, emptyConfigError())
+		s.fail(w, r, EmptyConfigError())
 		return
 	}
 	res, err := s.backend.PutConfig(ctx, req)

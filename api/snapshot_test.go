@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"quadrature/agent"
 	"quadrature/api"
 	"quadrature/api/apitest"
 	"quadrature/api/client"
@@ -162,7 +163,7 @@ func TestSnapshotEnvelopeRefusals(t *testing.T) {
 func TestCheckSnapshotPayload(t *testing.T) {
 	payload, _ := fsmSnapshot(t, 2, snapConf)
 	f := fsm.New(fsm.Options{})
-	st, err := api.CheckSnapshotPayload(f, testHeader(2), payload)
+	st, err := agent.CheckSnapshotPayload(f, testHeader(2), payload)
 	if err != nil || st.ConfigVersion() != 2 || string(st.Source().Files["keepalived.conf"]) != snapConf {
 		t.Fatalf("valid snapshot: %v", err)
 	}
@@ -191,7 +192,7 @@ func TestCheckSnapshotPayload(t *testing.T) {
 		{"no configuration", testHeader(0), empty, "it holds no configuration"},
 		{"configuration does not compile", testHeader(2), broken, "its configuration (version 2) does not compile with this build"},
 	} {
-		_, err := api.CheckSnapshotPayload(f, c.h, c.payload)
+		_, err := agent.CheckSnapshotPayload(f, c.h, c.payload)
 		var ie *api.InvalidError
 		if !errors.As(err, &ie) || ie.Code != "invalid_snapshot" || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want invalid_snapshot with %q", c.name, err, c.want)
@@ -369,7 +370,7 @@ func FuzzSnapshotEnvelope(f *testing.F) {
 		if err != nil || !sameHeader(h3, h) || !bytes.Equal(p3, payload) {
 			t.Fatalf("re-encoded envelope reads back %+v %v", h3, err)
 		}
-		st, err := api.CheckSnapshotPayload(fs, h, payload)
+		st, err := agent.CheckSnapshotPayload(fs, h, payload)
 		if err != nil {
 			var ie *api.InvalidError
 			if !errors.As(err, &ie) || ie.Code != "invalid_snapshot" {

@@ -11,16 +11,18 @@
 //     on any node; followers forward them to the leader over a small framed
 //     RPC that shares the Raft port (one mux byte per connection);
 //   - membership views (Members, LeaderName, LiveReporters, Stats);
-//   - degraded mode (design decision 4) and the quorum-loss fencing signal
-//     (decision 5), with events and Prometheus metrics.
+//   - degraded mode (docs/design.md, decision 4) and the quorum-loss
+//     fencing signal (decision 5), with events and Prometheus metrics.
 //
 // What it must not do: program the kernel, know the FSM's command format
 // (commands are opaque []byte and the FSM is injected as a raft.FSM), or
 // read keepalived.conf (the caller converts its cluster block into Config).
 //
-// Who calls it: the agent (cmd/quadrature) builds a Node from the parsed
-// configuration and the fsm package's state machine, and the leader loop and
-// the HTTP API use Apply, ConsistentRead, Members and the event stream.
+// Who calls it: package agent (the composition root) builds a Node from
+// the parsed configuration and the fsm package's state machine; the
+// agent's leader loop and its API backend use Apply, ConsistentRead,
+// Members and the event stream. cluster imports no other quadrature
+// package.
 //
 // Threading contract: every exported method of *Node is safe for concurrent
 // use once New has returned. The injected raft.FSM is driven by raft (Apply,

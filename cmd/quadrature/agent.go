@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"quadrature/agent"
 	"quadrature/api"
 	"quadrature/cluster"
 	"quadrature/config"
@@ -99,19 +100,19 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	acfg := cluster.AgentConfig{
+	acfg := agent.Config{
 		ConfigPath: *cfgPath, Node: *node, DataDir: *dataDir, HostsFile: *hosts,
 		Backend: *backend, Timing: tm, Logger: log, Registry: reg,
 	}
-	agent, err := cluster.NewAgent(acfg)
+	ag, err := agent.New(acfg)
 	if err != nil {
 		printConfigErr(stderr, err)
 		return 1
 	}
 	// The agent's own lines carry node=; so do the API's and the signal
 	// handling's from here on.
-	log = log.With("node", agent.Name())
-	local := agent.LocalConfig()
+	log = log.With("node", ag.Name())
+	local := ag.LocalConfig()
 	listen := *apiListen
 	var apiOpts api.Options
 	if c := local.Cluster; c != nil {
@@ -133,10 +134,10 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 				apiOpts.ClientCAFile = files.APICAFile
 				apiOpts.PeerCertFile, apiOpts.PeerKeyFile = files.APICertFile, files.APIKeyFile
 				apiOpts.PeerAllowed = func(name string) bool {
-					if agent.FSM().State().IsRevoked(name) {
+					if ag.FSM().State().IsRevoked(name) {
 						return false
 					}
-					n := agent.Node()
+					n := ag.Node()
 					if n == nil {
 						return false
 					}
@@ -163,16 +164,16 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		listen = api.DefaultListen
 	}
 	if listen != "off" {
-		agent.SetAPIAddr(advertisedAPI(listen, local))
+		ag.SetAPIAddr(advertisedAPI(listen, local))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var srv *api.Server
 	if listen != "off" {
-		apiOpts.Backend = &api.AgentBackend{Agent: agent, Version: version}
+		apiOpts.Backend = &agent.APIBackend{Agent: ag, Version: version}
 		apiOpts.Listen = listen
-		apiOpts.DataDir = agent.DataDir()
+		apiOpts.DataDir = ag.DataDir()
 		apiOpts.Gatherer = reg
 		apiOpts.Version = version
 		apiOpts.Logger = log
@@ -200,7 +201,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 			notify(log, sd, sdnotify.Reloading, sdnotify.MonotonicUsec(), sdnotify.Status("reloading "+*cfgPath))
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			status := "serving; last reload committed"
-			if err := agent.Reload(rctx); err != nil {
+			if err := ag.Reload(rctx); err != nil {
 				log.Error("agent: reload refused; the running configuration is unchanged", "err", oneLine(err))
 				status = "serving; last reload refused (the running configuration is unchanged): " + oneLine(err)
 			} else {
@@ -213,15 +214,15 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 				}
 			}
 			select {
-			case <-agent.Ready():
+			case <-ag.Ready():
 				notify(log, sd, sdnotify.Ready, sdnotify.Status(status))
 			default: // READY=1 comes when the node serves (serviceManager)
 				notify(log, sd, sdnotify.Status("starting; "+strings.TrimPrefix(status, "serving; ")))
 			}
 		}
 	}()
-	go serviceManager(ctx, log, sd, agent)
-	runErr := agent.Run(ctx)
+	go serviceManager(ctx, log, sd, ag)
+	runErr := ag.Run(ctx)
 	notify(log, sd, sdnotify.Stopping, sdnotify.Status("stopping"))
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -240,7 +241,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 // WatchdogSec is set, feeds the watchdog for as long as the agent's apply
 // loop keeps going round. A stuck loop stops the keepalives, and systemd
 // restarts the service. Without $NOTIFY_SOCKET it does nothing.
-func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier, agent serviceState) {
+func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier, ag serviceState) {
 	if !sd.Enabled() {
 		return
 	}
@@ -252,10 +253,10 @@ func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier
 	select {
 	case <-ctx.Done():
 		return
-	case <-agent.Ready():
+	case <-ag.Ready():
 	}
-	notify(log, sd, sdnotify.Ready, sdnotify.Status("serving ("+agent.ReadyReason()+")"))
-	log.Info("agent: told systemd the node is ready", "reason", agent.ReadyReason(), "watchdog", interval.String())
+	notify(log, sd, sdnotify.Ready, sdnotify.Status("serving ("+ag.ReadyReason()+")"))
+	log.Info("agent: told systemd the node is ready", "reason", ag.ReadyReason(), "watchdog", interval.String())
 	if interval <= 0 {
 		return
 	}
@@ -270,7 +271,7 @@ func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier
 			return
 		case <-tick.C:
 		}
-		since := time.Since(agent.LoopAlive())
+		since := time.Since(ag.LoopAlive())
 		if since > interval/2 {
 			if !stale {
 				log.Error("agent: the apply loop is stuck; not feeding the systemd watchdog", "last_round", since.Round(time.Millisecond).String())
@@ -286,7 +287,7 @@ func serviceManager(ctx context.Context, log *slog.Logger, sd *sdnotify.Notifier
 	}
 }
 
-// serviceState is what serviceManager watches (a *cluster.Agent).
+// serviceState is what serviceManager watches (a *agent.Agent).
 type serviceState interface {
 	Ready() <-chan struct{}
 	ReadyReason() string

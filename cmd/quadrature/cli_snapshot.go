@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"quadrature/agent"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,7 +192,7 @@ func snapshotInspect(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return f.fail(err)
 	}
-	st, err := api.CheckSnapshotPayload(fsm.New(fsm.Options{}), h, payload)
+	st, err := agent.CheckSnapshotPayload(fsm.New(fsm.Options{}), h, payload)
 	sum := snapshotSummary{Header: h, Restorable: err == nil}
 	if err != nil {
 		sum.Problem = err.Error()

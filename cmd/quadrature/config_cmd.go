@@ -8,10 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"quadrature/agent"
 	"strings"
 	"time"
 
-	"quadrature/cluster"
 	"quadrature/config"
 )
 
@@ -160,7 +160,7 @@ func configCheck(args []string, stdout, stderr io.Writer) int {
 			errs := config.CheckSupport(cfg)
 			// An explicit backend choice is checked here; with "auto" the
 			// agent checks against the backend it finds on its kernel.
-			errs = append(errs, cluster.CheckBackend(cfg, cfg.Global.LVSBackend)...)
+			errs = append(errs, agent.CheckBackend(cfg, cfg.Global.LVSBackend)...)
 			if len(errs) > 0 {
 				err = errs
 			}

@@ -689,7 +689,7 @@ func TestGroupExportsEveryQueriedMetric(t *testing.T) {
 	t.Run("Prometheus", func(t *testing.T) { checkWithPrometheus(t, g, d) })
 }
 
-// checkOpsMetrics compares the metrics of cluster/agent_opsmetrics.go with
+// checkOpsMetrics compares the metrics of agent/opsmetrics.go with
 // the status API and the kernel.
 func checkOpsMetrics(t *testing.T, g *clustertest.Group) {
 	vs := clustertest.ServiceID()

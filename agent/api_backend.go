@@ -1,10 +1,11 @@
-package api
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"quadrature/api"
 	"slices"
 	"strings"
 	"time"
@@ -16,34 +17,34 @@ import (
 	"quadrature/vrrp"
 )
 
-// AgentBackend serves the API from a running cluster.Agent: reads come
+// APIBackend serves the API from a running Agent: reads come
 // from the node's applied state (after a read barrier where the contract
 // asks for linearizability), writes are fsm commands committed through
 // Raft (forwarded to the leader by the node).
-type AgentBackend struct {
-	Agent   *cluster.Agent
+type APIBackend struct {
+	Agent   *Agent
 	Version string
 }
 
-var _ Backend = (*AgentBackend)(nil)
+var _ api.Backend = (*APIBackend)(nil)
 
-func (b *AgentBackend) node() (*cluster.Node, error) {
+func (b *APIBackend) node() (*cluster.Node, error) {
 	n := b.Agent.Node()
 	if n == nil {
-		return nil, fmt.Errorf("%w: node not started", ErrNoLeader)
+		return nil, fmt.Errorf("%w: node not started", api.ErrNoLeader)
 	}
 	return n, nil
 }
 
 // Status describes this node.
-func (b *AgentBackend) Status(ctx context.Context) (Status, error) {
+func (b *APIBackend) Status(ctx context.Context) (api.Status, error) {
 	n, err := b.node()
 	if err != nil {
-		return Status{}, err
+		return api.Status{}, err
 	}
 	st := b.Agent.FSM().State()
 	s := n.Stats()
-	out := Status{
+	out := api.Status{
 		Node:          b.Agent.Name(),
 		Leader:        s.Leader,
 		RaftState:     s.State,
@@ -70,15 +71,15 @@ func roleName(r cluster.Role) string {
 }
 
 // Members lists the group as gossip and raft see it.
-func (b *AgentBackend) Members(ctx context.Context) ([]Member, error) {
+func (b *APIBackend) Members(ctx context.Context) ([]api.Member, error) {
 	n, err := b.node()
 	if err != nil {
 		return nil, err
 	}
 	st := b.Agent.FSM().State()
-	var out []Member
+	var out []api.Member
 	for _, m := range n.Members() {
-		mm := Member{
+		mm := api.Member{
 			Name:        m.Name,
 			State:       string(m.State),
 			APIAddr:     m.Meta.APIAddr,
@@ -100,15 +101,15 @@ func (b *AgentBackend) Members(ctx context.Context) ([]Member, error) {
 }
 
 // VRRP lists this node's instances.
-func (b *AgentBackend) VRRP(ctx context.Context) ([]VRRPInstance, error) {
+func (b *APIBackend) VRRP(ctx context.Context) ([]api.VRRPInstance, error) {
 	v := b.Agent.VRRP()
 	if v == nil {
-		return []VRRPInstance{}, nil
+		return []api.VRRPInstance{}, nil
 	}
 	names := b.addrNames()
-	out := []VRRPInstance{}
+	out := []api.VRRPInstance{}
 	for _, s := range v.Status() {
-		in := VRRPInstance{
+		in := api.VRRPInstance{
 			Name:           s.Name,
 			VRID:           uint8(s.VRID),
 			Interface:      s.Interface,
@@ -135,7 +136,7 @@ func (b *AgentBackend) VRRP(ctx context.Context) ([]VRRPInstance, error) {
 }
 
 // addrNames maps member addresses to names, to show masters by name.
-func (b *AgentBackend) addrNames() map[netip.Addr]string {
+func (b *APIBackend) addrNames() map[netip.Addr]string {
 	out := map[netip.Addr]string{}
 	n := b.Agent.Node()
 	if n == nil {
@@ -151,10 +152,10 @@ func (b *AgentBackend) addrNames() map[netip.Addr]string {
 
 // Services lists virtual services with verdicts, observations and
 // kernel counters.
-func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
+func (b *APIBackend) Services(ctx context.Context) ([]api.VirtualService, error) {
 	// In degraded mode the node programs its own verdicts: show those.
 	st := b.Agent.ViewState()
-	out := []VirtualService{}
+	out := []api.VirtualService{}
 	if st.ConfigVersion() == 0 {
 		return out, nil
 	}
@@ -167,10 +168,10 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 		stats, _ = r.Stats(ctx)
 	}
 	table := st.DesiredTable()
-	obs := map[fsm.RSID][]Observation{}
+	obs := map[fsm.RSID][]api.Observation{}
 	for _, o := range st.Observations() {
 		id := fsm.RSID{VS: o.VS, RS: o.RS}
-		obs[id] = append(obs[id], Observation{Node: o.Node, Up: o.Up, Weight: o.Weight, Reason: o.Reason})
+		obs[id] = append(obs[id], api.Observation{Node: o.Node, Up: o.Up, Weight: o.Weight, Reason: o.Reason})
 	}
 	quorums := map[string]fsm.QuorumState{}
 	for _, q := range st.Quorums() {
@@ -180,7 +181,7 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 		vs := &c.VirtualServers[i]
 		id := fsm.VirtualServerID(vs)
 		key, keyOK := serviceKey(vs)
-		svc := VirtualService{
+		svc := api.VirtualService{
 			ID:        serviceID(vs),
 			Protocol:  strings.ToLower(vs.Protocol),
 			FWMark:    vs.Fwmark,
@@ -194,7 +195,7 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 			svc.Protocol = ""
 		}
 		if q, ok := quorums[id]; ok {
-			svc.Quorum = &VirtualQuorum{Want: q.Quorum, Up: q.Up}
+			svc.Quorum = &api.VirtualQuorum{Want: q.Quorum, Up: q.Up}
 		}
 		ks := stats[key]
 		if keyOK {
@@ -210,7 +211,7 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 			rs := &vs.RealServers[j]
 			ap := netip.AddrPortFrom(rs.Addr, rs.Port)
 			v, _ := st.VerdictOf(id, ap)
-			r := RealServer{
+			r := api.RealServer{
 				ID:               ap.String(),
 				Addr:             ap,
 				Forward:          forwardName(rs.Method),
@@ -237,12 +238,12 @@ func (b *AgentBackend) Services(ctx context.Context) ([]VirtualService, error) {
 				r.Counters = counters(ds.Counters, ds.ActiveConns, ds.InactiveConns)
 			}
 			if r.Observations == nil {
-				r.Observations = []Observation{}
+				r.Observations = []api.Observation{}
 			}
 			svc.RealServers = append(svc.RealServers, r)
 		}
 		if svc.RealServers == nil {
-			svc.RealServers = []RealServer{}
+			svc.RealServers = []api.RealServer{}
 		}
 		out = append(out, svc)
 	}
@@ -274,7 +275,7 @@ func serviceID(vs *config.VirtualServer) string {
 
 // fsmServiceID maps a virtual service ID given to the API (the API form,
 // or the fsm's own form, accepted too) to the fsm's ID.
-func (b *AgentBackend) fsmServiceID(id string) (string, bool) {
+func (b *APIBackend) fsmServiceID(id string) (string, bool) {
 	st := b.Agent.FSM().State()
 	if st.ConfigVersion() == 0 {
 		return "", false
@@ -332,28 +333,28 @@ func forwardName(method string) string {
 	return "Masq"
 }
 
-func counters(c lvs.Counters, active, inactive uint32) KernelCounters {
-	return KernelCounters{Conns: c.Connections, InPackets: c.PacketsIn, OutPackets: c.PacketsOut,
+func counters(c lvs.Counters, active, inactive uint32) api.KernelCounters {
+	return api.KernelCounters{Conns: c.Connections, InPackets: c.PacketsIn, OutPackets: c.PacketsOut,
 		InBytes: c.BytesIn, OutBytes: c.BytesOut, ActiveConns: uint64(active), InactiveConns: uint64(inactive)}
 }
 
 // Config returns the committed configuration, after a read barrier: the
 // version is the ETag of compare-and-swap writes, and a follower's applied
 // state may lag a write that another node already acknowledged.
-func (b *AgentBackend) Config(ctx context.Context) (ConfigDoc, error) {
+func (b *APIBackend) Config(ctx context.Context) (api.ConfigDoc, error) {
 	n, err := b.node()
 	if err != nil {
-		return ConfigDoc{}, err
+		return api.ConfigDoc{}, err
 	}
 	if err := n.ConsistentRead(ctx); err != nil {
-		return ConfigDoc{}, mapErr(err)
+		return api.ConfigDoc{}, mapErr(err)
 	}
 	st := b.Agent.FSM().State()
 	src := st.Source()
 	if src == nil {
-		return ConfigDoc{}, fmt.Errorf("%w: no configuration committed yet", ErrNotFound)
+		return api.ConfigDoc{}, fmt.Errorf("%w: no configuration committed yet", api.ErrNotFound)
 	}
-	doc := ConfigDoc{Version: st.ConfigVersion(), Main: src.Main, Files: map[string]string{}}
+	doc := api.ConfigDoc{Version: st.ConfigVersion(), Main: src.Main, Files: map[string]string{}}
 	for name, content := range src.Files {
 		doc.Files[name] = string(content)
 	}
@@ -365,10 +366,10 @@ func (b *AgentBackend) Config(ctx context.Context) (ConfigDoc, error) {
 }
 
 // PutConfig validates and proposes a configuration with compare-and-swap.
-func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (PutConfigResult, error) {
+func (b *APIBackend) PutConfig(ctx context.Context, req api.PutConfigRequest) (api.PutConfigResult, error) {
 	n, err := b.node()
 	if err != nil {
-		return PutConfigResult{}, err
+		return api.PutConfigResult{}, err
 	}
 	main := req.Main
 	if main == "" {
@@ -406,7 +407,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 			// the write (versions only grow, so an older If-Match is a
 			// conflict without asking).
 			if err := n.ConsistentRead(ctx); err != nil {
-				return PutConfigResult{}, mapErr(err)
+				return api.PutConfigResult{}, mapErr(err)
 			}
 			cur = b.Agent.FSM().State().ConfigVersion()
 		}
@@ -419,16 +420,16 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 				if req.ExpectVersion == 0 && attempt < 5 {
 					continue
 				}
-				return PutConfigResult{}, &ConflictError{Current: cur}
+				return api.PutConfigResult{}, &api.ConflictError{Current: cur}
 			}
-			return PutConfigResult{}, invalidError(err)
+			return api.PutConfigResult{}, invalidError(err)
 		}
 		warnings, err := checkSupport(cmd, b.Agent.BackendName())
 		if err != nil {
-			return PutConfigResult{}, invalidError(err)
+			return api.PutConfigResult{}, invalidError(err)
 		}
 		if !req.AllowEmpty && emptyCandidate(cmd) {
-			return PutConfigResult{}, emptyConfigError()
+			return api.PutConfigResult{}, api.EmptyConfigError()
 		}
 		if req.ValidateOnly {
 			st := b.Agent.FSM().State()
@@ -438,7 +439,7 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 					running[name] = string(content)
 				}
 			}
-			return PutConfigResult{Version: cur, Valid: true, Diff: configDiff(running, req.Files),
+			return api.PutConfigResult{Version: cur, Valid: true, Diff: api.ConfigDiff(running, req.Files),
 				Changes: b.changes(st, cmd), Warnings: warnings}, nil
 		}
 		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
@@ -452,13 +453,13 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 				derr = errors.New("set_config committed without a result")
 			}
 			if derr != nil {
-				return PutConfigResult{}, fmt.Errorf("config committed, outcome unknown: %w", derr)
+				return api.PutConfigResult{}, fmt.Errorf("config committed, outcome unknown: %w", derr)
 			}
 			// Read-your-writes: GET on this node now shows at least it.
 			if rerr := n.ConsistentRead(ctx); rerr != nil {
-				return PutConfigResult{}, mapErr(rerr)
+				return api.PutConfigResult{}, mapErr(rerr)
 			}
-			return PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true, Warnings: warnings}, nil
+			return api.PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true, Warnings: warnings}, nil
 		}
 		if errors.Is(err, fsm.ErrConflict) {
 			if req.ExpectVersion == 0 && attempt < 5 {
@@ -466,35 +467,35 @@ func (b *AgentBackend) PutConfig(ctx context.Context, req PutConfigRequest) (Put
 				continue
 			}
 			_ = n.ConsistentRead(ctx)
-			return PutConfigResult{}, &ConflictError{Current: b.Agent.FSM().State().ConfigVersion()}
+			return api.PutConfigResult{}, &api.ConflictError{Current: b.Agent.FSM().State().ConfigVersion()}
 		}
-		return PutConfigResult{}, mapErr(err)
+		return api.PutConfigResult{}, mapErr(err)
 	}
 }
 
 // checkSupport evaluates the proposed config for every node and reports
 // keywords quadrature parses but does not implement (config.CheckSupport)
-// and services this node's backend cannot program (cluster.CheckBackend).
+// and services this node's backend cannot program (CheckBackend).
 //
 // It also returns the candidate's warnings as every node evaluates it
 // (@NAME lines differ), each once, in file and line order ("config check"
 // prints the same for one node's view).
-func checkSupport(cmd fsm.SetConfig, backend string) ([]ConfigError, error) {
-	seen := map[ConfigError]bool{}
-	var warnings []ConfigError
+func checkSupport(cmd fsm.SetConfig, backend string) ([]api.ConfigError, error) {
+	seen := map[api.ConfigError]bool{}
+	var warnings []api.ConfigError
 	err := eachCandidate(cmd, cmd.Nodes, func(c *config.Config, warns []config.Diagnostic) error {
 		for _, w := range warns {
-			if e := (ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}); !seen[e] {
+			if e := (api.ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}); !seen[e] {
 				seen[e] = true
 				warnings = append(warnings, e)
 			}
 		}
-		if errs := append(config.CheckSupport(c), cluster.CheckBackend(c, backend)...); len(errs) > 0 {
+		if errs := append(config.CheckSupport(c), CheckBackend(c, backend)...); len(errs) > 0 {
 			return errs
 		}
 		return nil
 	})
-	slices.SortStableFunc(warnings, func(a, b ConfigError) int {
+	slices.SortStableFunc(warnings, func(a, b api.ConfigError) int {
 		if c := strings.Compare(a.File, b.File); c != 0 {
 			return c
 		}
@@ -530,16 +531,16 @@ func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config, []c
 // invalidError turns a validation error (a config.ErrorList or an fsm
 // error) into the API's detailed form.
 func invalidError(err error) error {
-	ie := &InvalidError{}
+	ie := &api.InvalidError{}
 	var el config.ErrorList
 	if errors.As(err, &el) {
 		for _, d := range el {
-			ie.Details = append(ie.Details, ConfigError{File: d.Pos.File, Line: d.Pos.Line, Message: d.Msg})
+			ie.Details = append(ie.Details, api.ConfigError{File: d.Pos.File, Line: d.Pos.Line, Message: d.Msg})
 		}
 	} else {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
-				ie.Details = append(ie.Details, ConfigError{Message: line})
+				ie.Details = append(ie.Details, api.ConfigError{Message: line})
 			}
 		}
 	}
@@ -552,18 +553,18 @@ func mapErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrShutdown):
-		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+		return fmt.Errorf("%w: %v", api.ErrNoLeader, err)
 	case errors.Is(err, fsm.ErrConflict):
-		return fmt.Errorf("%w: %v", ErrConflict, err)
+		return fmt.Errorf("%w: %v", api.ErrConflict, err)
 	case errors.Is(err, fsm.ErrNotFound):
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrNoConfig):
-		return &InvalidError{Details: []ConfigError{{Message: err.Error()}}}
+		return &api.InvalidError{Details: []api.ConfigError{{Message: err.Error()}}}
 	}
 	return err
 }
 
-func (b *AgentBackend) apply(ctx context.Context, c fsm.Command) error {
+func (b *APIBackend) apply(ctx context.Context, c fsm.Command) error {
 	n, err := b.node()
 	if err != nil {
 		return err
@@ -573,7 +574,7 @@ func (b *AgentBackend) apply(ctx context.Context, c fsm.Command) error {
 }
 
 // origin names this node and what asked (the API caller when known).
-func (b *AgentBackend) origin(what string) string {
+func (b *APIBackend) origin(what string) string {
 	if what == "" {
 		what = "api"
 	}
@@ -585,7 +586,7 @@ func (b *AgentBackend) origin(what string) string {
 
 // changes summarizes the candidate against the running configuration,
 // both evaluated for every node of the candidate.
-func (b *AgentBackend) changes(st *fsm.State, cmd fsm.SetConfig) *ConfigChanges {
+func (b *APIBackend) changes(st *fsm.State, cmd fsm.SetConfig) *api.ConfigChanges {
 	nodes := cmd.Nodes
 	if len(nodes) == 0 {
 		nodes = []string{b.Agent.Name()}
@@ -624,38 +625,38 @@ func emptyCandidate(cmd fsm.SetConfig) bool {
 }
 
 // Drain sets or clears the operator drain of a real server.
-func (b *AgentBackend) Drain(ctx context.Context, vs, rs string, drained bool) error {
+func (b *APIBackend) Drain(ctx context.Context, vs, rs string, drained bool) error {
 	ap, err := netip.ParseAddrPort(rs)
 	if err != nil {
-		return &InvalidError{Details: []ConfigError{{Message: fmt.Sprintf("real server %q: want ADDR:PORT", rs)}}}
+		return &api.InvalidError{Details: []api.ConfigError{{Message: fmt.Sprintf("real server %q: want ADDR:PORT", rs)}}}
 	}
 	id, ok := b.fsmServiceID(vs)
 	if !ok {
-		return fmt.Errorf("%w: virtual service %s", ErrNotFound, vs)
+		return fmt.Errorf("%w: virtual service %s", api.ErrNotFound, vs)
 	}
 	if _, ok := b.Agent.FSM().State().VerdictOf(id, ap); !ok {
-		return fmt.Errorf("%w: real server %s in %s", ErrNotFound, rs, vs)
+		return fmt.Errorf("%w: real server %s in %s", api.ErrNotFound, rs, vs)
 	}
 	return b.apply(ctx, fsm.SetDrain{VS: id, RS: ap, Drained: drained})
 }
 
 // Maintenance switches a node's maintenance mode.
-func (b *AgentBackend) Maintenance(ctx context.Context, node string, on bool) error {
+func (b *APIBackend) Maintenance(ctx context.Context, node string, on bool) error {
 	if !b.isMember(node) {
-		return fmt.Errorf("%w: node %q", ErrNotFound, node)
+		return fmt.Errorf("%w: node %q", api.ErrNotFound, node)
 	}
 	return b.apply(ctx, fsm.SetMaintenance{Node: node, On: on})
 }
 
 // TransferVIP moves an instance to a node through the placement.
-func (b *AgentBackend) TransferVIP(ctx context.Context, instance, node string) error {
+func (b *APIBackend) TransferVIP(ctx context.Context, instance, node string) error {
 	if node != "" && !b.isMember(node) {
-		return fmt.Errorf("%w: node %q", ErrNotFound, node)
+		return fmt.Errorf("%w: node %q", api.ErrNotFound, node)
 	}
 	return b.apply(ctx, fsm.TransferVIP{Instance: instance, ToNode: node})
 }
 
-func (b *AgentBackend) isMember(name string) bool {
+func (b *APIBackend) isMember(name string) bool {
 	n := b.Agent.Node()
 	if n == nil {
 		return false
@@ -669,23 +670,23 @@ func (b *AgentBackend) isMember(name string) bool {
 }
 
 // RaftServers lists the raft configuration.
-func (b *AgentBackend) RaftServers(ctx context.Context) ([]RaftServer, error) {
+func (b *APIBackend) RaftServers(ctx context.Context) ([]api.RaftServer, error) {
 	n, err := b.node()
 	if err != nil {
 		return nil, err
 	}
-	out := []RaftServer{}
+	out := []api.RaftServer{}
 	for _, m := range n.Members() {
 		if m.Suffrage == cluster.SuffrageNone {
 			continue
 		}
-		out = append(out, RaftServer{Name: m.Name, Addr: m.RaftAddr, Suffrage: string(m.Suffrage), Role: roleName(m.Meta.Role), Leader: m.Leader})
+		out = append(out, api.RaftServer{Name: m.Name, Addr: m.RaftAddr, Suffrage: string(m.Suffrage), Role: roleName(m.Meta.Role), Leader: m.Leader})
 	}
 	return out, nil
 }
 
 // AddVoter adds a voting director.
-func (b *AgentBackend) AddVoter(ctx context.Context, name, addr string) error {
+func (b *APIBackend) AddVoter(ctx context.Context, name, addr string) error {
 	n, err := b.node()
 	if err != nil {
 		return err
@@ -696,12 +697,12 @@ func (b *AgentBackend) AddVoter(ctx context.Context, name, addr string) error {
 
 // AddWitness adds a witness: a voter that runs no data plane (its role is
 // its own configuration's business).
-func (b *AgentBackend) AddWitness(ctx context.Context, name, addr string) error {
+func (b *APIBackend) AddWitness(ctx context.Context, name, addr string) error {
 	return b.AddVoter(ctx, name, addr)
 }
 
 // RemoveServer removes a server from the raft configuration.
-func (b *AgentBackend) RemoveServer(ctx context.Context, name string) error {
+func (b *APIBackend) RemoveServer(ctx context.Context, name string) error {
 	n, err := b.node()
 	if err != nil {
 		return err
@@ -711,7 +712,7 @@ func (b *AgentBackend) RemoveServer(ctx context.Context, name string) error {
 }
 
 // Snapshot takes a raft snapshot on this node.
-func (b *AgentBackend) Snapshot(ctx context.Context) error {
+func (b *APIBackend) Snapshot(ctx context.Context) error {
 	n, err := b.node()
 	if err != nil {
 		return err
@@ -721,7 +722,7 @@ func (b *AgentBackend) Snapshot(ctx context.Context) error {
 
 // Ready: config applied and, for a director, the kernel table matches
 // the desired one.
-func (b *AgentBackend) Ready(ctx context.Context) (bool, string) {
+func (b *APIBackend) Ready(ctx context.Context) (bool, string) {
 	n := b.Agent.Node()
 	if n == nil {
 		return false, "node not started"

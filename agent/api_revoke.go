@@ -1,9 +1,10 @@
-package api
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"quadrature/api"
 	"time"
 
 	"quadrature/cluster"
@@ -16,13 +17,13 @@ import (
 // Raft configuration when it is there (the leader also removes revoked
 // servers by itself, which covers a revoked leader), so a quorum never
 // counts a node whose certificate is refused.
-func (b *AgentBackend) Revoke(ctx context.Context, node string, revoked bool) error {
+func (b *APIBackend) Revoke(ctx context.Context, node string, revoked bool) error {
 	n, err := b.node()
 	if err != nil {
 		return err
 	}
 	if revoked && node == n.Name() {
-		return &InvalidError{Details: []ConfigError{{Message: fmt.Sprintf("node %s cannot revoke itself; ask another node", node)}}}
+		return &api.InvalidError{Details: []api.ConfigError{{Message: fmt.Sprintf("node %s cannot revoke itself; ask another node", node)}}}
 	}
 	if err := b.apply(ctx, fsm.RevokeNode{Node: node, Revoked: revoked}); err != nil {
 		return err
@@ -73,6 +74,6 @@ func (b *AgentBackend) Revoke(ctx context.Context, node string, revoked bool) er
 var revokeRemovalWait = 15 * time.Second
 
 // Revocations lists the deny list.
-func (b *AgentBackend) Revocations(ctx context.Context) ([]string, error) {
+func (b *APIBackend) Revocations(ctx context.Context) ([]string, error) {
 	return b.Agent.FSM().State().Revoked(), nil
 }

@@ -1,9 +1,10 @@
-package cluster
+package agent
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
+	"quadrature/cluster"
 	"strconv"
 	"strings"
 
@@ -120,7 +121,7 @@ func (m *opsMetrics) Collect(ch chan<- prometheus.Metric) {
 	if l, running := m.leaderOf(); running {
 		gauge(m.leader, b2f(l != ""), l)
 	}
-	if a.role == RoleVoter {
+	if a.role == cluster.RoleVoter {
 		a.mu.Lock()
 		digest, want := a.digest, a.lastDigest
 		a.mu.Unlock()
@@ -141,7 +142,7 @@ func (m *opsMetrics) Collect(ch chan<- prometheus.Metric) {
 // this node programs (ViewState: its own view in degraded mode).
 func (m *opsMetrics) collectQuorums(gauge func(*prometheus.Desc, float64, ...string)) {
 	a := m.a
-	if a.role != RoleVoter || a.fsm.State().ConfigVersion() == 0 {
+	if a.role != cluster.RoleVoter || a.fsm.State().ConfigVersion() == 0 {
 		return
 	}
 	st := a.ViewState()
@@ -236,4 +237,11 @@ func apiServiceID(vs *config.VirtualServer) string {
 		return fmt.Sprintf("fwmark/%d", vs.Fwmark)
 	}
 	return proto + "/" + netip.AddrPortFrom(vs.Addr.Unmap(), vs.Port).String()
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,10 +1,11 @@
-package cluster
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"quadrature/cluster"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ func (a *Agent) loopGuardDesired(table lvs.Table) (loopguard.Desired, []loopguar
 // guardPeers splits the members' published MACs into the other directors'
 // (by name; members that left are dropped, dead ones kept) and this node's
 // own.
-func guardPeers(members []Member) (published map[string][]string, own []net.HardwareAddr) {
+func guardPeers(members []cluster.Member) (published map[string][]string, own []net.HardwareAddr) {
 	published = map[string][]string{}
 	for _, m := range members {
 		switch {
@@ -146,7 +147,7 @@ func guardPeers(members []Member) (published map[string][]string, own []net.Hard
 					own = append(own, mac)
 				}
 			}
-		case m.State != MemberLeft:
+		case m.State != cluster.MemberLeft:
 			published[m.Name] = m.Meta.MACs
 		}
 	}

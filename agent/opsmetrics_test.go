@@ -1,9 +1,11 @@
-package cluster
+package agent
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"quadrature/cluster"
 	"strings"
 	"testing"
 
@@ -68,7 +70,7 @@ func opsAgent(t *testing.T) (*Agent, *prometheus.Registry) {
 	}
 	// Pedantic: what Collect sends must match what Describe declares.
 	reg := prometheus.NewPedanticRegistry()
-	a, err := NewAgent(AgentConfig{ConfigPath: path, Node: "ops1", Registry: reg, Logger: testLogger(t)})
+	a, err := New(Config{ConfigPath: path, Node: "ops1", Registry: reg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ quadrature_virtualserver_quorum_up{vs="tcp/192.0.2.10:80"} 0
 
 func TestOpsMetricsWitness(t *testing.T) {
 	a, reg := opsAgent(t)
-	a.role = RoleWitness
+	a.role = cluster.RoleWitness
 	cmd := a.localSrc.Command()
 	cmd.Nodes = []string{"ops1"}
 	applyCmd(t, a, 1, cmd)

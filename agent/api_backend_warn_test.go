@@ -1,9 +1,10 @@
-package api
+package agent
 
 import (
 	"slices"
 	"testing"
 
+	"quadrature/api"
 	"quadrature/fsm"
 )
 
@@ -43,7 +44,7 @@ func TestCandidateWarnings(t *testing.T) {
 			t.Errorf("line %d warned %d times: %+v", l, lines[l], ws)
 		}
 	}
-	if !slices.IsSortedFunc(ws, func(a, b ConfigError) int { return a.Line - b.Line }) {
+	if !slices.IsSortedFunc(ws, func(a, b api.ConfigError) int { return a.Line - b.Line }) {
 		t.Errorf("not in line order: %+v", ws)
 	}
 	t.Logf("%+v", ws)

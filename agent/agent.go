@@ -1,4 +1,4 @@
-package cluster
+package agent
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"quadrature/cluster"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,8 +25,8 @@ import (
 	"quadrature/vrrp"
 )
 
-// AgentConfig says how to run one node of the group.
-type AgentConfig struct {
+// Config says how to run one node of the group.
+type Config struct {
 	// ConfigPath is the keepalived.conf (with or without a cluster block).
 	ConfigPath string
 	// Node is the config-id (@NAME lines); "" = first label of the host name.
@@ -37,7 +38,7 @@ type AgentConfig struct {
 	// Backend overrides lvs_backend: auto | ipvs | nftables | none.
 	Backend string
 	// Timing of raft and gossip; zero = DefaultTiming.
-	Timing Timing
+	Timing cluster.Timing
 	// ReportInterval batches verdict reports (default 100ms); FullRefresh
 	// is the period of the full observation refresh (default 30s).
 	ReportInterval time.Duration
@@ -53,16 +54,16 @@ type AgentConfig struct {
 // state machine, and the leaves it drives (checks, lvs, vrrp). It applies
 // every committed state to the kernel and reports its own observations.
 type Agent struct {
-	cfg      AgentConfig
+	cfg      Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	local    *config.Config   // the file as this node evaluates it
 	localSrc fsm.ConfigSource // and its replicable form
 	name     string
-	role     Role
+	role     cluster.Role
 
 	fsm   *fsm.FSM
-	node  *Node
+	node  *cluster.Node
 	vrrp  *vrrp.Node
 	sched *checks.Scheduler
 	rec   *lvs.Reconciler
@@ -110,8 +111,8 @@ type appliedState struct {
 	degraded      bool
 }
 
-// NewAgent loads and validates the configuration; nothing runs before Run.
-func NewAgent(cfg AgentConfig) (*Agent, error) {
+// New loads and validates the configuration; nothing runs before Run.
+func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -143,13 +144,13 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		ready:    make(chan struct{}),
 	}
 	a.name = src.Config.Node
-	a.role = RoleVoter
+	a.role = cluster.RoleVoter
 	if c := src.Config.Cluster; c != nil {
 		if c.NodeName != "" {
 			a.name = c.NodeName
 		}
-		if c.Role == string(RoleWitness) {
-			a.role = RoleWitness
+		if c.Role == string(cluster.RoleWitness) {
+			a.role = cluster.RoleWitness
 		}
 	}
 	a.log = a.log.With("node", a.name)
@@ -199,7 +200,7 @@ func (a *Agent) Name() string { return a.name }
 // started is what Run publishes, once everything is running, for readers
 // on other goroutines (the API may serve before Run has started them).
 type started struct {
-	node  *Node
+	node  *cluster.Node
 	vrrp  *vrrp.Node
 	rec   *lvs.Reconciler
 	sched *checks.Scheduler
@@ -214,7 +215,7 @@ func (a *Agent) parts() *started {
 }
 
 // Node returns the Raft/gossip node (nil until Run has started it).
-func (a *Agent) Node() *Node { return a.parts().node }
+func (a *Agent) Node() *cluster.Node { return a.parts().node }
 
 // FSM returns the replicated state machine.
 func (a *Agent) FSM() *fsm.FSM { return a.fsm }
@@ -246,14 +247,14 @@ func (a *Agent) LocalConfig() *config.Config {
 	return a.local
 }
 
-func (a *Agent) clusterConfig() (Config, error) {
+func (a *Agent) clusterConfig() (cluster.Config, error) {
 	c := a.local.Cluster
-	cc := Config{
+	cc := cluster.Config{
 		NodeName: a.name,
 		Role:     a.role,
 		Timing:   a.cfg.Timing,
 		Logger:   a.cfg.Logger, // the node adds its own "node" key
-		Metadata: Meta{APIAddr: a.cfg.APIAddr},
+		Metadata: cluster.Meta{APIAddr: a.cfg.APIAddr},
 	}
 	cc.DataDir = a.DataDir()
 	cc.BindAddr = netip.MustParseAddr("127.0.0.1")
@@ -280,14 +281,14 @@ func (a *Agent) clusterConfig() (Config, error) {
 		}
 		files := c.Files()
 		if files.GossipKeyFile != "" {
-			key, err := LoadGossipKey(files.GossipKeyFile)
+			key, err := cluster.LoadGossipKey(files.GossipKeyFile)
 			if err != nil {
 				return cc, err
 			}
 			cc.GossipKey = key
 		}
 		if files.CertFile != "" || files.KeyFile != "" || files.CAFile != "" {
-			cc.TLS = &TLSConfig{CertFile: files.CertFile, KeyFile: files.KeyFile, CAFile: files.CAFile}
+			cc.TLS = &cluster.TLSConfig{CertFile: files.CertFile, KeyFile: files.KeyFile, CAFile: files.CAFile}
 		}
 		cc.Insecure = c.Insecure
 		// The group's nodes as the file names them (its @NAME lines).
@@ -343,7 +344,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: data dir: %w", err)
 	}
 	cc.Registerer = a.reg
-	a.node, err = New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed, log: a.log})
+	a.node, err = cluster.New(cc, &notifyingFSM{FSM: a.fsm, changed: a.changed, log: a.log})
 	if err != nil {
 		return err
 	}
@@ -354,14 +355,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	if a.role == RoleVoter {
+	if a.role == cluster.RoleVoter {
 		if err := a.startLeaves(runCtx, &wg, errc); err != nil {
 			_ = a.node.Shutdown()
 			return err
 		}
 	}
 	a.published.Store(&started{node: a.node, vrrp: a.vrrp, rec: a.rec, sched: a.sched, dp: a.dp})
-	if a.role != RoleVoter {
+	if a.role != cluster.RoleVoter {
 		a.markReady("witness started")
 	}
 	wg.Add(3)
@@ -395,7 +396,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Leave(ctx context.Context) error {
 	n := a.Node()
 	if n == nil {
-		return ErrShutdown
+		return cluster.ErrShutdown
 	}
 	return n.Leave(ctx)
 }

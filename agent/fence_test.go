@@ -1,4 +1,4 @@
-package cluster_test
+package agent_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package cluster_test
+package agent_test
 
 // Multi-node integration tests of the real agent binary in network
 // namespaces (issue 7): one three-node group shared by sequential

@@ -1,7 +1,8 @@
-package cluster
+package agent
 
 import (
 	"net/netip"
+	"quadrature/cluster"
 	"testing"
 
 	"quadrature/lvs"
@@ -13,11 +14,11 @@ import (
 // iWash table (DR, every director a real server) the node guards the one
 // service whose real server it is.
 func TestLoopGuardInputs(t *testing.T) {
-	members := []Member{
-		{Name: "iwash1", Self: true, State: MemberAlive, Meta: Meta{MACs: []string{"02:00:00:00:00:01"}}},
-		{Name: "iwash2", State: MemberAlive, Meta: Meta{MACs: []string{"02:00:00:00:00:02"}}},
-		{Name: "iwash3", State: MemberDead, Meta: Meta{MACs: []string{"02:00:00:00:00:03"}}},
-		{Name: "old", State: MemberLeft, Meta: Meta{MACs: []string{"02:00:00:00:00:09"}}},
+	members := []cluster.Member{
+		{Name: "iwash1", Self: true, State: cluster.MemberAlive, Meta: cluster.Meta{MACs: []string{"02:00:00:00:00:01"}}},
+		{Name: "iwash2", State: cluster.MemberAlive, Meta: cluster.Meta{MACs: []string{"02:00:00:00:00:02"}}},
+		{Name: "iwash3", State: cluster.MemberDead, Meta: cluster.Meta{MACs: []string{"02:00:00:00:00:03"}}},
+		{Name: "old", State: cluster.MemberLeft, Meta: cluster.Meta{MACs: []string{"02:00:00:00:00:09"}}},
 	}
 	published, own := guardPeers(members)
 	if len(published) != 2 || published["iwash3"] == nil || published["old"] != nil || len(own) != 1 || own[0].String() != "02:00:00:00:00:01" {

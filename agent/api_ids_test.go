@@ -1,4 +1,4 @@
-package api
+package agent
 
 import (
 	"net/netip"

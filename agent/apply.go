@@ -1,9 +1,10 @@
-package cluster
+package agent
 
 import (
 	"context"
 	"maps"
 	"net/netip"
+	"quadrature/cluster"
 	"slices"
 	"time"
 
@@ -55,7 +56,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		// placement again in full.
 		prev.priorities = nil
 	}
-	if a.role != RoleVoter {
+	if a.role != cluster.RoleVoter {
 		a.mu.Lock()
 		a.applied.configVersion = st.ConfigVersion()
 		a.mu.Unlock()
@@ -126,7 +127,7 @@ func (a *Agent) applyConfig(st *fsm.State) {
 	if src := st.Source(); src != nil && sameSource(*src, a.LocalSource()) {
 		a.noteFileInSync(st.ConfigVersion())
 	}
-	if a.role != RoleVoter {
+	if a.role != cluster.RoleVoter {
 		return
 	}
 	if err := a.vrrp.Update(a.heldVRRPConfig(c)); err != nil {

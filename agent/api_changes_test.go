@@ -1,6 +1,7 @@
-package api
+package agent
 
 import (
+	"quadrature/api"
 	"reflect"
 	"testing"
 
@@ -90,7 +91,7 @@ virtual_server 192.0.2.100 53 {
 }
 `
 	got := summarizeChanges(evalFor(t, changesOld, "n1", "n2"), evalFor(t, changesNew, "n1", "n2"))
-	want := &ConfigChanges{
+	want := &api.ConfigChanges{
 		InstancesAdded: []string{"VI_3"}, InstancesRemoved: []string{"VI_2"}, InstancesChanged: []string{"VI_1"},
 		VirtualServersAdded: []string{"udp/192.0.2.100:53"}, VirtualServersRemoved: []string{},
 		VirtualServersChanged: []string{"tcp/192.0.2.100:80"},
@@ -106,7 +107,7 @@ virtual_server 192.0.2.100 53 {
 	if len(gone.InstancesRemoved) != 2 || len(gone.VirtualServersRemoved) != 2 || gone.Empty() {
 		t.Errorf("everything removed: %+v", gone)
 	}
-	if !(*ConfigChanges)(nil).Empty() {
+	if !(*api.ConfigChanges)(nil).Empty() {
 		t.Error("nil changes not empty")
 	}
 }
