@@ -96,7 +96,7 @@ type Agent struct {
 	fileVersion uint64
 	revoked     []string     // deny list last handed to the node
 	knownPeers  []netip.Addr // member addresses last handed to VRRP
-	lastDigest  string       // digest of the table last handed to the reconciler
+	desired     *fsm.State   // the state whose table the reconciler has (its digest: desiredDigest)
 	fenced      map[string]bool
 	digest      string    // kernel table digest, last read
 	digestAt    time.Time // when the kernel was last read for it
@@ -106,6 +106,7 @@ type Agent struct {
 
 // appliedState remembers what the agent last pushed to the leaves.
 type appliedState struct {
+	state         *fsm.State // the committed state last applied
 	configVersion uint64
 	priorities    map[string]int
 	degraded      bool

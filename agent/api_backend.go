@@ -365,167 +365,60 @@ func (b *APIBackend) Config(ctx context.Context) (api.ConfigDoc, error) {
 	return doc, nil
 }
 
-// PutConfig validates and proposes a configuration with compare-and-swap.
+// PutConfig validates and proposes a configuration with compare-and-swap,
+// through the agent's one write path (ProposeConfig).
 func (b *APIBackend) PutConfig(ctx context.Context, req api.PutConfigRequest) (api.PutConfigResult, error) {
-	n, err := b.node()
-	if err != nil {
+	if _, err := b.node(); err != nil {
 		return api.PutConfigResult{}, err
 	}
-	main := req.Main
-	if main == "" {
-		main = "keepalived.conf"
+	src := fsm.ConfigSource{Main: req.Main, Files: map[string][]byte{}, Hosts: map[string][]netip.Addr{}}
+	if src.Main == "" {
+		src.Main = "keepalived.conf"
 	}
-	cmd := fsm.SetConfig{Main: main}
-	names := make([]string, 0, len(req.Files))
-	for name := range req.Files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		cmd.Files = append(cmd.Files, fsm.File{Name: name, Content: []byte(req.Files[name])})
+	for name, content := range req.Files {
+		src.Files[name] = []byte(content)
 	}
 	// Host names keep resolving as the running config resolved them.
-	if src := b.Agent.FSM().State().Source(); src != nil {
-		hosts := make([]string, 0, len(src.Hosts))
-		for h := range src.Hosts {
-			hosts = append(hosts, h)
-		}
-		slices.Sort(hosts)
-		for _, h := range hosts {
-			cmd.Hosts = append(cmd.Hosts, fsm.Host{Name: h, Addrs: src.Hosts[h]})
+	running := b.Agent.FSM().State().Source()
+	if running != nil {
+		for h, addrs := range running.Hosts {
+			src.Hosts[h] = slices.Clone(addrs)
 		}
 	}
-	for _, m := range n.Members() {
-		cmd.Nodes = append(cmd.Nodes, m.Name)
-	}
-	slices.Sort(cmd.Nodes)
-	for attempt := 0; ; attempt++ {
-		cur := b.Agent.FSM().State().ConfigVersion()
-		if req.ExpectVersion > cur {
-			// This node may lag behind the version the client read
-			// elsewhere: only the group's current version may refuse
-			// the write (versions only grow, so an older If-Match is a
-			// conflict without asking).
-			if err := n.ConsistentRead(ctx); err != nil {
-				return api.PutConfigResult{}, mapErr(err)
-			}
-			cur = b.Agent.FSM().State().ConfigVersion()
-		}
-		cmd.ExpectVersion = req.ExpectVersion
-		if req.ExpectVersion == 0 {
-			cmd.ExpectVersion = cur
-		}
-		if err := b.Agent.FSM().ValidateSetConfig(cmd); err != nil {
-			if errors.Is(err, fsm.ErrConflict) {
-				if req.ExpectVersion == 0 && attempt < 5 {
-					continue
-				}
-				return api.PutConfigResult{}, &api.ConflictError{Current: cur}
-			}
-			return api.PutConfigResult{}, invalidError(err)
-		}
-		warnings, err := checkSupport(cmd, b.Agent.BackendName())
-		if err != nil {
-			return api.PutConfigResult{}, invalidError(err)
-		}
-		if !req.AllowEmpty && emptyCandidate(cmd) {
-			return api.PutConfigResult{}, api.EmptyConfigError()
-		}
-		if req.ValidateOnly {
-			st := b.Agent.FSM().State()
-			running := map[string]string{}
-			if src := st.Source(); src != nil {
-				for name, content := range src.Files {
-					running[name] = string(content)
-				}
-			}
-			return api.PutConfigResult{Version: cur, Valid: true, Diff: api.ConfigDiff(running, req.Files),
-				Changes: b.changes(st, cmd), Warnings: warnings}, nil
-		}
-		resp, _, err := n.Apply(ctx, fsm.MustEncodeFrom(cmd, b.origin(req.Origin)))
-		if err == nil {
-			// The version this entry produced, from its own result: the
-			// state read after the commit may already hold a later
-			// writer's version, and reporting that one would tell this
-			// writer its content is at a version that holds another's.
-			res, derr := fsm.DecodeResult(resp)
-			if derr == nil && res.ConfigVersion == 0 {
-				derr = errors.New("set_config committed without a result")
-			}
-			if derr != nil {
-				return api.PutConfigResult{}, fmt.Errorf("config committed, outcome unknown: %w", derr)
-			}
-			// Read-your-writes: GET on this node now shows at least it.
-			if rerr := n.ConsistentRead(ctx); rerr != nil {
-				return api.PutConfigResult{}, mapErr(rerr)
-			}
-			return api.PutConfigResult{Version: res.ConfigVersion, Valid: true, Applied: true, Warnings: warnings}, nil
-		}
-		if errors.Is(err, fsm.ErrConflict) {
-			if req.ExpectVersion == 0 && attempt < 5 {
-				_ = n.ConsistentRead(ctx)
-				continue
-			}
-			_ = n.ConsistentRead(ctx)
-			return api.PutConfigResult{}, &api.ConflictError{Current: b.Agent.FSM().State().ConfigVersion()}
-		}
+	p, err := b.Agent.ProposeConfig(ctx, Proposal{Source: src, ExpectVersion: req.ExpectVersion,
+		AllowEmpty: req.AllowEmpty, ValidateOnly: req.ValidateOnly, Origin: apiOrigin(req.Origin)})
+	var ce *fsm.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		return api.PutConfigResult{}, &api.ConflictError{Current: ce.Current}
+	case errors.Is(err, ErrEmptyCandidate):
+		return api.PutConfigResult{}, api.EmptyConfigError()
+	case errors.Is(err, fsm.ErrInvalid), errors.As(err, new(config.ErrorList)):
+		return api.PutConfigResult{}, invalidError(err)
+	case err != nil:
 		return api.PutConfigResult{}, mapErr(err)
 	}
-}
-
-// checkSupport evaluates the proposed config for every node and reports
-// keywords quadrature parses but does not implement (config.CheckSupport)
-// and services this node's backend cannot program (CheckBackend).
-//
-// It also returns the candidate's warnings as every node evaluates it
-// (@NAME lines differ), each once, in file and line order ("config check"
-// prints the same for one node's view).
-func checkSupport(cmd fsm.SetConfig, backend string) ([]api.ConfigError, error) {
-	seen := map[api.ConfigError]bool{}
-	var warnings []api.ConfigError
-	err := eachCandidate(cmd, cmd.Nodes, func(c *config.Config, warns []config.Diagnostic) error {
-		for _, w := range warns {
-			if e := (api.ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg}); !seen[e] {
-				seen[e] = true
-				warnings = append(warnings, e)
+	warnings := apiWarnings(p.Candidate.Warnings())
+	if req.ValidateOnly {
+		old := map[string]string{}
+		if running != nil {
+			for name, content := range running.Files {
+				old[name] = string(content)
 			}
 		}
-		if errs := append(config.CheckSupport(c), CheckBackend(c, backend)...); len(errs) > 0 {
-			return errs
-		}
-		return nil
-	})
-	slices.SortStableFunc(warnings, func(a, b api.ConfigError) int {
-		if c := strings.Compare(a.File, b.File); c != 0 {
-			return c
-		}
-		return a.Line - b.Line
-	})
-	return warnings, err
+		return api.PutConfigResult{Version: p.Version, Valid: true, Diff: api.ConfigDiff(old, req.Files),
+			Changes: b.changes(b.Agent.FSM().State(), p.Candidate), Warnings: warnings}, nil
+	}
+	return api.PutConfigResult{Version: p.Version, Valid: true, Applied: true, Warnings: warnings}, nil
 }
 
-// eachCandidate evaluates the proposed config for each node (as the FSM
-// will) and calls f with it and its warnings; the first error, of
-// evaluation or of f, ends.
-func eachCandidate(cmd fsm.SetConfig, nodes []string, f func(*config.Config, []config.Diagnostic) error) error {
-	files := map[string][]byte{}
-	for _, file := range cmd.Files {
-		files[file.Name] = file.Content
+// apiWarnings are a candidate's warnings as the API reports them.
+func apiWarnings(ws []config.Diagnostic) []api.ConfigError {
+	out := make([]api.ConfigError, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, api.ConfigError{File: w.Pos.File, Line: w.Pos.Line, Message: w.Msg})
 	}
-	hosts := map[string][]netip.Addr{}
-	for _, h := range cmd.Hosts {
-		hosts[h.Name] = h.Addrs
-	}
-	for _, node := range nodes {
-		c, warns, err := fsm.ParseWithWarnings(files, cmd.Main, hosts, node)
-		if err != nil {
-			return err
-		}
-		if err := f(c, warns); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out
 }
 
 // invalidError turns a validation error (a config.ErrorList or an fsm
@@ -574,54 +467,34 @@ func (b *APIBackend) apply(ctx context.Context, c fsm.Command) error {
 }
 
 // origin names this node and what asked (the API caller when known).
-func (b *APIBackend) origin(what string) string {
+func (b *APIBackend) origin(what string) string { return b.Agent.origin(apiOrigin(what)) }
+
+// apiOrigin is what asked through the API: "api", or "api " and the caller.
+func apiOrigin(what string) string {
 	if what == "" {
 		what = "api"
 	}
 	if !strings.HasPrefix(what, "api") {
 		what = "api " + what
 	}
-	return what + " node=" + b.Agent.Name()
+	return what
 }
 
 // changes summarizes the candidate against the running configuration,
 // both evaluated for every node of the candidate.
-func (b *APIBackend) changes(st *fsm.State, cmd fsm.SetConfig) *api.ConfigChanges {
-	nodes := cmd.Nodes
-	if len(nodes) == 0 {
-		nodes = []string{b.Agent.Name()}
-	}
+func (b *APIBackend) changes(st *fsm.State, cand *fsm.Candidate) *api.ConfigChanges {
 	running, candidate := map[string]*config.Config{}, map[string]*config.Config{}
-	for _, node := range nodes {
+	for _, node := range cand.Nodes() {
 		if st.ConfigVersion() != 0 {
 			if c, err := st.Config(node); err == nil {
 				running[node] = c
 			}
 		}
-	}
-	i := 0
-	_ = eachCandidate(cmd, nodes, func(c *config.Config, _ []config.Diagnostic) error {
-		candidate[nodes[i]] = c
-		i++
-		return nil
-	})
-	return summarizeChanges(running, candidate)
-}
-
-// emptyCandidate reports whether a configuration evaluates, for every
-// node it names, to no VRRP instance and no virtual server.
-func emptyCandidate(cmd fsm.SetConfig) bool {
-	nodes := cmd.Nodes
-	if len(nodes) == 0 {
-		nodes = []string{"node"}
-	}
-	errNotEmpty := errors.New("not empty")
-	return eachCandidate(cmd, nodes, func(c *config.Config, _ []config.Diagnostic) error {
-		if len(c.Instances) > 0 || len(c.VirtualServers) > 0 {
-			return errNotEmpty
+		if c, err := cand.Config(node); err == nil {
+			candidate[node] = c
 		}
-		return nil
-	}) == nil
+	}
+	return summarizeChanges(running, candidate)
 }
 
 // Drain sets or clears the operator drain of a real server.

@@ -23,10 +23,14 @@ func TestCandidateWarnings(t *testing.T) {
 		"include extra/*.conf\n"
 	cmd := fsm.SetConfig{Main: "keepalived.conf", Nodes: []string{"n1", "n2"},
 		Files: []fsm.File{{Name: "keepalived.conf", Content: []byte(main)}}}
-	ws, err := checkSupport(cmd, "none")
+	cand, err := fsm.New(fsm.Options{}).Compile(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if errs := supportErrors(cand, "none"); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ws := apiWarnings(cand.Warnings())
 	if len(ws) == 0 {
 		t.Fatal("no warnings")
 	}

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/netip"
 	"quadrature/cluster"
 	"slices"
 	"time"
+
+	"quadrature/lvs"
 
 	"quadrature/config"
 	"quadrature/fsm"
@@ -62,28 +65,16 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		a.mu.Unlock()
 		return false
 	}
-	table := st.DesiredTable()
-	if degraded {
-		table = a.localView(st).DesiredTable()
-	}
 	if degraded != prev.degraded {
 		a.log.Warn("agent: degraded mode changed", "degraded", degraded)
 	}
-	digest := table.Digest()
-	a.mu.Lock()
-	same := digest == a.lastDigest
-	a.lastDigest = digest
-	a.mu.Unlock()
-	if !same || prev.configVersion != st.ConfigVersion() {
-		a.mu.Lock()
-		a.desiredAt = time.Now()
-		a.mu.Unlock()
-		a.rec.SetDesired(table)
-		a.guardTable(table)
-	}
-	prios := map[string]int{}
-	if st.ConfigVersion() != 0 {
-		prios = st.PriorityMap(a.name)
+	a.applyTable(ctx, st, degraded, prev)
+	prios := prev.priorities
+	if st != prev.state || prios == nil {
+		prios = map[string]int{}
+		if st.ConfigVersion() != 0 {
+			prios = st.PriorityMap(a.name)
+		}
 	}
 	hold := a.holding()
 	if !hold && !maps.Equal(prios, prev.priorities) {
@@ -109,9 +100,81 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		applied = nil // apply the whole placement once the hold ends
 	}
 	a.mu.Lock()
-	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: applied, degraded: degraded}
+	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: applied, degraded: degraded, state: st}
 	a.mu.Unlock()
 	return digestPending
+}
+
+// applyTable hands the reconciler the table of st (in degraded mode of
+// this node's local view). Nothing is derived while the state is the one
+// last applied (the loop also goes round on a timer); a state with the
+// same configuration is applied as a patch of the virtual servers whose
+// verdicts, drains or quorum changed (fsm.State.TableChanges, then
+// lvs.Reconciler.Patch: one netlink operation for one real server), and
+// only a new configuration, degraded mode or a reconciler without a
+// baseline derives and diffs the whole table.
+func (a *Agent) applyTable(ctx context.Context, st *fsm.State, degraded bool, prev appliedState) {
+	a.mu.Lock()
+	last := a.desired
+	a.mu.Unlock()
+	if !degraded && !prev.degraded && st == prev.state && last != nil {
+		return
+	}
+	view := st
+	if degraded {
+		view = a.localView(st)
+	}
+	if !degraded && !prev.degraded && last != nil && prev.configVersion == st.ConfigVersion() {
+		if ups, ok := view.TableChanges(last); ok {
+			if len(ups) == 0 {
+				a.setDesiredState(view, false)
+				return
+			}
+			a.setDesiredState(view, true)
+			if _, err := a.rec.Patch(ctx, ups, nil); err == nil {
+				if a.guard != nil {
+					a.guardTable(view.DesiredTable())
+				}
+				return
+			} else if !errors.Is(err, lvs.ErrNoBaseline) {
+				a.log.Warn("agent: patching the table failed; applying it whole", "services", len(ups), "err", err)
+			}
+			table := view.DesiredTable()
+			a.rec.SetDesired(table)
+			a.guardTable(table)
+			return
+		}
+	}
+	changed := last == nil || view.TableDigest() != last.TableDigest() || prev.configVersion != st.ConfigVersion()
+	a.setDesiredState(view, changed)
+	if changed {
+		table := view.DesiredTable()
+		a.rec.SetDesired(table)
+		a.guardTable(table)
+	}
+}
+
+// setDesiredState records the state whose table the reconciler has
+// (its digest is what the kernel should show); changed marks a new table.
+func (a *Agent) setDesiredState(view *fsm.State, changed bool) {
+	a.mu.Lock()
+	a.desired = view
+	if changed {
+		a.desiredAt = time.Now()
+	}
+	a.mu.Unlock()
+}
+
+// desiredDigest is the digest of the table last handed to the reconciler
+// ("" before the first).
+func (a *Agent) desiredDigest() string {
+	a.mu.Lock()
+	d := a.desired
+	a.mu.Unlock()
+	if d == nil {
+		return ""
+	}
+	return d.TableDigest()
 }
 
 // applyConfig evaluates a newly committed config for this node and

@@ -35,7 +35,10 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 func (a *Agent) leaderDuties(ctx context.Context) {
 	st := a.fsm.State()
 	if st.ConfigVersion() == 0 {
-		if err := a.proposeConfig(ctx, a.LocalSource(), 0, "leader initial config"); err != nil && !errors.Is(err, fsm.ErrConflict) {
+		// The group's first configuration: this node's file, only while
+		// the group has none (compare-and-swap on version 0).
+		_, err := a.ProposeConfig(ctx, Proposal{Source: a.LocalSource(), CompareAndSwap: true, AllowEmpty: true, Origin: "leader initial config"})
+		if err != nil && !errors.Is(err, fsm.ErrConflict) {
 			a.log.Error("agent: initial config", "err", err)
 		}
 		return
@@ -57,33 +60,6 @@ func (a *Agent) LocalSource() fsm.ConfigSource {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.localSrc
-}
-
-// proposeConfig validates src against the current state and commits it
-// with compare-and-swap on expect; why says who proposes it (logged by
-// every node with the command).
-func (a *Agent) proposeConfig(ctx context.Context, src fsm.ConfigSource, expect uint64, why string) error {
-	cmd := src.Command()
-	cmd.ExpectVersion = expect
-	cmd.Nodes = a.knownNodes()
-	if err := a.fsm.ValidateSetConfig(cmd); err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	resp, idx, err := a.node.Apply(cctx, fsm.MustEncodeFrom(cmd, a.origin(why)))
-	if err != nil {
-		return err
-	}
-	if res, derr := fsm.DecodeResult(resp); derr == nil && res.ConfigVersion != 0 {
-		a.mu.Lock()
-		if res.ConfigVersion > a.fileVersion && sameSource(src, a.localSrc) {
-			a.fileVersion = res.ConfigVersion
-		}
-		a.mu.Unlock()
-	}
-	a.log.Info("agent: config committed", "index", idx)
-	return nil
 }
 
 // origin is this node's part of a command's origin.
@@ -153,7 +129,12 @@ func (a *Agent) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload: %w (file last in sync at version %d, the group is at %d); "+
 			"fetch it with `quadrature config get`, merge your edit, and send it with `quadrature config put -if-match %d`", ErrReloadStale, synced, cur, cur)
 	}
-	if err := a.proposeConfig(ctx, src.Source, cur, "sighup file="+a.cfg.ConfigPath); err != nil {
+	_, err = a.ProposeConfig(ctx, Proposal{Source: src.Source, ExpectVersion: cur, CompareAndSwap: true, Origin: "sighup file=" + a.cfg.ConfigPath})
+	if errors.Is(err, ErrEmptyCandidate) {
+		return fmt.Errorf("reload: %w: reloading it would remove every VIP and virtual service on all nodes; "+
+			"to do that deliberately use `quadrature config put -allow-empty`", ErrReloadEmpty)
+	}
+	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	return nil

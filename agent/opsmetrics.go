@@ -122,8 +122,9 @@ func (m *opsMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.leader, b2f(l != ""), l)
 	}
 	if a.role == cluster.RoleVoter {
+		want := a.desiredDigest()
 		a.mu.Lock()
-		digest, want := a.digest, a.lastDigest
+		digest := a.digest
 		a.mu.Unlock()
 		if digest != "" {
 			gauge(m.digest, 1, digest)

@@ -122,7 +122,8 @@ func TestOpsMetricsCommitted(t *testing.T) {
 	}})
 	// The kernel digest as read lags the table handed to the reconciler.
 	a.mu.Lock()
-	a.digest, a.lastDigest = "sha256:old", "sha256:new"
+	newDigest := a.fsm.State().TableDigest()
+	a.digest, a.desired = "sha256:old", a.fsm.State()
 	a.mu.Unlock()
 
 	names := []string{"quadrature_cluster_config_version", "quadrature_cluster_table_digest_info",
@@ -161,13 +162,13 @@ quadrature_virtualserver_quorum_up{vs="tcp/192.0.2.10:80"} 0
 		{VS: vsID, RS: netip.MustParseAddrPort("198.51.100.2:80"), Up: true, Weight: 3, Seq: 2},
 	}})
 	a.mu.Lock()
-	a.digest = a.lastDigest
+	a.digest = newDigest
 	a.mu.Unlock()
 	for name, v := range map[string]float64{
 		`quadrature_cluster_table_in_sync`:                                  1,
 		`quadrature_virtualserver_quorum_up{vs="tcp/192.0.2.10:80"}`:        1,
 		`quadrature_virtualserver_alive_weight{vs="tcp/192.0.2.10:80"}`:     4,
-		`quadrature_cluster_table_digest_info{digest="sha256:new"}`:         1,
+		`quadrature_cluster_table_digest_info{digest="` + newDigest + `"}`:  1,
 		`quadrature_cluster_config_version`:                                 1,
 		`quadrature_cluster_node_info{backend="",node="ops1",role="voter"}`: 1,
 	} {
@@ -187,7 +188,7 @@ func TestOpsMetricsWitness(t *testing.T) {
 	cmd.Nodes = []string{"ops1"}
 	applyCmd(t, a, 1, cmd)
 	a.mu.Lock()
-	a.digest, a.lastDigest = "sha256:x", "sha256:x"
+	a.digest, a.desired = "sha256:x", a.fsm.State()
 	a.mu.Unlock()
 	// A witness programs nothing: no table or quorum metrics.
 	for _, name := range []string{"quadrature_cluster_table_digest_info", "quadrature_cluster_table_in_sync",

@@ -21,7 +21,7 @@ type Options struct {
 // FSM is quadrature's raft.FSM. See the package documentation for the
 // threading contract.
 type FSM struct {
-	parse ParseFunc
+	comp  *compiler
 	state atomic.Pointer[State]
 }
 
@@ -29,10 +29,7 @@ var _ raft.FSM = (*FSM)(nil)
 
 // New returns an FSM with an empty state.
 func New(opts Options) *FSM {
-	f := &FSM{parse: opts.Parse}
-	if f.parse == nil {
-		f.parse = DefaultParse
-	}
+	f := &FSM{comp: &compiler{parse: parserOf(opts.Parse), cache: &compileCache{}}}
 	f.state.Store(newState())
 	return f
 }
@@ -100,7 +97,7 @@ func DecodeResult(resp any) (Result, error) {
 // tests and tools). It must be called from the goroutine that owns the
 // FSM.
 func (f *FSM) ApplyCommand(index uint64, data []byte) Result {
-	next, res := applyTo(f.state.Load(), index, data, f.parse)
+	next, res := applyTo(f.state.Load(), index, data, f.comp)
 	f.state.Store(next)
 	return res
 }
@@ -109,14 +106,14 @@ func (f *FSM) ApplyCommand(index uint64, data []byte) Result {
 // state (version compare-and-swap included), without changing anything.
 // Call it before proposing.
 func (f *FSM) ValidateSetConfig(c SetConfig) error {
-	s := f.state.Load().clone()
-	return s.setConfig(canonicalCommand(c).(SetConfig), f.parse)
+	_, err := f.Compile(c)
+	return err
 }
 
 // applyTo computes the state after data. It never panics: a panic in a
 // handler is recovered and reported as ErrInternal with the state
 // unchanged apart from the index.
-func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *State, res Result) {
+func applyTo(cur *State, index uint64, data []byte, k *compiler) (next *State, res Result) {
 	res.Index = index
 	unchanged := func() *State {
 		n := cur.clone()
@@ -143,7 +140,7 @@ func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *Stat
 	next = unchanged()
 	switch c := cmd.(type) {
 	case SetConfig:
-		err = next.setConfig(c, parse)
+		err = next.setConfig(c, k)
 		next.configOrigin = origin
 	case ReportVerdicts:
 		res.Ignored, err = next.reportVerdicts(cur, c, index)
@@ -173,7 +170,7 @@ func applyTo(cur *State, index uint64, data []byte, parse ParseFunc) (next *Stat
 	return next, res
 }
 
-func (s *State) setConfig(c SetConfig, parse ParseFunc) error {
+func (s *State) setConfig(c SetConfig, k *compiler) error {
 	if c.ExpectVersion != s.configVersion {
 		return &ConflictError{Expected: c.ExpectVersion, Current: s.configVersion}
 	}
@@ -185,7 +182,7 @@ func (s *State) setConfig(c SetConfig, parse ParseFunc) error {
 	if slices.Contains(nodes, "") {
 		return fmt.Errorf("%w: set_config: empty node name", ErrInvalid)
 	}
-	comp, err := compile(parse, src, nodes)
+	comp, err := k.compile(src, nodes)
 	if err != nil {
 		return err
 	}

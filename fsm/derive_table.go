@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"quadrature/config"
 	"quadrature/lvs"
@@ -331,35 +332,97 @@ func (s *State) DesiredTable() lvs.Table {
 	}
 	t := lvs.Table{Timeouts: m.timeouts}
 	for i := range m.vss {
-		v := &m.vss[i]
-		dests := s.destinations(v)
-		for _, k := range v.keys {
-			svc := v.tmpl
-			svc.Key = k
-			svc.Destinations = make([]lvs.Destination, 0, len(dests))
-			for _, d := range dests {
-				if d.Port == 0 && !k.IsFWMark() {
-					d.Port = k.Port
-				}
-				svc.Destinations = append(svc.Destinations, d)
-			}
-			t.Services = append(t.Services, svc)
-		}
+		t.Services = s.appendServices(t.Services, &m.vss[i])
 	}
 	return t.Normalize()
+}
+
+// appendServices appends the services virtual server v becomes.
+func (s *State) appendServices(out []lvs.Service, v *vsModel) []lvs.Service {
+	dests := s.destinations(v)
+	for _, k := range v.keys {
+		svc := v.tmpl
+		svc.Key = k
+		svc.Destinations = make([]lvs.Destination, 0, len(dests))
+		for _, d := range dests {
+			if d.Port == 0 && !k.IsFWMark() {
+				d.Port = k.Port
+			}
+			svc.Destinations = append(svc.Destinations, d)
+		}
+		out = append(out, svc)
+	}
+	return out
+}
+
+// TableDigest is DesiredTable().Digest(), computed once per state.
+func (s *State) TableDigest() string {
+	if s.memo == nil {
+		return s.DesiredTable().Digest()
+	}
+	s.memo.once.Do(func() { s.memo.digest = s.DesiredTable().Digest() })
+	return s.memo.digest
+}
+
+// tableMemo holds what a State derives once (a State is immutable).
+type tableMemo struct {
+	once   sync.Once
+	digest string
+}
+
+// TableChanges is what changed in the desired table from prev to s, as
+// whole services to upsert (lvs.Reconciler.Patch takes them), when both
+// states hold the same compiled configuration: only the virtual servers
+// whose real servers' verdicts or drains, or whose quorum, differ. ok is
+// false when the configuration differs (or prev is nil): then the whole
+// table must be derived. Its cost is one comparison per real server and
+// the derivation of the changed services only.
+func (s *State) TableChanges(prev *State) (upsert []lvs.Service, ok bool) {
+	if prev == nil || prev.comp != s.comp {
+		return nil, false
+	}
+	m := s.model()
+	if m == nil {
+		return nil, true
+	}
+	for i := range m.vss {
+		v := &m.vss[i]
+		if s.vsChanged(prev, v) {
+			upsert = s.appendServices(upsert, v)
+		}
+	}
+	return upsert, true
+}
+
+// vsChanged reports whether v's services differ between prev and s.
+func (s *State) vsChanged(prev *State, v *vsModel) bool {
+	if v.sorry != nil && s.quorum[v.id] != prev.quorum[v.id] {
+		return true
+	}
+	for i := range v.rs {
+		id := v.rs[i].id
+		a, b := s.verdicts[id], prev.verdicts[id]
+		if a.Up != b.Up || a.Weight != b.Weight || s.drains[id] != prev.drains[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // destinations computes one virtual server's destinations.
 func (s *State) destinations(v *vsModel) []lvs.Destination {
 	sorryMode := v.sorry != nil && !s.quorum[v.id]
 	var out []lvs.Destination
+	// An index by address and port, not a scan per destination: a later
+	// entry for the same destination (a sorry server that is also a real
+	// server) replaces the earlier one.
+	at := make(map[lvs.DestKey]int, len(v.rs)+1)
 	put := func(d lvs.Destination) {
-		for i := range out {
-			if out[i].Key() == d.Key() {
-				out[i] = d
-				return
-			}
+		if i, ok := at[d.Key()]; ok {
+			out[i] = d
+			return
 		}
+		at[d.Key()] = len(out)
 		out = append(out, d)
 	}
 	for i := range v.rs {
@@ -385,7 +448,7 @@ func (s *State) destinations(v *vsModel) []lvs.Destination {
 		case sorryMode:
 			d.Weight = 1
 			put(d)
-		case v.sorryInhib && !slices.ContainsFunc(out, func(x lvs.Destination) bool { return x.Key() == d.Key() }):
+		case v.sorryInhib && !has(at, d.Key()):
 			// keepalived: an inhibited sorry server that duplicates a
 			// real server is not added a second time.
 			d.Weight = 0
@@ -394,5 +457,7 @@ func (s *State) destinations(v *vsModel) []lvs.Destination {
 	}
 	return out
 }
+
+func has(m map[lvs.DestKey]int, k lvs.DestKey) bool { _, ok := m[k]; return ok }
 
 func clampWeight(w int) int32 { return int32(min(max(w, 0), math.MaxInt32)) }

@@ -100,6 +100,10 @@ func nonNil[T any](s []T) []T {
 // cannot compile is kept (so the state still round-trips) and reported by
 // CompileError; the derived table is then empty.
 func UnmarshalSnapshot(b []byte, parse ParseFunc) (*State, error) {
+	return unmarshalSnapshot(b, &compiler{parse: parserOf(parse)})
+}
+
+func unmarshalSnapshot(b []byte, k *compiler) (*State, error) {
 	var snap snapshotV1
 	if err := strictUnmarshal(b, &snap); err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
@@ -145,9 +149,9 @@ func UnmarshalSnapshot(b []byte, parse ParseFunc) (*State, error) {
 			return nil, fmt.Errorf("fsm: snapshot: %w", err)
 		}
 		s.configNodes = sortedUnique(snap.Config.Nodes)
-		comp, err := compile(parse, src, s.configNodes)
+		comp, err := k.compile(src, s.configNodes)
 		if err != nil {
-			comp = &compiled{src: src, parse: parse, err: err, perNode: map[string]parseResult{}}
+			comp = &compiled{src: src, parse: k.parse, err: err, perNode: map[string]parseResult{}}
 			if len(s.configNodes) > 0 {
 				comp.canonNode = s.configNodes[0]
 			}
@@ -172,7 +176,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if len(b) > MaxSnapshotBytes {
 		return fmt.Errorf("fsm: restore: snapshot larger than %d bytes", MaxSnapshotBytes)
 	}
-	s, err := UnmarshalSnapshot(b, f.parse)
+	s, err := unmarshalSnapshot(b, f.comp)
 	if err != nil {
 		return err
 	}

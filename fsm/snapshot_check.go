@@ -14,7 +14,7 @@ func (f *FSM) DecodeSnapshot(b []byte) (*State, error) {
 	if len(b) > MaxSnapshotBytes {
 		return nil, fmt.Errorf("fsm: snapshot: larger than %d bytes", MaxSnapshotBytes)
 	}
-	return UnmarshalSnapshot(b, f.parse)
+	return unmarshalSnapshot(b, &compiler{parse: f.comp.parse})
 }
 
 // CheckSnapshot reports whether b may be restored into a running group:

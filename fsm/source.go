@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"quadrature/config"
 )
@@ -88,15 +89,32 @@ func (s *ConfigSource) Command() SetConfig {
 }
 
 type parseResult struct {
-	cfg *config.Config
-	err error
+	cfg   *config.Config
+	warns []config.Diagnostic
+	err   error
+}
+
+// parser is a ParseFunc that also returns warnings (DefaultParse's
+// parser, ParseWithWarnings, does; an injected ParseFunc has none).
+type parser func(files map[string][]byte, main string, hosts map[string][]netip.Addr, node string) (*config.Config, []config.Diagnostic, error)
+
+// parserOf is the parser of an Options.Parse (nil: the default).
+func parserOf(p ParseFunc) parser {
+	if p == nil {
+		return ParseWithWarnings
+	}
+	return func(files map[string][]byte, main string, hosts map[string][]netip.Addr, node string) (*config.Config, []config.Diagnostic, error) {
+		c, err := p(files, main, hosts, node)
+		return c, nil, err
+	}
 }
 
 // compiled is one accepted config version: the source, the canonical
 // node's model, the derived table model, and a pure per-node parse cache.
 type compiled struct {
 	src       *ConfigSource
-	parse     ParseFunc
+	parse     parser
+	key       compileKey // of src and the node list it was compiled for
 	canonNode string
 	canon     *config.Config
 	model     *tableModel
@@ -110,14 +128,28 @@ type compiled struct {
 func (c *compiled) node(name string) (*config.Config, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r, ok := c.perNode[name]; ok {
-		return r.cfg, r.err
+	r, ok := c.perNode[name]
+	if !ok {
+		r = safeParse(c.parse, c.src, name)
+		if len(c.perNode) < maxCachedNodes {
+			c.perNode[name] = r
+		}
 	}
-	cfg, err := safeParse(c.parse, c.src, name)
-	if len(c.perNode) < maxCachedNodes {
-		c.perNode[name] = parseResult{cfg, err}
+	return r.cfg, r.err
+}
+
+// warnings returns the warnings of node's evaluation (cached like node).
+func (c *compiled) warnings(name string) []config.Diagnostic {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.perNode[name]
+	if !ok {
+		r = safeParse(c.parse, c.src, name)
+		if len(c.perNode) < maxCachedNodes {
+			c.perNode[name] = r
+		}
 	}
-	return cfg, err
+	return r.warns
 }
 
 // maxCachedNodes bounds the parse cache, so that callers asking for
@@ -125,31 +157,45 @@ func (c *compiled) node(name string) (*config.Config, error) {
 const maxCachedNodes = 256
 
 // safeParse calls parse, turning a nil result or a panic into an error.
-func safeParse(parse ParseFunc, src *ConfigSource, node string) (cfg *config.Config, err error) {
+func safeParse(parse parser, src *ConfigSource, node string) (r parseResult) {
 	if parse == nil {
-		return nil, errors.New("no config parser configured (fsm.Options.Parse)")
+		return parseResult{err: errors.New("no config parser configured (fsm.Options.Parse)")}
 	}
 	defer func() {
-		if r := recover(); r != nil {
-			cfg, err = nil, fmt.Errorf("config parser panicked: %v", r)
+		if p := recover(); p != nil {
+			r = parseResult{err: fmt.Errorf("config parser panicked: %v", p)}
 		}
 	}()
-	cfg, err = parse(src.Files, src.Main, src.Hosts, node)
-	if err == nil && cfg == nil {
-		err = errors.New("config parser returned no model")
+	parses.Add(1)
+	r.cfg, r.warns, r.err = parse(src.Files, src.Main, src.Hosts, node)
+	if r.err == nil && r.cfg == nil {
+		r.err = errors.New("config parser returned no model")
 	}
-	return cfg, err
+	if r.err != nil {
+		r.cfg, r.warns = nil, nil
+	}
+	return r
 }
+
+// parses counts the evaluations of a config source for one node, in this
+// process (Parses).
+var parses atomic.Uint64
+
+// Parses is how many times this process has evaluated a configuration
+// for one node (each is a full parse of every file): the cost a write
+// pays, which compiling a candidate once keeps down (tests and benchmarks
+// read it).
+func Parses() uint64 { return parses.Load() }
 
 // compile evaluates src for every node, checks that the parts every
 // director shares are identical, and builds the table model from the
 // first node's evaluation (the canonical one). nodes must be sorted and
 // non-empty.
-func compile(parse ParseFunc, src *ConfigSource, nodes []string) (*compiled, error) {
+func compile(parse parser, src *ConfigSource, nodes []string) (*compiled, error) {
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%w: no node names to evaluate the config for", ErrInvalid)
 	}
-	c := &compiled{src: src, parse: parse, canonNode: nodes[0], perNode: map[string]parseResult{}}
+	c := &compiled{src: src, parse: parse, key: keyOf(src, nodes), canonNode: nodes[0], perNode: map[string]parseResult{}}
 	var errs []error
 	var shared [][]byte
 	for _, n := range nodes {
@@ -244,7 +290,7 @@ func ValidateConfigWith(parse ParseFunc, files map[string][]byte, main string, h
 	if err != nil {
 		return err
 	}
-	_, err = compile(parse, src, sortedUnique(nodes))
+	_, err = compile(parserOf(parse), src, sortedUnique(nodes))
 	return err
 }
 

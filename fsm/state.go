@@ -76,6 +76,7 @@ type State struct {
 	configVersion uint64
 	configNodes   []string // sorted; the nodes the config was validated for
 	comp          *compiled
+	memo          *tableMemo // derived once per state; nil: derive each time
 	obs           map[obsKey]StoredObservation
 	drains        map[RSID]bool
 	maintenance   map[string]bool
@@ -99,6 +100,7 @@ func newState() *State {
 		transfers:   map[string]string{},
 		quorum:      map[string]bool{},
 		verdicts:    map[RSID]verdictState{},
+		memo:        &tableMemo{},
 	}
 }
 
@@ -115,6 +117,7 @@ func (s *State) clone() *State {
 	n.transfers = maps.Clone(s.transfers)
 	n.quorum = maps.Clone(s.quorum)
 	n.verdicts = maps.Clone(s.verdicts)
+	n.memo = &tableMemo{}
 	return &n
 }
 
