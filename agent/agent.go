@@ -21,6 +21,7 @@ import (
 	"quadrature/config"
 	"quadrature/fsm"
 	"quadrature/lvs"
+	"quadrature/lvs/ipvs"
 	"quadrature/lvs/nftables"
 	"quadrature/vrrp"
 )
@@ -478,13 +479,13 @@ func (a *Agent) openDataPlane() (lvs.DataPlane, error) {
 	case "none":
 		return lvs.NewMemDataPlane(), nil
 	case "ipvs":
-		return lvs.NewIPVS()
+		return ipvs.New()
 	case "nftables":
 		return nftables.New(nftables.Options{Logger: a.log})
 	}
-	ipvs, err := lvs.NewIPVS()
+	v, err := ipvs.New()
 	if err == nil {
-		return ipvs, nil
+		return v, nil
 	}
 	a.log.Info("agent: IPVS unavailable, using nftables", "reason", err)
 	return nftables.New(nftables.Options{Logger: a.log})

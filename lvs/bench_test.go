@@ -10,7 +10,7 @@ import (
 func BenchmarkReconcilerNoopSync(b *testing.B) {
 	dp := NewMemDataPlane()
 	r, _ := NewReconciler(Config{DataPlane: dp, Logger: quiet})
-	want := keepalivedScaleTable()
+	want := ScaleTable()
 	if _, err := r.Sync(b.Context(), want); err != nil {
 		b.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func BenchmarkReconcilerNoopSync(b *testing.B) {
 func BenchmarkReconcilerOneChange(b *testing.B) {
 	dp := NewMemDataPlane()
 	r, _ := NewReconciler(Config{DataPlane: dp, Logger: quiet})
-	want := keepalivedScaleTable().Normalize()
+	want := ScaleTable().Normalize()
 	if _, err := r.Sync(b.Context(), want); err != nil {
 		b.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func BenchmarkReconcilerOneChange(b *testing.B) {
 }
 
 func BenchmarkDigest(b *testing.B) {
-	want := keepalivedScaleTable()
+	want := ScaleTable()
 	for b.Loop() {
 		_ = want.Digest()
 	}
@@ -57,7 +57,7 @@ func (nullApply) Apply(context.Context, Plan) error { return nil }
 
 func BenchmarkReconcilerOneChangeOwnCost(b *testing.B) {
 	dp := NewMemDataPlane()
-	want := keepalivedScaleTable().Normalize()
+	want := ScaleTable().Normalize()
 	dp.Set(want)
 	r, _ := NewReconciler(Config{DataPlane: nullApply{dp}, Logger: quiet})
 	if _, err := r.Sync(b.Context(), want); err != nil {
@@ -76,7 +76,7 @@ func BenchmarkReconcilerOneChangeOwnCost(b *testing.B) {
 
 func BenchmarkReconcilerPatchOwnCost(b *testing.B) {
 	dp := NewMemDataPlane()
-	want := keepalivedScaleTable().Normalize()
+	want := ScaleTable().Normalize()
 	dp.Set(want)
 	r, _ := NewReconciler(Config{DataPlane: nullApply{dp}, Logger: quiet})
 	if _, err := r.Sync(b.Context(), want); err != nil {

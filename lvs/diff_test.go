@@ -116,13 +116,13 @@ func summarize(p Plan) string {
 }
 
 func TestDiffIsDeterministicAndMinimalAtScale(t *testing.T) {
-	want := keepalivedScaleTable()
+	want := ScaleTable()
 	if p := Diff(want, want, Options{}); !p.Empty() {
 		t.Fatalf("self-diff not empty: %d ops", p.Ops())
 	}
 	p := Diff(Table{}, want, Options{})
-	if p.Ops() != benchServices+benchDests {
-		t.Fatalf("from empty: %d ops, want %d", p.Ops(), benchServices+benchDests)
+	if p.Ops() != ScaleServices+ScaleDests {
+		t.Fatalf("from empty: %d ops, want %d", p.Ops(), ScaleServices+ScaleDests)
 	}
 	changed := want.Normalize()
 	changed.Services[100].Destinations[2].Weight = 0
@@ -138,7 +138,7 @@ func TestDiffIsDeterministicAndMinimalAtScale(t *testing.T) {
 }
 
 func TestPlanSplit(t *testing.T) {
-	want := keepalivedScaleTable()
+	want := ScaleTable()
 	p := Diff(Table{}, want, Options{})
 	parts := p.Split(1000)
 	total := 0

@@ -1,10 +1,11 @@
 // Package lvs owns the load-balancing table model (virtual services,
 // destinations, schedulers, forwarding methods) and a desired-state
-// reconciler that makes the kernel match it: IPVS over generic netlink
-// (github.com/cloudflare/ipvs plus this package's pipelined codec) here, and
-// nftables in package lvs/nftables for kernels without IPVS.
+// reconciler that makes the kernel match it through a DataPlane: IPVS over
+// generic netlink in package lvs/ipvs, nftables in package lvs/nftables for
+// kernels without IPVS. This package itself links no netlink code, so the
+// packages that only derive tables (fsm) do not either.
 //
-// The cluster runtime derives the desired Table (a pure function of the
+// The agent derives the desired Table (a pure function of the
 // replicated state) and hands it to a Reconciler; lvs reads the kernel
 // table in one dump, diffs in memory, applies the minimum, repairs drift on
 // a periodic resync and reports statistics and a digest. It never decides
@@ -31,14 +32,15 @@
 //     per call (IPVS dumps destinations one service at a time) and runs a
 //     full pass only when something differs,
 //     per-service Status, Prometheus metrics.
-//   - dataplane.go, ipvs_linux.go, ipvscodec.go, fake.go: the DataPlane
-//     interface, the IPVS implementation (NewIPVS) and an in-memory one for
-//     tests (NewMemDataPlane).
+//   - dataplane.go, fake.go: the DataPlane interface and an in-memory one
+//     for tests (NewMemDataPlane).
+//   - scale.go: ScaleTable, a keepalived-sized reference table the data
+//     planes' benchmarks and scale tests program.
 //
 // # Who calls it
 //
-// The cluster runtime builds one DataPlane (NewIPVS, or the nftables
-// backend when NewIPVS returns ErrUnavailable), one Reconciler with the
+// The agent builds one DataPlane (ipvs.New, or the nftables backend when
+// ipvs.New returns ErrUnavailable), one Reconciler with the
 // process's prometheus registry, calls Run in a goroutine and SetDesired
 // whenever the FSM's desired table changes; the API reads Status and
 // KernelDigest. Tests of other packages use NewMemDataPlane.
@@ -46,7 +48,7 @@
 // # Testing against a real kernel
 //
 // The build host has no IPVS. lvs/vmtest/run.sh boots a Debian kernel in
-// qemu (TCG) with this package's test binary and ipvsadm, runs the TestVM*
+// qemu (TCG) with lvs/ipvs's test binary and ipvsadm, runs the TestVM*
 // tests and the keepalived-scale benchmark, and fails unless the VM prints
 // "VMTEST PASS".
 package lvs

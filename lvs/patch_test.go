@@ -15,7 +15,7 @@ func TestReconcilerPatch(t *testing.T) {
 	if _, err := r.Patch(ctx, nil, nil); !errors.Is(err, ErrNoBaseline) {
 		t.Fatalf("patch before sync: %v", err)
 	}
-	want := keepalivedScaleTable().Normalize()
+	want := ScaleTable().Normalize()
 	if _, err := r.Sync(ctx, want); err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 		cfg.ResyncInterval = 30 * time.Second
 	}
 	if cfg.ResyncSliceServices == 0 {
-		cfg.ResyncSliceServices = defaultResyncSlice
+		cfg.ResyncSliceServices = DefaultResyncSliceServices
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = 250 * time.Millisecond

@@ -15,8 +15,8 @@ type SliceReader interface {
 	ReadSlice(ctx context.Context, withDests func(ServiceKey) bool) (Table, error)
 }
 
-// defaultResyncSlice is the default Config.ResyncSliceServices.
-const defaultResyncSlice = 64
+// DefaultResyncSliceServices is the default Config.ResyncSliceServices.
+const DefaultResyncSliceServices = 64
 
 // Resync is the periodic verification that Run performs: it checks the
 // kernel against the view kept from the last pass and repairs any
@@ -91,7 +91,7 @@ func (r *Reconciler) sliceCheck(ctx context.Context, desired Table) (res SyncRes
 	// passes changed the table since the last full one): it is what
 	// proves the table to the group, and callers would otherwise dump the
 	// whole table for it after every pass.
-	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || r.digest == "" || len(r.draining) > 0 || !equalTables(desired, r.lastDesired) {
+	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || r.digest == "" || len(r.draining) > 0 || !EqualTables(desired, r.lastDesired) {
 		return res, false, nil
 	}
 	slice := r.nextSlice % k
@@ -153,8 +153,8 @@ func sameSlice(got, kept Table, sel map[ServiceKey]bool) error {
 	return nil
 }
 
-// equalTables reports whether two normalized tables are identical.
-func equalTables(a, b Table) bool {
+// EqualTables reports whether two normalized tables are identical.
+func EqualTables(a, b Table) bool {
 	if len(a.Services) != len(b.Services) || !sameTimeouts(a, b) {
 		return false
 	}

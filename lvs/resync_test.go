@@ -129,7 +129,7 @@ func TestResyncFindsDrift(t *testing.T) {
 				want2 = k
 			}
 			if got := dp.Table(); got.Digest() != want2.Normalize().Digest() {
-				t.Fatalf("kernel not repaired:\n%s", lineDiff(got.CanonicalText(), want2.Normalize().CanonicalText()))
+				t.Fatalf("kernel not repaired:\ngot:\n%s\nwant:\n%s", got.CanonicalText(), want2.Normalize().CanonicalText())
 			}
 			if res := resync(t, r, want); res.Slice == 0 {
 				t.Fatalf("after the repair the next resync was a full pass again")

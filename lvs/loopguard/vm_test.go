@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"quadrature/lvs"
+	"quadrature/lvs/ipvs"
 )
 
 func requireVM(t testing.TB) {
@@ -72,7 +73,7 @@ type aaLab struct {
 	client *host
 	dirs   []*host
 	apps   map[string][]*app // per family
-	ipvs   []*lvs.IPVS
+	ipvs   []*ipvs.IPVS
 	guards []*Guard
 	table  lvs.Table
 	owner  int  // index of the director holding the VIP
@@ -125,10 +126,10 @@ func newAALab(t *testing.T, guarded, vipOnLo bool) *aaLab {
 	}
 	ctx := context.Background()
 	for _, d := range l.dirs {
-		var v *lvs.IPVS
+		var v *ipvs.IPVS
 		err := d.do(func() error {
 			var err error
-			if v, err = lvs.NewIPVS(); err != nil {
+			if v, err = ipvs.New(); err != nil {
 				return err
 			}
 			return v.Apply(ctx, lvs.Diff(lvs.Table{}, l.table, lvs.Options{OwnWholeTable: true}))

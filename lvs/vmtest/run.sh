@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lvs/vmtest/run.sh: run the lvs package's in-VM tests (TestVM*) and the
+# lvs/vmtest/run.sh: run the IPVS backend's in-VM tests (lvs/ipvs TestVM*) and the
 # keepalived-sized benchmark against a real IPVS kernel, in a small qemu VM
 # under TCG (the host kernel has no IPVS; KVM hangs on this machine kind).
 #
@@ -7,7 +7,7 @@
 # IPVS in network namespaces inside the VM), from their own test binary.
 #
 # Usage: bash lvs/vmtest/run.sh [-tests] [-bench] [-all] [-keep]
-#   -tests  run the TestVM* tests only (lvs and lvs/loopguard)
+#   -tests  run the TestVM* tests only (lvs/ipvs and lvs/loopguard)
 #   -bench  run the benchmark only
 #   -all    tests and benchmark in one boot (default)
 #   -keep   keep the build directory (printed) for inspection
@@ -148,8 +148,8 @@ for lib in $(ldd "$ipvsadm_bin" | awk '/=>/ {print $3} /^[ \t]*\// {print $1}');
 done
 
 # (4) the static test binary
-echo "vmtest: building lvs.test"
-(cd "$repo" && CGO_ENABLED=0 go test -c -o "$ir/lvs.test" ./lvs)
+echo "vmtest: building ipvs.test"
+(cd "$repo" && CGO_ENABLED=0 go test -c -o "$ir/ipvs.test" ./lvs/ipvs)
 echo "vmtest: building loopguard.test"
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$ir/loopguard.test" ./lvs/loopguard)
 
@@ -191,11 +191,11 @@ echo "vmtest: schedulers: \$(ls /sys/module | grep '^ip_vs_' | tr '\n' ' ')"
 export QUADRATURE_VM=1
 rc=0
 if [ $run_tests = 1 ]; then
-	/lvs.test -test.v -test.count=1 -test.timeout=600s -test.run '$run_pat' || rc=1
+	/ipvs.test -test.v -test.count=1 -test.timeout=600s -test.run '$run_pat' || rc=1
 	/loopguard.test -test.v -test.count=1 -test.timeout=600s -test.run '$run_pat' || rc=1
 fi
 if [ $run_bench = 1 ] && [ \$rc = 0 ]; then
-	QUADRATURE_VM_BENCH=1 /lvs.test -test.v -test.count=1 -test.timeout=600s -test.run '^TestVMBenchKeepalivedScale\$' || rc=1
+	QUADRATURE_VM_BENCH=1 /ipvs.test -test.v -test.count=1 -test.timeout=600s -test.run '^TestVMBenchKeepalivedScale\$' || rc=1
 fi
 if [ \$rc = 0 ]; then echo "VMTEST PASS"; else echo "VMTEST FAIL"; fi
 sync

@@ -1,12 +1,13 @@
 //go:build linux
 
-package lvs
+package ipvs
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"quadrature/lvs"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,10 +48,10 @@ type IPVS struct {
 	ver  [3]int
 	// methods remembers the method programmed for each destination, to
 	// report it when the kernel shows LocalNode (local addresses).
-	methods map[ServiceKey]map[DestKey]Destination
+	methods map[lvs.ServiceKey]map[lvs.DestKey]lvs.Destination
 }
 
-var _ DataPlane = (*IPVS)(nil)
+var _ lvs.DataPlane = (*IPVS)(nil)
 
 const (
 	genlIDCtrl    = 0x10
@@ -61,15 +62,15 @@ const (
 	batchBytes    = 48 << 10
 )
 
-// NewIPVS opens the IPVS data plane. When the kernel has no IPVS or the
+// New opens the IPVS data plane. When the kernel has no IPVS or the
 // process lacks CAP_NET_ADMIN it returns an error wrapping ErrUnavailable
 // that says what to do.
-func NewIPVS() (*IPVS, error) {
+func New() (*IPVS, error) {
 	s, err := openNLSock(recvBatch*servicePart, 8<<20)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ipvs: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: ipvs: %v", lvs.ErrUnavailable, err)
 	}
-	v := &IPVS{nlSock: s, methods: make(map[ServiceKey]map[DestKey]Destination)}
+	v := &IPVS{nlSock: s, methods: make(map[lvs.ServiceKey]map[lvs.DestKey]lvs.Destination)}
 	if err := v.init(); err != nil {
 		unix.Close(s.fd)
 		return nil, err
@@ -132,22 +133,22 @@ func (v *IPVS) init() error {
 	})
 	if errors.Is(err, unix.ENOENT) || (err == nil && v.family == 0) {
 		return fmt.Errorf("%w: ipvs: the kernel has no IPVS (generic netlink family \"IPVS\" not found): "+
-			"load it with \"modprobe ip_vs\" (CONFIG_IP_VS), or use the nftables backend", ErrUnavailable)
+			"load it with \"modprobe ip_vs\" (CONFIG_IP_VS), or use the nftables backend", lvs.ErrUnavailable)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: ipvs: resolving the IPVS netlink family: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: ipvs: resolving the IPVS netlink family: %v", lvs.ErrUnavailable, err)
 	}
 	// IPVS commands need CAP_NET_ADMIN; GET_INFO proves we have it.
 	err = v.request(v.family, ipvsCmdGetInfo, ipvsGenlVers, nil, nlmFRequest, func(p []byte) error { return nil })
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%w: ipvs: permission denied: run as root or grant CAP_NET_ADMIN", ErrUnavailable)
+		return fmt.Errorf("%w: ipvs: permission denied: run as root or grant CAP_NET_ADMIN", lvs.ErrUnavailable)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: ipvs: get info: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: ipvs: get info: %v", lvs.ErrUnavailable, err)
 	}
 	lib, err := ipvs.New()
 	if err != nil {
-		return fmt.Errorf("%w: ipvs: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: ipvs: %v", lvs.ErrUnavailable, err)
 	}
 	v.lib = lib
 	if info, err := lib.Info(); err == nil {
@@ -184,7 +185,7 @@ func (v *IPVS) Close() error {
 }
 
 // Supports reports whether IPVS can program s: anything Validate accepts.
-func (v *IPVS) Supports(s Service) error {
+func (v *IPVS) Supports(s lvs.Service) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func (v *IPVS) Supports(s Service) error {
 // Read dumps the table: one service dump, then one destination dump per
 // service (the kernel dumps destinations per service only), and the global
 // timeouts.
-func (v *IPVS) Read(ctx context.Context) (Table, error) {
+func (v *IPVS) Read(ctx context.Context) (lvs.Table, error) {
 	t, _, err := v.read(ctx, false, nil)
 	return t, err
 }
@@ -203,9 +204,9 @@ func (v *IPVS) Read(ctx context.Context) (Table, error) {
 // the destinations of the services withDests selects only (one dump each);
 // the other services come back with no destinations. It is what a sliced
 // resync reads (Reconciler.Resync).
-func (v *IPVS) ReadSlice(ctx context.Context, withDests func(ServiceKey) bool) (Table, error) {
+func (v *IPVS) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKey) bool) (lvs.Table, error) {
 	if withDests == nil {
-		withDests = func(ServiceKey) bool { return false }
+		withDests = func(lvs.ServiceKey) bool { return false }
 	}
 	t, _, err := v.read(ctx, false, withDests)
 	return t, err
@@ -213,31 +214,31 @@ func (v *IPVS) ReadSlice(ctx context.Context, withDests func(ServiceKey) bool) (
 
 // Stats reads per-service and per-destination counters (the same dumps as
 // Read).
-func (v *IPVS) Stats(ctx context.Context) (map[ServiceKey]ServiceStats, error) {
+func (v *IPVS) Stats(ctx context.Context) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
 	_, st, err := v.read(ctx, true, nil)
 	return st, err
 }
 
 // StatsOf reads the counters of the named services only (one destination
 // dump each); missing services are absent from the result.
-func (v *IPVS) StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]ServiceStats, error) {
+func (v *IPVS) StatsOf(ctx context.Context, keys []lvs.ServiceKey) (map[lvs.ServiceKey]lvs.ServiceStats, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	svcs := make([]Service, len(keys))
+	svcs := make([]lvs.Service, len(keys))
 	for i, k := range keys {
-		svcs[i] = Table{Services: []Service{{Key: k}}}.Normalize().Services[0]
+		svcs[i] = lvs.Table{Services: []lvs.Service{{Key: k}}}.Normalize().Services[0]
 		svcs[i].Destinations = nil
 	}
-	dstats := make([]map[DestKey]DestStats, len(svcs))
+	dstats := make([]map[lvs.DestKey]lvs.DestStats, len(svcs))
 	if err := v.dumpDests(ctx, svcs, dstats, true); err != nil {
 		return nil, err
 	}
-	out := make(map[ServiceKey]ServiceStats, len(svcs))
+	out := make(map[lvs.ServiceKey]lvs.ServiceStats, len(svcs))
 	for i, s := range svcs {
 		if dstats[i] == nil || (len(dstats[i]) == 0 && len(s.Destinations) == 0) {
 			continue
 		}
-		var c Counters
+		var c lvs.Counters
 		for _, d := range dstats[i] {
 			c.Connections += d.Connections
 			c.PacketsIn += d.PacketsIn
@@ -245,19 +246,19 @@ func (v *IPVS) StatsOf(ctx context.Context, keys []ServiceKey) (map[ServiceKey]S
 			c.BytesIn += d.BytesIn
 			c.BytesOut += d.BytesOut
 		}
-		out[s.Key] = ServiceStats{Counters: c, Destinations: dstats[i]}
+		out[s.Key] = lvs.ServiceStats{Counters: c, Destinations: dstats[i]}
 	}
 	return out, nil
 }
 
 // read dumps the services, then the destinations of every service (or of
 // those withDests selects, when it is not nil).
-func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceKey) bool) (Table, map[ServiceKey]ServiceStats, error) {
+func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(lvs.ServiceKey) bool) (lvs.Table, map[lvs.ServiceKey]lvs.ServiceStats, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var t Table
-	var stats map[ServiceKey]ServiceStats
-	var svcCounters []Counters
+	var t lvs.Table
+	var stats map[lvs.ServiceKey]lvs.ServiceStats
+	var svcCounters []lvs.Counters
 	err := v.request(v.family, ipvsCmdGetService, ipvsGenlVers, nil, nlmFRequest|nlmFDump, func(p []byte) error {
 		s, c, err := decodeServiceMsgStats(p, withStats)
 		if err != nil {
@@ -268,18 +269,18 @@ func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceK
 		return nil
 	})
 	if err != nil {
-		return Table{}, nil, v.opErr("dump services", err)
+		return lvs.Table{}, nil, v.opErr("dump services", err)
 	}
 	if withStats {
-		stats = make(map[ServiceKey]ServiceStats, len(t.Services))
+		stats = make(map[lvs.ServiceKey]lvs.ServiceStats, len(t.Services))
 	}
-	dstats := make([]map[DestKey]DestStats, len(t.Services))
+	dstats := make([]map[lvs.DestKey]lvs.DestStats, len(t.Services))
 	if withDests == nil {
 		if err := v.dumpDests(ctx, t.Services, dstats, withStats); err != nil {
-			return Table{}, nil, err
+			return lvs.Table{}, nil, err
 		}
 	} else {
-		var sel []Service
+		var sel []lvs.Service
 		var at []int
 		for i, s := range t.Services {
 			if withDests(s.Key) {
@@ -287,7 +288,7 @@ func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceK
 			}
 		}
 		if err := v.dumpDests(ctx, sel, dstats[:len(sel)], withStats); err != nil {
-			return Table{}, nil, err
+			return lvs.Table{}, nil, err
 		}
 		for j, i := range at {
 			t.Services[i].Destinations = sel[j].Destinations
@@ -295,15 +296,15 @@ func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceK
 	}
 	if withStats {
 		for i, s := range t.Services {
-			stats[s.Key] = ServiceStats{Counters: svcCounters[i], Destinations: dstats[i]}
+			stats[s.Key] = lvs.ServiceStats{Counters: svcCounters[i], Destinations: dstats[i]}
 		}
 	}
 	if !withStats {
 		cfg, err := v.lib.Config()
 		if err != nil {
-			return Table{}, nil, v.opErr("get timeouts", err)
+			return lvs.Table{}, nil, v.opErr("get timeouts", err)
 		}
-		t.Timeouts = &Timeouts{
+		t.Timeouts = &lvs.Timeouts{
 			TCP:    time.Duration(cfg.TCPTimeout) * time.Second,
 			TCPFin: time.Duration(cfg.TCPFinTimeout) * time.Second,
 			UDP:    time.Duration(cfg.UDPTimeout) * time.Second,
@@ -314,9 +315,9 @@ func (v *IPVS) read(ctx context.Context, withStats bool, withDests func(ServiceK
 
 // dumpDests fills svcs[i].Destinations (and stats[i]) with one
 // destination dump per service, spread over a pool of sockets.
-func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKey]DestStats, withStats bool) error {
+func (v *IPVS) dumpDests(ctx context.Context, svcs []lvs.Service, stats []map[lvs.DestKey]lvs.DestStats, withStats bool) error {
 	workers := min(dumpWorkers, len(svcs))
-	// NewIPVS opened dumpWorkers-1 sockets; more (the benchmark's scaling
+	// New opened dumpWorkers-1 sockets; more (the benchmark's scaling
 	// runs raise dumpWorkers) are opened here, in the calling thread's
 	// namespace.
 	for len(v.pool) < workers-1 {
@@ -348,9 +349,9 @@ func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKe
 				s := &svcs[i]
 				e.b = e.b[:0]
 				e.service(s, false)
-				var st map[DestKey]DestStats
+				var st map[lvs.DestKey]lvs.DestStats
 				if withStats {
-					st = make(map[DestKey]DestStats)
+					st = make(map[lvs.DestKey]lvs.DestStats)
 					stats[i] = st
 				}
 				known := v.methods[s.Key]
@@ -359,7 +360,7 @@ func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKe
 					if err != nil {
 						return err
 					}
-					if d.Method == LocalNode {
+					if d.Method == lvs.LocalNode {
 						if m, ok := known[d.Key()]; ok {
 							d.Method, d.Tunnel, d.TunnelPort, d.TunnelFlags = m.Method, m.Tunnel, m.TunnelPort, m.TunnelFlags
 						}
@@ -387,7 +388,7 @@ func (v *IPVS) dumpDests(ctx context.Context, svcs []Service, stats []map[DestKe
 // opErr wraps a whole-request failure, turning EPERM into ErrUnavailable.
 func (v *IPVS) opErr(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%w: ipvs: %s: permission denied: run as root or grant CAP_NET_ADMIN", ErrUnavailable, what)
+		return fmt.Errorf("%w: ipvs: %s: permission denied: run as root or grant CAP_NET_ADMIN", lvs.ErrUnavailable, what)
 	}
 	return fmt.Errorf("ipvs: %s: %w", what, err)
 }
@@ -396,20 +397,20 @@ func (v *IPVS) opErr(what string, err error) error {
 type pending struct {
 	cmd  uint8
 	attr []byte
-	op   Op
-	svc  ServiceKey
-	dest *DestKey
+	op   lvs.Op
+	svc  lvs.ServiceKey
+	dest *lvs.DestKey
 }
 
 // Apply performs the plan in pipelined batches: many operations per
 // sendmsg, only the last of a batch asks for an acknowledgement, and the
 // kernel reports every failed operation (netlink always answers errors).
 // Failures do not stop the batch; they come back joined as *OpError.
-func (v *IPVS) Apply(ctx context.Context, p Plan) error {
+func (v *IPVS) Apply(ctx context.Context, p lvs.Plan) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var q []pending
-	add := func(cmd uint8, op Op, k ServiceKey, d *Destination, build func(e *attrEncoder)) {
+	add := func(cmd uint8, op lvs.Op, k lvs.ServiceKey, d *lvs.Destination, build func(e *attrEncoder)) {
 		var e attrEncoder
 		build(&e)
 		w := pending{cmd: cmd, attr: e.b, op: op, svc: k}
@@ -421,39 +422,39 @@ func (v *IPVS) Apply(ctx context.Context, p Plan) error {
 	}
 	for _, c := range p.DeleteDests {
 		c := c
-		add(ipvsCmdDelDest, OpDeleteDest, c.Service, &c.Dest, func(e *attrEncoder) {
-			e.service(&Service{Key: c.Service}, false)
+		add(ipvsCmdDelDest, lvs.OpDeleteDest, c.Service, &c.Dest, func(e *attrEncoder) {
+			e.service(&lvs.Service{Key: c.Service}, false)
 			e.dest(&c.Dest, false)
 		})
 	}
 	for _, k := range p.DeleteServices {
 		k := k
-		add(ipvsCmdDelService, OpDeleteService, k, nil, func(e *attrEncoder) { e.service(&Service{Key: k}, false) })
+		add(ipvsCmdDelService, lvs.OpDeleteService, k, nil, func(e *attrEncoder) { e.service(&lvs.Service{Key: k}, false) })
 	}
 	for i := range p.AddServices {
 		s := &p.AddServices[i]
-		add(ipvsCmdNewService, OpAddService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
+		add(ipvsCmdNewService, lvs.OpAddService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
 		for j := range s.Destinations {
 			d := &s.Destinations[j]
-			add(ipvsCmdNewDest, OpAddDest, s.Key, d, func(e *attrEncoder) {
-				e.service(&Service{Key: s.Key}, false)
+			add(ipvsCmdNewDest, lvs.OpAddDest, s.Key, d, func(e *attrEncoder) {
+				e.service(&lvs.Service{Key: s.Key}, false)
 				e.dest(d, true)
 			})
 		}
 	}
 	for i := range p.UpdateServices {
 		s := &p.UpdateServices[i]
-		add(ipvsCmdSetService, OpUpdateService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
+		add(ipvsCmdSetService, lvs.OpUpdateService, s.Key, nil, func(e *attrEncoder) { e.service(s, true) })
 	}
 	for _, list := range []struct {
 		cmd uint8
-		op  Op
-		cs  []DestChange
-	}{{ipvsCmdNewDest, OpAddDest, p.AddDests}, {ipvsCmdSetDest, OpUpdateDest, p.UpdateDests}} {
+		op  lvs.Op
+		cs  []lvs.DestChange
+	}{{ipvsCmdNewDest, lvs.OpAddDest, p.AddDests}, {ipvsCmdSetDest, lvs.OpUpdateDest, p.UpdateDests}} {
 		for i := range list.cs {
 			c := &list.cs[i]
 			add(list.cmd, list.op, c.Service, &c.Dest, func(e *attrEncoder) {
-				e.service(&Service{Key: c.Service}, false)
+				e.service(&lvs.Service{Key: c.Service}, false)
 				e.dest(&c.Dest, true)
 			})
 		}
@@ -467,18 +468,18 @@ func (v *IPVS) Apply(ctx context.Context, p Plan) error {
 			UDPTimeout:    uint32(p.Timeouts.UDP / time.Second),
 		}
 		if err := v.lib.SetConfig(cfg); err != nil {
-			errs = append(errs, &OpError{Op: OpTimeouts, Err: err})
+			errs = append(errs, &lvs.OpError{Op: lvs.OpTimeouts, Err: err})
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // remember records the methods the plan programs (see IPVS.methods).
-func (v *IPVS) remember(p Plan) {
-	set := func(k ServiceKey, d Destination) {
+func (v *IPVS) remember(p lvs.Plan) {
+	set := func(k lvs.ServiceKey, d lvs.Destination) {
 		m := v.methods[k]
 		if m == nil {
-			m = make(map[DestKey]Destination)
+			m = make(map[lvs.DestKey]lvs.Destination)
 			v.methods[k] = m
 		}
 		m[d.Key()] = d
@@ -494,7 +495,7 @@ func (v *IPVS) remember(p Plan) {
 			set(s.Key, d)
 		}
 	}
-	for _, cs := range [][]DestChange{p.AddDests, p.UpdateDests} {
+	for _, cs := range [][]lvs.DestChange{p.AddDests, p.UpdateDests} {
 		for _, c := range cs {
 			set(c.Service, c.Dest)
 		}
@@ -547,7 +548,7 @@ func (v *IPVS) pipeline(ctx context.Context, q []pending) []error {
 					}
 					if code != 0 {
 						w := q[start+int(seq-first)]
-						errs = append(errs, &OpError{Op: w.op, Service: w.svc, Dest: w.dest, Err: explain(w.op, syscall.Errno(-code))})
+						errs = append(errs, &lvs.OpError{Op: w.op, Service: w.svc, Dest: w.dest, Err: explain(w.op, syscall.Errno(-code))})
 					}
 					if seq == lastSeq {
 						done = true
@@ -565,17 +566,17 @@ func (v *IPVS) pipeline(ctx context.Context, q []pending) []error {
 }
 
 // explain adds what an errno means for an IPVS operation.
-func explain(op Op, e syscall.Errno) error {
+func explain(op lvs.Op, e syscall.Errno) error {
 	switch {
 	case e == unix.EPERM:
-		return fmt.Errorf("%w (%w: run as root or grant CAP_NET_ADMIN)", e, ErrUnavailable)
-	case e == unix.ENOENT && op == OpAddService:
+		return fmt.Errorf("%w (%w: run as root or grant CAP_NET_ADMIN)", e, lvs.ErrUnavailable)
+	case e == unix.ENOENT && op == lvs.OpAddService:
 		return fmt.Errorf("%w (scheduler not available: modprobe ip_vs_<scheduler>)", e)
 	case e == unix.EEXIST:
-		return fmt.Errorf("%w (%w)", e, ErrExist)
+		return fmt.Errorf("%w (%w)", e, lvs.ErrExist)
 	case e == unix.ESRCH || e == unix.ENOENT:
-		return fmt.Errorf("%w (%w)", e, ErrNotExist)
-	case e == unix.EINVAL && (op == OpAddDest || op == OpUpdateDest):
+		return fmt.Errorf("%w (%w)", e, lvs.ErrNotExist)
+	case e == unix.EINVAL && (op == lvs.OpAddDest || op == lvs.OpUpdateDest):
 		return fmt.Errorf("%w (the kernel refuses the destination: no route to it, a family mismatch outside TUN, or bad tunnel settings)", e)
 	}
 	return e

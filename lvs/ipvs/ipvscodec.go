@@ -1,4 +1,4 @@
-package lvs
+package ipvs
 
 // The IPVS generic netlink codec (include/uapi/linux/ip_vs.h). It is plain
 // byte handling without system calls so that it builds and is fuzzed on
@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"quadrature/lvs"
 	"time"
 )
 
@@ -130,8 +131,8 @@ func (e *attrEncoder) end(off int) {
 	binary.NativeEndian.PutUint16(e.b[off:], uint16(len(e.b)-off))
 }
 
-func ipvsAF(f Family) uint16 {
-	if f == IPv6 {
+func ipvsAF(f lvs.Family) uint16 {
+	if f == lvs.IPv6 {
 		return afINET6
 	}
 	return afINET
@@ -148,10 +149,10 @@ func addr16(a netip.Addr) []byte {
 }
 
 // encodeServiceKey writes the identifying attributes of a service.
-func (e *attrEncoder) serviceKey(k ServiceKey) {
+func (e *attrEncoder) serviceKey(k lvs.ServiceKey) {
 	fam := k.Family
 	if fam == 0 && k.Addr.IsValid() {
-		fam = FamilyOf(k.Addr)
+		fam = lvs.FamilyOf(k.Addr)
 	}
 	e.u16(ipvsSvcAttrAF, ipvsAF(fam))
 	if k.IsFWMark() {
@@ -164,7 +165,7 @@ func (e *attrEncoder) serviceKey(k ServiceKey) {
 }
 
 // service writes a nested IPVS_CMD_ATTR_SERVICE; full adds the settings.
-func (e *attrEncoder) service(s *Service, full bool) {
+func (e *attrEncoder) service(s *lvs.Service, full bool) {
 	off := e.nest(ipvsCmdAttrService)
 	e.serviceKey(s.Key)
 	if full {
@@ -188,8 +189,8 @@ func (e *attrEncoder) service(s *Service, full bool) {
 
 // netmaskBytes encodes the netmask as the kernel expects it: an IPv4 mask
 // in network byte order, an IPv6 prefix length as a host-order u32.
-func netmaskBytes(f Family, bits int) []byte {
-	if f == IPv6 {
+func netmaskBytes(f lvs.Family, bits int) []byte {
+	if f == lvs.IPv6 {
 		if bits <= 0 || bits > 128 {
 			bits = 128
 		}
@@ -202,25 +203,25 @@ func netmaskBytes(f Family, bits int) []byte {
 }
 
 // dest writes a nested IPVS_CMD_ATTR_DEST; full adds the settings.
-func (e *attrEncoder) dest(d *Destination, full bool) {
+func (e *attrEncoder) dest(d *lvs.Destination, full bool) {
 	off := e.nest(ipvsCmdAttrDest)
 	a := d.Addr.Unmap()
 	e.put(ipvsDestAttrAddr, addr16(a))
 	e.be16(ipvsDestAttrPort, d.Port)
-	e.u16(ipvsDestAttrAddrFamily, ipvsAF(FamilyOf(a)))
+	e.u16(ipvsDestAttrAddrFamily, ipvsAF(lvs.FamilyOf(a)))
 	if full {
 		fwd := uint32(ipvsFwdMasq)
 		switch d.Method {
-		case DR:
+		case lvs.DR:
 			fwd = ipvsFwdDroute
-		case TUN:
+		case lvs.TUN:
 			fwd = ipvsFwdTunnel
 		}
 		e.u32(ipvsDestAttrFwdMethod, fwd)
 		e.u32(ipvsDestAttrWeight, uint32(max(d.Weight, 0)))
 		e.u32(ipvsDestAttrUThresh, d.UpperThreshold)
 		e.u32(ipvsDestAttrLThresh, d.LowerThreshold)
-		if d.Method == TUN {
+		if d.Method == lvs.TUN {
 			e.u8(ipvsDestAttrTunType, uint8(d.Tunnel))
 			e.be16(ipvsDestAttrTunPort, d.TunnelPort)
 			e.u16(ipvsDestAttrTunFlags, uint16(d.TunnelFlags))
@@ -301,18 +302,18 @@ func addrFrom(f uint16, b []byte) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("address of family %d with %d bytes", f, len(b))
 }
 
-func famFrom(af uint16) (Family, error) {
+func famFrom(af uint16) (lvs.Family, error) {
 	switch af {
 	case afINET:
-		return IPv4, nil
+		return lvs.IPv4, nil
 	case afINET6:
-		return IPv6, nil
+		return lvs.IPv6, nil
 	}
 	return 0, fmt.Errorf("unknown address family %d", af)
 }
 
 // decodeStats reads a nested stats attribute (32- or 64-bit).
-func decodeStats(b []byte, c *Counters) error {
+func decodeStats(b []byte, c *lvs.Counters) error {
 	a := attrs{b: b}
 	for a.next() {
 		v, err := a.u64()
@@ -350,13 +351,13 @@ func decodeStats(b []byte, c *Counters) error {
 
 // decodeServiceMsg decodes the payload of an IPVS_CMD_NEW_SERVICE dump
 // message (after the genetlink header).
-func decodeServiceMsg(b []byte) (Service, Counters, error) {
+func decodeServiceMsg(b []byte) (lvs.Service, lvs.Counters, error) {
 	return decodeServiceMsgStats(b, true)
 }
 
 // decodeServiceMsgStats is decodeServiceMsg; without withStats the
 // statistics attributes are skipped (a resync reads settings only).
-func decodeServiceMsgStats(b []byte, withStats bool) (Service, Counters, error) {
+func decodeServiceMsgStats(b []byte, withStats bool) (lvs.Service, lvs.Counters, error) {
 	a := attrs{b: b}
 	for a.next() {
 		if a.typ == ipvsCmdAttrService {
@@ -364,14 +365,14 @@ func decodeServiceMsgStats(b []byte, withStats bool) (Service, Counters, error) 
 		}
 	}
 	if a.err != nil {
-		return Service{}, Counters{}, fmt.Errorf("ipvs service message: %w", a.err)
+		return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service message: %w", a.err)
 	}
-	return Service{}, Counters{}, errors.New("ipvs service message without service attribute")
+	return lvs.Service{}, lvs.Counters{}, errors.New("ipvs service message without service attribute")
 }
 
-func decodeService(b []byte, withStats bool) (Service, Counters, error) {
-	var s Service
-	var c, c64 Counters
+func decodeService(b []byte, withStats bool) (lvs.Service, lvs.Counters, error) {
+	var s lvs.Service
+	var c, c64 lvs.Counters
 	var af uint16
 	var addr, mask []byte
 	var flags uint32
@@ -386,7 +387,7 @@ func decodeService(b []byte, withStats bool) (Service, Counters, error) {
 		case ipvsSvcAttrProtocol:
 			var p uint16
 			p, err = a.u16()
-			s.Key.Protocol = Protocol(p)
+			s.Key.Protocol = lvs.Protocol(p)
 		case ipvsSvcAttrAddr:
 			addr = a.val
 		case ipvsSvcAttrPort:
@@ -423,32 +424,32 @@ func decodeService(b []byte, withStats bool) (Service, Counters, error) {
 		err = a.err
 	}
 	if err != nil {
-		return Service{}, Counters{}, fmt.Errorf("ipvs service: %w", err)
+		return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service: %w", err)
 	}
 	fam, err := famFrom(af)
 	if err != nil {
-		return Service{}, Counters{}, fmt.Errorf("ipvs service: %w", err)
+		return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service: %w", err)
 	}
 	s.Key.Family = fam
 	if s.Key.FWMark == 0 {
 		if s.Key.Addr, err = addrFrom(af, addr); err != nil {
-			return Service{}, Counters{}, fmt.Errorf("ipvs service: %w", err)
+			return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service: %w", err)
 		}
 	} else {
 		s.Key.Protocol = 0
 	}
 	if !haveFlags {
-		return Service{}, Counters{}, fmt.Errorf("ipvs service %s: no flags", s.Key)
+		return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service %s: no flags", s.Key)
 	}
 	if flags&ipvsSvcFPersistent != 0 {
 		s.Persistence = time.Duration(timeout) * time.Second
 	}
 	s.OnePacket = flags&ipvsSvcFOnePacket != 0
-	s.Flags = SchedFlags(flags) & (SchedFlag1 | SchedFlag2 | SchedFlag3)
+	s.Flags = lvs.SchedFlags(flags) & (lvs.SchedFlag1 | lvs.SchedFlag2 | lvs.SchedFlag3)
 	switch {
 	case len(mask) != 4:
 		s.Netmask = 0 // Normalize makes the default explicit
-	case fam == IPv6:
+	case fam == lvs.IPv6:
 		s.Netmask = int(binary.NativeEndian.Uint32(mask))
 	default:
 		m := binary.BigEndian.Uint32(mask)
@@ -458,7 +459,7 @@ func decodeService(b []byte, withStats bool) (Service, Counters, error) {
 			m <<= 1
 		}
 		if m != 0 {
-			return Service{}, Counters{}, fmt.Errorf("ipvs service %s: non-contiguous netmask % x", s.Key, mask)
+			return lvs.Service{}, lvs.Counters{}, fmt.Errorf("ipvs service %s: non-contiguous netmask % x", s.Key, mask)
 		}
 		s.Netmask = ones
 	}
@@ -483,13 +484,13 @@ func schedName(b []byte) string {
 
 // decodeDestMsg decodes the payload of an IPVS_CMD_NEW_DEST dump message;
 // svcFam is the service's family (older kernels omit the destination's).
-func decodeDestMsg(b []byte, svcFam Family) (Destination, DestStats, error) {
+func decodeDestMsg(b []byte, svcFam lvs.Family) (lvs.Destination, lvs.DestStats, error) {
 	return decodeDestMsgStats(b, svcFam, true)
 }
 
 // decodeDestMsgStats is decodeDestMsg; without withStats the statistics
 // attributes (two thirds of a destination message) are skipped.
-func decodeDestMsgStats(b []byte, svcFam Family, withStats bool) (Destination, DestStats, error) {
+func decodeDestMsgStats(b []byte, svcFam lvs.Family, withStats bool) (lvs.Destination, lvs.DestStats, error) {
 	a := attrs{b: b}
 	for a.next() {
 		if a.typ == ipvsCmdAttrDest {
@@ -497,15 +498,15 @@ func decodeDestMsgStats(b []byte, svcFam Family, withStats bool) (Destination, D
 		}
 	}
 	if a.err != nil {
-		return Destination{}, DestStats{}, fmt.Errorf("ipvs destination message: %w", a.err)
+		return lvs.Destination{}, lvs.DestStats{}, fmt.Errorf("ipvs destination message: %w", a.err)
 	}
-	return Destination{}, DestStats{}, errors.New("ipvs destination message without destination attribute")
+	return lvs.Destination{}, lvs.DestStats{}, errors.New("ipvs destination message without destination attribute")
 }
 
-func decodeDest(b []byte, svcFam Family, withStats bool) (Destination, DestStats, error) {
-	var d Destination
-	var st DestStats
-	var c64 Counters
+func decodeDest(b []byte, svcFam lvs.Family, withStats bool) (lvs.Destination, lvs.DestStats, error) {
+	var d lvs.Destination
+	var st lvs.DestStats
+	var c64 lvs.Counters
 	have64 := false
 	af := ipvsAF(svcFam)
 	var addr []byte
@@ -538,14 +539,14 @@ func decodeDest(b []byte, svcFam Family, withStats bool) (Destination, DestStats
 			if len(a.val) != 1 {
 				err = fmt.Errorf("tunnel type of %d bytes", len(a.val))
 			} else {
-				d.Tunnel = TunnelType(a.val[0])
+				d.Tunnel = lvs.TunnelType(a.val[0])
 			}
 		case ipvsDestAttrTunPort:
 			d.TunnelPort, err = a.be16()
 		case ipvsDestAttrTunFlags:
 			var f uint16
 			f, err = a.u16()
-			d.TunnelFlags = TunnelFlags(f)
+			d.TunnelFlags = lvs.TunnelFlags(f)
 		case ipvsDestAttrStats:
 			if withStats {
 				err = decodeStats(a.val, &st.Counters)
@@ -563,19 +564,19 @@ func decodeDest(b []byte, svcFam Family, withStats bool) (Destination, DestStats
 		d.Addr, err = addrFrom(af, addr)
 	}
 	if err != nil {
-		return Destination{}, DestStats{}, fmt.Errorf("ipvs destination: %w", err)
+		return lvs.Destination{}, lvs.DestStats{}, fmt.Errorf("ipvs destination: %w", err)
 	}
 	switch fwd & ipvsFwdMask {
 	case ipvsFwdMasq:
-		d.Method = NAT
+		d.Method = lvs.NAT
 	case ipvsFwdDroute:
-		d.Method = DR
+		d.Method = lvs.DR
 	case ipvsFwdTunnel:
-		d.Method = TUN
+		d.Method = lvs.TUN
 	case ipvsFwdLocal:
-		d.Method = LocalNode
+		d.Method = lvs.LocalNode
 	default:
-		return Destination{}, DestStats{}, fmt.Errorf("ipvs destination %s: forwarding method %d not modelled", d.Key(), fwd&ipvsFwdMask)
+		return lvs.Destination{}, lvs.DestStats{}, fmt.Errorf("ipvs destination %s: forwarding method %d not modelled", d.Key(), fwd&ipvsFwdMask)
 	}
 	if weight > 1<<31-1 {
 		weight = 1<<31 - 1

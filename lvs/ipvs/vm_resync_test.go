@@ -1,7 +1,8 @@
-package lvs
+package ipvs
 
 import (
 	"fmt"
+	"quadrature/lvs"
 	"testing"
 )
 
@@ -11,11 +12,11 @@ import (
 // both with a full pass.
 func TestVMSlicedResync(t *testing.T) {
 	v := vmIPVS(t)
-	r := newVMReconciler(t, v, func(c *Config) { c.ResyncSliceServices = 4 })
-	var want Table
+	r := newVMReconciler(t, v, func(c *lvs.Config) { c.ResyncSliceServices = 4 })
+	var want lvs.Table
 	for i := 1; i <= 18; i++ {
-		want.Services = append(want.Services, Service{Key: tcpKey(fmt.Sprintf("192.0.2.%d", i), 80), Scheduler: "wlc",
-			Destinations: []Destination{
+		want.Services = append(want.Services, lvs.Service{Key: tcpKey(fmt.Sprintf("192.0.2.%d", i), 80), Scheduler: "wlc",
+			Destinations: []lvs.Destination{
 				{Addr: a(fmt.Sprintf("198.51.100.%d", i)), Port: 80, Weight: 1},
 				{Addr: a(fmt.Sprintf("198.51.100.%d", 100+i)), Port: 80, Weight: 2, UpperThreshold: 100},
 			}})
@@ -30,7 +31,7 @@ func TestVMSlicedResync(t *testing.T) {
 	}
 	// untilFull resyncs until a full pass runs and returns how many
 	// sliced passes verified before it.
-	untilFull := func(max int) (int, SyncResult) {
+	untilFull := func(max int) (int, lvs.SyncResult) {
 		t.Helper()
 		for n := 0; ; n++ {
 			res, err := r.Resync(ctx, want)

@@ -1,11 +1,12 @@
 //go:build linux
 
-package lvs
+package ipvs
 
 import (
 	"errors"
 	"os"
 	"os/exec"
+	"quadrature/lvs"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,12 +31,12 @@ func TestVMUnprivilegedChild(t *testing.T) {
 	if os.Getenv("QUADRATURE_VM_CHILD") != "1" {
 		t.Skip("run by TestVMUnprivileged")
 	}
-	v, err := NewIPVS()
+	v, err := New()
 	if err == nil {
 		v.Close()
 		t.Fatalf("NewIPVS succeeded as uid %d", os.Getuid())
 	}
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
+	if !errors.Is(err, lvs.ErrUnavailable) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
 		t.Fatalf("error %v: want ErrUnavailable naming CAP_NET_ADMIN", err)
 	}
 	t.Logf("as uid %d: %v", os.Getuid(), err)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package lvs
+package ipvs
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 // IPVS is the DataPlane over the kernel's IPVS; it exists on Linux only.
 type IPVS struct{}
 
-// NewIPVS fails: IPVS is a Linux kernel feature.
-func NewIPVS() (*IPVS, error) {
+// New fails: IPVS is a Linux kernel feature.
+func New() (*IPVS, error) {
 	return nil, fmt.Errorf("%w: ipvs: IPVS needs Linux", ErrUnavailable)
 }
 

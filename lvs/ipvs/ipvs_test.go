@@ -1,8 +1,9 @@
-package lvs
+package ipvs
 
 import (
 	"errors"
 	"os"
+	"quadrature/lvs"
 	"strings"
 	"testing"
 )
@@ -17,12 +18,12 @@ func TestIPVSUnavailable(t *testing.T) {
 	if _, err := os.Stat("/proc/net/ip_vs"); err == nil {
 		t.Skip("this kernel has IPVS loaded; the VM tests cover it")
 	}
-	v, err := NewIPVS()
+	v, err := New()
 	if err == nil {
 		v.Close()
 		t.Fatal("NewIPVS succeeded on a kernel without /proc/net/ip_vs")
 	}
-	if !errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, lvs.ErrUnavailable) {
 		t.Fatalf("error %v does not wrap ErrUnavailable", err)
 	}
 	msg := err.Error()

@@ -1,4 +1,4 @@
-package lvs
+package ipvs
 
 // Tests against a real IPVS kernel. They run inside the VM that
 // lvs/vmtest/run.sh boots (its /init sets QUADRATURE_VM=1) and skip
@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"quadrature/lvs"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func vmIPVS(t testing.TB) *IPVS {
 	t.Helper()
 	requireVM(t)
 	run(t, "ipvsadm", "-C")
-	v, err := NewIPVS()
+	v, err := New()
 	if err != nil {
 		t.Fatalf("NewIPVS: %v", err)
 	}
@@ -59,7 +60,7 @@ func moduleLoaded(name string) bool {
 // vmSchedulers returns the schedulers this kernel offers.
 func vmSchedulers(t testing.TB) []string {
 	var out []string
-	for _, s := range Schedulers {
+	for _, s := range lvs.Schedulers {
 		if moduleLoaded("ip_vs_" + s) {
 			out = append(out, s)
 		} else {
@@ -71,7 +72,7 @@ func vmSchedulers(t testing.TB) []string {
 
 // forIPVSAdm maps what ipvsadm cannot show to what it shows: the netmask
 // of a non-persistent service.
-func forIPVSAdm(t Table) Table {
+func forIPVSAdm(t lvs.Table) lvs.Table {
 	n := t.Normalize()
 	n.Timeouts = nil
 	for i := range n.Services {
@@ -85,7 +86,7 @@ func forIPVSAdm(t Table) Table {
 
 // checkKernel asserts that the kernel holds exactly want, read back two
 // independent ways: our netlink decoder and ipvsadm's listings.
-func checkKernel(t *testing.T, v *IPVS, want Table) {
+func checkKernel(t *testing.T, v *IPVS, want lvs.Table) {
 	t.Helper()
 	got, err := v.Read(t.Context())
 	if err != nil {
@@ -109,7 +110,7 @@ func checkKernel(t *testing.T, v *IPVS, want Table) {
 			for j := range s.Destinations {
 				d := &s.Destinations[j]
 				for _, wd := range ws.Destinations {
-					if d.Method == LocalNode && wd.Key() == d.Key() {
+					if d.Method == lvs.LocalNode && wd.Key() == d.Key() {
 						d.Method = wd.Method
 					}
 				}
@@ -152,83 +153,83 @@ func lineDiff(got, want string) string {
 
 func a(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-func tcpKey(addr string, port uint16) ServiceKey {
-	return ServiceKey{Family: FamilyOf(a(addr)), Protocol: TCP, Addr: a(addr), Port: port}
+func tcpKey(addr string, port uint16) lvs.ServiceKey {
+	return lvs.ServiceKey{Family: lvs.FamilyOf(a(addr)), Protocol: lvs.TCP, Addr: a(addr), Port: port}
 }
 
 // featureTable exercises everything the model expresses.
-func featureTable(t *testing.T, scheds []string) Table {
-	var tab Table
+func featureTable(t *testing.T, scheds []string) lvs.Table {
+	var tab lvs.Table
 	for i, s := range scheds {
-		svc := Service{Key: tcpKey(fmt.Sprintf("192.0.2.%d", 10+i), 80), Scheduler: s, Destinations: []Destination{
+		svc := lvs.Service{Key: tcpKey(fmt.Sprintf("192.0.2.%d", 10+i), 80), Scheduler: s, Destinations: []lvs.Destination{
 			{Addr: a("198.51.100.1"), Port: 80, Weight: 0},
 			{Addr: a("198.51.100.2"), Port: 8080, Weight: 1, UpperThreshold: 100, LowerThreshold: 10},
 			{Addr: a("198.51.100.3"), Port: 80, Weight: 5},
 		}}
 		switch s {
 		case "sh":
-			svc.Flags = SchedFlag1 | SchedFlag2 // sh-fallback, sh-port
+			svc.Flags = lvs.SchedFlag1 | lvs.SchedFlag2 // sh-fallback, sh-port
 		case "mh":
-			svc.Flags = SchedFlag2 // mh-port
+			svc.Flags = lvs.SchedFlag2 // mh-port
 		}
 		tab.Services = append(tab.Services, svc)
 	}
 	tab.Services = append(tab.Services,
-		Service{Key: tcpKey("192.0.2.50", 80), Scheduler: "wrr", Flags: SchedFlag3, Destinations: []Destination{
-			{Addr: a("198.51.100.1"), Port: 80, Weight: 1, Method: NAT},
-			{Addr: a("198.51.100.2"), Port: 80, Weight: 2, Method: DR},
-			{Addr: a("198.51.100.3"), Port: 80, Weight: 3, Method: TUN, Tunnel: TunnelIPIP},
-			{Addr: a("198.51.100.4"), Port: 80, Weight: 4, Method: TUN, Tunnel: TunnelGUE, TunnelPort: 6080},
-			{Addr: a("198.51.100.5"), Port: 80, Weight: 5, Method: TUN, Tunnel: TunnelGUE, TunnelPort: 6081, TunnelFlags: TunnelCsum},
-			{Addr: a("198.51.100.6"), Port: 80, Weight: 6, Method: TUN, Tunnel: TunnelGUE, TunnelPort: 6082, TunnelFlags: TunnelRemCsum},
-			{Addr: a("198.51.100.7"), Port: 80, Weight: 7, Method: TUN, Tunnel: TunnelGRE},
-			{Addr: a("198.51.100.8"), Port: 80, Weight: 8, Method: TUN, Tunnel: TunnelGRE, TunnelFlags: TunnelCsum},
+		lvs.Service{Key: tcpKey("192.0.2.50", 80), Scheduler: "wrr", Flags: lvs.SchedFlag3, Destinations: []lvs.Destination{
+			{Addr: a("198.51.100.1"), Port: 80, Weight: 1, Method: lvs.NAT},
+			{Addr: a("198.51.100.2"), Port: 80, Weight: 2, Method: lvs.DR},
+			{Addr: a("198.51.100.3"), Port: 80, Weight: 3, Method: lvs.TUN, Tunnel: lvs.TunnelIPIP},
+			{Addr: a("198.51.100.4"), Port: 80, Weight: 4, Method: lvs.TUN, Tunnel: lvs.TunnelGUE, TunnelPort: 6080},
+			{Addr: a("198.51.100.5"), Port: 80, Weight: 5, Method: lvs.TUN, Tunnel: lvs.TunnelGUE, TunnelPort: 6081, TunnelFlags: lvs.TunnelCsum},
+			{Addr: a("198.51.100.6"), Port: 80, Weight: 6, Method: lvs.TUN, Tunnel: lvs.TunnelGUE, TunnelPort: 6082, TunnelFlags: lvs.TunnelRemCsum},
+			{Addr: a("198.51.100.7"), Port: 80, Weight: 7, Method: lvs.TUN, Tunnel: lvs.TunnelGRE},
+			{Addr: a("198.51.100.8"), Port: 80, Weight: 8, Method: lvs.TUN, Tunnel: lvs.TunnelGRE, TunnelFlags: lvs.TunnelCsum},
 		}},
-		Service{Key: tcpKey("2001:db8::100", 443), Scheduler: "wlc", Persistence: 600 * time.Second, Netmask: 64, Destinations: []Destination{
+		lvs.Service{Key: tcpKey("2001:db8::100", 443), Scheduler: "wlc", Persistence: 600 * time.Second, Netmask: 64, Destinations: []lvs.Destination{
 			{Addr: a("2001:db8::5"), Port: 443, Weight: 2},
-			{Addr: a("2001:db8:1::6"), Port: 443, Weight: 3, Method: DR},
-			{Addr: a("198.51.100.20"), Port: 443, Weight: 1, Method: TUN}, // TUN crosses families
+			{Addr: a("2001:db8:1::6"), Port: 443, Weight: 3, Method: lvs.DR},
+			{Addr: a("198.51.100.20"), Port: 443, Weight: 1, Method: lvs.TUN}, // TUN crosses families
 		}},
-		Service{Key: ServiceKey{Protocol: UDP, Addr: a("192.0.2.60"), Port: 53}, Scheduler: "rr", OnePacket: true, Destinations: []Destination{
+		lvs.Service{Key: lvs.ServiceKey{Protocol: lvs.UDP, Addr: a("192.0.2.60"), Port: 53}, Scheduler: "rr", OnePacket: true, Destinations: []lvs.Destination{
 			{Addr: a("198.51.100.10"), Port: 53, Weight: 1},
 			{Addr: a("198.51.100.11"), Port: 53, Weight: 1},
 		}},
-		Service{Key: ServiceKey{Protocol: SCTP, Addr: a("192.0.2.61"), Port: 3868}, Scheduler: "wlc", Destinations: []Destination{
+		lvs.Service{Key: lvs.ServiceKey{Protocol: lvs.SCTP, Addr: a("192.0.2.61"), Port: 3868}, Scheduler: "wlc", Destinations: []lvs.Destination{
 			{Addr: a("198.51.100.12"), Port: 3868, Weight: 1},
 		}},
-		Service{Key: tcpKey("192.0.2.62", 0), Scheduler: "rr", Persistence: 360 * time.Second, Netmask: 24, Destinations: []Destination{
-			{Addr: a("198.51.100.13"), Port: 0, Weight: 1, Method: DR},
+		lvs.Service{Key: tcpKey("192.0.2.62", 0), Scheduler: "rr", Persistence: 360 * time.Second, Netmask: 24, Destinations: []lvs.Destination{
+			{Addr: a("198.51.100.13"), Port: 0, Weight: 1, Method: lvs.DR},
 		}},
-		Service{Key: ServiceKey{Family: IPv4, FWMark: 7}, Scheduler: "rr", Persistence: 300 * time.Second, Netmask: 24, Destinations: []Destination{
-			{Addr: a("198.51.100.30"), Weight: 1, Method: DR},
+		lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv4, FWMark: 7}, Scheduler: "rr", Persistence: 300 * time.Second, Netmask: 24, Destinations: []lvs.Destination{
+			{Addr: a("198.51.100.30"), Weight: 1, Method: lvs.DR},
 		}},
-		Service{Key: ServiceKey{Family: IPv6, FWMark: 8}, Scheduler: "wlc", Destinations: []Destination{
-			{Addr: a("2001:db8::7"), Weight: 1, Method: DR},
+		lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv6, FWMark: 8}, Scheduler: "wlc", Destinations: []lvs.Destination{
+			{Addr: a("2001:db8::7"), Weight: 1, Method: lvs.DR},
 		}},
 	)
-	var entries []GroupEntry
+	var entries []lvs.GroupEntry
 	for _, l := range []string{"192.0.2.70-73 8080", "192.0.2.80/31 8443", "2001:db8::200-201 8080", "fwmark 11", "fwmark 12 inet6"} {
-		e, err := ParseGroupEntry(strings.Fields(l))
+		e, err := lvs.ParseGroupEntry(strings.Fields(l))
 		if err != nil {
 			t.Fatal(err)
 		}
 		entries = append(entries, e)
 	}
-	v4, err := ExpandGroup(entries[:2], Service{Key: ServiceKey{Protocol: TCP}, Scheduler: "wrr",
-		Destinations: []Destination{{Addr: a("198.51.100.40"), Weight: 3, Method: DR}, {Addr: a("198.51.100.41"), Weight: 0, Method: DR}}})
+	v4, err := lvs.ExpandGroup(entries[:2], lvs.Service{Key: lvs.ServiceKey{Protocol: lvs.TCP}, Scheduler: "wrr",
+		Destinations: []lvs.Destination{{Addr: a("198.51.100.40"), Weight: 3, Method: lvs.DR}, {Addr: a("198.51.100.41"), Weight: 0, Method: lvs.DR}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v6, err := ExpandGroup(entries[2:3], Service{Key: ServiceKey{Protocol: TCP}, Scheduler: "wrr",
-		Destinations: []Destination{{Addr: a("2001:db8::40"), Weight: 3, Method: DR}}})
+	v6, err := lvs.ExpandGroup(entries[2:3], lvs.Service{Key: lvs.ServiceKey{Protocol: lvs.TCP}, Scheduler: "wrr",
+		Destinations: []lvs.Destination{{Addr: a("2001:db8::40"), Weight: 3, Method: lvs.DR}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw4, err := ExpandGroup(entries[3:4], Service{Scheduler: "rr", Destinations: []Destination{{Addr: a("198.51.100.42"), Weight: 1, Method: DR}}})
+	fw4, err := lvs.ExpandGroup(entries[3:4], lvs.Service{Scheduler: "rr", Destinations: []lvs.Destination{{Addr: a("198.51.100.42"), Weight: 1, Method: lvs.DR}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw6, err := ExpandGroup(entries[4:], Service{Scheduler: "rr", Destinations: []Destination{{Addr: a("2001:db8::42"), Weight: 1, Method: DR}}})
+	fw6, err := lvs.ExpandGroup(entries[4:], lvs.Service{Scheduler: "rr", Destinations: []lvs.Destination{{Addr: a("2001:db8::42"), Weight: 1, Method: lvs.DR}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,19 +237,19 @@ func featureTable(t *testing.T, scheds []string) Table {
 		t.Fatalf("group expansion: %d %d %d %d services", len(v4), len(v6), len(fw4), len(fw6))
 	}
 	tab.Services = slices.Concat(tab.Services, v4, v6, fw4, fw6)
-	tab.Timeouts = &Timeouts{TCP: 1000 * time.Second, TCPFin: 60 * time.Second, UDP: 200 * time.Second}
+	tab.Timeouts = &lvs.Timeouts{TCP: 1000 * time.Second, TCPFin: 60 * time.Second, UDP: 200 * time.Second}
 	if err := tab.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return tab
 }
 
-func newVMReconciler(t *testing.T, v *IPVS, mod func(*Config)) *Reconciler {
-	cfg := Config{DataPlane: v, DrainTimeout: -1}
+func newVMReconciler(t *testing.T, v *IPVS, mod func(*lvs.Config)) *lvs.Reconciler {
+	cfg := lvs.Config{DataPlane: v, DrainTimeout: -1}
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := NewReconciler(cfg)
+	r, err := lvs.NewReconciler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +294,7 @@ func TestVMUpdateInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := base.Normalize()
-	var changed ServiceKey
+	var changed lvs.ServiceKey
 	for i := range next.Services {
 		s := &next.Services[i]
 		if s.Key == tcpKey("192.0.2.50", 80) {
@@ -302,16 +303,16 @@ func TestVMUpdateInPlace(t *testing.T) {
 			s.Persistence = 120 * time.Second
 			s.Netmask = 28
 			s.Flags = 0
-			s.Destinations[0].Weight = 42                                                                      // weight
-			s.Destinations[1].Method = NAT                                                                     // DR -> NAT
-			s.Destinations[2].UpperThreshold, s.Destinations[2].LowerThreshold = 500, 50                       // thresholds
-			s.Destinations[3].TunnelFlags = TunnelRemCsum                                                      // gue flags
-			s.Destinations[4].Tunnel, s.Destinations[4].TunnelPort = TunnelGRE, 0                              // gue -> gre
-			s.Destinations = slices.Delete(s.Destinations, 5, 6)                                               // removed
-			s.Destinations = append(s.Destinations, Destination{Addr: a("198.51.100.9"), Port: 80, Weight: 9}) // added
+			s.Destinations[0].Weight = 42                                                                          // weight
+			s.Destinations[1].Method = lvs.NAT                                                                     // DR -> NAT
+			s.Destinations[2].UpperThreshold, s.Destinations[2].LowerThreshold = 500, 50                           // thresholds
+			s.Destinations[3].TunnelFlags = lvs.TunnelRemCsum                                                      // gue flags
+			s.Destinations[4].Tunnel, s.Destinations[4].TunnelPort = lvs.TunnelGRE, 0                              // gue -> gre
+			s.Destinations = slices.Delete(s.Destinations, 5, 6)                                                   // removed
+			s.Destinations = append(s.Destinations, lvs.Destination{Addr: a("198.51.100.9"), Port: 80, Weight: 9}) // added
 		}
 	}
-	next.Timeouts = &Timeouts{UDP: 77 * time.Second}
+	next.Timeouts = &lvs.Timeouts{UDP: 77 * time.Second}
 	res, err := r.Update(t.Context(), next)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +323,7 @@ func TestVMUpdateInPlace(t *testing.T) {
 		t.Fatalf("plan is not a minimal in-place update: %+v", p)
 	}
 	want := next.Normalize()
-	want.Timeouts = &Timeouts{TCP: 1000 * time.Second, TCPFin: 60 * time.Second, UDP: 77 * time.Second}
+	want.Timeouts = &lvs.Timeouts{TCP: 1000 * time.Second, TCPFin: 60 * time.Second, UDP: 77 * time.Second}
 	checkKernel(t, v, want)
 }
 
@@ -351,12 +352,12 @@ func TestVMDriftRepair(t *testing.T) {
 	}
 	t.Logf("drift repair plan: %d ops", res.Plan.Ops())
 	// The unowned service stays; everything else is as desired.
-	foreign := Service{Key: tcpKey("203.0.113.1", 80), Scheduler: "rr", Destinations: []Destination{{Addr: a("198.51.100.99"), Port: 80, Weight: 1}}}
+	foreign := lvs.Service{Key: tcpKey("203.0.113.1", 80), Scheduler: "rr", Destinations: []lvs.Destination{{Addr: a("198.51.100.99"), Port: 80, Weight: 1}}}
 	expect := want
 	expect.Services = append(slices.Clone(want.Services), foreign)
 	checkKernel(t, v, expect)
 	// With OwnWholeTable the foreign service goes.
-	r2 := newVMReconciler(t, v, func(c *Config) { c.OwnWholeTable = true })
+	r2 := newVMReconciler(t, v, func(c *lvs.Config) { c.OwnWholeTable = true })
 	if _, err := r2.Sync(t.Context(), want); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +368,7 @@ func TestVMDriftRepair(t *testing.T) {
 // ipvsadm edit without being told.
 func TestVMRunRepairsDrift(t *testing.T) {
 	v := vmIPVS(t)
-	r := newVMReconciler(t, v, func(c *Config) { c.ResyncInterval = 200 * time.Millisecond })
+	r := newVMReconciler(t, v, func(c *lvs.Config) { c.ResyncInterval = 200 * time.Millisecond })
 	want := featureTable(t, []string{"rr"})
 	want.Timeouts = nil
 	ctx, cancel := context.WithCancel(t.Context())
@@ -378,7 +379,7 @@ func TestVMRunRepairsDrift(t *testing.T) {
 	waitFor(t, 20*time.Second, func() bool { return r.Status().LastSuccess.After(time.Time{}) })
 	run(t, "ipvsadm", "-e", "-t", "192.0.2.10:80", "-r", "198.51.100.3:80", "-m", "-w", "99")
 	// A second, independent netlink reader.
-	v2, err := NewIPVS()
+	v2, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,12 +431,12 @@ func TestVMGracefulDrain(t *testing.T) {
 		}
 	}()
 	key := tcpKey(vip, 18080)
-	local := Destination{Addr: a("192.0.2.1"), Port: 18080, Weight: 1, Method: DR} // dummy0's address: local
-	other := Destination{Addr: a("198.51.100.50"), Port: 18080, Weight: 0, Method: DR}
+	local := lvs.Destination{Addr: a("192.0.2.1"), Port: 18080, Weight: 1, Method: lvs.DR} // dummy0's address: local
+	other := lvs.Destination{Addr: a("198.51.100.50"), Port: 18080, Weight: 0, Method: lvs.DR}
 	now := time.Now()
 	clock := func() time.Time { return now }
-	r := newVMReconciler(t, v, func(c *Config) { c.DrainTimeout = time.Minute; c.Now = clock })
-	full := Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{local, other}}}}
+	r := newVMReconciler(t, v, func(c *lvs.Config) { c.DrainTimeout = time.Minute; c.Now = clock })
+	full := lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{local, other}}}}
 	if _, err := r.Sync(t.Context(), full); err != nil {
 		t.Fatal(err)
 	}
@@ -459,22 +460,22 @@ func TestVMGracefulDrain(t *testing.T) {
 	st, _ := v.Stats(t.Context())
 	t.Logf("stats of %s: service %+v, destination %+v", local.Key(), st[key].Counters, st[key].Destinations[local.Key()])
 	// The local destination leaves the desired table: weight 0, kept.
-	only := Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{other}}}}
+	only := lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{other}}}}
 	res, err := r.Sync(t.Context(), only)
 	if err != nil {
 		t.Fatal(err)
 	}
 	drained := local
 	drained.Weight = 0
-	checkKernel(t, v, Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{drained, other}}}})
-	if s := r.Status().Services[key]; s.State != StateDraining || s.Draining != 1 {
+	checkKernel(t, v, lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{drained, other}}}})
+	if s := r.Status().Services[key]; s.State != lvs.StateDraining || s.Draining != 1 {
 		t.Fatalf("status %+v, want draining 1 (plan %+v)", s, res.Plan)
 	}
 	// Still busy: still there.
 	if _, err := r.Sync(t.Context(), only); err != nil {
 		t.Fatal(err)
 	}
-	checkKernel(t, v, Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{drained, other}}}})
+	checkKernel(t, v, lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{drained, other}}}})
 	// The connection ends: the destination goes at the next pass.
 	c.Close()
 	srv.Close()
@@ -492,15 +493,15 @@ func TestVMGracefulDrain(t *testing.T) {
 func TestVMDrainIdle(t *testing.T) {
 	v := vmIPVS(t)
 	now := time.Now()
-	r := newVMReconciler(t, v, func(c *Config) { c.DrainTimeout = 10 * time.Second; c.Now = func() time.Time { return now } })
+	r := newVMReconciler(t, v, func(c *lvs.Config) { c.DrainTimeout = 10 * time.Second; c.Now = func() time.Time { return now } })
 	key := tcpKey("192.0.2.201", 80)
-	d1 := Destination{Addr: a("198.51.100.60"), Port: 80, Weight: 5}
-	d2 := Destination{Addr: a("198.51.100.61"), Port: 80, Weight: 5}
-	if _, err := r.Sync(t.Context(), Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{d1, d2}}}}); err != nil {
+	d1 := lvs.Destination{Addr: a("198.51.100.60"), Port: 80, Weight: 5}
+	d2 := lvs.Destination{Addr: a("198.51.100.61"), Port: 80, Weight: 5}
+	if _, err := r.Sync(t.Context(), lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{d1, d2}}}}); err != nil {
 		t.Fatal(err)
 	}
 	// No traffic: nothing active, so removal is immediate.
-	only := Table{Services: []Service{{Key: key, Scheduler: "rr", Destinations: []Destination{d1}}}}
+	only := lvs.Table{Services: []lvs.Service{{Key: key, Scheduler: "rr", Destinations: []lvs.Destination{d1}}}}
 	if _, err := r.Sync(t.Context(), only); err != nil {
 		t.Fatal(err)
 	}

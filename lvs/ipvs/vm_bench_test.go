@@ -1,11 +1,12 @@
 //go:build linux
 
-package lvs
+package ipvs
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"quadrature/lvs"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 		t.Skip("benchmark: set QUADRATURE_VM_BENCH=1 (lvs/vmtest/run.sh -bench)")
 	}
 	v := vmIPVS(t)
-	want := keepalivedScaleTable().Normalize()
+	want := lvs.ScaleTable().Normalize()
 	ctx := t.Context()
 
 	// Every figure is the minimum of a few repetitions: the VM is
@@ -57,18 +58,18 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	// One destination changes: Patch (the service named), Update (whole
 	// desired table, no dump), the bare netlink operation, and a full Sync
 	// (dump + diff + apply).
-	mid := benchServices / 2
-	change := func(w int32) Table {
+	mid := lvs.ScaleServices / 2
+	change := func(w int32) lvs.Table {
 		c := want
-		c.Services = append([]Service(nil), want.Services...)
+		c.Services = append([]lvs.Service(nil), want.Services...)
 		s := c.Services[mid]
-		s.Destinations = append([]Destination(nil), s.Destinations...)
+		s.Destinations = append([]lvs.Destination(nil), s.Destinations...)
 		s.Destinations[3].Weight = w
 		c.Services[mid] = s
 		return c
 	}
 	w := int32(50)
-	next := func() Table { w++; return change(w) }
+	next := func() lvs.Table { w++; return change(w) }
 	best := func(f func() time.Duration) time.Duration {
 		d := time.Duration(1 << 62)
 		for range reps {
@@ -77,7 +78,7 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 		return d
 	}
 	onePatch := best(func() time.Duration {
-		res, err := r.Patch(ctx, []Service{next().Services[mid]}, nil)
+		res, err := r.Patch(ctx, []lvs.Service{next().Services[mid]}, nil)
 		if err != nil || res.Plan.Ops() != 1 {
 			t.Fatalf("patch: err=%v ops=%d", err, res.Plan.Ops())
 		}
@@ -92,7 +93,7 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	})
 	oneApply := best(func() time.Duration {
 		start := time.Now()
-		if err := v.Apply(ctx, Plan{UpdateDests: []DestChange{{want.Services[mid].Key, next().Services[mid].Destinations[3]}}}); err != nil {
+		if err := v.Apply(ctx, lvs.Plan{UpdateDests: []lvs.DestChange{{Service: want.Services[mid].Key, Dest: next().Services[mid].Destinations[3]}}}); err != nil {
 			t.Fatal(err)
 		}
 		return time.Since(start)
@@ -239,15 +240,15 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 		t.Fatalf("ipvsadm -R programmed a different table:\n%s", lineDiff(got.CanonicalText(), want.CanonicalText())[:2000])
 	}
 	// Where a sliced pass's time goes.
-	sel := make(map[ServiceKey]bool)
-	for _, s := range last.Services[:r.cfg.ResyncSliceServices] {
+	sel := make(map[lvs.ServiceKey]bool)
+	for _, s := range last.Services[:lvs.DefaultResyncSliceServices] {
 		sel[s.Key] = true
 	}
-	var sliced Table
+	var sliced lvs.Table
 	readSlice := best(func() time.Duration {
 		start := time.Now()
 		var err error
-		if sliced, err = v.ReadSlice(ctx, func(k ServiceKey) bool { return sel[k] }); err != nil {
+		if sliced, err = v.ReadSlice(ctx, func(k lvs.ServiceKey) bool { return sel[k] }); err != nil {
 			t.Fatal(err)
 		}
 		return time.Since(start)
@@ -255,14 +256,14 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	lastNorm := last.Normalize()
 	equal := best(func() time.Duration {
 		start := time.Now()
-		if !equalTables(last, lastNorm) {
+		if !lvs.EqualTables(last, lastNorm) {
 			t.Fatal("equalTables")
 		}
 		return time.Since(start)
 	})
 	norm := best(func() time.Duration {
 		start := time.Now()
-		sliced.normalize(false)
+		sliced.Normalize()
 		return time.Since(start)
 	})
 	cfgRead := best(func() time.Duration {
@@ -279,7 +280,7 @@ func TestVMBenchKeepalivedScale(t *testing.T) {
 	}
 	fmt.Printf("BENCH resync_passes_ms slices=%d [%s]\n", nSlices, strings.Join(ps, " "))
 	line := fmt.Sprintf("BENCH services=%d dests=%d full_apply=%.3fs ipvsadm_R=%.3fs ratio=%.2f one_change=%.2fms one_change_update=%.1fms one_change_netlink=%.2fms one_change_full_pass=%.1fms noop_resync=%.1fms(median of %d passes, %d slices) noop_resync_p90=%.1fms noop_resync_max=%.1fms noop_resync_round=%.1fms noop_full_pass=%.1fms dump=%.1fms ipvsadm_Ln=%.1fms noop/full=%.1f%% p90/full=%.1f%% max/full=%.1f%% round/full=%.1f%% full_pass/full=%.1f%%",
-		benchServices, benchDests, full.Seconds(), restore.Seconds(), full.Seconds()/restore.Seconds(),
+		lvs.ScaleServices, lvs.ScaleDests, full.Seconds(), restore.Seconds(), full.Seconds()/restore.Seconds(),
 		ms(onePatch), ms(oneUpdate), ms(oneApply), ms(oneChangeFull), ms(noop), len(passes), nSlices, ms(noopP90), ms(noopMax), ms(round), ms(noopFull), ms(dump), ms(admList),
 		100*noop.Seconds()/full.Seconds(), 100*noopP90.Seconds()/full.Seconds(), 100*noopMax.Seconds()/full.Seconds(), 100*round.Seconds()/full.Seconds(), 100*noopFull.Seconds()/full.Seconds())
 	fmt.Println(line)

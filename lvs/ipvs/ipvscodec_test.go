@@ -1,49 +1,50 @@
-package lvs
+package ipvs
 
 import (
 	"bytes"
 	"encoding/binary"
+	"quadrature/lvs"
 	"testing"
 	"time"
 )
 
 // encodeForDump wraps a nested service/dest attribute the way the kernel's
 // dump message carries it (the payload after the genetlink header).
-func encodeService(s Service) []byte {
+func encodeService(s lvs.Service) []byte {
 	var e attrEncoder
 	e.service(&s, true)
 	return e.b
 }
 
-func encodeDest(d Destination) []byte {
+func encodeDest(d lvs.Destination) []byte {
 	var e attrEncoder
 	e.dest(&d, true)
 	return e.b
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	for _, s := range []Service{
-		{Key: tcpKey("192.0.2.1", 80), Scheduler: "wrr", Flags: SchedFlag1 | SchedFlag2, Persistence: 300 * time.Second, Netmask: 24},
-		{Key: ServiceKey{Family: IPv6, Protocol: UDP, Addr: a("2001:db8::1"), Port: 53}, Scheduler: "mh", OnePacket: true, Netmask: 64},
-		{Key: ServiceKey{Family: IPv6, FWMark: 9}, Scheduler: "rr", Netmask: 128},
-		{Key: ServiceKey{Family: IPv4, Protocol: SCTP, Addr: a("192.0.2.9"), Port: 3868}, Scheduler: "sh", Flags: SchedFlag3, Netmask: 32},
+	for _, s := range []lvs.Service{
+		{Key: tcpKey("192.0.2.1", 80), Scheduler: "wrr", Flags: lvs.SchedFlag1 | lvs.SchedFlag2, Persistence: 300 * time.Second, Netmask: 24},
+		{Key: lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.UDP, Addr: a("2001:db8::1"), Port: 53}, Scheduler: "mh", OnePacket: true, Netmask: 64},
+		{Key: lvs.ServiceKey{Family: lvs.IPv6, FWMark: 9}, Scheduler: "rr", Netmask: 128},
+		{Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.SCTP, Addr: a("192.0.2.9"), Port: 3868}, Scheduler: "sh", Flags: lvs.SchedFlag3, Netmask: 32},
 	} {
 		got, _, err := decodeServiceMsg(encodeService(s))
 		if err != nil {
 			t.Fatalf("%s: %v", s.Key, err)
 		}
-		want := Table{Services: []Service{s}}.CanonicalText()
-		if g := (Table{Services: []Service{got}}).CanonicalText(); g != want {
+		want := lvs.Table{Services: []lvs.Service{s}}.CanonicalText()
+		if g := (lvs.Table{Services: []lvs.Service{got}}).CanonicalText(); g != want {
 			t.Errorf("round trip:\n%s\nwant:\n%s", g, want)
 		}
 	}
-	for _, d := range []Destination{
-		{Addr: a("198.51.100.1"), Port: 80, Weight: 5, Method: NAT, UpperThreshold: 100, LowerThreshold: 10},
-		{Addr: a("2001:db8::9"), Port: 443, Weight: 0, Method: DR},
-		{Addr: a("198.51.100.2"), Port: 80, Weight: 1, Method: TUN, Tunnel: TunnelGUE, TunnelPort: 6080, TunnelFlags: TunnelRemCsum},
-		{Addr: a("198.51.100.3"), Port: 80, Weight: 1 << 30, Method: TUN, Tunnel: TunnelGRE, TunnelFlags: TunnelCsum},
+	for _, d := range []lvs.Destination{
+		{Addr: a("198.51.100.1"), Port: 80, Weight: 5, Method: lvs.NAT, UpperThreshold: 100, LowerThreshold: 10},
+		{Addr: a("2001:db8::9"), Port: 443, Weight: 0, Method: lvs.DR},
+		{Addr: a("198.51.100.2"), Port: 80, Weight: 1, Method: lvs.TUN, Tunnel: lvs.TunnelGUE, TunnelPort: 6080, TunnelFlags: lvs.TunnelRemCsum},
+		{Addr: a("198.51.100.3"), Port: 80, Weight: 1 << 30, Method: lvs.TUN, Tunnel: lvs.TunnelGRE, TunnelFlags: lvs.TunnelCsum},
 	} {
-		got, _, err := decodeDestMsg(encodeDest(d), IPv4)
+		got, _, err := decodeDestMsg(encodeDest(d), lvs.IPv4)
 		if err != nil {
 			t.Fatalf("%s: %v", d.Key(), err)
 		}
@@ -57,7 +58,7 @@ func TestCodecRoundTrip(t *testing.T) {
 // lengths, padding, byte orders (ports big-endian, the rest host order).
 func TestEncodeBytes(t *testing.T) {
 	var e attrEncoder
-	e.dest(&Destination{Addr: a("198.51.100.1"), Port: 80, Weight: 2, Method: DR}, true)
+	e.dest(&lvs.Destination{Addr: a("198.51.100.1"), Port: 80, Weight: 2, Method: lvs.DR}, true)
 	ne := binary.NativeEndian
 	var want []byte
 	attr := func(typ uint16, v []byte) {
@@ -82,16 +83,16 @@ func TestEncodeBytes(t *testing.T) {
 	if !bytes.Equal(e.b, want) {
 		t.Errorf("encoded\n% x\nwant\n% x", e.b, want)
 	}
-	if got := netmaskBytes(IPv4, 24); !bytes.Equal(got, []byte{255, 255, 255, 0}) {
+	if got := netmaskBytes(lvs.IPv4, 24); !bytes.Equal(got, []byte{255, 255, 255, 0}) {
 		t.Errorf("netmask /24 = % x", got)
 	}
-	if got := netmaskBytes(IPv6, 64); ne.Uint32(got) != 64 {
+	if got := netmaskBytes(lvs.IPv6, 64); ne.Uint32(got) != 64 {
 		t.Errorf("netmask /64 = % x", got)
 	}
 }
 
 func TestDecodeErrors(t *testing.T) {
-	good := encodeService(Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "rr", Netmask: 32})
+	good := encodeService(lvs.Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "rr", Netmask: 32})
 	for name, b := range map[string][]byte{
 		"empty":      nil,
 		"truncated":  good[:len(good)-3],
@@ -101,7 +102,7 @@ func TestDecodeErrors(t *testing.T) {
 		if _, _, err := decodeServiceMsg(b); err == nil {
 			t.Errorf("%s: no error", name)
 		}
-		if _, _, err := decodeDestMsg(b, IPv4); err == nil {
+		if _, _, err := decodeDestMsg(b, lvs.IPv4); err == nil {
 			t.Errorf("%s: no error (dest)", name)
 		}
 	}
@@ -119,14 +120,14 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func FuzzDecodeService(f *testing.F) {
-	f.Add(encodeService(Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "wrr", Persistence: time.Minute, Netmask: 24}))
-	f.Add(encodeService(Service{Key: ServiceKey{Family: IPv6, FWMark: 4}, Scheduler: "rr", Netmask: 64}))
+	f.Add(encodeService(lvs.Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "wrr", Persistence: time.Minute, Netmask: 24}))
+	f.Add(encodeService(lvs.Service{Key: lvs.ServiceKey{Family: lvs.IPv6, FWMark: 4}, Scheduler: "rr", Netmask: 64}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, _, err := decodeServiceMsg(b)
 		if err != nil {
 			return
 		}
-		_ = Table{Services: []Service{s}}.CanonicalText()
+		_ = lvs.Table{Services: []lvs.Service{s}}.CanonicalText()
 		// What decodes re-encodes and decodes to the same service.
 		s2, _, err := decodeServiceMsg(encodeService(normService(s)))
 		if err != nil {
@@ -139,16 +140,16 @@ func FuzzDecodeService(f *testing.F) {
 }
 
 func FuzzDecodeDest(f *testing.F) {
-	f.Add(encodeDest(Destination{Addr: a("198.51.100.1"), Port: 80, Weight: 5, Method: TUN, Tunnel: TunnelGUE, TunnelPort: 9}))
-	f.Add(encodeDest(Destination{Addr: a("2001:db8::1"), Port: 80, Weight: 0, Method: DR}))
+	f.Add(encodeDest(lvs.Destination{Addr: a("198.51.100.1"), Port: 80, Weight: 5, Method: lvs.TUN, Tunnel: lvs.TunnelGUE, TunnelPort: 9}))
+	f.Add(encodeDest(lvs.Destination{Addr: a("2001:db8::1"), Port: 80, Weight: 0, Method: lvs.DR}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _ = decodeDestMsg(b, IPv4)
-		_, _, _ = decodeDestMsg(b, IPv6)
+		_, _, _ = decodeDestMsg(b, lvs.IPv4)
+		_, _, _ = decodeDestMsg(b, lvs.IPv6)
 	})
 }
 
 func FuzzWalkMsgs(f *testing.F) {
-	f.Add(appendMsg(nil, 0x20, nlmFRequest, 7, ipvsCmdGetService, 1, encodeService(Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "rr"})))
+	f.Add(appendMsg(nil, 0x20, nlmFRequest, 7, ipvsCmdGetService, 1, encodeService(lvs.Service{Key: tcpKey("192.0.2.1", 80), Scheduler: "rr"})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = walkMsgs(b, func(typ uint16, seq uint32, p []byte) error {
 			if typ == nlmsgError {
@@ -160,4 +161,6 @@ func FuzzWalkMsgs(f *testing.F) {
 	})
 }
 
-func normService(s Service) Service { return Table{Services: []Service{s}}.Normalize().Services[0] }
+func normService(s lvs.Service) lvs.Service {
+	return lvs.Table{Services: []lvs.Service{s}}.Normalize().Services[0]
+}

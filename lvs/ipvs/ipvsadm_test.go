@@ -1,4 +1,4 @@
-package lvs
+package ipvs
 
 // An independent reader of the kernel table for the VM tests: a parser of
 // ipvsadm's listings (-Ln, -Ln --thresholds, -Ln --tun-info) and a writer
@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"quadrature/lvs"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,10 +26,10 @@ const (
 
 // parseIPVSAdmList parses one ipvsadm -Ln listing. Fields the listing does
 // not show keep their zero value; mode says which listing it was.
-func parseIPVSAdmList(text string) (Table, admMode, error) {
-	var t Table
+func parseIPVSAdmList(text string) (lvs.Table, admMode, error) {
+	var t lvs.Table
 	mode := admPlain
-	var cur *Service
+	var cur *lvs.Service
 	for n, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -47,17 +48,17 @@ func parseIPVSAdmList(text string) (Table, admMode, error) {
 			}
 		case f[0] == "->":
 			if cur == nil {
-				return Table{}, 0, bad("destination before any service")
+				return lvs.Table{}, 0, bad("destination before any service")
 			}
 			d, err := parseAdmDest(f[1:], mode)
 			if err != nil {
-				return Table{}, 0, bad("%v", err)
+				return lvs.Table{}, 0, bad("%v", err)
 			}
 			cur.Destinations = append(cur.Destinations, d)
 		default:
 			s, err := parseAdmService(f)
 			if err != nil {
-				return Table{}, 0, bad("%v", err)
+				return lvs.Table{}, 0, bad("%v", err)
 			}
 			t.Services = append(t.Services, s)
 			cur = &t.Services[len(t.Services)-1]
@@ -66,20 +67,20 @@ func parseIPVSAdmList(text string) (Table, admMode, error) {
 	return t, mode, nil
 }
 
-func parseAdmService(f []string) (Service, error) {
-	var s Service
+func parseAdmService(f []string) (lvs.Service, error) {
+	var s lvs.Service
 	i := 0
 	switch f[0] {
 	case "TCP", "UDP", "SCTP":
 		if len(f) < 3 {
 			return s, fmt.Errorf("short service line")
 		}
-		p, _ := ParseProtocol(f[0])
+		p, _ := lvs.ParseProtocol(f[0])
 		ap, err := netip.ParseAddrPort(f[1])
 		if err != nil {
 			return s, err
 		}
-		s.Key = ServiceKey{Family: FamilyOf(ap.Addr()), Protocol: p, Addr: ap.Addr().Unmap(), Port: ap.Port()}
+		s.Key = lvs.ServiceKey{Family: lvs.FamilyOf(ap.Addr()), Protocol: p, Addr: ap.Addr().Unmap(), Port: ap.Port()}
 		i = 2
 	case "FWM":
 		if len(f) < 3 {
@@ -89,10 +90,10 @@ func parseAdmService(f []string) (Service, error) {
 		if err != nil || m == 0 {
 			return s, fmt.Errorf("bad fwmark %q", f[1])
 		}
-		s.Key = ServiceKey{Family: IPv4, FWMark: uint32(m)}
+		s.Key = lvs.ServiceKey{Family: lvs.IPv4, FWMark: uint32(m)}
 		i = 2
 		if f[2] == "IPv6" {
-			s.Key.Family = IPv6
+			s.Key.Family = lvs.IPv6
 			i = 3
 		}
 	default:
@@ -107,7 +108,7 @@ func parseAdmService(f []string) (Service, error) {
 		switch w := f[i]; {
 		case strings.HasPrefix(w, "(") && strings.HasSuffix(w, ")"):
 			for _, fl := range strings.Split(strings.Trim(w, "()"), ",") {
-				b, err := ParseSchedFlag("", fl)
+				b, err := lvs.ParseSchedFlag("", fl)
 				if err != nil {
 					return s, err
 				}
@@ -121,7 +122,7 @@ func parseAdmService(f []string) (Service, error) {
 			s.Persistence = time.Duration(n) * time.Second
 			i++
 		case w == "mask" && i+1 < len(f):
-			if s.Key.Family == IPv6 {
+			if s.Key.Family == lvs.IPv6 {
 				n, err := strconv.Atoi(f[i+1])
 				if err != nil || n < 0 || n > 128 {
 					return s, fmt.Errorf("mask %q", f[i+1])
@@ -156,8 +157,8 @@ func parseAdmService(f []string) (Service, error) {
 	return s, nil
 }
 
-func parseAdmDest(f []string, mode admMode) (Destination, error) {
-	var d Destination
+func parseAdmDest(f []string, mode admMode) (lvs.Destination, error) {
+	var d lvs.Destination
 	if len(f) < 1 {
 		return d, fmt.Errorf("empty destination")
 	}
@@ -174,13 +175,13 @@ func parseAdmDest(f []string, mode admMode) (Destination, error) {
 	method := func(s string) error {
 		switch s {
 		case "Masq":
-			d.Method = NAT
+			d.Method = lvs.NAT
 		case "Route":
-			d.Method = DR
+			d.Method = lvs.DR
 		case "Tunnel":
-			d.Method = TUN
+			d.Method = lvs.TUN
 		case "Local":
-			d.Method = LocalNode
+			d.Method = lvs.LocalNode
 		default:
 			return fmt.Errorf("unknown forward %q", s)
 		}
@@ -231,7 +232,7 @@ func parseAdmDest(f []string, mode admMode) (Destination, error) {
 // parseAdmTunnel parses ipvsadm's TunnelInfo column: n/a, ipip,
 // gue:PORT[:FLAGS], gre[:FLAGS] with FLAGS -c (nocsum), +c (csum) or r+c
 // (remcsum).
-func parseAdmTunnel(s string, d *Destination) error {
+func parseAdmTunnel(s string, d *lvs.Destination) error {
 	if s == "n/a" {
 		return nil
 	}
@@ -242,9 +243,9 @@ func parseAdmTunnel(s string, d *Destination) error {
 		if len(parts) != 1 {
 			return fmt.Errorf("tunnel %q", s)
 		}
-		d.Tunnel = TunnelIPIP
+		d.Tunnel = lvs.TunnelIPIP
 	case "gre":
-		d.Tunnel = TunnelGRE
+		d.Tunnel = lvs.TunnelGRE
 		if len(parts) > 2 {
 			return fmt.Errorf("tunnel %q", s)
 		}
@@ -252,7 +253,7 @@ func parseAdmTunnel(s string, d *Destination) error {
 			flags = parts[1]
 		}
 	case "gue":
-		d.Tunnel = TunnelGUE
+		d.Tunnel = lvs.TunnelGUE
 		if len(parts) < 2 || len(parts) > 3 {
 			return fmt.Errorf("tunnel %q", s)
 		}
@@ -270,9 +271,9 @@ func parseAdmTunnel(s string, d *Destination) error {
 	switch flags {
 	case "", "-c":
 	case "+c":
-		d.TunnelFlags = TunnelCsum
+		d.TunnelFlags = lvs.TunnelCsum
 	case "r+c":
-		d.TunnelFlags = TunnelRemCsum
+		d.TunnelFlags = lvs.TunnelRemCsum
 	default:
 		return fmt.Errorf("tunnel flags %q", flags)
 	}
@@ -281,33 +282,33 @@ func parseAdmTunnel(s string, d *Destination) error {
 
 // parseIPVSAdm merges the three listings into one table: services,
 // methods and weights from plain, thresholds and tunnels from the others.
-func parseIPVSAdm(plain, thresholds, tun string) (Table, error) {
+func parseIPVSAdm(plain, thresholds, tun string) (lvs.Table, error) {
 	t, m, err := parseIPVSAdmList(plain)
 	if err != nil || m != admPlain {
-		return Table{}, fmt.Errorf("plain listing (mode %d): %v", m, err)
+		return lvs.Table{}, fmt.Errorf("plain listing (mode %d): %v", m, err)
 	}
 	th, m, err := parseIPVSAdmList(thresholds)
 	if err != nil || m != admThresholds {
-		return Table{}, fmt.Errorf("thresholds listing (mode %d): %v", m, err)
+		return lvs.Table{}, fmt.Errorf("thresholds listing (mode %d): %v", m, err)
 	}
 	tu, m, err := parseIPVSAdmList(tun)
 	if err != nil || m != admTunInfo {
-		return Table{}, fmt.Errorf("tunnel listing (mode %d): %v", m, err)
+		return lvs.Table{}, fmt.Errorf("tunnel listing (mode %d): %v", m, err)
 	}
 	if len(th.Services) != len(t.Services) || len(tu.Services) != len(t.Services) {
-		return Table{}, fmt.Errorf("listings disagree: %d/%d/%d services", len(t.Services), len(th.Services), len(tu.Services))
+		return lvs.Table{}, fmt.Errorf("listings disagree: %d/%d/%d services", len(t.Services), len(th.Services), len(tu.Services))
 	}
 	for i := range t.Services {
 		s := &t.Services[i]
 		if th.Services[i].Key != s.Key || tu.Services[i].Key != s.Key ||
 			len(th.Services[i].Destinations) != len(s.Destinations) || len(tu.Services[i].Destinations) != len(s.Destinations) {
-			return Table{}, fmt.Errorf("listings disagree on %s", s.Key)
+			return lvs.Table{}, fmt.Errorf("listings disagree on %s", s.Key)
 		}
 		for j := range s.Destinations {
 			d := &s.Destinations[j]
 			a, b := th.Services[i].Destinations[j], tu.Services[i].Destinations[j]
 			if a.Key() != d.Key() || b.Key() != d.Key() || b.Method != d.Method || b.Weight != d.Weight {
-				return Table{}, fmt.Errorf("listings disagree on %s -> %s", s.Key, d.Key())
+				return lvs.Table{}, fmt.Errorf("listings disagree on %s -> %s", s.Key, d.Key())
 			}
 			d.UpperThreshold, d.LowerThreshold = a.UpperThreshold, a.LowerThreshold
 			d.Tunnel, d.TunnelPort, d.TunnelFlags = b.Tunnel, b.TunnelPort, b.TunnelFlags
@@ -317,19 +318,19 @@ func parseIPVSAdm(plain, thresholds, tun string) (Table, error) {
 }
 
 // ipvsadmSave renders t as ipvsadm-save text (ipvsadm -R input).
-func ipvsadmSave(t Table) string {
+func ipvsadmSave(t lvs.Table) string {
 	var b strings.Builder
 	for _, s := range t.Normalize().Services {
 		var key string
 		switch {
 		case s.Key.IsFWMark():
 			key = fmt.Sprintf("-f %d", s.Key.FWMark)
-			if s.Key.Family == IPv6 {
+			if s.Key.Family == lvs.IPv6 {
 				key += " -6"
 			}
-		case s.Key.Protocol == UDP:
+		case s.Key.Protocol == lvs.UDP:
 			key = "-u " + netip.AddrPortFrom(s.Key.Addr, s.Key.Port).String()
-		case s.Key.Protocol == SCTP:
+		case s.Key.Protocol == lvs.SCTP:
 			key = "--sctp-service " + netip.AddrPortFrom(s.Key.Addr, s.Key.Port).String()
 		default:
 			key = "-t " + netip.AddrPortFrom(s.Key.Addr, s.Key.Port).String()
@@ -343,7 +344,7 @@ func ipvsadmSave(t Table) string {
 		}
 		b.WriteByte('\n')
 		for _, d := range s.Destinations {
-			m := map[Method]string{NAT: "-m", DR: "-g", TUN: "-i"}[d.Method]
+			m := map[lvs.Method]string{lvs.NAT: "-m", lvs.DR: "-g", lvs.TUN: "-i"}[d.Method]
 			fmt.Fprintf(&b, "-a %s -r %s %s -w %d", key, netip.AddrPortFrom(d.Addr, d.Port), m, d.Weight)
 			if d.UpperThreshold != 0 || d.LowerThreshold != 0 {
 				fmt.Fprintf(&b, " -x %d -y %d", d.UpperThreshold, d.LowerThreshold)
@@ -415,4 +416,9 @@ func FuzzParseIPVSAdmList(f *testing.F) {
 		}
 		_ = tab.CanonicalText()
 	})
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	return uint16(n), err
 }
