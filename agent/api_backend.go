@@ -180,7 +180,7 @@ func (b *APIBackend) Services(ctx context.Context) ([]api.VirtualService, error)
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
 		id := fsm.VirtualServerID(vs)
-		key, keyOK := serviceKey(vs)
+		key, keyOK := serviceKey(c, vs)
 		svc := api.VirtualService{
 			ID:        serviceID(vs),
 			Protocol:  strings.ToLower(vs.Protocol),
@@ -231,10 +231,16 @@ func (b *APIBackend) Services(ctx context.Context) ([]api.VirtualService, error)
 			if v.Reporters == 0 && len(r.Observations) == 0 {
 				r.Verdict = "unknown"
 			}
-			if d, ok := programmed[lvs.DestKey{Addr: rs.Addr, Port: rs.Port}]; ok {
+			// A real server without a port takes the service's (as the
+			// table does).
+			dk := lvs.DestKey{Addr: rs.Addr.Unmap(), Port: rs.Port}
+			if dk.Port == 0 && key.FWMark == 0 {
+				dk.Port = key.Port
+			}
+			if d, ok := programmed[dk]; ok {
 				r.Weight = int(d.Weight)
 			}
-			if ds, ok := ks.Destinations[lvs.DestKey{Addr: rs.Addr, Port: rs.Port}]; ok {
+			if ds, ok := ks.Destinations[dk]; ok {
 				r.Counters = counters(ds.Counters, ds.ActiveConns, ds.InactiveConns)
 			}
 			if r.Observations == nil {
@@ -293,22 +299,17 @@ func (b *APIBackend) fsmServiceID(id string) (string, bool) {
 	return "", false
 }
 
-func serviceKey(vs *config.VirtualServer) (lvs.ServiceKey, bool) {
-	fam := lvs.IPv4
-	if vs.Family == config.FamilyInet6 {
-		fam = lvs.IPv6
-	}
-	switch {
-	case vs.Group != "":
-		return lvs.ServiceKey{}, false
-	case vs.Fwmark != 0:
-		return lvs.ServiceKey{Family: fam, FWMark: vs.Fwmark}, true
-	}
-	p, err := lvs.ParseProtocol(vs.Protocol)
-	if err != nil {
+// serviceKey is the kernel key of an address or fwmark virtual server (a
+// group has several: false).
+func serviceKey(c *config.Config, vs *config.VirtualServer) (lvs.ServiceKey, bool) {
+	if vs.Group != "" {
 		return lvs.ServiceKey{}, false
 	}
-	return lvs.ServiceKey{Family: fam, Protocol: p, Addr: vs.Addr, Port: vs.Port}, true
+	shapes, err := fsm.ServiceShapes(c, vs)
+	if err != nil || len(shapes) != 1 {
+		return lvs.ServiceKey{}, false
+	}
+	return shapes[0].Key, true
 }
 
 func serviceFlags(vs *config.VirtualServer) string {
