@@ -243,7 +243,7 @@ func (a *Agent) applyRevoked(st *fsm.State) {
 
 // localView is what this node programs alone, keepalived style: the
 // committed state with only this node counting as a reporter and its own
-// latest observations (DESIGN.md decision 4).
+// latest observations (docs/design.md, decision 4).
 func (a *Agent) localView(st *fsm.State) *fsm.State {
 	a.mu.Lock()
 	obs := slices.Collect(maps.Values(a.localObs))
@@ -263,7 +263,7 @@ func (a *Agent) ViewState() *fsm.State {
 }
 
 // applyFence moves quorum-fenced instances to FAULT while this node has
-// no quorum contact, and releases them when contact returns (decision 5).
+// no quorum contact, and releases them when contact returns (docs/design.md, decision 5).
 func (a *Agent) applyFence() {
 	_, lost := a.node.QuorumLost()
 	c := a.currentConfig()

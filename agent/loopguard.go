@@ -17,7 +17,7 @@ import (
 // (membership and address changes) and repairs drift.
 const loopGuardPeriod = 2 * time.Second
 
-// guardState is the agent's active-active loop guard (DESIGN decision 6):
+// guardState is the agent's active-active loop guard (docs/design.md, decision 6):
 // on the IPVS backend, packets that a peer director forwards to this node
 // (DR) are served locally instead of being balanced again.
 type guardState struct {

@@ -9,11 +9,12 @@
 //
 // It emits Observations (real server verdict and weight changes) on a
 // channel and keeps a State snapshot; it never writes cluster state and
-// never programs the kernel. It is a leaf: it imports no other quadrature
-// package and defines its own spec types (Spec, RealServerSpec); the cluster
-// runtime converts the parsed keepalived.conf into them (resolving
-// virtual_server -> real_server -> checker inheritance), calls Update on
-// every config change, runs Run, and consumes Observations.
+// never programs the kernel. It is a leaf: apart from internal/scriptexec
+// (which runs the scripts) it imports no other quadrature package and
+// defines its own spec types (Spec, RealServerSpec); the agent
+// (agent/checksconf.go) converts the parsed keepalived.conf into them
+// (resolving virtual_server -> real_server -> checker inheritance), calls
+// Update on every config change, runs Run, and consumes Observations.
 //
 // Threading: Update, State and Observations are safe for concurrent use;
 // Run is called once. A Checker's Check is never called concurrently with

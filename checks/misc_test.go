@@ -256,8 +256,8 @@ func TestMiscScriptSecurity(t *testing.T) {
 	}
 }
 
-// TestIWashWeightScript runs the three-node iWash configuration
-// (shared/examples/iwash1.conf): three real servers, each with
+// TestIWashWeightScript runs the real servers of the three-node iWash
+// configuration (the reference Squid farm): three real servers, each with
 // MISC_CHECK { misc_path "/opt/bin/iweight -p iwashN" misc_dynamic } and the
 // default weight 1. The script prints nothing and exits 2+weight.
 func TestIWashWeightScript(t *testing.T) {

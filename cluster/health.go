@@ -9,7 +9,7 @@ import (
 
 // healthState tracks quorum contact: the last moment this node was leader
 // (a leader steps down once it has not heard from a quorum for the leader
-// lease) or heard from a leader. From it follow degraded mode (decision 4,
+// lease) or heard from a leader. From it follow degraded mode (docs/design.md, decision 4,
 // after DegradedAfter) and the fencing signal (decision 5, after the
 // leader lease).
 type healthState struct {

@@ -164,13 +164,14 @@ func tryStartNodeFSM(cfg Config, fsm *kvFSM) (*tnode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.faults = newFaultSet()
+	faults := newFaultSet()
+	n.faults = faults
 	if err := n.Start(context.Background()); err != nil {
 		return nil, err
 	}
 	cfg.RaftPort = portOf(n.RaftAddr())
 	cfg.GossipPort = portOf(n.GossipAddr())
-	return &tnode{Node: n, fsm: fsm, cfg: cfg, faults: n.faults}, nil
+	return &tnode{Node: n, fsm: fsm, cfg: cfg, faults: faults}, nil
 }
 
 // restart shuts tn down (crash-like) and starts it again on the same data

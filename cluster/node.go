@@ -93,7 +93,7 @@ type Node struct {
 	logger  *slog.Logger
 	fsm     raft.FSM
 	tracker *fsmTracker
-	faults  *faultSet // test hook; nil in production
+	faults  faultHook // test hook (faults_test.go); nil in production
 
 	ctx    context.Context // ends at Shutdown
 	cancel context.CancelFunc
@@ -373,7 +373,7 @@ func (n *Node) startGossip() error {
 	mc.BindPort, mc.AdvertisePort = port, port
 	mc.Transport = nt
 	if n.faults != nil {
-		mc.Transport = newFaultTransport(nt, n.faults)
+		mc.Transport = n.faults.wrapGossip(nt)
 	}
 	n.gossipAddr = netip.AddrPortFrom(c.BindAddr, uint16(port)).String()
 	ml, err := memberlist.Create(mc)

@@ -43,13 +43,14 @@ func startCheckedCluster(t *testing.T, count int) []*tnode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.faults = newFaultSet()
+		faults := newFaultSet()
+		n.faults = faults
 		if err := n.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = n.Shutdown() })
 		cfg.RaftPort, cfg.GossipPort = portOf(n.RaftAddr()), portOf(n.GossipAddr())
-		nodes = append(nodes, &tnode{Node: n, fsm: kv, cfg: cfg, faults: n.faults})
+		nodes = append(nodes, &tnode{Node: n, fsm: kv, cfg: cfg, faults: faults})
 	}
 	return nodes
 }

@@ -35,7 +35,7 @@ type streamLayer struct {
 	serverTLS *tls.Config
 	clientTLS *tls.Config
 	logger    *slog.Logger
-	faults    *faultSet
+	faults    faultHook // nil in production
 
 	raftCh   chan net.Conn
 	rpcServe func(net.Conn, peer)
@@ -55,7 +55,7 @@ type streamLayer struct {
 	wg           sync.WaitGroup
 }
 
-func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *slog.Logger, faults *faultSet, rpcServe func(net.Conn, peer)) *streamLayer {
+func newStreamLayer(ln net.Listener, serverTLS, clientTLS *tls.Config, logger *slog.Logger, faults faultHook, rpcServe func(net.Conn, peer)) *streamLayer {
 	s := &streamLayer{
 		ln:        ln,
 		advertise: ln.Addr(),
@@ -214,7 +214,7 @@ func (s *streamLayer) dial(address string, mux byte, timeout time.Duration) (net
 // dialPeer is dial that also returns the node name the peer's certificate
 // carries ("" without TLS). A peer whose name is revoked is hung up on.
 func (s *streamLayer) dialPeer(address string, mux byte, timeout time.Duration) (net.Conn, string, error) {
-	if s.faults.blocked(address) {
+	if s.faults != nil && s.faults.blocked(address) {
 		return nil, "", fmt.Errorf("dial %s: blocked by fault injection", address)
 	}
 	d := net.Dialer{Timeout: timeout}
@@ -247,7 +247,10 @@ func (s *streamLayer) dialPeer(address string, mux byte, timeout time.Duration) 
 		return nil, p.name, err
 	}
 	_ = c.SetDeadline(time.Time{})
-	oc := &acceptedConn{Conn: s.faults.track(address, c), set: &s.dialled}
+	if s.faults != nil {
+		c = s.faults.track(address, c)
+	}
+	oc := &acceptedConn{Conn: c, set: &s.dialled}
 	s.dialled.add(oc, p)
 	return oc, p.name, nil
 }

@@ -102,7 +102,7 @@ func (d *decoder) semicolons(stmts []*Stmt, where string) {
 
 // runInline is run for quadrature's own blocks, where several statements
 // may share a line without ';' ("api { listen 192.0.2.1:9900 token_file
-// /etc/quadrature/token }", as DESIGN.md writes it): a statement is split
+// /etc/quadrature/token }", as docs/design.md writes it): a statement is split
 // at every unquoted argument that is a keyword of the block.
 func (d *decoder) runInline(stmts []*Stmt, where string, t table) {
 	var out []*Stmt

@@ -162,7 +162,7 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
-// TestDesignClusterBlock loads the cluster block exactly as DESIGN.md shows
+// TestDesignClusterBlock loads the cluster block exactly as docs/design.md shows
 // it, with two api statements on one line.
 func TestDesignClusterBlock(t *testing.T) {
 	src := `cluster {

@@ -44,7 +44,7 @@ type NodeConfig struct {
 //   - one VRRP router with different VIP sets on different nodes;
 //   - a virtual server missing on some nodes, or whose IPVS table (service
 //     options, real servers, weights, methods) differs, because every node
-//     must program the same table (DESIGN.md, decision 2). Checker
+//     must program the same table (docs/design.md, decision 2). Checker
 //     differences (e.g. a per-node bindto) are fine and merge as @node lines.
 func Merge(inputs []NodeConfig, opts LoadOptions) ([]byte, []error) {
 	var problems []error

@@ -278,7 +278,7 @@ type VRRPInstance struct {
 	SMTPAlert            bool `json:"smtp_alert"`
 	Debug                int  `json:"debug"`
 	// QuorumFence is quadrature's own: without quorum contact the instance
-	// goes to FAULT instead of electing itself master (DESIGN.md, decision 5).
+	// goes to FAULT instead of electing itself master (docs/design.md, decision 5).
 	QuorumFence bool `json:"quorum_fence"`
 	// VirtualRoutes and VirtualRules follow the VIPs; VMAC is use_vmac.
 	// Parsed, not applied yet.
@@ -527,7 +527,7 @@ type FileCheck struct {
 	Reverse   bool   `json:"reverse"`
 }
 
-// Cluster is quadrature's own "cluster" block (see DESIGN.md).
+// Cluster is quadrature's own "cluster" block (see docs/design.md).
 type Cluster struct {
 	Pos        Pos          `json:"-"`
 	NodeName   string       `json:"node_name"` // default: Config.Node

@@ -184,7 +184,7 @@ func (s *State) updateQuorums() {
 }
 
 // LocalView returns what the state would derive if node were the only
-// reporter and obs its observations: the degraded mode of DESIGN.md
+// reporter and obs its observations: the degraded mode of docs/design.md
 // decision 4, where a node cut off from the leader falls back to its own
 // verdicts (keepalived behaviour). The verdicts and quorums start from the
 // replicated ones, so hysteresis carries over; observations of unknown real

@@ -27,7 +27,7 @@
 //
 // No I/O, no clocks, no randomness, no dependence on map iteration order:
 // every replica that applied the same log holds byte-identical state, takes
-// byte-identical snapshots and derives the same table (DESIGN.md decision 2).
+// byte-identical snapshots and derives the same table (docs/design.md, decision 2).
 // Configuration is parsed through Options.Parse from the in-memory files and
 // host map only.
 //

@@ -13,7 +13,7 @@ const mainName = "/etc/keepalived/keepalived.conf"
 
 var iwashNodes = []string{"iwash1", "iwash2", "iwash3"}
 
-// testHosts is testdata/hosts (a copy of shared/examples/hosts).
+// testHosts is testdata/hosts (the reference host names of the iWash examples).
 func testHosts(t testing.TB) []Host {
 	t.Helper()
 	b, err := os.ReadFile("testdata/hosts")

@@ -158,7 +158,7 @@ func DualEpisodes(instance string, samples []VIPSample, events []Event, o DualOp
 	return out
 }
 
-// CheckFencedVIP is the quorum_fence invariant (decision 5): never two
+// CheckFencedVIP is the quorum_fence invariant (docs/design.md, decision 5): never two
 // live VIP holders of a fenced instance. Samples within Grace after a
 // nemesis event (the fence delay, preemption after a heal) are excused,
 // and so is a double hold whose samples outside those windows span less

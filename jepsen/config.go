@@ -9,7 +9,7 @@ import (
 )
 
 // The group runs two VRRP instances side by side, so one run shows both
-// fencing choices of decision 5 under the same faults:
+// fencing choices of decision 5 (docs/design.md) under the same faults:
 //   - AvailInstance (clustertest's "vi1", VIP 203.0.113.10, VRID 51,
 //     n1 preferred): the default availability semantics;
 //   - FencedInstance ("vf1", VIP 203.0.113.9, VRID 52, quorum_fence, the

@@ -16,7 +16,7 @@
 // with two VRRP instances side by side (RenderConfig):
 //   - vi1, VIP 203.0.113.10, the default availability semantics (an
 //     isolated master stays master: two owners during a partition);
-//   - vf1, VIP 203.0.113.9, quorum_fence (DESIGN decision 5: a node
+//   - vf1, VIP 203.0.113.9, quorum_fence (docs/design.md, decision 5: a node
 //     without quorum contact drops the VIP), preferring the last node,
 //     so the two VIPs usually live on different nodes.
 //

@@ -3,8 +3,8 @@ package vrrp
 import "fmt"
 
 // SetFenced holds an instance in FAULT (fenced) or releases it. The
-// cluster runtime fences quorum_fence instances while the node has no
-// quorum contact (DESIGN.md decision 5): a fenced master sends priority 0
+// agent fences quorum_fence instances while the node has no
+// quorum contact (docs/design.md, decision 5): a fenced master sends priority 0
 // and removes its VIPs, so a partition never yields two masters. The
 // fence survives Update for instances that keep their identity.
 func (n *Node) SetFenced(instance string, fenced bool) error {

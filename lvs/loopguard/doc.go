@@ -1,8 +1,8 @@
 // Package loopguard keeps active-active DR directors from balancing a
-// packet twice (DESIGN decision 6).
+// packet twice (docs/design.md, decision 6).
 //
 // When every director is also a real server and all of them program the
-// same IPVS table (decision 2), the VRRP master's IPVS forwards a client's
+// same IPVS table (docs/design.md, decision 2), the VRRP master's IPVS forwards a client's
 // packet, unchanged (destination VIP:port), to a peer director's MAC. The
 // peer must serve it with its local application; if its own IPVS saw the
 // packet it would balance it again, to a third node or back to the
@@ -61,7 +61,7 @@
 //
 // # Who calls it
 //
-// The cluster runtime (one Guard per node, in the namespace that holds
+// The agent (one Guard per node, in the namespace that holds
 // IPVS): Set(DesiredFor(desired table, own addresses, members' MACs))
 // whenever the table or the membership changes and on the periodic
 // resync; Detach when the agent stops (the application goes on serving

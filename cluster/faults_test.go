@@ -9,11 +9,10 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// faultSet is a test hook that cuts this node off from chosen peer
+// faultSet is the test implementation of faultHook: it cuts this node off from chosen peer
 // addresses (Raft and gossip "ip:port"): dials fail, established outgoing
 // connections are closed and gossip packets are dropped both ways. A
-// partition is made by blocking on both sides. It is nil in production, and
-// every method is nil-safe.
+// partition is made by blocking on both sides.
 type faultSet struct {
 	mu      sync.Mutex
 	blocks  map[string]bool
@@ -100,6 +99,10 @@ type faultTransport struct {
 }
 
 var _ memberlist.NodeAwareTransport = (*faultTransport)(nil)
+
+func (f *faultSet) wrapGossip(nt *memberlist.NetTransport) memberlist.Transport {
+	return newFaultTransport(nt, f)
+}
 
 func newFaultTransport(nt *memberlist.NetTransport, f *faultSet) *faultTransport {
 	t := &faultTransport{NetTransport: nt, faults: f, packetCh: make(chan *memberlist.Packet), stopCh: make(chan struct{}), doneCh: make(chan struct{})}
