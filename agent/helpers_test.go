@@ -103,7 +103,8 @@ func digestNot(old string) func(api.Status) error {
 }
 
 // kernelDests returns the nodes whose application address the node's
-// nftables table (the quadrature table of the nftables backend) DNATs to,
+// nftables table (the quadrature table of the nftables backend) holds as
+// a destination,
 // read with nft: an independent look at what the agent programmed.
 func kernelDests(t *testing.T, n *clustertest.Node) []string {
 	t.Helper()
@@ -113,7 +114,10 @@ func kernelDests(t *testing.T, n *clustertest.Node) []string {
 	}
 	var got []string
 	for i := 1; i <= 9; i++ {
-		if strings.Contains(string(out), clustertest.RealServerID(i)) {
+		// A destination is an element "ADDR . PORT" of a destination map
+		// (lvs/nftables's layout).
+		elem := fmt.Sprintf("%s . %d", clustertest.NodeAddr(i), clustertest.AppPort)
+		if strings.Contains(string(out), elem) {
 			got = append(got, clustertest.NodeName(i))
 		}
 	}

@@ -78,7 +78,18 @@ func (d *decoder) global(b *Stmt) {
 		"smtp_alert":             func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
 		"script_user":            func(s *Stmt) { d.scriptUser(s, &g.ScriptUser) },
 		"enable_script_security": func(s *Stmt) { d.flag(s, &g.EnableScriptSecurity) },
-		"vrrp_version":           func(s *Stmt) { d.integer(s, &g.VRRPVersion, 2, 3) },
+		"enable_snmp_vrrp":       func(s *Stmt) { d.flag(s, &g.SNMP.VRRP) },
+		"enable_snmp_keepalived": func(s *Stmt) { d.flag(s, &g.SNMP.VRRP) },
+		"enable_snmp_checker":    func(s *Stmt) { d.flag(s, &g.SNMP.Checker) },
+		"enable_snmp_rfcv2":      func(s *Stmt) { d.flag(s, &g.SNMP.RFCv2) },
+		"enable_snmp_rfcv3":      func(s *Stmt) { d.flag(s, &g.SNMP.RFCv3) },
+		"enable_snmp_rfc": func(s *Stmt) {
+			d.flag(s, &g.SNMP.RFCv2)
+			g.SNMP.RFCv3 = g.SNMP.RFCv2
+		},
+		"enable_traps": func(s *Stmt) { d.flag(s, &g.SNMP.Traps) },
+		"snmp_socket":  func(s *Stmt) { d.str(s, &g.SNMP.Socket) },
+		"vrrp_version": func(s *Stmt) { d.integer(s, &g.VRRPVersion, 2, 3) },
 		"vrrp_mcast_group4": func(s *Stmt) {
 			d.addr(s, &g.VRRPMcastGroup4)
 			if !g.VRRPMcastGroup4.Is4() || !g.VRRPMcastGroup4.IsMulticast() {

@@ -132,7 +132,8 @@ var Keywords = []Keyword{
 	{Name: "net_namespace_ipvs", Block: "global_defs", Support: Refused, Reason: "namespaces are not managed"},
 	{Name: "instance", Block: "global_defs", Support: Refused, Reason: "one quadrature per namespace"},
 	{Name: "startup_script", Block: "global_defs", Support: Refused, Reason: "also shutdown_script: use systemd ExecStartPre/ExecStopPost"},
-	{Name: "enable_snmp_vrrp", Block: "global_defs", Support: Refused, Reason: "also the other SNMP keywords: use the metrics"},
+	{Name: "enable_snmp_vrrp", Block: "global_defs", Reason: "also enable_snmp_keepalived, enable_snmp_checker, enable_snmp_rfc, enable_snmp_rfcv2, enable_snmp_rfcv3, enable_traps, snmp_socket: an AgentX subagent under snmpd serves KEEPALIVED-MIB, VRRP-MIB and VRRPv3-MIB"},
+	{Name: "snmp_vs_stats_update_interval", Block: "global_defs", Support: Ignored, Reason: "also snmp_rs_stats_update_interval: the subagent reads the kernel's counters when asked, at most once a second"},
 	{Name: "enable_dbus", Block: "global_defs", Support: Refused, Reason: "also dbus_*: use the API"},
 	{Name: "reload_check_config", Block: "global_defs", Support: Refused, Reason: "also reload_time_file, reload_repeat, reload_file, config_save_dir, tmp_config_directory, include_check: reloads are validated by the agent"},
 	{Name: "state_file_location", Block: "global_defs", Support: Refused, Reason: "also the other dump files: use the API"},
@@ -298,7 +299,8 @@ var refusedAnywhere = func() map[string]string {
 	also("net_namespace_ipvs", "namespace_with_ipsets")
 	also("startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout")
 	also("enable_snmp_vrrp", "snmp_socket", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
-		"enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_vs_stats_update_interval", "snmp_rs_stats_update_interval")
+		"enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps")
+	also("snmp_vs_stats_update_interval", "snmp_rs_stats_update_interval")
 	also("enable_dbus", "dbus_service_name", "dbus_no_interface_name")
 	also("reload_check_config", "reload_time_file", "reload_repeat", "reload_file", "config_save_dir", "tmp_config_directory", "include_check")
 	also("state_file_location", "stats_file_location", "json_file_location", "state_dump_file", "stats_dump_file", "json_dump_file",
@@ -323,6 +325,8 @@ var refusedAnywhere = func() map[string]string {
 // meaning for quadrature's single Go process. They are accepted with a
 // warning, so an existing file still loads.
 var ignoredKeywords = map[string]string{
+	"snmp_vs_stats_update_interval":       "the SNMP subagent reads the kernel's counters when asked, at most once a second",
+	"snmp_rs_stats_update_interval":       "the SNMP subagent reads the kernel's counters when asked, at most once a second",
 	"vrrp_priority":                       "process scheduling is not configurable in quadrature",
 	"checker_priority":                    "process scheduling is not configurable in quadrature",
 	"bfd_priority":                        "process scheduling is not configurable in quadrature",

@@ -75,6 +75,9 @@ type GlobalDefs struct {
 	SMTPAlert             bool          `json:"smtp_alert"`
 	ScriptUser            string        `json:"script_user"` // "user" or "user:group"
 	EnableScriptSecurity  bool          `json:"enable_script_security"`
+	// SNMP is the AgentX subagent (enable_snmp_*, snmp_socket,
+	// enable_traps); nothing enabled = none.
+	SNMP SNMP `json:"snmp"`
 
 	VRRPVersion              int           `json:"vrrp_version"`                    // default 2
 	VRRPMcastGroup4          netip.Addr    `json:"vrrp_mcast_group4"`               // default 224.0.0.18
@@ -622,3 +625,20 @@ func (c *Cluster) ListedNodes() int {
 	}
 	return n
 }
+
+// SNMP says which MIBs the AgentX subagent serves (keepalived's
+// enable_snmp_vrrp, enable_snmp_checker, enable_snmp_rfcv2/_rfcv3,
+// enable_snmp_rfc for both), where snmpd's master agent listens
+// (snmp_socket; "" = /var/agentx/master) and whether VRRP state changes
+// are sent as notifications (enable_traps).
+type SNMP struct {
+	VRRP    bool   `json:"vrrp"`
+	Checker bool   `json:"checker"`
+	RFCv2   bool   `json:"rfcv2"`
+	RFCv3   bool   `json:"rfcv3"`
+	Traps   bool   `json:"traps"`
+	Socket  string `json:"socket"`
+}
+
+// Enabled reports whether any MIB is served.
+func (s SNMP) Enabled() bool { return s.VRRP || s.Checker || s.RFCv2 || s.RFCv3 }

@@ -229,6 +229,12 @@ func (w *writer) global(g *GlobalDefs) {
 		w.str("script_user", g.ScriptUser)
 	}
 	w.boolKw("enable_script_security", g.EnableScriptSecurity, false)
+	w.boolKw("enable_snmp_vrrp", g.SNMP.VRRP, false)
+	w.boolKw("enable_snmp_checker", g.SNMP.Checker, false)
+	w.boolKw("enable_snmp_rfcv2", g.SNMP.RFCv2, false)
+	w.boolKw("enable_snmp_rfcv3", g.SNMP.RFCv3, false)
+	w.boolKw("enable_traps", g.SNMP.Traps, false)
+	w.str("snmp_socket", g.SNMP.Socket)
 	w.kvd("vrrp_version", g.VRRPVersion, d.VRRPVersion)
 	w.kvd("vrrp_mcast_group4", g.VRRPMcastGroup4, d.VRRPMcastGroup4)
 	w.kvd("vrrp_mcast_group6", g.VRRPMcastGroup6, d.VRRPMcastGroup6)

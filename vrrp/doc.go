@@ -127,7 +127,7 @@
 //
 // # Who calls it
 //
-// The agent (cmd/quadrature) through the cluster runtime: NewNode, Run,
+// The agent (package agent, agent/vrrpconf.go): NewNode, Run,
 // Update, SetPriority, SetKnownPeers, Status, RegisterMetrics,
 // WithStateChange.
 package vrrp
