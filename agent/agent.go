@@ -46,6 +46,8 @@ type Config struct {
 	FullRefresh    time.Duration
 	// APIAddr is advertised in gossip metadata for the API fan-out.
 	APIAddr string
+	// Version is the build's version (the SNMP global group shows it).
+	Version string
 	// Logger and Registry default to slog.Default() and a new registry.
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
@@ -70,6 +72,7 @@ type Agent struct {
 	rec   *lvs.Reconciler
 	dp    lvs.DataPlane
 	guard *guardState // nil unless the data plane is IPVS
+	snmp  *snmpState  // nil unless a MIB is enabled; set before VRRP starts
 
 	changed   chan struct{} // an Apply or Restore happened
 	digestCh  chan string   // kernel table digests for gossipLoop
@@ -437,8 +440,11 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 		return err
 	}
 	a.updateChecks(a.local)
+	if err := a.startSNMP(ctx, wg); err != nil {
+		return err
+	}
 	vcfg := a.heldVRRPConfig(a.local)
-	a.vrrp, err = vrrp.NewNode(vcfg, vrrp.WithLogger(a.log))
+	a.vrrp, err = vrrp.NewNode(vcfg, vrrp.WithLogger(a.log), vrrp.WithStateChange(a.snmpStateChange))
 	if err != nil {
 		return fmt.Errorf("agent: vrrp: %w", err)
 	}

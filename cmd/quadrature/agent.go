@@ -102,7 +102,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	acfg := agent.Config{
 		ConfigPath: *cfgPath, Node: *node, DataDir: *dataDir, HostsFile: *hosts,
-		Backend: *backend, Timing: tm, Logger: log, Registry: reg,
+		Backend: *backend, Timing: tm, Logger: log, Registry: reg, Version: version,
 	}
 	ag, err := agent.New(acfg)
 	if err != nil {
