@@ -115,6 +115,9 @@ func (f *FSM) ValidateSetConfig(c SetConfig) error {
 // unchanged apart from the index.
 func applyTo(cur *State, index uint64, data []byte, k *compiler) (next *State, res Result) {
 	res.Index = index
+	// Registered first, so it runs last: whatever next became, it records
+	// what this command changed.
+	defer func() { next.pushStep(cur.index) }()
 	unchanged := func() *State {
 		n := cur.clone()
 		n.index = index
@@ -316,6 +319,9 @@ func (s *State) setDrain(c SetDrain) error {
 	id := RSID{c.VS, c.RS}
 	if _, ok := m.rsIndex[id]; !ok {
 		return fmt.Errorf("%w: set_drain: real server %s", ErrNotFound, id)
+	}
+	if c.Drained != s.drains[id] {
+		s.markDirty(m.rsIndex[id].vs)
 	}
 	if c.Drained {
 		s.drains[id] = true

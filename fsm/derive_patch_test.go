@@ -53,6 +53,7 @@ func TestTableChangesPatchesToDesired(t *testing.T) {
 	rss := [][]string{{"198.51.100.1:80", "198.51.100.2:80"}, {"198.51.100.3:53", "198.51.100.4:53"}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	changedSome, unchangedSome := false, false
+	states := []*State{h.state()}
 	for step := 0; step < 300; step++ {
 		prev := h.state()
 		i := rng.IntN(2)
@@ -84,6 +85,21 @@ func TestTableChangesPatchesToDesired(t *testing.T) {
 		}
 		if next.TableDigest() != want.Digest() {
 			t.Fatalf("step %d: TableDigest is not the desired table's digest", step)
+		}
+		// Several commands back (the apply loop may skip states), and
+		// from a state restored from a snapshot (no history: every real
+		// server is compared).
+		states = append(states, next)
+		old := states[max(0, len(states)-8)]
+		if ups, ok := next.TableChanges(old); !ok || patch(old.DesiredTable(), ups).Digest() != want.Digest() {
+			t.Fatalf("step %d: patching from %d commands back is not the desired table", step, next.Index()-old.Index())
+		}
+		// Without a history (a state restored from a snapshot): every
+		// real server is compared.
+		bare := next.clone()
+		bare.index, bare.history = next.index, nil
+		if ups, ok := bare.TableChanges(old); !ok || patch(old.DesiredTable(), ups).Digest() != want.Digest() {
+			t.Fatalf("step %d: patching without a history is not the desired table", step)
 		}
 	}
 	if !changedSome || !unchangedSome {

@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -384,6 +385,18 @@ func (s *State) TableChanges(prev *State) (upsert []lvs.Service, ok bool) {
 	m := s.model()
 	if m == nil {
 		return nil, true
+	}
+	if s.index == prev.index {
+		return nil, true
+	}
+	if dirty, ok := s.dirtySince(prev.index); ok {
+		// The commands since prev recorded what they changed.
+		for _, i := range slices.Sorted(maps.Keys(dirty)) {
+			if s.vsChanged(prev, &m.vss[i]) {
+				upsert = s.appendServices(upsert, &m.vss[i])
+			}
+		}
+		return upsert, true
 	}
 	for i := range m.vss {
 		v := &m.vss[i]

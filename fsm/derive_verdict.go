@@ -152,7 +152,11 @@ func (s *State) updateVerdicts(index uint64) {
 					reports = append(reports, report{o.Up, o.Weight})
 				}
 			}
-			s.verdicts[r.id] = decideVerdict(m.policy, prev, reports, r, index)
+			next := decideVerdict(m.policy, prev, reports, r, index)
+			if next.Up != prev.Up || next.Weight != prev.Weight || !ok {
+				s.markDirty(i)
+			}
+			s.verdicts[r.id] = next
 		}
 	}
 }
@@ -178,6 +182,9 @@ func (s *State) updateQuorums() {
 			up = true
 		case up && (sum == 0 || sum < int64(v.quorum)-int64(v.hysteresis)):
 			up = false
+		}
+		if was, had := s.quorum[v.id]; !had || was != up {
+			s.markDirty(i)
 		}
 		s.quorum[v.id] = up
 	}

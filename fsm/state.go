@@ -77,17 +77,23 @@ type State struct {
 	configNodes   []string // sorted; the nodes the config was validated for
 	comp          *compiled
 	memo          *tableMemo // derived once per state; nil: derive each time
-	obs           map[obsKey]StoredObservation
-	drains        map[RSID]bool
-	maintenance   map[string]bool
-	revoked       map[string]bool
-	configOrigin  string                    // origin of the command that set the config
-	live          []string                  // sorted
-	placement     map[string]map[string]int // instance -> node -> priority; inner maps immutable
-	transfers     map[string]string         // instance -> node
-	quorum        map[string]bool           // VS id -> quorum up
-	verdicts      map[RSID]verdictState
-	unknown       uint64
+	// dirty collects, while a command is applied, the virtual servers
+	// (indexes into the table model) whose verdicts, drains or quorum it
+	// changes; history keeps that for the last commands (TableChanges
+	// reads only those virtual servers).
+	dirty        map[int]bool
+	history      []dirtyStep
+	obs          map[obsKey]StoredObservation
+	drains       map[RSID]bool
+	maintenance  map[string]bool
+	revoked      map[string]bool
+	configOrigin string                    // origin of the command that set the config
+	live         []string                  // sorted
+	placement    map[string]map[string]int // instance -> node -> priority; inner maps immutable
+	transfers    map[string]string         // instance -> node
+	quorum       map[string]bool           // VS id -> quorum up
+	verdicts     map[RSID]verdictState
+	unknown      uint64
 }
 
 func newState() *State {
@@ -118,6 +124,7 @@ func (s *State) clone() *State {
 	n.quorum = maps.Clone(s.quorum)
 	n.verdicts = maps.Clone(s.verdicts)
 	n.memo = &tableMemo{}
+	n.dirty = nil
 	return &n
 }
 
@@ -300,4 +307,53 @@ func (s *State) model() *tableModel {
 		return nil
 	}
 	return s.comp.model
+}
+
+// markDirty records that virtual server i of the table model changed.
+func (s *State) markDirty(i int) {
+	if s.dirty == nil {
+		s.dirty = map[int]bool{}
+	}
+	s.dirty[i] = true
+}
+
+// dirtyStep is what one applied command changed in the table: the
+// virtual servers of the model whose services differ between the states
+// at indexes from and to.
+type dirtyStep struct {
+	from, to uint64
+	vss      []int
+}
+
+// maxDirtySteps bounds the history: an apply loop further behind than this
+// many commands derives the whole table.
+const maxDirtySteps = 256
+
+// pushStep closes the command that made s from the state at index from.
+func (s *State) pushStep(from uint64) {
+	step := dirtyStep{from: from, to: s.index, vss: slices.Sorted(maps.Keys(s.dirty))}
+	h := append(slices.Clip(s.history), step) // never shares a backing array
+	if len(h) > maxDirtySteps {
+		h = h[len(h)-maxDirtySteps:]
+	}
+	s.history, s.dirty = h, nil
+}
+
+// dirtySince returns the virtual servers changed between the state at
+// index from and s, and whether s's history reaches back that far.
+func (s *State) dirtySince(from uint64) (map[int]bool, bool) {
+	out := map[int]bool{}
+	for i := len(s.history) - 1; i >= 0; i-- {
+		st := s.history[i]
+		for _, v := range st.vss {
+			out[v] = true
+		}
+		if st.from == from {
+			return out, true
+		}
+		if i > 0 && s.history[i-1].to != st.from {
+			return nil, false // a gap: not one line of commands
+		}
+	}
+	return nil, false
 }
