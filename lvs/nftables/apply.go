@@ -3,11 +3,12 @@ package nftables
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -163,16 +164,23 @@ func (dp *DataPlane) Sync(ctx context.Context, desired lvs.Table) (bool, error) 
 
 // idAlloc hands out IDs above every ID the table uses: an ID that went
 // away (with its persistence entries and counters) is not reused soon.
+// Past limit it wraps and skips the IDs in use (fill lists them).
 type idAlloc struct {
-	used map[uint32]bool
-	next uint32
+	used  map[uint32]bool
+	next  uint32
+	limit uint32
+	fill  func(map[uint32]bool)
 }
 
 func (a *idAlloc) get() uint32 {
 	for {
 		a.next++
-		if a.next >= 1<<31 {
+		if a.next > a.limit {
 			a.next = 1
+			if a.fill != nil {
+				a.fill(a.used)
+				a.fill = nil
+			}
 		}
 		if !a.used[a.next] {
 			a.used[a.next] = true
@@ -183,7 +191,7 @@ func (a *idAlloc) get() uint32 {
 
 // render lays desired out as objects, keeping the IDs of the services and
 // destinations that cur already has.
-func render(cur *state, desired lvs.Table, ids *idAlloc) *objects {
+func render(cur *state, desired lvs.Table, svcIDs, destIDs *idAlloc) *objects {
 	w := newObjects()
 	w.TableExists, w.Infra = true, true
 	destsOf := map[uint32]map[lvs.DestKey]uint32{}
@@ -203,7 +211,7 @@ func render(cur *state, desired lvs.Table, ids *idAlloc) *objects {
 		if ss := cur.Services[s.Key]; ss != nil {
 			id = ss.ID
 		} else {
-			id = ids.get()
+			id = svcIDs.get()
 		}
 		h := headerOf(id, s)
 		ws := make([]int32, len(s.Destinations))
@@ -213,7 +221,7 @@ func render(cur *state, desired lvs.Table, ids *idAlloc) *objects {
 			ws[i] = d.Weight
 			did, ok := old[d.Key()]
 			if !ok {
-				did = ids.get()
+				did = destIDs.get()
 			}
 			dids[i] = did
 			w.Dests[did] = dstObj{Map: dstMapIndex(s.Key.Family, d.Port), Svc: id, Addr: d.Addr, Port: d.Port, Weight: d.Weight}
@@ -242,8 +250,7 @@ type elemLists map[string][]elem
 func (l elemLists) add(set string, e elem) { l[set] = append(l[set], e) }
 
 func slotElem(k slotKey, dest uint32) elem {
-	key := binary.NativeEndian.AppendUint32(native32(k.Svc), k.Slot)
-	e := elem{key: key}
+	e := elem{key: native32(k.Svc<<16 | k.Slot)}
 	if dest != 0 {
 		e.data = native32(markOf(dest))
 	}
@@ -412,7 +419,9 @@ func skeleton(b *nlBatch, masq bool, cur *objects) {
 		h := c.hook
 		b.addChain(c.name, &h)
 	}
-	b.addChain(chainServices, nil)
+	for _, c := range []string{chainServices, chainPick, chainNat4, chainNat6} {
+		b.addChain(c, nil)
+	}
 	for i, s := range fixedSpecs {
 		b.addSet(s, uint32(i+1))
 	}
@@ -420,7 +429,9 @@ func skeleton(b *nlBatch, masq bool, cur *objects) {
 		for _, c := range base {
 			b.flushChain(c.name)
 		}
-		b.flushChain(chainServices)
+		for _, c := range []string{chainServices, chainPick, chainNat4, chainNat6} {
+			b.flushChain(c)
+		}
 	}
 	jump := []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainServices}}
 	rule := func(chain, infra string, e []expr.Any) {
@@ -438,11 +449,20 @@ func skeleton(b *nlBatch, masq bool, cur *objects) {
 	for _, d := range []string{infraDisp4, infraDisp6, infraFwm4, infraFwm6} {
 		rule(chainServices, d, dispatchExprs(d))
 	}
+	rule(chainPick, infraPick, pickExprs())
+	for _, n := range []string{infraNat4T, infraNat4U, infraNat4A, infraNat4D, infraNat6T, infraNat6U, infraNat6A, infraNat6D} {
+		c := chainNat4
+		if n[1] == '6' {
+			c = chainNat6
+		}
+		rule(c, n, natExprs(n))
+	}
 }
 
 // program writes one batch that turns the kept state into desired. With
 // rebuild it deletes and recreates the whole table instead of patching it.
 func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild bool) error {
+	tStart := time.Now()
 	masq := dp.opts.Masquerade == MasqueradeDNAT
 	cur := dp.cur
 	b := newBatch(dp.opts.TableName, dp.seq)
@@ -451,11 +471,22 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 		b.addTable()
 		b.delTable()
 		cur = decodeState(dump{}, masq)
-		cur.maxID = dp.cur.maxID
 		gen = 0
 	}
-	ids := &idAlloc{used: map[uint32]bool{}, next: max(cur.maxID, dp.lastID)}
-	want := render(cur, desired, ids)
+	svcIDs := &idAlloc{used: map[uint32]bool{}, next: max(cur.maxSvc, dp.lastSvc), limit: maxServiceID, fill: func(used map[uint32]bool) {
+		for id := range cur.Chains {
+			used[id] = true
+		}
+	}}
+	destIDs := &idAlloc{used: map[uint32]bool{}, next: max(cur.maxDest, dp.lastDest), limit: 1<<31 - 1, fill: func(used map[uint32]bool) {
+		for id := range cur.Dests {
+			used[id] = true
+		}
+		for id := range cur.Stats {
+			used[id] = true
+		}
+	}}
+	want := render(cur, desired, svcIDs, destIDs)
 	purge := diff(b, cur.objects, want, masq)
 	if len(purge) > 0 {
 		// Removing a destination drops its clients' persistence.
@@ -483,7 +514,11 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tSend := time.Now()
 	err := b.send(dp.wr, gen)
+	if debugTiming {
+		fmt.Fprintf(os.Stderr, "TIMING prep=%v send=%v msgs=%d bytes=%d\n", tSend.Sub(tStart), time.Since(tSend), b.n, len(b.buf))
+	}
 	dp.seq = b.seq + 1
 	if err != nil {
 		return err
@@ -494,9 +529,11 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 	if gerr != nil || gen == 0 || next != gen+1 {
 		next = 0 // unknown: the next Apply reads the table first
 	}
-	st := &state{objects: want, maxID: max(cur.maxID, ids.next)}
+	st := &state{objects: want, maxSvc: max(cur.maxSvc, svcIDs.next), maxDest: max(cur.maxDest, destIDs.next)}
 	st.build()
 	dp.cur, dp.curTable, dp.gen = st, st.Table(), next
-	dp.lastID = ids.next
+	dp.lastSvc, dp.lastDest = svcIDs.next, destIDs.next
 	return nil
 }
+
+var debugTiming = os.Getenv("QUAD_NFT_TIMING") != ""

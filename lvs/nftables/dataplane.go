@@ -87,7 +87,8 @@ type DataPlane struct {
 	cur      *state
 	curTable lvs.Table
 	gen      uint32
-	lastID   uint32 // highest ID handed out
+	lastSvc  uint32 // highest service ID handed out
+	lastDest uint32 // highest destination ID handed out
 
 	warnedTimeouts bool
 }

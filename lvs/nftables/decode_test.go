@@ -285,3 +285,12 @@ func FuzzDecodeElements(f *testing.F) {
 		st.statsOf(nil)
 	})
 }
+
+func TestHasDuplicateKey(t *testing.T) {
+	if hasDuplicateKey([]setElem{{Key: "a"}, {Key: "b"}, {Key: "b", End: true}}) {
+		t.Error("an interval end counted as a duplicate")
+	}
+	if !hasDuplicateKey([]setElem{{Key: "a"}, {Key: "b"}, {Key: "b"}}) {
+		t.Error("a repeated key not noticed")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -92,6 +93,12 @@ func readSets(c *netlink.Conn, table string, d *dump, persist bool) error {
 }
 
 // readSetElems dumps the elements of one set.
+//
+// A dump that spans several reads resumes by skipping the elements already
+// sent, and a hash set that the kernel resizes meanwhile (it grows in the
+// background after a large insert) walks in another order: the dump then
+// repeats some elements and misses as many. A key seen twice is therefore
+// the sign of a torn dump, and the set is dumped again.
 func readSetElems(c *netlink.Conn, table, name string) ([]setElem, error) {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
 		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: cstring(table)},
@@ -100,10 +107,34 @@ func readSetElems(c *netlink.Conn, table, name string) ([]setElem, error) {
 	if err != nil {
 		return nil, err
 	}
-	return elemRequest(c, name, netlink.Message{
-		Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Dump},
-		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
-	})
+	for attempt := 1; ; attempt++ {
+		es, err := elemRequest(c, name, netlink.Message{
+			Header: netlink.Header{Type: msgGetSetElem, Flags: netlink.Request | netlink.Dump},
+			Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
+		})
+		if err != nil || !hasDuplicateKey(es) {
+			return es, err
+		}
+		if attempt == maxDumpAttempts {
+			return nil, fmt.Errorf("elements of %s: %w", name, errTornDump)
+		}
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+	}
+}
+
+const maxDumpAttempts = 8
+
+var errTornDump = errors.New("the dump repeated elements (the set was resized while dumped)")
+
+// hasDuplicateKey reports whether sorted elements repeat a key (interval
+// ends excepted).
+func hasDuplicateKey(es []setElem) bool {
+	for i := 1; i < len(es); i++ {
+		if es[i].Key == es[i-1].Key && es[i].End == es[i-1].End {
+			return true
+		}
+	}
+	return false
 }
 
 // getSetElems looks up the elements with the given keys in one set (one

@@ -37,14 +37,14 @@ const (
 	kindPersistLookup                       // persistent client → its destination
 	kindPersistStale                        // persisted destination gone → schedule
 	kindSched                               // scheduler: slot count
+	kindPick                                // jump to the slot lookup
 	kindCount                               // connection counter, persistence refresh
-	kindNAT                                 // DNAT through a destination map
-	kindEnd                                 // final drop of a service chain
+	kindNAT                                 // goto the DNAT chain of the family
 )
 
 var kindNames = map[recordKind]string{
 	kindInfra: "infra", kindService: "svc", kindPersistLookup: "pl", kindPersistStale: "px",
-	kindSched: "sched", kindCount: "cnt", kindNAT: "nat", kindEnd: "end",
+	kindSched: "sched", kindPick: "pick", kindCount: "cnt", kindNAT: "nat",
 }
 
 // record is one decoded rule comment.
@@ -61,11 +61,6 @@ type record struct {
 
 	// kindSched
 	Slots uint32
-
-	// kindNAT: Port 1 for the map with ports (then L4 is the protocol
-	// matched), 0 for the address-only map.
-	Port uint16
-	L4   uint8
 }
 
 // Infra rule names.
@@ -81,11 +76,22 @@ const (
 	infraDisp6   = "d6"   // services: IPv6 address services
 	infraFwm4    = "f4"   // services: IPv4 fwmark services
 	infraFwm6    = "f6"   // services: IPv6 fwmark services
+	infraPick    = "pick" // pick: slot → destination mark
+	infraNat4T   = "n4t"  // nat4: DNAT TCP to address . port
+	infraNat4U   = "n4u"  // nat4: DNAT UDP to address . port
+	infraNat4A   = "n4a"  // nat4: DNAT to address (port 0)
+	infraNat4D   = "n4d"  // nat4: drop the rest
+	infraNat6T   = "n6t"
+	infraNat6U   = "n6u"
+	infraNat6A   = "n6a"
+	infraNat6D   = "n6d"
 )
 
 var infraNames = map[string]bool{infraPreJump: true, infraOutJump: true, infraMasq: true,
 	infraPreIn: true, infraPreOut: true, infraOutIn: true, infraOutOut: true,
-	infraDisp4: true, infraDisp6: true, infraFwm4: true, infraFwm6: true}
+	infraDisp4: true, infraDisp6: true, infraFwm4: true, infraFwm6: true, infraPick: true,
+	infraNat4T: true, infraNat4U: true, infraNat4A: true, infraNat4D: true,
+	infraNat6T: true, infraNat6U: true, infraNat6A: true, infraNat6D: true}
 
 // String encodes the record as a rule comment.
 func (r record) String() string {
@@ -110,17 +116,11 @@ func (r record) String() string {
 		kv("sched", r.Scheduler)
 		kv("persist", r.Persistence)
 		kv("mask", r.Netmask)
-	case kindPersistLookup, kindPersistStale, kindCount, kindEnd:
+	case kindPersistLookup, kindPersistStale, kindPick, kindCount, kindNAT:
 		kv("id", r.SvcID)
 	case kindSched:
 		kv("id", r.SvcID)
 		kv("n", r.Slots)
-	case kindNAT:
-		kv("id", r.SvcID)
-		kv("p", r.Port)
-		if r.Port != 0 {
-			kv("l4", r.L4)
-		}
 	}
 	return b.String()
 }
@@ -167,6 +167,9 @@ func parseRecord(s string) (record, error) {
 		}
 	case kindService:
 		r.SvcID = p.id("id")
+		if p.err == nil && r.SvcID > maxServiceID {
+			p.err = fmt.Errorf("id %d above %d", r.SvcID, maxServiceID)
+		}
 		r.Key.Family = lvs.Family(p.uint("fam", 8))
 		if _, ok := kv["fwm"]; ok {
 			r.Key.FWMark = uint32(p.uint("fwm", 32))
@@ -193,19 +196,13 @@ func parseRecord(s string) (record, error) {
 		if p.err == nil && (r.Netmask < 1 || r.Netmask > addrBits(r.Key.Family)) {
 			p.err = fmt.Errorf("bad mask %d", r.Netmask)
 		}
-	case kindPersistLookup, kindPersistStale, kindCount, kindEnd:
+	case kindPersistLookup, kindPersistStale, kindPick, kindCount, kindNAT:
 		r.SvcID = p.id("id")
 	case kindSched:
 		r.SvcID = p.id("id")
-		r.Slots = uint32(p.uint("n", 32))
-		if p.err == nil && r.Slots == 0 {
-			p.err = errors.New("n=0")
-		}
-	case kindNAT:
-		r.SvcID = p.id("id")
-		r.Port = uint16(p.uint("p", 1))
-		if r.Port != 0 {
-			r.L4 = uint8(p.uint("l4", 8))
+		r.Slots = uint32(p.uint("n", 16))
+		if p.err == nil && (r.Slots == 0 || r.Slots > maxSlots) {
+			p.err = fmt.Errorf("n=%d", r.Slots)
 		}
 	}
 	if p.err == nil && len(p.used) != len(kv) {
@@ -292,8 +289,8 @@ func addrBits(f lvs.Family) int {
 // order): weight w > 0 owns w slots (wrr, sh) or one slot (rr, dh, which
 // ignore weights other than 0); weight 0 owns none. When the weights add
 // up to more than maxSlots, destination i owns max(1, ⌊wᵢ·maxSlots/Σw⌋)
-// slots instead, so a service never has more than max(maxSlots, its
-// destinations) slots.
+// slots instead (so a service never has more than max(maxSlots, its live
+// destinations) slots; CheckService allows at most maxSlots live ones).
 func slotCounts(sched string, weights []int32) ([]uint32, uint32) {
 	out := make([]uint32, len(weights))
 	var total uint64
@@ -350,7 +347,7 @@ func chainID(name string) (uint32, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 31)
-	return uint32(n), err == nil && n != 0
+	return uint32(n), err == nil && n != 0 && n <= maxServiceID
 }
 
 // destComment is the comment of a destination element: its service and

@@ -14,16 +14,15 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Kind: kindInfra, Infra: infraMasq},
 		{Kind: kindInfra, Infra: infraFwm6},
 		{Kind: kindService, SvcID: 1, Key: lvs.ServiceKey{Family: lvs.IPv4, Protocol: lvs.TCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}, Scheduler: "wrr", Netmask: 32},
-		{Kind: kindService, SvcID: 2147483647, Key: lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.UDP, Addr: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Port: 65535}, Scheduler: "sh", Persistence: 4294967295, Netmask: 128},
+		{Kind: kindService, SvcID: 32767, Key: lvs.ServiceKey{Family: lvs.IPv6, Protocol: lvs.UDP, Addr: netip.MustParseAddr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), Port: 65535}, Scheduler: "sh", Persistence: 4294967295, Netmask: 128},
 		{Kind: kindService, SvcID: 3, Key: lvs.ServiceKey{Family: lvs.IPv6, FWMark: 4294967295}, Scheduler: "dh", Persistence: 300, Netmask: 64},
 		{Kind: kindSched, SvcID: 9, Slots: 6},
-		{Kind: kindSched, SvcID: 9, Slots: 4294967295},
+		{Kind: kindSched, SvcID: 9, Slots: 65535},
 		{Kind: kindPersistLookup, SvcID: 9},
 		{Kind: kindPersistStale, SvcID: 9},
 		{Kind: kindCount, SvcID: 9},
-		{Kind: kindNAT, SvcID: 9, Port: 1, L4: 17},
+		{Kind: kindPick, SvcID: 9},
 		{Kind: kindNAT, SvcID: 9},
-		{Kind: kindEnd, SvcID: 9},
 		{Kind: kindInfra, Infra: infraOutOut},
 	}
 	for _, r := range recs {
@@ -62,14 +61,14 @@ func TestParseRecordErrors(t *testing.T) {
 		{"hello world", "not a quadrature"},
 		{"q1 svc id=1", "not a quadrature"},
 		{"q2 bogus id=1", "unknown kind"},
-		{"q2 end", `missing field "id"`},
-		{"q2 end id=0", "id 0"},
-		{"q2 end id=-1", "invalid syntax"},
-		{"q2 end id=2147483648", "out of range"},
-		{"q2 end id=1 x=2", `unexpected field "x"`},
-		{"q2 end id=1 id=2", "duplicate field"},
-		{"q2 end id", "malformed field"},
-		{"q2 end =1", "malformed field"},
+		{"q2 cnt", `missing field "id"`},
+		{"q2 cnt id=0", "id 0"},
+		{"q2 cnt id=-1", "invalid syntax"},
+		{"q2 cnt id=2147483648", "out of range"},
+		{"q2 cnt id=1 x=2", `unexpected field "x"`},
+		{"q2 cnt id=1 id=2", "duplicate field"},
+		{"q2 cnt id", "malformed field"},
+		{"q2 cnt =1", "malformed field"},
 		{"q2 infra r=nope", "unknown skeleton rule"},
 		{"q2 svc id=1 fam=4 proto=6 addr=2001:db8::1 port=80 sched=rr persist=0 mask=32", "not of family"},
 		{"q2 svc id=1 fam=5 fwm=3 sched=rr persist=0 mask=32", "bad family"},
@@ -81,11 +80,11 @@ func TestParseRecordErrors(t *testing.T) {
 		{"q2 svc id=1 fam=6 proto=6 addr=::ffff:192.0.2.1 port=1 sched=rr persist=0 mask=128", "not canonical"},
 		{"q2 sched id=1 n=x", "invalid syntax"},
 		{"q2 sched id=1 n=0", "n=0"},
-		{"q2 nat id=1 p=2", "out of range"},
-		{"q2 nat id=1 p=1", `missing field "l4"`},
-		{"q2 nat id=1 p=0 l4=6", `unexpected field "l4"`},
+		{"q2 sched id=1 n=65536", "out of range"},
+		{"q2 nat id=1 p=1", `unexpected field "p"`},
+		{"q2 svc id=32768 fam=4 fwm=3 sched=rr persist=0 mask=32", "above"},
 		{"q2 w id=1 d=2 w=1", "unknown kind"},
-		{"q2 end id=1 " + strings.Repeat("x", 300), "too long"},
+		{"q2 cnt id=1 " + strings.Repeat("x", 300), "too long"},
 	}
 	for _, c := range cases {
 		_, err := parseRecord(c.in)
@@ -102,7 +101,8 @@ func TestChainID(t *testing.T) {
 		ok   bool
 	}{
 		{"s1", 1, true},
-		{"s2147483647", 2147483647, true},
+		{"s32767", 32767, true},
+		{"s32768", 0, false},
 		{"s12d40", 0, false},
 		{"t40", 0, false},
 		{"s0", 0, false},
@@ -144,8 +144,8 @@ func TestSlotCounts(t *testing.T) {
 		{"wrr", []int32{0, 4, 0}, []uint32{0, 4, 0}, 4},
 		{"wrr", []int32{0, 0, 0}, []uint32{0, 0, 0}, 0},
 		// Above maxSlots the shares scale, every live destination keeps one.
-		{"wrr", []int32{1 << 20, 1 << 20, 1}, []uint32{maxSlots/2 - 1, maxSlots/2 - 1, 1}, maxSlots - 1},
-		{"sh", []int32{3 << 16, 1 << 16}, []uint32{3 * maxSlots / 4, maxSlots / 4}, maxSlots},
+		{"wrr", []int32{1 << 20, 1 << 20, 1}, []uint32{32767, 32767, 1}, 65535},
+		{"sh", []int32{3 << 16, 1 << 16}, []uint32{49151, 16383}, 65534},
 	}
 	for _, c := range cases {
 		got, n := slotCounts(c.sched, c.weights)
@@ -159,7 +159,7 @@ func FuzzParseRecord(f *testing.F) {
 	for _, s := range []string{
 		"q2 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=wrr persist=0 mask=32",
 		"q2 svc id=3 fam=6 fwm=7 sched=dh persist=300 mask=64",
-		"q2 sched id=9 n=6 h=deadbeef", "q2 w id=9 d=10 w=3", "q2 end id=9",
+		"q2 sched id=9 n=6 h=deadbeef", "q2 w id=9 d=10 w=3", "q2 cnt id=9",
 		"q2 dst id=9 d=11 addr=2001:db8::1 port=0", "q2 infra r=stoo", "q2 infra r=masq",
 		"q2 w id=1 d=1 w=1 w=2", "q1", "", "q2 svc",
 	} {
@@ -179,4 +179,15 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("unstable: %q → %+v → %q → %+v", s, r, r.String(), again)
 		}
 	})
+}
+
+func TestIDAllocWraps(t *testing.T) {
+	a := &idAlloc{used: map[uint32]bool{}, next: maxServiceID - 1, limit: maxServiceID, fill: func(used map[uint32]bool) { used[1], used[2] = true, true }}
+	var got []uint32
+	for range 3 {
+		got = append(got, a.get())
+	}
+	if want := []uint32{maxServiceID, 3, 4}; !slices.Equal(got, want) {
+		t.Fatalf("IDs %v, want %v", got, want)
+	}
 }

@@ -16,6 +16,9 @@ const (
 	chainStatsPre    = "stats_pre"   // filter, hook prerouting: counters
 	chainStatsOut    = "stats_out"   // filter, hook output: counters
 	chainServices    = "services"    // dispatch: four vmap lookups
+	chainPick        = "pick"        // slot → destination mark
+	chainNat4        = "nat4"        // DNAT IPv4 to the destination of the mark
+	chainNat6        = "nat6"        // the same for IPv6
 )
 
 // Named sets and maps of the skeleton.
@@ -24,7 +27,7 @@ const (
 	setSvc6     = "svc6"      // the same for IPv6
 	setFwm4     = "fwm4"      // packet mark (IPv4) → jump s<id>
 	setFwm6     = "fwm6"      // packet mark (IPv6) → jump s<id>
-	setSlots    = "slots"     // service ID . slot → destination mark
+	setSlots    = "slots"     // service ID << 16 | slot → destination mark
 	setDst4     = "dst4"      // destination mark → IPv4 address . port
 	setDst4a    = "dst4a"     // destination mark → IPv4 address (port 0: keep the port)
 	setDst6     = "dst6"      // destination mark → IPv6 address . port
@@ -68,8 +71,18 @@ const hashSeed = 0x71756164 // "quad"
 // ipsDstNAT is the conntrack status bit IPS_DST_NAT.
 const ipsDstNAT = 1 << 5
 
-// maxSlots bounds the slots of one service (see layout).
-const maxSlots = 1 << 16
+// maxSlots bounds the slots of one service (see slotCounts): a slot key
+// is the service ID in the high 16 bits and the slot in the low ones, and
+// slot 0xffff is never used (it is the key of "no slot yet").
+const maxSlots = 1<<16 - 1
+
+// maxServiceID bounds service IDs: bit 31 of a mark is the destination
+// flag, the slot key keeps the service ID in bits 16-30.
+const maxServiceID = 1<<15 - 1
+
+// noSlot is the mark a service chain starts with: the service's key of
+// the unused slot 0xffff.
+func noSlot(svc uint32) uint32 { return svc<<16 | 0xffff }
 
 func markOf(destID uint32) uint32 { return ctMarkFlag | destID }
 
@@ -182,8 +195,8 @@ func dispatchExprs(which string) []expr.Any {
 func ruleExprs(r record, h record) []expr.Any {
 	f := h.Key.Family
 	switch r.Kind {
-	case kindService: // ct mark set <id>: no destination yet
-		return []expr.Any{&expr.Immediate{Register: reg1, Data: native32(h.SvcID)}, ctMarkStore(reg1)}
+	case kindService: // no destination, no slot yet
+		return []expr.Any{&expr.Immediate{Register: reg1, Data: native32(noSlot(h.SvcID))}, ctMarkStore(reg1)}
 	case kindPersistLookup: // ct mark set <client> map @p…
 		e := append(matchFamily(f), loadSaddr(f, h.Netmask, reg1)...)
 		return append(e,
@@ -194,8 +207,8 @@ func ruleExprs(r record, h record) []expr.Any {
 		return append(e,
 			ctMarkLoad(reg1),
 			&expr.Lookup{SourceRegister: reg1, SetName: statsNew, Invert: true},
-			&expr.Immediate{Register: reg1, Data: native32(h.SvcID)}, ctMarkStore(reg1))
-	case kindSched: // ct mark set ct mark . numgen/jhash map @slots
+			&expr.Immediate{Register: reg1, Data: native32(noSlot(h.SvcID))}, ctMarkStore(reg1))
+	case kindSched: // ct mark set numgen/jhash … offset <id> << 16
 		var e []expr.Any
 		if h.Persistence > 0 {
 			e = markFlagIs(false)
@@ -207,13 +220,15 @@ func ruleExprs(r record, h record) []expr.Any {
 				off = daddrOffset(f)
 			}
 			e = append(e, matchFamily(f)...)
-			e = append(e, ctMarkLoad(reg1),
-				&expr.Payload{DestRegister: reg32x + 6, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen(f)},
-				&expr.Hash{SourceRegister: reg32x + 6, DestRegister: reg32x + 1, Length: addrLen(f), Modulus: r.Slots, Seed: hashSeed, Type: expr.HashTypeJenkins})
+			e = append(e,
+				&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: addrLen(f)},
+				&expr.Hash{SourceRegister: reg1, DestRegister: reg1, Length: addrLen(f), Modulus: r.Slots, Seed: hashSeed, Offset: h.SvcID << 16, Type: expr.HashTypeJenkins})
 		default:
-			e = append(e, ctMarkLoad(reg1), &expr.Numgen{Register: reg32x + 1, Modulus: r.Slots, Type: unix.NFT_NG_INCREMENTAL})
+			e = append(e, &expr.Numgen{Register: reg1, Modulus: r.Slots, Offset: h.SvcID << 16, Type: unix.NFT_NG_INCREMENTAL})
 		}
-		return append(e, &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: setSlots}, ctMarkStore(reg1))
+		return append(e, ctMarkStore(reg1))
+	case kindPick:
+		return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chainPick}}
 	case kindCount: // count the new connection; refresh persistence
 		e := []expr.Any{ctMarkLoad(reg1), &expr.Lookup{SourceRegister: reg1, SetName: statsNew}}
 		if h.Persistence > 0 {
@@ -223,28 +238,57 @@ func ruleExprs(r record, h record) []expr.Any {
 				&expr.Dynset{SrcRegKey: reg1, SrcRegData: 2, SetName: persistSetName(h), Operation: unix.NFT_DYNSET_OP_UPDATE})
 		}
 		return e
-	case kindNAT: // dnat to the destination of the mark
-		var e []expr.Any
-		m := dstMaps[dstMapIndex(f, 1)]
-		if r.Port == 0 {
-			m = dstMaps[dstMapIndex(f, 0)]
-		} else {
-			// A DNAT to a port follows a transport protocol match (nft
-			// refuses to load it otherwise).
-			e = append(e, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{r.L4}})
+	case kindNAT:
+		c := chainNat4
+		if f == lvs.IPv6 {
+			c = chainNat6
 		}
-		e = append(e, ctMarkLoad(reg1), &expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m})
-		nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(nfproto(f)), RegAddrMin: reg1}
-		if r.Port != 0 {
-			nat.RegProtoMin = reg32x + addrLen(f)/4
-			nat.Specified = true
-		}
-		return append(e, nat)
-	case kindEnd:
-		return []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}
+		return []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: c}}
 	}
 	return nil
+}
+
+// pickExprs: a mark without the destination flag is a slot key (or the
+// key of no slot, which is not in the map): replace it by the slot's
+// destination mark.
+func pickExprs() []expr.Any {
+	return append(markFlagIs(false), ctMarkLoad(reg1),
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: setSlots},
+		ctMarkStore(reg1))
+}
+
+// natExprs are the rules of nat4/nat6: DNAT to the destination of the
+// mark, with its port (after a transport protocol match: nft refuses a
+// port NAT without one) or, for port 0, keeping the port; drop what has
+// no destination.
+func natExprs(which string) []expr.Any {
+	f := lvs.IPv4
+	if which[1] == '6' {
+		f = lvs.IPv6
+	}
+	withPort := dstMaps[dstMapIndex(f, 1)]
+	noPort := dstMaps[dstMapIndex(f, 0)]
+	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(nfproto(f)), RegAddrMin: reg1}
+	switch which[2] {
+	case 't', 'u':
+		proto := byte(lvs.TCP)
+		if which[2] == 'u' {
+			proto = byte(lvs.UDP)
+		}
+		nat.RegProtoMin = reg32x + addrLen(f)/4
+		nat.Specified = true
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{proto}},
+			ctMarkLoad(reg1),
+			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: withPort},
+			nat}
+	case 'a':
+		return []expr.Any{ctMarkLoad(reg1),
+			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: noPort},
+			nat}
+	}
+	return []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}
 }
 
 // statsExprs counts one direction of our connections: looking the

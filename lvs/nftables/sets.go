@@ -11,7 +11,6 @@ import (
 // Set types (nft's datatype numbers; concatenations are 6 bits each).
 const (
 	typeVerdict  = 0xffffff00
-	typeInteger  = 4
 	typeIPAddr   = 7
 	typeIP6Addr  = 8
 	typeMark     = 19
@@ -28,8 +27,8 @@ func concatType(ts ...uint32) uint32 {
 }
 
 // The userdata of each set is what nft writes for the declarations in
-// doc.go (byte orders, and for slots the typeof expressions), so that
-// `nft list` prints the sets as nft would and the listing loads again.
+// doc.go (byte orders), so that `nft list` prints the sets as nft would
+// and the listing loads again.
 func ud(h string) []byte {
 	b, err := hex.DecodeString(h)
 	if err != nil {
@@ -45,8 +44,7 @@ var (
 	udMarkAddr    = ud("000401000000010402000000060400000000")
 	udMark        = ud("000401000000")
 	udAddrMark    = ud("000402000000010401000000060400000000")
-	// typeof ct mark . numgen inc mod 2 : ct mark
-	udSlots = ud("000400000000010401000000033a00040d0000000132001400040c000000010c0004030000000104ffffffff011a0004170000000112000400000000010402000000020400000000041400040c000000010c0004030000000104ffffffff060400000000")
+	udMarkMark    = ud("000401000000010401000000060400000000")
 )
 
 // fixedSpecs are the skeleton's sets, in the order of fixedSets.
@@ -55,7 +53,7 @@ var fixedSpecs = []setSpec{
 	{name: setSvc6, flags: unix.NFT_SET_MAP, keyType: concatType(typeInetProt, typeIP6Addr, typeService), keyLen: 24, dataType: typeVerdict, dataLen: 16, userdata: udAddrService},
 	{name: setFwm4, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: typeVerdict, dataLen: 16, userdata: udMarkVerdict},
 	{name: setFwm6, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: typeVerdict, dataLen: 16, userdata: udMarkVerdict},
-	{name: setSlots, flags: unix.NFT_SET_MAP, keyType: concatType(typeMark, typeInteger), keyLen: 8, dataType: typeMark, dataLen: 4, userdata: udSlots},
+	{name: setSlots, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: typeMark, dataLen: 4, userdata: udMarkMark},
 	{name: setDst4, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: concatType(typeIPAddr, typeService), dataLen: 8, userdata: udMarkConcat},
 	{name: setDst4a, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: typeIPAddr, dataLen: 4, userdata: udMarkAddr},
 	{name: setDst6, flags: unix.NFT_SET_MAP, keyType: typeMark, keyLen: 4, dataType: concatType(typeIP6Addr, typeService), dataLen: 20, userdata: udMarkConcat},

@@ -120,7 +120,8 @@ type svcState struct {
 type state struct {
 	*objects
 	Services map[lvs.ServiceKey]*svcState
-	maxID    uint32
+	maxSvc   uint32 // highest service ID in use
+	maxDest  uint32 // highest destination ID in use
 	StatIn   map[uint32]counter
 	StatOut  map[uint32]counter
 	StatNew  map[uint32]counter
@@ -139,6 +140,9 @@ func infraRules(masq bool) map[string][]string {
 		chainStatsPre:    {infraPreIn, infraPreOut},
 		chainStatsOut:    {infraOutIn, infraOutOut},
 		chainServices:    {infraDisp4, infraDisp6, infraFwm4, infraFwm6},
+		chainPick:        {infraPick},
+		chainNat4:        {infraNat4T, infraNat4U, infraNat4A, infraNat4D},
+		chainNat6:        {infraNat6T, infraNat6U, infraNat6A, infraNat6D},
 	}
 	if masq {
 		m[chainPostrouting] = []string{infraMasq}
@@ -163,7 +167,7 @@ func decodeState(d dump, masquerade bool) *state {
 		sets[name] = true
 		if id, ok := persistSetID(name); ok {
 			o.PSets[name] = true
-			st.seen(id)
+			st.seenSvc(id)
 		}
 	}
 	chains := map[string]bool{}
@@ -171,7 +175,7 @@ func decodeState(d dump, masquerade bool) *state {
 		chains[c] = true
 		if id, ok := chainID(c); ok {
 			o.Chains[id] = []record{}
-			st.seen(id)
+			st.seenSvc(id)
 		}
 	}
 	infra := map[string][]string{}
@@ -209,7 +213,17 @@ func decodeState(d dump, masquerade bool) *state {
 	return st
 }
 
-func (st *state) seen(id uint32) { st.maxID = max(st.maxID, id) }
+func (st *state) seenSvc(id uint32) {
+	if id <= maxServiceID {
+		st.maxSvc = max(st.maxSvc, id)
+	}
+}
+
+func (st *state) seenDest(id uint32) {
+	if id < 1<<31 {
+		st.maxDest = max(st.maxDest, id)
+	}
+}
 
 // decodeElements fills the element maps from the dumped elements.
 func (st *state) decodeElements(els map[string][]setElem) {
@@ -226,12 +240,14 @@ func (st *state) decodeElements(els map[string][]setElem) {
 		}
 	}
 	for _, e := range els[setSlots] {
-		if len(e.Key) != 8 || len(e.Value) != 4 {
+		if len(e.Key) != 4 || len(e.Value) != 4 {
 			o.Junk = append(o.Junk, elemRef{setSlots, e.Key})
 			continue
 		}
-		k := slotKey{binary.NativeEndian.Uint32([]byte(e.Key[:4])), binary.NativeEndian.Uint32([]byte(e.Key[4:]))}
+		km := binary.NativeEndian.Uint32([]byte(e.Key))
+		k := slotKey{km >> 16, km & 0xffff}
 		m := binary.NativeEndian.Uint32([]byte(e.Value))
+		st.seenSvc(k.Svc)
 		id := uint32(0)
 		if m&ctMarkFlag != 0 {
 			id = m &^ ctMarkFlag
@@ -251,7 +267,7 @@ func (st *state) decodeElements(els map[string][]setElem) {
 				continue
 			}
 			o.Dests[id] = d
-			st.seen(id)
+			st.seenDest(id)
 		}
 	}
 	for bit, name := range statSets {
@@ -262,6 +278,7 @@ func (st *state) decodeElements(els map[string][]setElem) {
 				continue
 			}
 			o.Stats[id] |= 1 << bit
+			st.seenDest(id)
 			c := counter{e.Packets, e.Bytes}
 			switch name {
 			case statsIn:
@@ -365,8 +382,8 @@ func decodeDispatchKey(set, b string) (lvs.ServiceKey, bool) {
 
 // serviceRecords are the rules of service chain s<id>, as records: the
 // header, [the persistence lookup and stale check], [the scheduler, when
-// the service has slots], the counter, the DNAT rules (with a port per
-// protocol, then address only) and the final drop.
+// the service has slots], the slot lookup, the counter and the goto to
+// the DNAT chain.
 func serviceRecords(h record, slots uint32) []record {
 	id := h.SvcID
 	out := []record{h}
@@ -376,13 +393,7 @@ func serviceRecords(h record, slots uint32) []record {
 	if slots > 0 {
 		out = append(out, record{Kind: kindSched, SvcID: id, Slots: slots})
 	}
-	out = append(out, record{Kind: kindCount, SvcID: id})
-	if h.Key.IsFWMark() {
-		out = append(out, record{Kind: kindNAT, SvcID: id, Port: 1, L4: uint8(lvs.TCP)}, record{Kind: kindNAT, SvcID: id, Port: 1, L4: uint8(lvs.UDP)})
-	} else {
-		out = append(out, record{Kind: kindNAT, SvcID: id, Port: 1, L4: uint8(h.Key.Protocol)})
-	}
-	return append(out, record{Kind: kindNAT, SvcID: id}, record{Kind: kindEnd, SvcID: id})
+	return append(out, record{Kind: kindPick, SvcID: id}, record{Kind: kindCount, SvcID: id}, record{Kind: kindNAT, SvcID: id})
 }
 
 func headerOf(id uint32, s lvs.Service) record {

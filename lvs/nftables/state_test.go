@@ -24,14 +24,15 @@ import (
 // destination's counters derive from its ID (new connections = ID,
 // packets in 3×ID, out 2×ID, 60 bytes a packet).
 func synthDump(t lvs.Table, masq bool) dump {
-	o := render(decodeState(dump{}, masq), t.Normalize(), &idAlloc{used: map[uint32]bool{}})
+	ids := &idAlloc{used: map[uint32]bool{}, limit: maxServiceID} // one counter for both: IDs as documented above
+	o := render(decodeState(dump{}, masq), t.Normalize(), ids, ids)
 	return objectsDump(o, masq)
 }
 
 func objectsDump(o *objects, masq bool) dump {
 	d := dump{TableExists: true, Sets: append([]string(nil), fixedSets...), Elements: map[string][]setElem{}}
 	infra := infraRules(masq)
-	for _, c := range []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices} {
+	for _, c := range []string{chainPrerouting, chainOutput, chainPostrouting, chainStatsPre, chainStatsOut, chainServices, chainPick, chainNat4, chainNat6} {
 		d.Chains = append(d.Chains, c)
 		for _, name := range infra[c] {
 			d.Rules = append(d.Rules, ruleInfo{Chain: c, Comment: record{Kind: kindInfra, Infra: name}.String()})
@@ -125,7 +126,7 @@ func TestDecodeStateRejectsInconsistency(t *testing.T) {
 		mutate func(*dump)
 	}{
 		{"scheduler slot count changed", func(d *dump) { replaceComment(d, "q2 sched id=1 n=4", "q2 sched id=1 n=5") }},
-		{"record in the wrong chain", func(d *dump) { moveRule(d, "q2 end id=1", "s6") }},
+		{"record in the wrong chain", func(d *dump) { moveRule(d, "q2 cnt id=1", "s6") }},
 		{"duplicate service header", func(d *dump) { dupRule(d, "q2 svc id=1 ") }},
 		{"duplicate count rule", func(d *dump) { dupRule(d, "q2 cnt id=1") }},
 		{"masquerade expected but absent", func(d *dump) { dropRule(d, "q2 infra r=masq") }},
@@ -406,7 +407,7 @@ func FuzzDecodeState(f *testing.F) {
 		fmt.Fprintf(&seed, "%s:%s\n", r.Chain, r.Comment)
 	}
 	f.Add(seed.String())
-	f.Add("s1:q2 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=rr persist=0 mask=32\ns1:q2 cnt id=1\ns1:q2 nat id=1 p=1 l4=6\ns1:q2 nat id=1 p=0\ns1:q2 end id=1\n")
+	f.Add("s1:q2 svc id=1 fam=4 proto=6 addr=192.0.2.1 port=80 sched=rr persist=0 mask=32\ns1:q2 pick id=1\ns1:q2 cnt id=1\ns1:q2 nat id=1\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		d := dump{TableExists: true}
 		for _, line := range strings.Split(s, "\n") {

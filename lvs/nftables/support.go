@@ -56,6 +56,7 @@ func CheckService(s lvs.Service) error {
 		return fmt.Errorf("nftables backend: service %s: persistence_granularity /%d invalid for IPv%d", k, s.Netmask, fam)
 	}
 	var total int64
+	live := 0
 	seen := map[lvs.DestKey]bool{}
 	for _, d := range s.Destinations {
 		if !d.Addr.IsValid() || d.Addr.Zone() != "" || d.Addr.Is4In6() {
@@ -81,6 +82,12 @@ func CheckService(s lvs.Service) error {
 			return fmt.Errorf("nftables backend: service %s: real_server %s: negative weight %d", k, d.Key(), d.Weight)
 		}
 		total += int64(d.Weight)
+		if d.Weight > 0 {
+			live++
+		}
+	}
+	if live > maxSlots {
+		return fmt.Errorf("nftables backend: service %s: %d real servers with a weight; at most %d supported", k, live, maxSlots)
 	}
 	if total > math.MaxInt32 {
 		return fmt.Errorf("nftables backend: service %s: total weight %d exceeds %d", k, total, math.MaxInt32)
