@@ -340,7 +340,12 @@ func (s *State) DesiredTable() lvs.Table {
 
 // appendServices appends the services virtual server v becomes.
 func (s *State) appendServices(out []lvs.Service, v *vsModel) []lvs.Service {
-	dests := s.destinations(v)
+	return appendKeyed(out, v, s.destinations(v))
+}
+
+// appendKeyed appends one service per key of v with dests (a destination
+// without a port takes the service's).
+func appendKeyed(out []lvs.Service, v *vsModel, dests []lvs.Destination) []lvs.Service {
 	for _, k := range v.keys {
 		svc := v.tmpl
 		svc.Key = k

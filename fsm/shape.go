@@ -32,18 +32,5 @@ func ServiceShapes(cfg *config.Config, vs *config.VirtualServer) ([]lvs.Service,
 		d.Weight = 0
 		dests = append(dests, d)
 	}
-	out := make([]lvs.Service, 0, len(v.keys))
-	for _, k := range v.keys {
-		svc := v.tmpl
-		svc.Key = k
-		svc.Destinations = make([]lvs.Destination, 0, len(dests))
-		for _, d := range dests {
-			if d.Port == 0 && !k.IsFWMark() {
-				d.Port = k.Port
-			}
-			svc.Destinations = append(svc.Destinations, d)
-		}
-		out = append(out, svc)
-	}
-	return out, nil
+	return appendKeyed(make([]lvs.Service, 0, len(v.keys)), &v, dests), nil
 }

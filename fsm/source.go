@@ -126,20 +126,15 @@ type compiled struct {
 
 // node returns the config evaluated for node (cached).
 func (c *compiled) node(name string) (*config.Config, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.perNode[name]
-	if !ok {
-		r = safeParse(c.parse, c.src, name)
-		if len(c.perNode) < maxCachedNodes {
-			c.perNode[name] = r
-		}
-	}
+	r := c.result(name)
 	return r.cfg, r.err
 }
 
 // warnings returns the warnings of node's evaluation (cached like node).
-func (c *compiled) warnings(name string) []config.Diagnostic {
+func (c *compiled) warnings(name string) []config.Diagnostic { return c.result(name).warns }
+
+// result is node's evaluation, parsed once and cached.
+func (c *compiled) result(name string) parseResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.perNode[name]
@@ -149,7 +144,7 @@ func (c *compiled) warnings(name string) []config.Diagnostic {
 			c.perNode[name] = r
 		}
 	}
-	return r.warns
+	return r
 }
 
 // maxCachedNodes bounds the parse cache, so that callers asking for
