@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"syscall"
@@ -119,8 +120,16 @@ func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 			return err
 		}
 	}
-	desired := applyPlan(dp.curTable, p)
-	for _, s := range desired.Services {
+	// Only the services the plan names change.
+	touched := planKeys(p)
+	var before lvs.Table
+	for k := range touched {
+		if s, ok := dp.lookup(k); ok {
+			before.Services = append(before.Services, s)
+		}
+	}
+	after := applyPlan(before, p).Services
+	for _, s := range after {
 		if err := CheckService(s); err != nil {
 			return err
 		}
@@ -128,7 +137,7 @@ func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := dp.program(ctx, desired, false)
+	err := dp.program(ctx, touched, after, false)
 	if err == nil {
 		return nil
 	}
@@ -137,12 +146,12 @@ func (dp *DataPlane) Apply(ctx context.Context, p lvs.Plan) error {
 		if _, err2 := dp.refresh(ctx); err2 != nil {
 			return err2
 		}
-		if err = dp.program(ctx, desired, false); err == nil {
+		if err = dp.program(ctx, touched, after, false); err == nil {
 			return nil
 		}
 	}
 	dp.log.Warn("incremental update failed, rebuilding the table", "err", err)
-	if err2 := dp.program(ctx, desired, true); err2 != nil {
+	if err2 := dp.program(ctx, touched, after, true); err2 != nil {
 		dp.cur = nil
 		return classify("apply", fmt.Errorf("%w (rebuild: %w)", err, err2))
 	}
@@ -191,32 +200,20 @@ func (a *idAlloc) get() uint32 {
 
 // render lays desired out as objects, keeping the IDs of the services and
 // destinations that cur already has.
-func render(cur *state, desired lvs.Table, svcIDs, destIDs *idAlloc) *objects {
+func render(cur *state, desired []lvs.Service, svcIDs, destIDs *idAlloc) *objects {
 	w := newObjects()
 	w.TableExists, w.Infra = true, true
-	destsOf := map[uint32]map[lvs.DestKey]uint32{}
-	for id, d := range cur.Dests {
-		m := destsOf[d.Svc]
-		if m == nil {
-			m = map[lvs.DestKey]uint32{}
-			destsOf[d.Svc] = m
-		}
-		k := lvs.DestKey{Addr: d.Addr, Port: d.Port}
-		if old, dup := m[k]; !dup || id < old {
-			m[k] = id
-		}
-	}
-	for _, s := range desired.Services {
+	for _, s := range desired {
 		var id uint32
+		var old map[lvs.DestKey]uint32
 		if ss := cur.Services[s.Key]; ss != nil {
-			id = ss.ID
+			id, old = ss.ID, ss.DestIDs
 		} else {
 			id = svcIDs.get()
 		}
 		h := headerOf(id, s)
 		ws := make([]int32, len(s.Destinations))
 		dids := make([]uint32, len(s.Destinations))
-		old := destsOf[id]
 		for i, d := range s.Destinations {
 			ws[i] = d.Weight
 			did, ok := old[d.Key()]
@@ -459,14 +456,62 @@ func skeleton(b *nlBatch, masq bool, cur *objects) {
 	}
 }
 
-// program writes one batch that turns the kept state into desired. With
-// rebuild it deletes and recreates the whole table instead of patching it.
-func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild bool) error {
+// planKeys are the services a plan changes.
+func planKeys(p lvs.Plan) map[lvs.ServiceKey]bool {
+	k := map[lvs.ServiceKey]bool{}
+	for _, s := range p.AddServices {
+		k[s.Key] = true
+	}
+	for _, s := range p.UpdateServices {
+		k[s.Key] = true
+	}
+	for _, x := range p.DeleteServices {
+		k[x] = true
+	}
+	for _, cs := range [][]lvs.DestChange{p.AddDests, p.UpdateDests, p.DeleteDests} {
+		for _, c := range cs {
+			k[c.Service] = true
+		}
+	}
+	return k
+}
+
+// lookup returns the kept service with key k.
+func (dp *DataPlane) lookup(k lvs.ServiceKey) (lvs.Service, bool) {
+	svcs := dp.curTable.Services
+	i, ok := slices.BinarySearchFunc(svcs, k, func(s lvs.Service, k lvs.ServiceKey) int { return s.Key.Compare(k) })
+	if !ok {
+		return lvs.Service{}, false
+	}
+	return svcs[i], true
+}
+
+// program writes one batch that gives the services in touched the
+// settings and destinations of after (those absent from after go away),
+// and, when the kept state came from a read (dirty), also deletes
+// whatever the table holds that no service needs. With rebuild it deletes
+// and recreates the whole table instead of patching it.
+func (dp *DataPlane) program(ctx context.Context, touched map[lvs.ServiceKey]bool, after []lvs.Service, rebuild bool) error {
 	tStart := time.Now()
 	masq := dp.opts.Masquerade == MasqueradeDNAT
 	cur := dp.cur
+	full := rebuild || dp.dirty
 	b := newBatch(dp.opts.TableName, dp.seq)
 	gen := dp.gen
+	var desired []lvs.Service
+	if full {
+		// The whole table: the kept services the plan leaves alone and
+		// the changed ones.
+		for _, s := range dp.curTable.Services {
+			if !touched[s.Key] {
+				desired = append(desired, s)
+			}
+		}
+		desired = append(desired, after...)
+		slices.SortFunc(desired, func(a, b lvs.Service) int { return a.Key.Compare(b.Key) })
+	} else {
+		desired = after
+	}
 	if rebuild {
 		b.addTable()
 		b.delTable()
@@ -486,8 +531,12 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 			used[id] = true
 		}
 	}}
+	base := cur.objects
+	if !full {
+		base = cur.subset(touched)
+	}
 	want := render(cur, desired, svcIDs, destIDs)
-	purge := diff(b, cur.objects, want, masq)
+	purge := diff(b, base, want, masq)
 	if len(purge) > 0 {
 		// Removing a destination drops its clients' persistence.
 		for _, name := range sortedKeys(purge) {
@@ -517,7 +566,7 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 	tSend := time.Now()
 	err := b.send(dp.wr, gen)
 	if debugTiming {
-		fmt.Fprintf(os.Stderr, "TIMING prep=%v send=%v msgs=%d bytes=%d\n", tSend.Sub(tStart), time.Since(tSend), b.n, len(b.buf))
+		fmt.Fprintf(os.Stderr, "TIMING prep=%v send=%v msgs=%d bytes=%d full=%v\n", tSend.Sub(tStart), time.Since(tSend), b.n, len(b.buf), full)
 	}
 	dp.seq = b.seq + 1
 	if err != nil {
@@ -529,11 +578,113 @@ func (dp *DataPlane) program(ctx context.Context, desired lvs.Table, rebuild boo
 	if gerr != nil || gen == 0 || next != gen+1 {
 		next = 0 // unknown: the next Apply reads the table first
 	}
-	st := &state{objects: want, maxSvc: max(cur.maxSvc, svcIDs.next), maxDest: max(cur.maxDest, destIDs.next)}
-	st.build()
-	dp.cur, dp.curTable, dp.gen = st, st.Table(), next
+	dp.gen = next
 	dp.lastSvc, dp.lastDest = svcIDs.next, destIDs.next
+	if full {
+		st := &state{objects: want, maxSvc: max(cur.maxSvc, svcIDs.next), maxDest: max(cur.maxDest, destIDs.next)}
+		st.build()
+		dp.cur, dp.curTable, dp.dirty = st, st.Table(), false
+		return nil
+	}
+	cur.replace(base, want)
+	cur.maxSvc, cur.maxDest = max(cur.maxSvc, svcIDs.next), max(cur.maxDest, destIDs.next)
+	svcs := make([]lvs.Service, 0, len(dp.curTable.Services)+len(after))
+	for _, s := range dp.curTable.Services {
+		if !touched[s.Key] {
+			svcs = append(svcs, s)
+		}
+	}
+	for k := range touched {
+		delete(cur.Services, k)
+	}
+	for _, s := range after {
+		id := want.Dispatch[s.Key]
+		var ids []uint32
+		for did, d := range want.Dests {
+			if d.Svc == id {
+				ids = append(ids, did)
+			}
+		}
+		ss := &svcState{ID: id, Header: want.Chains[id][0], DestIDs: map[lvs.DestKey]uint32{}}
+		ss.Service, ss.Valid = cur.validate(ss.Header, ids, ss.DestIDs)
+		cur.Services[s.Key] = ss
+		if ss.Valid {
+			svcs = append(svcs, ss.Service)
+		}
+	}
+	slices.SortFunc(svcs, func(a, b lvs.Service) int { return a.Key.Compare(b.Key) })
+	dp.curTable = lvs.Table{Services: svcs}
 	return nil
+}
+
+// subset returns the objects of the services with the given keys (the
+// kept state holds nothing else).
+func (st *state) subset(keys map[lvs.ServiceKey]bool) *objects {
+	o := newObjects()
+	o.TableExists, o.Infra = st.TableExists, st.Infra
+	for k := range keys {
+		ss := st.Services[k]
+		if ss == nil {
+			continue
+		}
+		id := ss.ID
+		if recs, ok := st.Chains[id]; ok {
+			o.Chains[id] = recs
+			for _, r := range recs {
+				if r.Kind == kindSched {
+					for i := uint32(0); i < r.Slots; i++ {
+						if d, ok := st.Slots[slotKey{id, i}]; ok {
+							o.Slots[slotKey{id, i}] = d
+						}
+					}
+				}
+			}
+		}
+		if d, ok := st.Dispatch[k]; ok {
+			o.Dispatch[k] = d
+		}
+		for _, did := range ss.DestIDs {
+			if d, ok := st.Dests[did]; ok {
+				o.Dests[did] = d
+			}
+			if bits, ok := st.Stats[did]; ok {
+				o.Stats[did] = bits
+			}
+		}
+		if name := persistSetName(ss.Header); st.PSets[name] {
+			o.PSets[name] = true
+		}
+	}
+	return o
+}
+
+// replace removes old's objects from st and adds new's.
+func (st *state) replace(old, new *objects) {
+	o := st.objects
+	for id := range old.Chains {
+		delete(o.Chains, id)
+	}
+	for k := range old.Dispatch {
+		delete(o.Dispatch, k)
+	}
+	for k := range old.Slots {
+		delete(o.Slots, k)
+	}
+	for id := range old.Dests {
+		delete(o.Dests, id)
+	}
+	for id := range old.Stats {
+		delete(o.Stats, id)
+	}
+	for n := range old.PSets {
+		delete(o.PSets, n)
+	}
+	maps.Copy(o.Chains, new.Chains)
+	maps.Copy(o.Dispatch, new.Dispatch)
+	maps.Copy(o.Slots, new.Slots)
+	maps.Copy(o.Dests, new.Dests)
+	maps.Copy(o.Stats, new.Stats)
+	maps.Copy(o.PSets, new.PSets)
 }
 
 var debugTiming = os.Getenv("QUAD_NFT_TIMING") != ""

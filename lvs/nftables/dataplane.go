@@ -87,6 +87,7 @@ type DataPlane struct {
 	cur      *state
 	curTable lvs.Table
 	gen      uint32
+	dirty    bool   // cur came from a read: the next Apply diffs the whole table
 	lastSvc  uint32 // highest service ID handed out
 	lastDest uint32 // highest destination ID handed out
 
@@ -131,6 +132,9 @@ func New(opts Options) (*DataPlane, error) {
 		return nil, classify("open netlink", err)
 	}
 	dp.nl = nl
+	if err := growBuffers(nl); err != nil {
+		dp.log.Warn("cannot grow the netlink buffers; large reads may fail", "err", err)
+	}
 	wr, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd})
 	if err != nil {
 		dp.Close()
@@ -251,7 +255,7 @@ func (dp *DataPlane) refresh(ctx context.Context) (*state, error) {
 	if st.Malformed > 0 {
 		dp.log.Warn("ignoring malformed rule comments", "count", st.Malformed)
 	}
-	dp.cur, dp.curTable, dp.gen = st, st.Table(), gen
+	dp.cur, dp.curTable, dp.gen, dp.dirty = st, st.Table(), gen, true
 	return st, nil
 }
 

@@ -84,7 +84,7 @@ func (dp *DataPlane) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKe
 	for _, set := range sortedKeys(keys) {
 		ks := keys[set]
 		for len(ks) > 0 {
-			n := min(len(ks), maxElemBytes/32)
+			n := min(len(ks), 256) // one answer per element: a bounded burst
 			es, found, err := getSetElems(dp.nl, dp.opts.TableName, set, ks[:n])
 			if err != nil {
 				return lvs.Table{}, classify("read", err)

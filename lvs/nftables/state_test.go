@@ -25,7 +25,7 @@ import (
 // packets in 3×ID, out 2×ID, 60 bytes a packet).
 func synthDump(t lvs.Table, masq bool) dump {
 	ids := &idAlloc{used: map[uint32]bool{}, limit: maxServiceID} // one counter for both: IDs as documented above
-	o := render(decodeState(dump{}, masq), t.Normalize(), ids, ids)
+	o := render(decodeState(dump{}, masq), t.Normalize().Services, ids, ids)
 	return objectsDump(o, masq)
 }
 
