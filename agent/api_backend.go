@@ -350,6 +350,36 @@ func (b *APIBackend) Config(ctx context.Context) (api.ConfigDoc, error) {
 	if err := n.ConsistentRead(ctx); err != nil {
 		return api.ConfigDoc{}, mapErr(err)
 	}
+	return b.configDoc()
+}
+
+// StaleConfig is the configuration this node has applied, without asking
+// the leader (GET /v1/config?stale=true): it answers without a quorum,
+// marked stale with what the node knows of its lag.
+func (b *APIBackend) StaleConfig(ctx context.Context) (api.ConfigDoc, error) {
+	n, err := b.node()
+	if err != nil {
+		return api.ConfigDoc{}, err
+	}
+	doc, err := b.configDoc()
+	if err != nil {
+		return doc, err
+	}
+	doc.Stale = true
+	switch since, lost := n.QuorumLost(); {
+	case lost:
+		doc.StaleReason = fmt.Sprintf("this node has had no quorum contact since %s: the group may have committed later versions",
+			since.UTC().Format(time.RFC3339))
+	case n.LeaderName() == "":
+		doc.StaleReason = "this node knows no leader: the group may have committed later versions"
+	default:
+		doc.StaleReason = "read from this node's applied state without asking the leader " + n.LeaderName()
+	}
+	return doc, nil
+}
+
+// configDoc is the configuration of this node's applied state.
+func (b *APIBackend) configDoc() (api.ConfigDoc, error) {
 	st := b.Agent.FSM().State()
 	src := st.Source()
 	if src == nil {

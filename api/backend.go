@@ -178,11 +178,16 @@ type KernelCounters struct {
 
 // ConfigDoc is the running configuration.
 type ConfigDoc struct {
-	Version  uint64            `json:"version"`
-	Main     string            `json:"main"`     // name of the main file within Files
-	Files    map[string]string `json:"files"`    // file name → content (main + includes)
-	Rendered string            `json:"rendered"` // canonical keepalived.conf text
-	Model    json.RawMessage   `json:"model"`    // typed model as JSON
+	// Stale marks a read served from this node's applied state without
+	// asking the leader (GET /v1/config?stale=true): it may lag the group.
+	// StaleReason says what this node knows about how far.
+	Stale       bool              `json:"stale,omitempty"`
+	StaleReason string            `json:"stale_reason,omitempty"`
+	Version     uint64            `json:"version"`
+	Main        string            `json:"main"`     // name of the main file within Files
+	Files       map[string]string `json:"files"`    // file name → content (main + includes)
+	Rendered    string            `json:"rendered"` // canonical keepalived.conf text
+	Model       json.RawMessage   `json:"model"`    // typed model as JSON
 }
 
 // PutConfigRequest is a proposed configuration.
@@ -239,4 +244,12 @@ type RaftServer struct {
 	Suffrage string `json:"suffrage"` // voter, nonvoter
 	Role     string `json:"role"`     // director or witness
 	Leader   bool   `json:"leader"`
+}
+
+// StaleReader is the optional Backend part for reads that any node answers
+// from its own applied state, without a leader (?stale=true, as Consul's
+// stale reads): what an operator needs when the group has lost its quorum.
+// The answer is marked (ConfigDoc.Stale, the X-Quadrature-Stale header).
+type StaleReader interface {
+	StaleConfig(ctx context.Context) (ConfigDoc, error)
 }

@@ -113,10 +113,25 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.backendCtx(r)
 	defer cancel()
-	doc, err := s.backend.Config(ctx)
+	stale, err := boolParam(r, "stale")
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	var doc ConfigDoc
+	if sr, ok := s.backend.(StaleReader); stale && ok {
+		doc, err = sr.StaleConfig(ctx)
+	} else if stale {
+		err = badRequest("stale: this node does not serve stale reads")
+	} else {
+		doc, err = s.backend.Config(ctx)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if doc.Stale {
+		w.Header().Set("X-Quadrature-Stale", "true")
 	}
 	tag := etag(doc.Version)
 	w.Header().Set("ETag", tag)
@@ -141,16 +156,25 @@ func (s *Server) handleGetConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
-	validateOnly := false
-	if v := r.URL.Query().Get("validate"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			s.fail(w, r, badRequest("validate: want 1/true or 0/false, got %q", v))
-			return
-		}
-		validateOnly = b
+	validateOnly, err := boolParam(r, "validate")
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.putConfig(w, r, validateOnly)
+}
+
+// boolParam reads an optional boolean query parameter (absent = false).
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("%s: want 1/true or 0/false, got %q", name, v)
+	}
+	return b, nil
 }
 
 func (s *Server) handleValidateConfig(w http.ResponseWriter, r *http.Request) {
@@ -163,14 +187,10 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, validateOnly 
 		s.fail(w, r, err)
 		return
 	}
-	allowEmpty := false
-	if v := r.URL.Query().Get("allow_empty"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			s.fail(w, r, badRequest("allow_empty: want 1/true or 0/false, got %q", v))
-			return
-		}
-		allowEmpty = b
+	allowEmpty, err := boolParam(r, "allow_empty")
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	q, err := decodeConfig(r)
 	if errors.Is(err, errNoFiles) {

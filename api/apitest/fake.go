@@ -234,6 +234,13 @@ func (f *Fake) Config(ctx context.Context) (api.ConfigDoc, error) {
 	return doc, nil
 }
 
+// StaleConfig is Config marked stale (the fake has no leader to ask).
+func (f *Fake) StaleConfig(ctx context.Context) (api.ConfigDoc, error) {
+	doc, err := f.Config(ctx)
+	doc.Stale, doc.StaleReason = true, "read from this node's applied state"
+	return doc, err
+}
+
 func (f *Fake) PutConfig(ctx context.Context, req api.PutConfigRequest) (api.PutConfigResult, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()

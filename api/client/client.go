@@ -263,6 +263,14 @@ func (c *Client) Config(ctx context.Context) (api.ConfigDoc, error) {
 	return d, err
 }
 
+// StaleConfig is GET /v1/config?stale=true: the configuration the node
+// has applied, answered without a leader and marked Stale.
+func (c *Client) StaleConfig(ctx context.Context) (api.ConfigDoc, error) {
+	var d api.ConfigDoc
+	_, err := c.do(ctx, request{method: "GET", path: "/v1/config", query: url.Values{"stale": {"true"}}}, &d)
+	return d, err
+}
+
 // ConfigText is GET /v1/config?format=text: the rendered keepalived.conf
 // and its version (from the ETag).
 func (c *Client) ConfigText(ctx context.Context) (string, uint64, error) {

@@ -37,16 +37,27 @@ const configGetUsage = `Usage: quadrature config get [flags]
   and its includes into DIR; -o json: version, files, rendered text and the
   JSON model). The version goes to stderr; pass it to
   'quadrature config put -if-match VERSION' so concurrent edits are detected.
+  -stale reads the node's own applied configuration without asking the
+  leader: it answers when the group has no quorum, says so on stderr, and
+  may be behind the group.
 `
 
 func configGet(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("config get", configGetUsage, stdout, stderr)
 	rendered := f.fs.Bool("rendered", false, "print the canonical rendered keepalived.conf")
 	dir := f.fs.String("dir", "", "write every file of the configuration into `DIR`")
+	stale := f.fs.Bool("stale", false, "read this node's applied configuration without a leader (may be behind the group)")
 	return f.run(args, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
-		doc, err := c.Config(ctx)
+		get := c.Config
+		if *stale {
+			get = c.StaleConfig
+		}
+		doc, err := get(ctx)
 		if err != nil {
 			return err
+		}
+		if doc.Stale {
+			fmt.Fprintf(stderr, "# stale read: %s\n", doc.StaleReason)
 		}
 		if f.json() {
 			return writeJSONOut(stdout, doc)
