@@ -255,7 +255,10 @@ func (dp *DataPlane) refresh(ctx context.Context) (*state, error) {
 	if st.Malformed > 0 {
 		dp.log.Warn("ignoring malformed rule comments", "count", st.Malformed)
 	}
-	dp.cur, dp.curTable, dp.gen, dp.dirty = st, st.Table(), gen, true
+	dp.cur, dp.curTable, dp.gen = st, st.Table(), gen
+	// A table that holds exactly what its services need can be patched
+	// service by service; anything else is diffed whole by the next Apply.
+	dp.dirty = !st.clean(dp.curTable)
 	return st, nil
 }
 
@@ -267,7 +270,7 @@ func (dp *DataPlane) Read(ctx context.Context) (lvs.Table, error) {
 	if _, err := dp.refresh(ctx); err != nil {
 		return lvs.Table{}, err
 	}
-	return dp.curTable.Normalize(), nil
+	return dp.curTable.Normalize(), nil // a copy: callers may keep it
 }
 
 // Stats reads the per-destination counters: Connections counts new

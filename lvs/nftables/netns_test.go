@@ -669,3 +669,52 @@ func TestRandomTablesIncremental(t *testing.T) {
 		prev = want
 	}
 }
+
+// TestSlicedResync: the reconciler's sliced resync runs on ReadSlice (no
+// full pass while nothing changes), and a change behind its back is found
+// by the next Resync and repaired.
+func TestSlicedResync(t *testing.T) {
+	lab := netnstest.NewLab(t)
+	netnstest.RequireBinary(t, "nft")
+	ns := lab.AddHost("dir")
+	dp, err := New(Options{NetNSPath: "/run/netns/" + ns.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	ctx := context.Background()
+	desired := bigTable(6, 3)
+	r, err := lvs.NewReconciler(lvs.Config{DataPlane: dp, DrainTimeout: -1, ResyncSliceServices: 2, OwnWholeTable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(ctx, desired); err != nil {
+		t.Fatal(err)
+	}
+	if r.Slices() != 3 {
+		t.Fatalf("%d slices, want 3", r.Slices())
+	}
+	for i := 0; i < 6; i++ {
+		res, err := r.Resync(ctx, desired)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Slice != i%3+1 || res.Drift {
+			t.Fatalf("resync %d: slice %d of %d, drift %v: want a verified slice", i, res.Slice, res.Slices, res.Drift)
+		}
+	}
+	// Behind its back: a destination element goes.
+	ss := dp.cur.Services[desired.Services[4].Key]
+	did := ss.DestIDs[desired.Services[4].Destinations[1].Key()]
+	ns.MustRun("nft", "delete", "element", "inet", DefaultTableName, setDst4, "{", fmt.Sprintf("0x%08x", markOf(did)), "}")
+	res, err := r.Resync(ctx, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Slice != 0 || !res.Drift || res.Digest != desired.Digest() {
+		t.Fatalf("after drift: slice %d, drift %v, digest ok %v", res.Slice, res.Drift, res.Digest == desired.Digest())
+	}
+	if got, _ := dp.Read(ctx); got.Digest() != desired.Digest() {
+		t.Fatal("not repaired")
+	}
+}

@@ -10,17 +10,17 @@ import (
 // ReadSlice implements lvs.SliceReader: the settings of every service and
 // the destinations of the services withDests selects.
 //
-// It first asks the kernel for its ruleset generation. When something
+// It asks the kernel for its ruleset generation first. When something
 // committed since the table was last read or written here (another
 // process, another table of the namespace), it reads the whole table
-// (Read). Otherwise no transaction has touched any table since, so the
-// services' settings are those kept from then, and it reads the selected
-// services from the kernel: their chain's rules, their dispatch element,
-// their slots and their destination elements (looked up by key, one
-// request per set for the whole slice), and checks them as Read does. A
-// selected service that fails the check comes back without its
-// destinations' table entry (the reconciler then runs a full pass).
-// Counter-set elements are checked by full reads only.
+// (Read). Otherwise no transaction has touched any table since: the
+// kernel's rules and elements are exactly the kept ones (only packets
+// change set contents, and only in the persistence maps and counters),
+// so the kept services are the answer (without the destinations of the
+// services not selected), and of the selected services only
+// the rules of their chains are read again (one dump per chain) and
+// checked as Read does; the generation stands for the elements, which
+// the kernel answers one message each when looked up by key.
 func (dp *DataPlane) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKey) bool) (lvs.Table, error) {
 	if dp.nl == nil {
 		return lvs.Table{}, errors.New("nftables backend: closed")
@@ -33,36 +33,19 @@ func (dp *DataPlane) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKe
 		return dp.Read(ctx)
 	}
 	cur := dp.cur
-	part := newObjects()
-	part.TableExists, part.Infra = cur.TableExists, cur.Infra
-	var sel []*svcState
-	keys := map[string][][]byte{}
+	// Every service's settings, the destinations of the selected ones
+	// only (the reconciler copies what it gets).
+	out := lvs.Table{Services: make([]lvs.Service, len(dp.curTable.Services))}
+	for i, s := range dp.curTable.Services {
+		if !withDests(s.Key) {
+			s.Destinations = nil
+		}
+		out.Services[i] = s
+	}
 	for k, ss := range cur.Services {
 		if !ss.Valid || !withDests(k) {
 			continue
 		}
-		sel = append(sel, ss)
-		set, key := dispatchKey(k)
-		keys[set] = append(keys[set], key)
-		for _, r := range cur.Chains[ss.ID] {
-			if r.Kind == kindSched {
-				for i := uint32(0); i < r.Slots; i++ {
-					keys[setSlots] = append(keys[setSlots], slotElem(slotKey{ss.ID, i}, 0).key)
-				}
-			}
-		}
-		for _, id := range ss.DestIDs {
-			d := cur.Dests[id]
-			keys[dstMaps[d.Map]] = append(keys[dstMaps[d.Map]], native32(markOf(id)))
-			part.Stats[id] = cur.Stats[id]
-		}
-		for name := range cur.PSets {
-			if sid, _ := persistSetID(name); sid == ss.ID {
-				part.PSets[name] = true
-			}
-		}
-	}
-	for _, ss := range sel {
 		if err := ctx.Err(); err != nil {
 			return lvs.Table{}, err
 		}
@@ -70,45 +53,15 @@ func (dp *DataPlane) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKe
 		if err != nil {
 			return lvs.Table{}, classify("read", err)
 		}
-		recs := []record{}
-		for _, ri := range rules {
-			r, err := parseRecord(ri.Comment)
-			if err != nil {
-				r = record{}
-			}
-			recs = append(recs, r)
+		recs := cur.Chains[ss.ID]
+		same := len(rules) == len(recs)
+		for i := 0; same && i < len(rules); i++ {
+			r, err := parseRecord(rules[i].Comment)
+			same = err == nil && r == recs[i]
 		}
-		part.Chains[ss.ID] = recs
-	}
-	els := map[string][]setElem{}
-	for _, set := range sortedKeys(keys) {
-		ks := keys[set]
-		for len(ks) > 0 {
-			n := min(len(ks), 256) // one answer per element: a bounded burst
-			es, found, err := getSetElems(dp.nl, dp.opts.TableName, set, ks[:n])
-			if err != nil {
-				return lvs.Table{}, classify("read", err)
-			}
-			if !found {
-				// An element is missing: the table drifted.
-				return dp.Read(ctx)
-			}
-			els[set] = append(els[set], es...)
-			ks = ks[n:]
+		if !same {
+			return dp.Read(ctx) // cannot happen without a commit; read it all
 		}
 	}
-	st := &state{objects: part}
-	st.decodeElements(els)
-	st.build()
-	var t lvs.Table
-	for _, s := range dp.curTable.Services {
-		if ss := st.Services[s.Key]; ss != nil {
-			if ss.Valid {
-				t.Services = append(t.Services, ss.Service)
-			}
-			continue
-		}
-		t.Services = append(t.Services, s)
-	}
-	return t.Normalize(), nil
+	return out, nil
 }

@@ -519,3 +519,28 @@ func (st *state) statsOf(conns map[uint32]connGauge) map[lvs.ServiceKey]lvs.Serv
 	}
 	return out
 }
+
+// clean reports whether the objects are exactly those of the valid
+// services t (as render lays them out): no junk, nothing left over.
+func (st *state) clean(t lvs.Table) bool {
+	o := st.objects
+	if !o.Infra || len(o.Junk) > 0 || len(t.Services) != len(st.Services) || len(o.Chains) != len(t.Services) || len(o.Dispatch) != len(t.Services) {
+		return false
+	}
+	dests, slots, psets := 0, 0, 0
+	for _, ss := range st.Services {
+		dests += len(ss.DestIDs)
+		for _, r := range o.Chains[ss.ID] {
+			if r.Kind == kindSched {
+				slots += int(r.Slots)
+			}
+		}
+		if ss.Header.Persistence > 0 {
+			psets++
+		}
+	}
+	if len(o.Dests) != dests || len(o.Stats) != dests || len(o.Slots) != slots || len(o.PSets) != psets {
+		return false
+	}
+	return true
+}

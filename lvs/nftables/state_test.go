@@ -445,3 +445,31 @@ func TestRuleComment(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanState: a table exactly as render lays it out is clean (Apply may
+// patch it service by service); any leftover makes it dirty.
+func TestCleanState(t *testing.T) {
+	want := sampleTable()
+	st := decodeState(synthDump(want, true), true)
+	if !st.clean(st.Table()) {
+		t.Fatal("a synthetic table is not clean")
+	}
+	for name, mutate := range map[string]func(*dump){
+		"orphan chain": func(d *dump) { d.Chains = append(d.Chains, "s77") },
+		"orphan slot": func(d *dump) {
+			d.Elements[setSlots] = append(d.Elements[setSlots], setElem{Key: string(native32(1<<16 | 900)), Value: string(native32(markOf(2)))})
+		},
+		"orphan counter": func(d *dump) {
+			d.Elements[statsIn] = append(d.Elements[statsIn], setElem{Key: string(native32(markOf(99)))})
+		},
+		"undecodable":        func(d *dump) { d.Elements[setDst4] = append(d.Elements[setDst4], setElem{Key: "x"}) },
+		"orphan persistence": func(d *dump) { d.Sets = append(d.Sets, "p99_1_32_4") },
+	} {
+		d := synthDump(want, true)
+		mutate(&d)
+		st := decodeState(d, true)
+		if st.clean(st.Table()) {
+			t.Errorf("%s: reported clean", name)
+		}
+	}
+}
