@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
@@ -492,7 +490,6 @@ func (dp *DataPlane) lookup(k lvs.ServiceKey) (lvs.Service, bool) {
 // whatever the table holds that no service needs. With rebuild it deletes
 // and recreates the whole table instead of patching it.
 func (dp *DataPlane) program(ctx context.Context, touched map[lvs.ServiceKey]bool, after []lvs.Service, rebuild bool) error {
-	tStart := time.Now()
 	masq := dp.opts.Masquerade == MasqueradeDNAT
 	cur := dp.cur
 	full := rebuild || dp.dirty
@@ -563,11 +560,7 @@ func (dp *DataPlane) program(ctx context.Context, touched map[lvs.ServiceKey]boo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tSend := time.Now()
 	err := b.send(dp.wr, gen)
-	if debugTiming {
-		fmt.Fprintf(os.Stderr, "TIMING prep=%v send=%v msgs=%d bytes=%d full=%v\n", tSend.Sub(tStart), time.Since(tSend), b.n, len(b.buf), full)
-	}
 	dp.seq = b.seq + 1
 	if err != nil {
 		return err
@@ -686,5 +679,3 @@ func (st *state) replace(old, new *objects) {
 	maps.Copy(o.Stats, new.Stats)
 	maps.Copy(o.PSets, new.PSets)
 }
-
-var debugTiming = os.Getenv("QUAD_NFT_TIMING") != ""

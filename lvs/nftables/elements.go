@@ -216,121 +216,148 @@ func decodeSetMsg(b []byte) (table, name string, anon bool, err error) {
 	return table, name, anon, nil
 }
 
+// The element decoders walk attributes in place (eachAttr) rather than
+// with netlink.UnmarshalAttributes, which allocates a slice per nesting
+// level: a full read decodes every element of the table.
+
+var errAttr = errors.New("malformed netlink attribute")
+
+// eachAttr calls f for each attribute of b (type without flags) and
+// fails on a malformed one or when f fails.
+func eachAttr(b []byte, f func(typ uint16, data []byte) error) error {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return errAttr
+		}
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if l < 4 || l > len(b) {
+			return errAttr
+		}
+		if err := f(binary.NativeEndian.Uint16(b[2:4])&nlaTypeMask, b[4:l]); err != nil {
+			return err
+		}
+		a := (l + 3) &^ 3
+		if a >= len(b) {
+			break
+		}
+		b = b[a:]
+	}
+	return nil
+}
+
 // decodeElemMsg extracts the set name and elements of a NEWSETELEM.
 func decodeElemMsg(b []byte) (set string, elems []setElem, err error) {
 	if len(b) < 4 {
 		return "", nil, errShort
 	}
-	attrs, err := netlink.UnmarshalAttributes(b[4:])
-	if err != nil {
-		return "", nil, fmt.Errorf("element attributes: %w", err)
-	}
-	for _, a := range attrs {
-		switch a.Type & nlaTypeMask {
+	err = eachAttr(b[4:], func(typ uint16, data []byte) error {
+		switch typ {
 		case unix.NFTA_SET_ELEM_LIST_SET:
-			set = trimNUL(a.Data)
+			set = trimNUL(data)
 		case unix.NFTA_SET_ELEM_LIST_ELEMENTS:
-			list, err := netlink.UnmarshalAttributes(a.Data)
-			if err != nil {
-				return "", nil, fmt.Errorf("element list: %w", err)
-			}
-			for _, le := range list {
-				if le.Type&nlaTypeMask != unix.NFTA_LIST_ELEM {
-					continue
+			return eachAttr(data, func(typ uint16, data []byte) error {
+				if typ != unix.NFTA_LIST_ELEM {
+					return nil
 				}
-				e, err := decodeElem(le.Data)
+				e, err := decodeElem(data)
 				if err != nil {
-					return "", nil, err
+					return err
 				}
 				elems = append(elems, e)
-			}
+				return nil
+			})
 		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("element attributes: %w", err)
 	}
 	return set, elems, nil
 }
 
 func decodeElem(b []byte) (setElem, error) {
 	var e setElem
-	fields, err := netlink.UnmarshalAttributes(b)
-	if err != nil {
-		return e, fmt.Errorf("element: %w", err)
-	}
-	for _, f := range fields {
-		switch f.Type & nlaTypeMask {
+	err := eachAttr(b, func(typ uint16, data []byte) error {
+		switch typ {
 		case unix.NFTA_SET_ELEM_KEY:
-			vals, err := netlink.UnmarshalAttributes(f.Data)
-			if err != nil {
-				return e, fmt.Errorf("element key: %w", err)
-			}
-			for _, v := range vals {
-				if v.Type&nlaTypeMask == unix.NFTA_DATA_VALUE {
-					e.Key = string(v.Data)
+			return eachAttr(data, func(typ uint16, v []byte) error {
+				if typ == unix.NFTA_DATA_VALUE {
+					e.Key = string(v)
 				}
-			}
+				return nil
+			})
 		case unix.NFTA_SET_ELEM_FLAGS:
-			if len(f.Data) != 4 {
-				return e, errors.New("element flags of wrong size")
+			if len(data) != 4 {
+				return errors.New("element flags of wrong size")
 			}
-			e.End = binary.BigEndian.Uint32(f.Data)&unix.NFT_SET_ELEM_INTERVAL_END != 0
+			e.End = binary.BigEndian.Uint32(data)&unix.NFT_SET_ELEM_INTERVAL_END != 0
 		case unix.NFTA_SET_ELEM_USERDATA:
-			e.Comment = ruleComment(f.Data)
+			e.Comment = ruleComment(data)
 		case unix.NFTA_SET_ELEM_EXPR:
-			if err := decodeElemCounter(f.Data, &e); err != nil {
-				return e, err
-			}
+			return decodeElemCounter(data, &e)
 		case nftaSetElemExpressions:
-			list, err := netlink.UnmarshalAttributes(f.Data)
-			if err != nil {
-				return e, fmt.Errorf("element expressions: %w", err)
-			}
-			for _, x := range list {
-				if x.Type&nlaTypeMask == unix.NFTA_LIST_ELEM {
-					if err := decodeElemCounter(x.Data, &e); err != nil {
-						return e, err
-					}
+			return eachAttr(data, func(typ uint16, x []byte) error {
+				if typ == unix.NFTA_LIST_ELEM {
+					return decodeElemCounter(x, &e)
 				}
-			}
+				return nil
+			})
 		case unix.NFTA_SET_ELEM_DATA:
-			data, err := netlink.UnmarshalAttributes(f.Data)
-			if err != nil {
-				return e, fmt.Errorf("element data: %w", err)
-			}
-			for _, d := range data {
-				if d.Type&nlaTypeMask == unix.NFTA_DATA_VALUE {
-					e.Value = string(d.Data)
+			return eachAttr(data, func(typ uint16, d []byte) error {
+				switch typ {
+				case unix.NFTA_DATA_VALUE:
+					e.Value = string(d)
+				case unix.NFTA_DATA_VERDICT:
+					return eachAttr(d, func(typ uint16, v []byte) error {
+						if typ == unix.NFTA_VERDICT_CHAIN {
+							e.Chain = trimNUL(v)
+						}
+						return nil
+					})
 				}
-				if d.Type&nlaTypeMask != unix.NFTA_DATA_VERDICT {
-					continue
-				}
-				vs, err := netlink.UnmarshalAttributes(d.Data)
-				if err != nil {
-					return e, fmt.Errorf("element verdict: %w", err)
-				}
-				for _, v := range vs {
-					if v.Type&nlaTypeMask == unix.NFTA_VERDICT_CHAIN {
-						e.Chain = trimNUL(v.Data)
-					}
-				}
-			}
+				return nil
+			})
 		}
+		return nil
+	})
+	if err != nil {
+		return setElem{}, fmt.Errorf("element: %w", err)
 	}
 	return e, nil
 }
 
 // decodeElemCounter reads a counter expression attached to an element.
 func decodeElemCounter(b []byte, e *setElem) error {
-	var ri ruleInfo
-	list, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NLA_F_NESTED | unix.NFTA_LIST_ELEM, Data: b}})
-	if err != nil {
-		return err
-	}
-	if err := decodeCounter(list, &ri); err != nil {
+	var name string
+	var data []byte
+	if err := eachAttr(b, func(typ uint16, d []byte) error {
+		switch typ {
+		case unix.NFTA_EXPR_NAME:
+			name = trimNUL(d)
+		case unix.NFTA_EXPR_DATA:
+			data = d
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("element counter: %w", err)
 	}
-	if ri.HasCounter {
-		e.Packets, e.Bytes = ri.Packets, ri.Bytes
+	if name != "counter" {
+		return nil
 	}
-	return nil
+	return eachAttr(data, func(typ uint16, c []byte) error {
+		if typ != unix.NFTA_COUNTER_BYTES && typ != unix.NFTA_COUNTER_PACKETS {
+			return nil
+		}
+		if len(c) != 8 {
+			return fmt.Errorf("element counter: attribute of %d bytes", len(c))
+		}
+		if typ == unix.NFTA_COUNTER_BYTES {
+			e.Bytes = binary.BigEndian.Uint64(c)
+		} else {
+			e.Packets = binary.BigEndian.Uint64(c)
+		}
+		return nil
+	})
 }
 
 // nftaSetElemExpressions is NFTA_SET_ELEM_EXPRESSIONS (not in x/sys).
