@@ -37,23 +37,20 @@ func (dp *DataPlane) ReadSlice(ctx context.Context, withDests func(lvs.ServiceKe
 	// only (the reconciler copies what it gets).
 	out := lvs.Table{Services: make([]lvs.Service, len(dp.curTable.Services))}
 	for i, s := range dp.curTable.Services {
-		if !withDests(s.Key) {
-			s.Destinations = nil
-		}
 		out.Services[i] = s
-	}
-	for k, ss := range cur.Services {
-		if !ss.Valid || !withDests(k) {
+		if !withDests(s.Key) {
+			out.Services[i].Destinations = nil
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return lvs.Table{}, err
 		}
-		rules, err := readChainRules(dp.nl, dp.opts.TableName, svcChainName(ss.ID))
+		id := cur.Services[s.Key].ID // curTable holds valid services only
+		rules, err := readChainRules(dp.nl, dp.opts.TableName, svcChainName(id))
 		if err != nil {
 			return lvs.Table{}, classify("read", err)
 		}
-		recs := cur.Chains[ss.ID]
+		recs := cur.Chains[id]
 		same := len(rules) == len(recs)
 		for i := 0; same && i < len(rules); i++ {
 			r, err := parseRecord(rules[i].Comment)
