@@ -13,23 +13,28 @@
 // Nothing in the table is per destination but map elements, and nothing
 // is per service but one chain (and, for a persistent service, its
 // persistence map); the number of chains, rules and sets does not grow
-// with the destinations, and the kernel never looks a set up among
-// thousands (it does so by name, linearly):
+// with the destinations. Every map that a rule reads into a register is
+// used in one chain only: the kernel walks a whole map each time a rule
+// in another chain binds it, which made a per-service slot or
+// destination lookup quadratic to load.
 //
 //	prerouting, output (nat)  jump services
 //	services                  meta l4proto . ip daddr . th dport vmap @svc4
 //	                          meta l4proto . ip6 daddr . th dport vmap @svc6
 //	                          meta mark vmap @fwm4, meta mark vmap @fwm6
 //	                          (each element: service key → jump s<id>)
-//	s<id>                     ct mark set <id>                  "q2 svc …" header
-//	                          [ct mark set saddr&mask map @p…]  persistence
-//	                          [mark points at a gone dest → ct mark set <id>]
-//	                          [ct mark set ct mark . numgen inc mod N map @slots]
+//	s<id>                     ct mark set <id><<16|0xffff        "q2 svc …" header
+//	                          [ct mark set saddr&mask map @p…]  persistence hit
+//	                          [hit on a gone destination → ct mark set <id><<16|0xffff]
+//	                          [ct mark set numgen inc mod N offset <id><<16]  (sh, dh: jhash)
+//	                          jump pick
 //	                          ct mark @stats_new [update @p… { saddr&mask : ct mark }]
-//	                          meta l4proto tcp dnat to ct mark map @dst4 (ip6: @dst6)
-//	                          dnat to ct mark map @dst4a (port 0: keep the port)
+//	                          goto nat4 (nat6)
+//	pick                      ct mark without bit 31: ct mark set ct mark map @slots
+//	nat4, nat6                meta l4proto tcp|udp dnat to ct mark map @dst4 (@dst6)
+//	                          dnat to ct mark map @dst4a (@dst6a: port 0, keep the port)
 //	                          counter drop
-//	slots                     service ID . slot → destination mark
+//	slots                     <id><<16 | slot → destination mark
 //	dst4, dst6                destination mark → address . port, comment "q2 s=<id> w=<weight>"
 //	dst4a, dst6a              destination mark → address (destinations with port 0)
 //	postrouting (nat)         masquerade what we DNATed (Options.Masquerade)
@@ -38,22 +43,24 @@
 //	stats_new                 packets each way, new connections
 //
 // The conntrack mark carries the choice from rule to rule: the header sets
-// it to the service ID (bit 31 clear), the scheduler rule replaces it with
-// the mark of the destination of the slot (bit 31 set, low bits the
-// destination ID), and the DNAT rule maps that mark to the real server. A
-// destination's mark is the same in every map, so a destination is four
-// elements (its address, three counters) plus its slots.
+// it to the service's "no slot" key, the scheduler rule to the key of the
+// slot it draws, pick replaces a key by the mark of the slot's destination
+// (bit 31 set, low bits the destination ID) and nat4/nat6 map that mark
+// to the real server. A destination's mark is the same in every map, so a
+// destination is four elements (its address, three counters) plus its
+// slots. Service IDs are below 32,768 and a service has at most 65,535
+// slots, hence at most 65,535 destinations with a non-zero weight
+// (CheckService says so).
 //
 // Schedulers: rr and wrr use numgen inc, sh and dh jhash of the client or
 // the virtual address with a fixed seed (so all directors agree), modulo
 // the service's slot count N. Destinations own consecutive slots in model
 // order: weight w owns w slots under wrr and sh, one under rr and dh, none
 // at weight 0 (no new connections; established ones continue through
-// conntrack). Slots are bounded: when the weights of a service add up to
-// more than 65,536, destination i owns max(1, ⌊wᵢ·65536/Σw⌋) slots, so
-// wrr shares hold to within one slot in 65,536 and a service has at most
-// max(65,536, its destinations) slots. Persistence keeps one dynamic map
-// per persistent service (p<id>_<seconds>_<mask>_<family>: masked client →
+// conntrack). When the weights of a service add up to more than 65,535,
+// destination i owns max(1, ⌊wᵢ·65535/Σw⌋) slots, so wrr shares hold to
+// within one slot in 65,535. Persistence keeps one dynamic map per
+// persistent service (p<id>_<seconds>_<mask>_<family>: masked client →
 // destination mark, with the persistence timeout, refreshed on every new
 // connection). Anything IPVS can do that this layout cannot (lc, wlc, sed,
 // nq, lblc, lblcr, mh, fo, ovf, twos, scheduler flags, ops, DR, TUN,
@@ -64,9 +71,11 @@
 //
 // The backend keeps the table as it last read or wrote it (objects in
 // state.go) and the ruleset generation at which that is the kernel's.
-// Apply computes the desired objects from the plan (render: services and
-// destinations keep their IDs; new IDs are above every ID in use), diffs
-// them against the kept ones and sends only the difference: element
+// Apply computes the objects of the services the plan names (render:
+// services and destinations keep their IDs; new IDs are above every ID in
+// use), diffs them against the kept ones and sends only the difference
+// (after a read that found anything no service needs, the first Apply
+// diffs the whole table, which deletes it): element
 // deletes and adds (a changed weight is its destination element deleted
 // and added again; its counters stay), and for a service whose rules
 // change (scheduler, persistence, slot count) its chain flushed and
@@ -89,12 +98,13 @@
 // the layout of the weights read back and that its destinations have
 // their counters; a service with anything missing or inconsistent is left
 // out of the result, so the reconciler re-adds it and thereby repairs the
-// drift. ReadSlice, for the reconciler's sliced resync, reads the whole
-// table only if the ruleset generation moved since the kept state;
-// otherwise it reads the selected services only (their chain's rules,
-// dispatch, slot and destination elements, by key) and takes the other
-// services' settings from the kept state, which the unchanged generation
-// proves current.
+// drift. ReadSlice, for the reconciler's sliced resync, asks for the
+// ruleset generation: if it moved since the kept state, it reads the
+// whole table; otherwise no transaction touched any table since (only
+// packets change the persistence maps and counters), so it returns the
+// kept services and reads the rules of the selected services' chains
+// again. Element dumps that repeat a key (a hash set the kernel resized
+// during the dump) are dumped again.
 //
 // Stats maps the counter-set elements (new connections, packets and bytes
 // each way) into lvs.ServiceStats, and counts the destination's conntrack
