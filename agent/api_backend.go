@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"quadrature/api"
+	"quadrature/internal/ids"
 	"slices"
 	"strings"
 	"time"
@@ -179,10 +180,10 @@ func (b *APIBackend) Services(ctx context.Context) ([]api.VirtualService, error)
 	}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
-		id := fsm.VirtualServerID(vs)
+		id := vs.ID()
 		key, keyOK := serviceKey(c, vs)
 		svc := api.VirtualService{
-			ID:        serviceID(vs),
+			ID:        id,
 			Protocol:  strings.ToLower(vs.Protocol),
 			FWMark:    vs.Fwmark,
 			Scheduler: vs.Scheduler,
@@ -256,32 +257,15 @@ func (b *APIBackend) Services(ctx context.Context) ([]api.VirtualService, error)
 	return out, nil
 }
 
-// serviceID is the API's stable ID of a virtual service (the contract of
-// VirtualService.ID): "tcp/192.0.2.10:80", "udp/[2001:db8::1]:53",
-// "fwmark/1" ("fwmark/1/ipv6" for an IPv6 mark), "group/NAME/tcp". The fsm
-// keys services by its own ID (fsm.VirtualServerID, "TCP 192.0.2.10:80"),
-// which has spaces and differs from what the API documents; fsmServiceID
-// maps back.
-func serviceID(vs *config.VirtualServer) string {
-	proto := strings.ToLower(vs.Protocol)
-	if proto == "" {
-		proto = "tcp"
-	}
-	switch {
-	case vs.Group != "":
-		return "group/" + vs.Group + "/" + proto
-	case vs.Fwmark != 0:
-		if vs.Family == config.FamilyInet6 {
-			return fmt.Sprintf("fwmark/%d/ipv6", vs.Fwmark)
-		}
-		return fmt.Sprintf("fwmark/%d", vs.Fwmark)
-	}
-	return proto + "/" + netip.AddrPortFrom(vs.Addr.Unmap(), vs.Port).String()
-}
-
-// fsmServiceID maps a virtual service ID given to the API (the API form,
-// or the fsm's own form, accepted too) to the fsm's ID.
+// fsmServiceID maps a virtual service ID given to the API to the one the
+// state keys it by: the same scheme (config.VirtualServer.ID), and the
+// spelling of earlier builds ("TCP 192.0.2.10:80") read into it; false when
+// no virtual server of the running config has it.
 func (b *APIBackend) fsmServiceID(id string) (string, bool) {
+	id, ok := ids.Normalize(id)
+	if !ok {
+		return "", false
+	}
 	st := b.Agent.FSM().State()
 	if st.ConfigVersion() == 0 {
 		return "", false
@@ -291,9 +275,8 @@ func (b *APIBackend) fsmServiceID(id string) (string, bool) {
 		return "", false
 	}
 	for i := range c.VirtualServers {
-		vs := &c.VirtualServers[i]
-		if fid := fsm.VirtualServerID(vs); id == serviceID(vs) || id == fid {
-			return fid, true
+		if c.VirtualServers[i].ID() == id {
+			return id, true
 		}
 	}
 	return "", false

@@ -42,7 +42,7 @@ func summarizeChanges(running, candidate map[string]*config.Config) *api.ConfigC
 				put(insts, c.Instances[i].Name, node, &c.Instances[i])
 			}
 			for i := range c.VirtualServers {
-				put(vss, serviceID(&c.VirtualServers[i]), node, &c.VirtualServers[i])
+				put(vss, c.VirtualServers[i].ID(), node, &c.VirtualServers[i])
 			}
 		}
 		return insts, vss

@@ -14,7 +14,7 @@ import (
 // RealServerID is the identity of a real server across the group: the
 // fsm's virtual server identity and the real server's address and port.
 func RealServerID(vs *config.VirtualServer, rs *config.RealServer) fsm.RSID {
-	return fsm.RSID{VS: fsm.VirtualServerID(vs), RS: netip.AddrPortFrom(rs.Addr, rs.Port)}
+	return fsm.RSID{VS: vs.ID(), RS: netip.AddrPortFrom(rs.Addr, rs.Port)}
 }
 
 // CheckSpecs converts every real server of the configuration into the

@@ -1,16 +1,13 @@
 package agent
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"quadrature/cluster"
 	"strconv"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"quadrature/config"
 	"quadrature/fsm"
 	"quadrature/vrrp"
 )
@@ -158,8 +155,8 @@ func (m *opsMetrics) collectQuorums(gauge func(*prometheus.Desc, float64, ...str
 	seen := map[string]bool{}
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
-		q, ok := qs[fsm.VirtualServerID(vs)]
-		id := apiServiceID(vs)
+		id := vs.ID()
+		q, ok := qs[id]
 		if !ok || seen[id] {
 			continue
 		}
@@ -217,27 +214,6 @@ func hostAddrs() ([]netip.Addr, error) {
 		}
 	}
 	return out, nil
-}
-
-// apiServiceID is the virtual service ID the API and its metrics use
-// ("tcp/192.0.2.10:80", "fwmark/1", "group/NAME/tcp"); it must stay in
-// step with api's serviceID (package api imports this one, so it cannot
-// be shared).
-func apiServiceID(vs *config.VirtualServer) string {
-	proto := strings.ToLower(vs.Protocol)
-	if proto == "" {
-		proto = "tcp"
-	}
-	switch {
-	case vs.Group != "":
-		return "group/" + vs.Group + "/" + proto
-	case vs.Fwmark != 0:
-		if vs.Family == config.FamilyInet6 {
-			return fmt.Sprintf("fwmark/%d/ipv6", vs.Fwmark)
-		}
-		return fmt.Sprintf("fwmark/%d", vs.Fwmark)
-	}
-	return proto + "/" + netip.AddrPortFrom(vs.Addr.Unmap(), vs.Port).String()
 }
 
 func b2f(b bool) float64 {

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"quadrature/config"
 	"quadrature/fsm"
 	"quadrature/vrrp"
 )
@@ -111,8 +110,8 @@ func TestOpsMetricsCommitted(t *testing.T) {
 	cmd.Nodes = []string{"ops1"}
 	applyCmd(t, a, 1, cmd)
 	applyCmd(t, a, 2, fsm.SetLiveNodes{Nodes: []string{"ops1"}})
-	vsID := fsm.VirtualServerID(&a.local.VirtualServers[0])
-	fwID := fsm.VirtualServerID(&a.local.VirtualServers[1])
+	vsID := a.local.VirtualServers[0].ID()
+	fwID := a.local.VirtualServers[1].ID()
 	// Only the weight-1 real server is up: 1 < quorum 2, the quorum is
 	// down; the fwmark service's only real server is up (quorum 1).
 	applyCmd(t, a, 3, fsm.ReportVerdicts{Node: "ops1", Full: true, Observations: []fsm.Observation{
@@ -291,24 +290,6 @@ func TestHostAddrsHasLoopback(t *testing.T) {
 		}
 	}
 	t.Errorf("no loopback address among %v", as)
-}
-
-func TestAPIServiceID(t *testing.T) {
-	for _, c := range []struct {
-		vs   config.VirtualServer
-		want string
-	}{
-		{config.VirtualServer{Protocol: "TCP", Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}, "tcp/192.0.2.10:80"},
-		{config.VirtualServer{Addr: netip.MustParseAddr("::ffff:192.0.2.10"), Port: 443}, "tcp/192.0.2.10:443"},
-		{config.VirtualServer{Protocol: "UDP", Addr: netip.MustParseAddr("2001:db8::10"), Port: 53}, "udp/[2001:db8::10]:53"},
-		{config.VirtualServer{Fwmark: 7}, "fwmark/7"},
-		{config.VirtualServer{Fwmark: 7, Family: config.FamilyInet6}, "fwmark/7/ipv6"},
-		{config.VirtualServer{Group: "web", Protocol: "TCP"}, "group/web/tcp"},
-	} {
-		if got := apiServiceID(&c.vs); got != c.want {
-			t.Errorf("%+v: %q, want %q", c.vs, got, c.want)
-		}
-	}
 }
 
 // sample returns the value of the series name{labels} (exactly as

@@ -25,7 +25,7 @@ type fakeReports struct {
 	sent    []string // one line per send attempt
 }
 
-const testVS = "TCP 203.0.113.10:80"
+const testVS = "tcp/203.0.113.10:80"
 
 func (f *fakeReports) obs(addr string, up bool) fsm.Observation {
 	f.seq++

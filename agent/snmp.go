@@ -210,7 +210,7 @@ func (a *Agent) snmpVirtualServers(c *config.Config) []snmp.VirtualServer {
 	out := make([]snmp.VirtualServer, 0, len(c.VirtualServers))
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
-		id := fsm.VirtualServerID(vs)
+		id := vs.ID()
 		v := snmp.VirtualServer{FWMark: vs.Fwmark, Group: vs.Group, Protocol: vs.Protocol, Scheduler: vs.Scheduler,
 			ForwardMethod: vs.Method, Persist: vs.PersistenceTimeout, DelayLoop: vs.DelayLoop, Quorum: uint32(max(vs.Quorum, 0)), QuorumMet: true}
 		if vs.Fwmark == 0 && vs.Group == "" {

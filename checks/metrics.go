@@ -2,20 +2,33 @@ package checks
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// The checks' metrics name real servers with the labels vs and rs of
+// quadrature's one ID scheme (docs/design.md, "Identifiers"): the agent's
+// real-server IDs are "VS RS" (RealServerSpec.ID), split here at the last
+// space. The group's verdict of the same real server is
+// quadrature_realserver_up{vs,rs} (package api); this node's own is
+// quadrature_realserver_local_up{vs,rs}, so the two join on vs and rs.
 type metrics struct {
-	results   *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	checkerUp *prometheus.GaugeVec
-	rsUp      *prometheus.GaugeVec
-	rsWeight  *prometheus.GaugeVec
-	inflight  prometheus.Gauge
-	checkers  prometheus.Gauge
+	results     *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	lastLatency *prometheus.GaugeVec
+	checkerUp   *prometheus.GaugeVec
+	rsUp        *prometheus.GaugeVec
+	rsWeight    *prometheus.GaugeVec
+	inflight    prometheus.Gauge
+	checkers    prometheus.Gauge
 }
+
+var (
+	rsLabelNames      = []string{"vs", "rs"}
+	checkerLabelNames = []string{"vs", "rs", "checker", "kind"}
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -28,18 +41,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of one checker run.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"kind"}),
+		lastLatency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "quadrature", Subsystem: "check", Name: "last_duration_seconds",
+			Help: "Duration of each checker's last run (the real server's check latency).",
+		}, checkerLabelNames),
 		checkerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "quadrature", Subsystem: "check", Name: "checker_up",
-			Help: "Current state of each checker (1 up, 0 down).",
-		}, []string{"real_server", "checker", "kind"}),
+			Namespace: "quadrature", Subsystem: "check", Name: "up",
+			Help: "Current state of each checker of a real server on this node (1 up, 0 down).",
+		}, checkerLabelNames),
 		rsUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "quadrature", Subsystem: "check", Name: "real_server_up",
-			Help: "Current verdict of each real server (1 when all its checkers are up).",
-		}, []string{"real_server"}),
+			Namespace: "quadrature", Subsystem: "realserver", Name: "local_up",
+			Help: "This node's own verdict of each real server (1 when all its checkers are up); the group's is quadrature_realserver_up.",
+		}, rsLabelNames),
 		rsWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "quadrature", Subsystem: "check", Name: "real_server_weight",
-			Help: "Current effective weight of each real server (dynamic MISC_CHECK/FILE_CHECK applied).",
-		}, []string{"real_server"}),
+			Namespace: "quadrature", Subsystem: "realserver", Name: "local_weight",
+			Help: "This node's effective weight of each real server (dynamic MISC_CHECK/FILE_CHECK applied).",
+		}, rsLabelNames),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "quadrature", Subsystem: "check", Name: "in_flight",
 			Help: "Checks currently running.",
@@ -53,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.results, m.duration, m.checkerUp, m.rsUp, m.rsWeight, m.inflight, m.checkers} {
+	for _, c := range []prometheus.Collector{m.results, m.duration, m.lastLatency, m.checkerUp, m.rsUp, m.rsWeight, m.inflight, m.checkers} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -64,12 +81,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(kind Kind, outcome string, d time.Duration) {
+// splitRS returns the vs and rs labels of a real-server ID ("VS RS"); an
+// ID without a space is the rs label alone.
+func splitRS(id string) (vs, rs string) {
+	if i := strings.LastIndexByte(id, ' '); i >= 0 {
+		return id[:i], id[i+1:]
+	}
+	return "", id
+}
+
+func (m *metrics) observe(c *checkerState, outcome string, d time.Duration) {
 	if outcome == "" {
 		outcome = "error"
 	}
-	m.results.WithLabelValues(string(kind), outcome).Inc()
-	m.duration.WithLabelValues(string(kind)).Observe(d.Seconds())
+	m.results.WithLabelValues(string(c.spec.Kind), outcome).Inc()
+	m.duration.WithLabelValues(string(c.spec.Kind)).Observe(d.Seconds())
+	vs, rs := splitRS(c.rs.id)
+	m.lastLatency.WithLabelValues(vs, rs, c.key, string(c.spec.Kind)).Set(d.Seconds())
 }
 
 func b2f(b bool) float64 {
@@ -79,20 +107,25 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func (m *metrics) setChecker(rs string, c *checkerState) {
-	m.checkerUp.WithLabelValues(rs, c.key, string(c.spec.Kind)).Set(b2f(c.up))
+func (m *metrics) setChecker(id string, c *checkerState) {
+	vs, rs := splitRS(id)
+	m.checkerUp.WithLabelValues(vs, rs, c.key, string(c.spec.Kind)).Set(b2f(c.up))
 }
 
-func (m *metrics) forgetChecker(rs string, c *checkerState) {
-	m.checkerUp.DeleteLabelValues(rs, c.key, string(c.spec.Kind))
+func (m *metrics) forgetChecker(id string, c *checkerState) {
+	vs, rs := splitRS(id)
+	m.checkerUp.DeleteLabelValues(vs, rs, c.key, string(c.spec.Kind))
+	m.lastLatency.DeleteLabelValues(vs, rs, c.key, string(c.spec.Kind))
 }
 
-func (m *metrics) setRS(rs string, up bool, w int) {
-	m.rsUp.WithLabelValues(rs).Set(b2f(up))
-	m.rsWeight.WithLabelValues(rs).Set(float64(w))
+func (m *metrics) setRS(id string, up bool, w int) {
+	vs, rs := splitRS(id)
+	m.rsUp.WithLabelValues(vs, rs).Set(b2f(up))
+	m.rsWeight.WithLabelValues(vs, rs).Set(float64(w))
 }
 
-func (m *metrics) forgetRS(rs string) {
-	m.rsUp.DeleteLabelValues(rs)
-	m.rsWeight.DeleteLabelValues(rs)
+func (m *metrics) forgetRS(id string) {
+	vs, rs := splitRS(id)
+	m.rsUp.DeleteLabelValues(vs, rs)
+	m.rsWeight.DeleteLabelValues(vs, rs)
 }

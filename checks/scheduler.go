@@ -464,7 +464,7 @@ func safeCheck(ctx context.Context, c Checker) (r Result) {
 // retries left is retried after delay_before_retry; a down checker that
 // keeps failing is simply checked again after delay_loop.
 func (s *Scheduler) complete(c *checkerState, res Result, lat, lag time.Duration) {
-	s.metrics.observe(c.spec.Kind, res.Outcome, lat)
+	s.metrics.observe(c, res.Outcome, lat)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.resultHook != nil {

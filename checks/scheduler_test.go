@@ -379,8 +379,8 @@ func TestUpdateKeepsUnchangedCheckers(t *testing.T) {
 	if b.index != -1 || !b.removed {
 		t.Fatal("replaced checker still queued")
 	}
-	if n := countSeries(t, reg, "quadrature_check_checker_up"); n != 3 {
-		t.Fatalf("checker_up series: %d, want 3", n)
+	if n := countSeries(t, reg, "quadrature_check_up"); n != 3 {
+		t.Fatalf("quadrature_check_up series: %d, want 3", n)
 	}
 	// An invalid set is rejected as a whole.
 	bad := append(specs3, RealServerSpec{ID: "x", Checkers: []Spec{{Kind: "NOPE_CHECK"}}})

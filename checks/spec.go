@@ -83,7 +83,7 @@ type Spec struct {
 // RealServerSpec is one real server and all its checkers. It is up only when
 // every checker is up.
 type RealServerSpec struct {
-	ID     string // stable identity, e.g. "10.0.0.1:80@VS 192.0.2.10:80/TCP"
+	ID     string // stable identity; the agent writes "VS RS" ("tcp/192.0.2.10:80 198.51.100.1:80"), which the metrics split into their vs and rs labels
 	Weight int    // configured weight (default of keepalived is 1; 0 is allowed)
 	// Alpha makes every checker start down (virtual_server/real_server alpha).
 	Alpha bool

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"quadrature/internal/ids"
 )
 
 // Pos is where a block or statement came from. It is kept on every block of
@@ -607,6 +609,20 @@ func (c *Config) Count() Counts {
 // (VRID, interface, family), whatever its name.
 func (in *VRRPInstance) Key() string {
 	return fmt.Sprintf("vrrp_instance vrid %d %s %s", in.VRID, in.Interface, in.Family)
+}
+
+// ID is the virtual service's ID in quadrature's one scheme (package
+// internal/ids): "tcp/192.0.2.10:80", "udp/[2001:db8::1]:53", "fwmark/7",
+// "fwmark/7/ipv6", "group/web/tcp". The replicated state, the checkers,
+// the API, the metrics and the logs all name the virtual server by it.
+func (vs *VirtualServer) ID() string {
+	switch {
+	case vs.Group != "":
+		return ids.Group(vs.Group, vs.Protocol)
+	case vs.Fwmark != 0:
+		return ids.FWMark(vs.Fwmark, vs.Family == FamilyInet6)
+	}
+	return ids.Service(vs.Protocol, netip.AddrPortFrom(vs.Addr, vs.Port))
 }
 
 // mergeKey identifies a virtual server across nodes.

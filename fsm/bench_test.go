@@ -32,7 +32,7 @@ func benchHarness(b *testing.B, vss, rss int) *harness {
 		rv := ReportVerdicts{Node: n, Full: true}
 		for v := 0; v < vss; v++ {
 			for r := 0; r < rss; r++ {
-				rv.Observations = append(rv.Observations, Observation{VS: fmt.Sprintf("TCP 192.0.2.%d:80", v+1),
+				rv.Observations = append(rv.Observations, Observation{VS: fmt.Sprintf("tcp/192.0.2.%d:80", v+1),
 					RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(r + 1)}), 80), Up: true, Weight: 10 + r})
 			}
 		}
@@ -50,7 +50,7 @@ func BenchmarkApplyReport(b *testing.B) {
 	for i := 0; i < 64; i++ {
 		rv := ReportVerdicts{Node: benchNodes[i%5]}
 		for j := 0; j < 10; j++ {
-			rv.Observations = append(rv.Observations, Observation{VS: fmt.Sprintf("TCP 192.0.2.%d:80", (i+j)%20+1),
+			rv.Observations = append(rv.Observations, Observation{VS: fmt.Sprintf("tcp/192.0.2.%d:80", (i+j)%20+1),
 				RS: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(j + 1)}), 80), Up: (i+j)%3 > 0, Weight: j})
 		}
 		entries = append(entries, MustEncode(rv))
@@ -125,7 +125,7 @@ func BenchmarkSetConfig(b *testing.B) {
 func BenchmarkVerdictWork(b *testing.B) {
 	const vss, rss = 2000, 16
 	var conf strings.Builder
-	vsID := func(v int) string { return fmt.Sprintf("TCP 192.0.2.%d:%d", v%250+1, 1000+v/250) }
+	vsID := func(v int) string { return fmt.Sprintf("tcp/192.0.2.%d:%d", v%250+1, 1000+v/250) }
 	rsAddr := func(r int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(r + 1)}), 80)
 	}

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"quadrature/internal/ids"
 )
 
 // MaxCommandVersion is the highest command schema version this build can
@@ -132,7 +134,7 @@ type SetConfig struct {
 
 // Observation is one node's view of one real server.
 type Observation struct {
-	VS     string         `json:"vs"` // VirtualServerID
+	VS     string         `json:"vs"` // config.VirtualServer.ID (package internal/ids)
 	RS     netip.AddrPort `json:"rs"`
 	Up     bool           `json:"up"`
 	Weight int            `json:"weight"` // effective weight on that node (configured + MISC dynamic)
@@ -404,8 +406,12 @@ func decodePayload(env Envelope) (Command, error) {
 	case *SetConfig:
 		return *p, nil
 	case *ReportVerdicts:
+		for i := range p.Observations {
+			p.Observations[i].VS = normalizeID(p.Observations[i].VS)
+		}
 		return *p, nil
 	case *SetDrain:
+		p.VS = normalizeID(p.VS)
 		return *p, nil
 	case *SetMaintenance:
 		return *p, nil
@@ -439,4 +445,17 @@ func sortedUnique(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// normalizeID spells a virtual service ID in the scheme of package
+// internal/ids: commands and snapshots written by earlier builds carry
+// "TCP 192.0.2.10:80" where this one writes "tcp/192.0.2.10:80". Every
+// replica runs the same function on the same bytes, so they stay equal. An
+// ID in neither scheme is kept as it is (it names no virtual server, and
+// the command handlers say so).
+func normalizeID(id string) string {
+	if n, ok := ids.Normalize(id); ok {
+		return n
+	}
+	return id
 }

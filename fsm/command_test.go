@@ -14,7 +14,7 @@ func sampleCommands() []Command {
 		SetConfig{ExpectVersion: 3, Main: "m", Files: []File{{"m", []byte("x\x00\xff")}, {"a", nil}},
 			Hosts: []Host{{"h", []netip.Addr{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.1")}}}, Nodes: []string{"b", "a"}},
 		ReportVerdicts{Node: "n", Full: true, Observations: []Observation{up("VS2", "192.0.2.2:80", 3), down("VS1", "192.0.2.1:80")}},
-		SetDrain{VS: "TCP 192.0.2.1:80", RS: ap("198.51.100.1:80"), Drained: true},
+		SetDrain{VS: "tcp/192.0.2.1:80", RS: ap("198.51.100.1:80"), Drained: true},
 		SetMaintenance{Node: "n", On: true},
 		SetLiveNodes{Nodes: []string{"c", "a", "b", "a"}},
 		SetPlacement{Priorities: []InstancePriorities{{"z", []NodePriority{{"b", 2}, {"a", 1}}}, {"y", nil}}},

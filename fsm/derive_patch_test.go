@@ -49,7 +49,7 @@ func TestTableChangesPatchesToDesired(t *testing.T) {
 	h := newHarness(t)
 	h.must(SetLiveNodes{Nodes: []string{"n1", "n2"}})
 	h.must(configCmd(t, patchConf, 0, "n1", "n2"))
-	vs := []string{"TCP 192.0.2.10:80", "UDP 192.0.2.11:53"}
+	vs := []string{"tcp/192.0.2.10:80", "udp/192.0.2.11:53"}
 	rss := [][]string{{"198.51.100.1:80", "198.51.100.2:80"}, {"198.51.100.3:53", "198.51.100.4:53"}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	changedSome, unchangedSome := false, false

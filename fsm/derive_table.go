@@ -87,7 +87,7 @@ func buildTableModel(cfg *config.Config) (*tableModel, error) {
 		vs := &cfg.VirtualServers[i]
 		v, err := buildVS(vs, groups)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("virtual_server %s (%s): %w", VirtualServerID(vs), vs.Pos, err))
+			errs = append(errs, fmt.Errorf("virtual_server %s (%s): %w", vs.ID(), vs.Pos, err))
 			continue
 		}
 		if seenID[v.id] {
@@ -123,7 +123,7 @@ func buildTableModel(cfg *config.Config) (*tableModel, error) {
 }
 
 func buildVS(vs *config.VirtualServer, groups map[string]*config.VirtualServerGroup) (vsModel, error) {
-	v := vsModel{id: VirtualServerID(vs), quorum: vs.Quorum, hysteresis: vs.Hysteresis, sorryInhib: vs.SorryServerInhibit}
+	v := vsModel{id: vs.ID(), quorum: vs.Quorum, hysteresis: vs.Hysteresis, sorryInhib: vs.SorryServerInhibit}
 	proto, err := parseProtocol(vs.Protocol)
 	if err != nil {
 		return v, err

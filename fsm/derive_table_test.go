@@ -57,7 +57,7 @@ func TestInhibitDrainAndDown(t *testing.T) {
 }
 `
 	h := oneNode(t, conf)
-	vs := "TCP 192.0.2.1:80"
+	vs := "tcp/192.0.2.1:80"
 	h.report("a", up(vs, "198.51.100.1:80", 5), up(vs, "198.51.100.2:80", 7), up(vs, "198.51.100.3:80", 9))
 	h.report("a", down(vs, "198.51.100.1:80"), down(vs, "198.51.100.2:80"))
 	h.must(SetDrain{VS: vs, RS: ap("198.51.100.3:80"), Drained: true})
@@ -104,7 +104,7 @@ const quorumConf = `virtual_server 192.0.2.1 80 {
 
 func TestQuorumHysteresisSorryServer(t *testing.T) {
 	h := oneNode(t, fmt.Sprintf(quorumConf, ""))
-	vs := "TCP 192.0.2.1:80"
+	vs := "tcp/192.0.2.1:80"
 	st := func() QuorumState { return h.state().Quorums()[0] }
 	if q := st(); !q.Up || q.WeightSum != 6 {
 		t.Fatalf("start: %+v, want up with 6 (6 >= 4+1)", q)
@@ -147,7 +147,7 @@ func TestQuorumHysteresisSorryServer(t *testing.T) {
 
 func TestSorryServerInhibit(t *testing.T) {
 	h := oneNode(t, fmt.Sprintf(quorumConf, "sorry_server_inhibit"))
-	vs := "TCP 192.0.2.1:80"
+	vs := "tcp/192.0.2.1:80"
 	if w, ok := destWeights(t, h.state(), vs)["203.0.113.99:80"]; !ok || w != 0 {
 		t.Fatalf("sorry_server_inhibit with quorum up: weight %d present %t, want 0 present", w, ok)
 	}
@@ -172,7 +172,7 @@ func TestQuorumStartsDown(t *testing.T) {
 `
 	h := oneNode(t, conf)
 	want := map[string]int32{"203.0.113.99:80": 1}
-	if got := destWeights(t, h.state(), "TCP 192.0.2.1:80"); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := destWeights(t, h.state(), "tcp/192.0.2.1:80"); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("alpha start: %v, want the sorry server only", got)
 	}
 }
@@ -223,7 +223,7 @@ virtual_server 192.0.2.20 0 {
 	for _, s := range tbl.Services {
 		keys = append(keys, s.Key.String())
 	}
-	wantKeys := "TCP 192.0.2.10:80 TCP 192.0.2.11:80 TCP 192.0.2.12:80 TCP 192.0.2.30:8080 UDP 192.0.2.20:0 FWM 7 FWM 9"
+	wantKeys := "tcp/192.0.2.10:80 tcp/192.0.2.11:80 tcp/192.0.2.12:80 tcp/192.0.2.30:8080 udp/192.0.2.20:0 fwmark/7 fwmark/9"
 	if got := strings.Join(keys, " "); got != wantKeys {
 		t.Fatalf("services\n got %s\nwant %s", got, wantKeys)
 	}
@@ -232,7 +232,7 @@ virtual_server 192.0.2.20 0 {
 	}
 	for _, s := range tbl.Services {
 		switch s.Key.String() {
-		case "TCP 192.0.2.11:80", "TCP 192.0.2.30:8080", "FWM 9":
+		case "tcp/192.0.2.11:80", "tcp/192.0.2.30:8080", "fwmark/9":
 			if s.Scheduler != "sh" || s.Persistence != 300*time.Second || len(s.Destinations) != 1 {
 				t.Errorf("group service %+v", s)
 			}
@@ -240,12 +240,12 @@ virtual_server 192.0.2.20 0 {
 			if d.UpperThreshold != 100 || d.LowerThreshold != 10 || d.Method != lvs.DR {
 				t.Errorf("group destination %+v", d)
 			}
-		case "FWM 7":
+		case "fwmark/7":
 			d := s.Destinations[0]
 			if d.Method != lvs.TUN || d.Tunnel != lvs.TunnelGUE || d.TunnelPort != 6080 || d.TunnelFlags != lvs.TunnelRemCsum || d.Weight != 3 {
 				t.Errorf("tunnel destination %+v", d)
 			}
-		case "UDP 192.0.2.20:0":
+		case "udp/192.0.2.20:0":
 			if !s.OnePacket || s.Netmask != 24 || s.Persistence != time.Minute {
 				t.Errorf("udp service %+v", s)
 			}
@@ -269,7 +269,7 @@ func TestConfigDifferingPerNodeRejected(t *testing.T) {
 `
 	h := newHarness(t)
 	r := h.apply(configCmd(t, conf, 0, "a", "b"))
-	if !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "virtual_server TCP 192.0.2.1:80") ||
+	if !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "virtual_server tcp/192.0.2.1:80") ||
 		!strings.Contains(r.Err.Error(), "differs between nodes a and b") {
 		t.Fatalf("per-node virtual_server accepted or badly reported: %v", r.Err)
 	}
@@ -304,7 +304,7 @@ func TestConfigWeightChangeResetsWeight(t *testing.T) {
 }
 `
 	h := oneNode(t, conf)
-	vs := "TCP 192.0.2.1:80"
+	vs := "tcp/192.0.2.1:80"
 	h.report("a", up(vs, "198.51.100.1:80", 5), down(vs, "198.51.100.2:80"))
 	h.must(configCmd(t, strings.Replace(conf, "weight 5", "weight 8", 1), 1, "a"))
 	want := map[string]int32{"198.51.100.1:80": 8}

@@ -119,7 +119,7 @@ func TestNoCheckersAlwaysUp(t *testing.T) {
 	}
 }
 
-const iwashVS = "TCP 203.0.113.10:3128"
+const iwashVS = "tcp/203.0.113.10:3128"
 
 // iwashHarness applies the merged iWash config with all three nodes live.
 func iwashHarness(t testing.TB) *harness {
@@ -243,7 +243,7 @@ func TestAlpha(t *testing.T) {
 	h := newHarness(t)
 	h.must(SetLiveNodes{Nodes: []string{"a", "b", "c"}})
 	h.must(configCmd(t, conf, 0, "a"))
-	vs := "TCP 192.0.2.1:80"
+	vs := "tcp/192.0.2.1:80"
 	got := destWeights(t, h.state(), vs)
 	want := map[string]int32{"198.51.100.2:80": 1, "198.51.100.3:80": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -265,7 +265,7 @@ func TestReportRules(t *testing.T) {
 	rs := "203.0.113.11:3128"
 	// Unknown real servers are ignored and counted.
 	r := h.must(ReportVerdicts{Node: "iwash1", Observations: []Observation{
-		up(iwashVS, rs, 5), up(iwashVS, "192.0.2.99:3128", 1), up("TCP 192.0.2.1:1", rs, 1)}})
+		up(iwashVS, rs, 5), up(iwashVS, "192.0.2.99:3128", 1), up("tcp/192.0.2.1:1", rs, 1)}})
 	if r.Ignored != 2 {
 		t.Fatalf("Ignored = %d, want 2", r.Ignored)
 	}
@@ -303,7 +303,7 @@ func TestLocalView(t *testing.T) {
 	before := snapBytes(t, s)
 	// Cut off, iwash3 sees iwash1 down and iwash2 at weight 5.
 	local := s.LocalView("iwash3", []Observation{down(iwashVS, "203.0.113.11:3128"), up(iwashVS, "203.0.113.12:3128", 5),
-		up("TCP 192.0.2.1:1", "192.0.2.1:1", 1)})
+		up("tcp/192.0.2.1:1", "192.0.2.1:1", 1)})
 	got := destWeights(t, local, iwashVS)
 	want := map[string]int32{"203.0.113.12:3128": 5, "203.0.113.13:3128": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

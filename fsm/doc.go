@@ -40,9 +40,12 @@
 // derived state through FSM.State from any goroutine: DesiredTable for the
 // lvs reconciler, Priorities(node) for the VRRP engine, Verdicts, Quorums
 // and Placement for status, and LocalView(node, observations) for the
-// degraded mode (a node cut off from the leader uses its own verdicts). The checks package names virtual servers with
-// VirtualServerID in its observations. The api package reads the same State
-// for status pages.
+// degraded mode (a node cut off from the leader uses its own verdicts).
+// Observations, drains, quorums and verdicts name a virtual server by
+// config.VirtualServer.ID (the scheme of package internal/ids); commands
+// and snapshots of earlier builds, which spelled it "TCP 192.0.2.10:80",
+// are read into that scheme (normalizeIDs). The api package reads the same
+// State for status pages.
 //
 // # Threading contract
 //

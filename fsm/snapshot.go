@@ -122,9 +122,11 @@ func unmarshalSnapshot(b []byte, k *compiler) (*State, error) {
 		s.revoked[n] = true
 	}
 	for _, id := range snap.Drains {
+		id.VS = normalizeID(id.VS)
 		s.drains[id] = true
 	}
 	for _, o := range snap.Observations {
+		o.VS = normalizeID(o.VS)
 		s.obs[obsKey{RSID{o.VS, o.RS}, o.Node}] = o
 	}
 	for _, ip := range snap.Placement {
@@ -138,9 +140,10 @@ func unmarshalSnapshot(b []byte, k *compiler) (*State, error) {
 		s.transfers[t.Instance] = t.ToNode
 	}
 	for _, q := range snap.Quorum {
-		s.quorum[q.VS] = q.Up
+		s.quorum[normalizeID(q.VS)] = q.Up
 	}
 	for _, v := range snap.Verdicts {
+		v.VS = normalizeID(v.VS)
 		s.verdicts[v.RSID] = v.verdictState
 	}
 	if snap.Config != nil {

@@ -184,12 +184,12 @@ virtual_server group grp {
 var randNodes = []string{"n1", "n2", "n3", "n4"}
 
 var randRS = []RSID{
-	{"TCP 192.0.2.10:80", ap("198.51.100.1:80")},
-	{"TCP 192.0.2.10:80", ap("198.51.100.2:80")},
-	{"TCP 192.0.2.10:80", ap("198.51.100.3:80")},
-	{"GROUP grp TCP", ap("198.51.100.1:443")},
-	{"GROUP grp TCP", ap("198.51.100.4:443")},
-	{"TCP 192.0.2.10:80", ap("198.51.100.9:80")}, // not configured
+	{"tcp/192.0.2.10:80", ap("198.51.100.1:80")},
+	{"tcp/192.0.2.10:80", ap("198.51.100.2:80")},
+	{"tcp/192.0.2.10:80", ap("198.51.100.3:80")},
+	{"group/grp/tcp", ap("198.51.100.1:443")},
+	{"group/grp/tcp", ap("198.51.100.4:443")},
+	{"tcp/192.0.2.10:80", ap("198.51.100.9:80")}, // not configured
 }
 
 func randSubset(r *rand.Rand, s []string) []string {

@@ -250,7 +250,7 @@ func describeDifference(a, b *config.Config, na, nb string) string {
 		jb, _ := json.Marshal(b.VirtualServers[i])
 		if !bytes.Equal(ja, jb) {
 			return fmt.Sprintf("virtual_server %s (%s) differs between nodes %s and %s: %s",
-				VirtualServerID(&a.VirtualServers[i]), a.VirtualServers[i].Pos, na, nb, tail)
+				a.VirtualServers[i].ID(), a.VirtualServers[i].Pos, na, nb, tail)
 		}
 	}
 	if len(a.VirtualServers) != len(b.VirtualServers) {

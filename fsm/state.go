@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -13,7 +12,7 @@ import (
 // RSID identifies a real server of a virtual server, independently of the
 // node that evaluates the config.
 type RSID struct {
-	VS string         `json:"vs"` // VirtualServerID
+	VS string         `json:"vs"` // config.VirtualServer.ID
 	RS netip.AddrPort `json:"rs"`
 }
 
@@ -24,27 +23,6 @@ func compareRSID(a, b RSID) int {
 		return c
 	}
 	return compareAddrPort(a.RS, b.RS)
-}
-
-// VirtualServerID names a virtual server the same way on every node:
-// "TCP 203.0.113.10:3128", "UDP [2001:db8::1]:53", "FWM 7", "FWM 7 IPv6",
-// "GROUP web TCP". Checkers and the API use it to refer to virtual
-// servers in observations and drain commands.
-func VirtualServerID(vs *config.VirtualServer) string {
-	proto := vs.Protocol
-	if proto == "" {
-		proto = "TCP"
-	}
-	switch {
-	case vs.Group != "":
-		return "GROUP " + vs.Group + " " + proto
-	case vs.Fwmark != 0:
-		if vs.Family == config.FamilyInet6 {
-			return fmt.Sprintf("FWM %d IPv6", vs.Fwmark)
-		}
-		return fmt.Sprintf("FWM %d", vs.Fwmark)
-	}
-	return proto + " " + netip.AddrPortFrom(vs.Addr.Unmap(), vs.Port).String()
 }
 
 // StoredObservation is an observation as kept in the state.

@@ -284,7 +284,7 @@ func TestReconcilerGracefulDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// idle is deleted at once, busy set to weight 0 and kept.
-	if got := summarize(res.Plan); got != "+dest TCP 192.0.2.1:80 198.51.100.7:80\n~dest TCP 192.0.2.1:80 198.51.100.2:80\n-dest TCP 192.0.2.1:80 198.51.100.1:80\n" {
+	if got := summarize(res.Plan); got != "+dest tcp/192.0.2.1:80 198.51.100.7:80\n~dest tcp/192.0.2.1:80 198.51.100.2:80\n-dest tcp/192.0.2.1:80 198.51.100.1:80\n" {
 		t.Fatalf("plan:\n%s", got)
 	}
 	_ = idle
@@ -479,13 +479,13 @@ func TestReconcilerMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"quadrature_lvs_destination_active_connections", map[string]string{"destination": "198.51.100.1:80", "service": "TCP 192.0.2.1:80"}, 2},
-		{"quadrature_lvs_destination_inactive_connections", map[string]string{"destination": "198.51.100.1:80", "service": "TCP 192.0.2.1:80"}, 1},
-		{"quadrature_lvs_destination_active_connections", map[string]string{"destination": "198.51.100.3:443", "service": "TCP 192.0.2.2:443"}, 0},
-		{"quadrature_lvs_destination_packets_total", map[string]string{"destination": "198.51.100.1:80", "direction": "in"}, 10},
-		{"quadrature_lvs_destination_bytes_total", map[string]string{"destination": "198.51.100.1:80", "direction": "in"}, 1000},
-		{"quadrature_lvs_service_connections_total", map[string]string{"service": "TCP 192.0.2.1:80"}, 5},
-		{"quadrature_lvs_service_bytes_total", map[string]string{"service": "TCP 192.0.2.1:80", "direction": "in"}, 1000},
+		{"quadrature_lvs_destination_active_connections", map[string]string{"rs": "198.51.100.1:80", "vs": "tcp/192.0.2.1:80"}, 2},
+		{"quadrature_lvs_destination_inactive_connections", map[string]string{"rs": "198.51.100.1:80", "vs": "tcp/192.0.2.1:80"}, 1},
+		{"quadrature_lvs_destination_active_connections", map[string]string{"rs": "198.51.100.3:443", "vs": "tcp/192.0.2.2:443"}, 0},
+		{"quadrature_lvs_destination_packets_total", map[string]string{"rs": "198.51.100.1:80", "direction": "in"}, 10},
+		{"quadrature_lvs_destination_bytes_total", map[string]string{"rs": "198.51.100.1:80", "direction": "in"}, 1000},
+		{"quadrature_lvs_service_connections_total", map[string]string{"vs": "tcp/192.0.2.1:80"}, 5},
+		{"quadrature_lvs_service_bytes_total", map[string]string{"vs": "tcp/192.0.2.1:80", "direction": "in"}, 1000},
 		{"quadrature_lvs_reconcile_errors_total", map[string]string{"backend": "mem"}, 0},
 		{"quadrature_lvs_owned_services", nil, 2},
 		{"quadrature_lvs_stats_scrape_error", nil, 0},

@@ -1,6 +1,8 @@
 package lvs
 
 import (
+	"quadrature/internal/ids"
+
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -135,16 +137,14 @@ type ServiceKey struct {
 // IsFWMark reports whether the service is keyed by firewall mark.
 func (k ServiceKey) IsFWMark() bool { return k.FWMark != 0 }
 
-// String renders the key like ipvsadm: "TCP 192.0.2.1:80",
-// "UDP [2001:db8::1]:53", "FWM 7 IPv6".
+// String renders the key as its ID. The form is quadrature's one ID scheme (package internal/ids):
+// "tcp/192.0.2.10:80", "udp/[2001:db8::1]:53", "fwmark/7", "fwmark/7/ipv6",
+// the same string as the ID of the virtual_server it comes from.
 func (k ServiceKey) String() string {
 	if k.IsFWMark() {
-		if k.Family == IPv6 {
-			return fmt.Sprintf("FWM %d IPv6", k.FWMark)
-		}
-		return fmt.Sprintf("FWM %d", k.FWMark)
+		return ids.FWMark(k.FWMark, k.Family == IPv6)
 	}
-	return fmt.Sprintf("%s %s", k.Protocol, netip.AddrPortFrom(k.Addr, k.Port))
+	return ids.Service(k.Protocol.String(), netip.AddrPortFrom(k.Addr, k.Port))
 }
 
 // Compare orders keys: address-keyed services before fwmark ones, then by
@@ -339,7 +339,10 @@ func (t Table) canonical(emit func([]byte)) {
 	}
 }
 
-// appendText appends String's rendering of k.
+// appendText appends the digest's rendering of k: "TCP 192.0.2.1:80",
+// "FWM 7 IPv6". It is not an ID (String is); it stays as earlier builds
+// wrote it so that a table's digest is the same across builds and the
+// digests of a group in a rolling upgrade stay comparable.
 func (k ServiceKey) appendText(b []byte) []byte {
 	if k.IsFWMark() {
 		b = append(b, "FWM "...)

@@ -41,7 +41,7 @@ func TestCheckService(t *testing.T) {
 			s.Key.Family = lvs.IPv6
 			s.Destinations = []lvs.Destination{{Addr: netip.MustParseAddr("2001:db8::2"), Weight: 1}}
 		}, ""},
-		{"wlc", func(s *lvs.Service) { s.Scheduler = "wlc" }, "nftables backend: service TCP 198.51.100.10:80: lb_algo wlc not supported (use rr, wrr, sh, dh)"},
+		{"wlc", func(s *lvs.Service) { s.Scheduler = "wlc" }, "nftables backend: service tcp/198.51.100.10:80: lb_algo wlc not supported (use rr, wrr, sh, dh)"},
 		{"lc", func(s *lvs.Service) { s.Scheduler = "lc" }, "lb_algo lc not supported"},
 		{"mh", func(s *lvs.Service) { s.Scheduler = "mh" }, "lb_algo mh not supported"},
 		{"lblcr", func(s *lvs.Service) { s.Scheduler = "lblcr" }, "lb_algo lblcr not supported"},
