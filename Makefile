@@ -54,7 +54,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench BenchmarkTCPCheckers -benchtime 1x -cpu 1 ./checks
 	$(GO) test -run '^$$' -bench 'ThroughVIP|Apply1000x10' ./lvs/nftables
 	QUADRATURE_BENCH=1 $(GO) test -run TestClusterBench -v -timeout 20m ./cluster
-	QUADRATURE_BENCH=1 $(GO) test -run TestAgentBench -v -timeout 20m ./cluster
+	QUADRATURE_BENCH=1 $(GO) test -run TestAgentBench -v -timeout 20m ./agent
 
 # Long benchmarks: VIP takeover against keepalived (~11 min), IPVS in the VM.
 bench-long: deps build vmbench
