@@ -150,8 +150,8 @@ type Rule struct {
 	Sport    *Range `json:"sport,omitempty"`
 	Dport    *Range `json:"dport,omitempty"`
 	Protocol string `json:"protocol,omitempty"`
-	L3mdev               bool   `json:"l3mdev,omitempty"`
-	NoTrack              bool   `json:"no_track,omitempty"`
+	L3mdev   bool   `json:"l3mdev,omitempty"`
+	NoTrack  bool   `json:"no_track,omitempty"`
 }
 
 // Range is an inclusive range of rule selector values (ports, uids).
