@@ -16,8 +16,8 @@ import (
 var (
 	testVirtualRoutes = []Route{
 		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.254"), Dev: "eth0", Table: 100, Protocol: 18},
-		{Dst: netip.MustParsePrefix("203.0.113.0/25"), Type: 6, Table: 100, Protocol: 18},                    // blackhole
-		{Dst: netip.MustParsePrefix("203.0.113.128/25"), Type: 7, Metric: 5, Protocol: 18},                   // unreachable, main
+		{Dst: netip.MustParsePrefix("203.0.113.0/25"), Type: 6, Table: 100, Protocol: 18},  // blackhole
+		{Dst: netip.MustParsePrefix("203.0.113.128/25"), Type: 7, Metric: 5, Protocol: 18}, // unreachable, main
 		{Dst: netip.MustParsePrefix("192.0.2.128/26"), Dev: "eth0", Scope: 253, Table: 100, Src: netip.MustParseAddr("192.0.2.100"), Protocol: 18,
 			Metrics: RouteMetrics{MTU: 1400, MTULock: true, AdvMSS: 1360}},
 		{Dst: netip.MustParsePrefix("2001:db8:100::/48"), Dev: "eth0", Table: 100, Metric: 10, Protocol: 18},
