@@ -10,6 +10,16 @@ import (
 // caller overrides them with the committed placement (SetPriority).
 func VRRPConfig(c *config.Config) vrrp.NodeConfig {
 	out := vrrp.NodeConfig{ScriptUser: c.Global.ScriptUser, ScriptSecurity: c.Global.EnableScriptSecurity}
+	// static_ipaddress without dev goes on default_interface, as in
+	// keepalived.
+	for _, v := range vips(c.StaticAddresses) {
+		if v.Dev == "" {
+			v.Dev = c.Global.DefaultInterface
+		}
+		out.StaticAddresses = append(out.StaticAddresses, v)
+	}
+	out.StaticRoutes = Routes(c.StaticRoutes)
+	out.StaticRules = Rules(c.StaticRules)
 	for _, s := range c.Scripts {
 		out.Scripts = append(out.Scripts, vrrp.ScriptConfig{
 			Name:     s.Name,
@@ -73,6 +83,8 @@ func vrrpInstance(c *config.Config, in config.VRRPInstance) vrrp.InstanceConfig 
 	if in.Family == config.FamilyInet6 && c.Global.VRRPGnaInterval > 0 {
 		ic.GARP.Interval = c.Global.VRRPGnaInterval
 	}
+	ic.VirtualRoutes = Routes(in.VirtualRoutes)
+	ic.VirtualRules = Rules(in.VirtualRules)
 	if in.Auth != nil && in.Auth.Type == "PASS" {
 		ic.AuthPass = in.Auth.Pass
 	}
@@ -85,7 +97,8 @@ func vrrpInstance(c *config.Config, in config.VRRPInstance) vrrp.InstanceConfig 
 func vips(in []config.VIP) []vrrp.VIP {
 	var out []vrrp.VIP
 	for _, v := range in {
-		out = append(out, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Scope: v.Scope, NoDAD: v.NoDAD})
+		out = append(out, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label, Scope: v.Scope, NoDAD: v.NoDAD,
+			Broadcast: v.Broadcast, Peer: v.Peer, NoPrefixRoute: v.NoPrefixRoute, Home: v.Home, MngTmpAddr: v.MngTmpAddr, AutoJoin: v.AutoJoin})
 	}
 	return out
 }
@@ -110,4 +123,103 @@ func trackScripts(in []config.TrackScript) []vrrp.TrackScript {
 
 func notifyConfig(n config.Notify) vrrp.NotifyConfig {
 	return vrrp.NotifyConfig{Master: n.NotifyMaster, Backup: n.NotifyBackup, Fault: n.NotifyFault, Stop: n.NotifyStop, Generic: n.Notify}
+}
+
+// routeTypes are rtm_type numbers of the route types config accepts.
+var routeTypes = map[string]uint8{"": 0, "unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
+	"blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9, "nat": 10}
+
+// ruleActions are the FR_ACT_* numbers of the rule actions config accepts.
+var ruleActions = map[string]int{"": vrrp.RuleToTable, "goto": vrrp.RuleGoto, "nop": vrrp.RuleNop,
+	"blackhole": vrrp.RuleBlackhole, "unreachable": vrrp.RuleUnreachable, "prohibit": vrrp.RuleProhibit}
+
+// trackedProtocol is the protocol keepalived installs a route or rule
+// with: keepalived (18) unless it has no_track, then the one written.
+func trackedProtocol(noTrack bool, written string) uint8 {
+	if !noTrack {
+		return config.ProtocolKeepalived
+	}
+	n, _ := config.ProtocolNumber(written)
+	return n
+}
+
+// Routes converts static_routes / virtual_routes lines.
+func Routes(in []config.Route) []vrrp.Route {
+	var out []vrrp.Route
+	for _, r := range in {
+		vr := vrrp.Route{
+			Dst: r.Dst, Src: r.Src, Via: r.Via, Dev: r.Dev, Onlink: r.Onlink, Table: r.Table, Metric: r.Metric,
+			Protocol: trackedProtocol(r.NoTrack, r.Protocol), Type: routeTypes[r.Type], Tos: r.Tos, Realms: r.Realms,
+			Append: r.Append, Add: r.Add,
+		}
+		if r.Scope != "" {
+			vr.Scope, _ = config.ScopeNumber(r.Scope)
+		}
+		for _, n := range r.Nexthops {
+			vr.Nexthops = append(vr.Nexthops, vrrp.Nexthop{Via: n.Via, Dev: n.Dev, Weight: n.Weight, Onlink: n.Onlink})
+		}
+		m := &vr.Metrics
+		for _, x := range r.Metrics {
+			switch x.Name {
+			case "mtu":
+				m.MTU, m.MTULock = x.Value, x.Lock
+			case "advmss":
+				m.AdvMSS = x.Value
+			case "hoplimit":
+				m.Hoplimit = x.Value
+			case "window":
+				m.Window = x.Value
+			case "cwnd":
+				m.Cwnd = x.Value
+			case "initcwnd":
+				m.InitCwnd = x.Value
+			case "initrwnd":
+				m.InitRwnd = x.Value
+			case "rtt":
+				m.RTT = x.Value
+			case "rttvar":
+				m.RTTVar = x.Value
+			case "rto_min":
+				m.RtoMin, m.RtoMinLock = x.Value, x.Lock
+			case "ssthresh":
+				m.Ssthresh = x.Value
+			case "reordering":
+				m.Reordering = x.Value
+			case "quickack":
+				m.QuickACK = x.Value
+			case "fastopen_no_cookie":
+				m.FastOpenNoCookie = x.Value
+			}
+		}
+		m.FeatureECN, m.Congctl = r.FeatureECN, r.Congctl
+		out = append(out, vr)
+	}
+	return out
+}
+
+// Rules converts static_rules / virtual_rules lines.
+func Rules(in []config.Rule) []vrrp.Rule {
+	var out []vrrp.Rule
+	for _, r := range in {
+		vr := vrrp.Rule{
+			IPv6: r.Family == config.FamilyInet6, Not: r.Not, From: r.From, To: r.To, Action: ruleActions[r.Action],
+			Table: r.Table, Goto: r.Goto, Fwmark: r.Fwmark, FwmarkMask: r.FwmarkMask, HasMask: r.FwmarkMask != 0,
+			IIf: r.IIf, OIf: r.OIf, Tos: r.Tos, Realms: r.Realms, IPProto: r.IPProto,
+			SuppressPrefixLength: r.SuppressPrefixLength, SuppressIfgroup: r.SuppressIfgroup,
+			Protocol: trackedProtocol(r.NoTrack, r.Protocol),
+		}
+		if r.Preference != nil {
+			vr.Priority = *r.Preference
+		}
+		for _, p := range []struct {
+			from *config.Range
+			to   **vrrp.PortRange
+		}{{r.Sport, &vr.Sport}, {r.Dport, &vr.Dport}, {r.UIDRange, &vr.UIDRange}} {
+			if p.from != nil {
+				*p.to = &vrrp.PortRange{Start: p.from.Start, End: p.from.End}
+			}
+		}
+		out = append(out, vr)
+	}
+	return out
 }

@@ -19,6 +19,9 @@ type decoder struct {
 	resolve func(name, family string) (netip.Addr, error)
 	// removedScripts are the vrrp_scripts dropped for having no script.
 	removedScripts map[string]bool
+	// nextRulePref is the preference keepalived gives the next rule
+	// without one, per family (16384 down).
+	nextRulePref map[string]uint32
 }
 
 // table maps a keyword of one block to its handler.

@@ -89,6 +89,12 @@
 //   - Host names are accepted where keepalived 2.2 requires addresses.
 //   - An instance without interface needs unicast peers (keepalived's
 //     default_interface applies to addresses, not to instances).
+//   - A static_routes / virtual_routes / static_rules / virtual_rules line
+//     keepalived cannot read ("Invalid rule to address ...") is an error
+//     at its line; keepalived logs it and runs without the route or rule.
+//     Rules without a preference get keepalived's (16384 down, per family,
+//     in file order) with its warning. Table, realm and protocol names are
+//     the built-in ones (rt_tables and friends are not read).
 //
 // Units: durations are time.Duration (JSON: integer nanoseconds), addresses
 // netip.Addr / netip.Prefix / netip.AddrPort. Pos fields are not part of

@@ -48,12 +48,73 @@ func CheckSupport(c *Config) ErrorList {
 		if in.DownTimerAdverts != 0 && in.DownTimerAdverts != 3 {
 			inherited("down_timer_adverts", "vrrp_down_timer_adverts", g.VRRPDownTimerAdverts != 3)
 		}
+		for _, r := range in.VirtualRoutes {
+			errs = append(errs, routeSupport("virtual_routes", r)...)
+		}
+		for _, r := range in.VirtualRules {
+			errs = append(errs, ruleSupport("virtual_rules", r)...)
+		}
 		for _, p := range in.UnicastPeers {
 			if p.MinTTL != 0 || p.MaxTTL != 0 {
 				errs = append(errs, Diagnostic{Pos: p.Pos, Msg: "not supported: unicast_peer min_ttl/max_ttl (unicast TTL checks are not implemented)"})
 			}
 		}
 	}
+	for _, r := range c.StaticRoutes {
+		errs = append(errs, routeSupport("static_routes", r)...)
+	}
+	for _, r := range c.StaticRules {
+		errs = append(errs, ruleSupport("static_rules", r)...)
+	}
 	errs.Sort()
+	return errs
+}
+
+// routeSupport reports what of a parsed route the runtime cannot install:
+// vishvananda/netlink, which programs the routes, has no field for it.
+func routeSupport(block string, r Route) ErrorList {
+	var errs ErrorList
+	no := func(what string) {
+		errs = append(errs, Diagnostic{Pos: r.Pos, Msg: fmt.Sprintf("not supported: %s %s (the route cannot be installed through the netlink library quadrature uses)", block, what)})
+	}
+	if r.From.IsValid() {
+		no("from (IPv6 source-specific routes)")
+	}
+	for _, n := range r.Nexthops {
+		if n.Realms != 0 {
+			no("nexthop realms")
+			break
+		}
+	}
+	locks := 0
+	for _, m := range r.Metrics {
+		if m.Lock {
+			locks++
+			if m.Name != "mtu" && m.Name != "rto_min" {
+				no(m.Name + " lock (only mtu and rto_min can be locked)")
+			}
+		}
+	}
+	if locks > 1 {
+		no("more than one metric lock")
+	}
+	if r.CongctlLock {
+		no("congctl lock")
+	}
+	return errs
+}
+
+// ruleSupport is routeSupport for a rule.
+func ruleSupport(block string, r Rule) ErrorList {
+	var errs ErrorList
+	no := func(what string) {
+		errs = append(errs, Diagnostic{Pos: r.Pos, Msg: fmt.Sprintf("not supported: %s %s (the rule cannot be installed through the netlink library quadrature uses)", block, what)})
+	}
+	if r.L3mdev {
+		no("l3mdev")
+	}
+	if (r.SuppressPrefixLength != nil || r.SuppressIfgroup != nil) && r.Table >= 256 {
+		no("suppress_prefixlength or suppress_ifgroup with a table above 255")
+	}
 	return errs
 }

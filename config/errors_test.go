@@ -34,7 +34,7 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:7: notify: not supported: running the script as user "arg" (notify scripts run as script_user); to pass arguments, quote the whole command line`}},
 		{"not supported top", "track_group G {\n group {\n  VI\n }\n}\n", []string{`main.conf:1: not supported: track_group (static addresses, routes and rules do not drive instances)`}},
 		{"bad route", "static_routes {\n 198.51.100.0/24 via 2001:db8::1\n 203.0.113.0/24 frob 1\n}\n",
-			[]string{`main.conf:2: static_routes: via 2001:db8::1 is not IPv4 like 198.51.100.0/24`, `main.conf:3: static_routes: unknown route option "frob"`}},
+			[]string{`main.conf:2: static_routes: via 2001:db8::1 is IPv6, the route is IPv4 (keepalived: cannot mix IPv4 and IPv6 addresses for route)`, `main.conf:3: static_routes: unknown route option "frob"`}},
 		{"bad rule", "static_rules {\n from 192.0.2.0/24 table 1 preference 10\n to 192.0.2./24 table 1 preference 11\n}\n",
 			[]string{`main.conf:3: static_rules: to "192.0.2./24" is not an address or prefix`}},
 		{"semicolon in authentication", inst(" authentication {\n  auth_type PASS;\n  auth_pass secret\n }"),

@@ -32,6 +32,9 @@ func seedFiles(f *testing.F) {
 			" 2001:db8:1::/48 via 2001:db8::1 mtu lock 1400 initcwnd 10 tos 0x10 append no_track\n inet6 default via fe80::1 dev eth0\n}",
 		"static_rules {\n from 192.0.2.0/24 table 1 preference 10\n not to 2001:db8::/32 lookup main fwmark 0x10/0xff iif eth0 oif eth1 pref 20\n" +
 			" inet6 priority 30 unreachable\n from all goto 40 order 5 suppress_prefixlength 0 l3mdev protocol 12\n}",
+		"static_routes {\n 198.51.100.0/24 dev eth0 rtt 10ms rttvar 1s realms 3/20 features ecn congctl cubic add\n" +
+			" 2001:db8::/48 from 2001:db8:1::/48 via inet6 2001:db8::1 nexthop via 2001:db8::2 weight 3 realms 4\n unreachable 192.0.2.0/24 expires 5\n}\n" +
+			"static_rules {\n table 7 uidrange 1-2 ipproto udp sport 10-20 dport 53 sup_group 3 realms 1/2\n type goto 40 preference 5\n dev eth0 nop\n}",
 		"static_ipaddress {\n 192.0.2.16/24 dev eth0 scope link\n 2001:db8::16/64 dev eth1 -nodad\n}",
 		"vrrp_instance V {\n interface eth0\n virtual_router_id 9\n use_vmac vrrp9 00:00:5e:00:01:09\n vmac_xmit_base\n" +
 			" virtual_routes {\n 0.0.0.0/0 gw 192.0.2.1 table 100\n }\n virtual_rules {\n from 192.0.2.9 table 100 preference 50\n }\n nopreempt 1\n}",

@@ -11,9 +11,12 @@ import "net/netip"
 //	Dst -> RTA_DST + rtm_dst_len, Src -> RTA_PREFSRC, Via -> RTA_GATEWAY,
 //	Dev -> RTA_OIF, Table -> RTA_TABLE (0 = main), Metric -> RTA_PRIORITY,
 //	Scope -> rtm_scope, Protocol -> rtm_protocol, Type -> rtm_type,
-//	Onlink -> RTNH_F_ONLINK, Nexthops -> RTA_MULTIPATH, Metrics -> RTA_METRICS.
+//	Onlink -> RTNH_F_ONLINK, Nexthops -> RTA_MULTIPATH, Metrics -> RTA_METRICS,
+//	From -> RTA_SRC + rtm_src_len, Realms -> RTA_FLOW.
 //
-// The runtime does not apply routes yet (keywords.go: NotApplied).
+// The VRRP runtime (package vrrp, through the agent) installs them with
+// netlink. Like keepalived, a route without no_track is installed with
+// protocol keepalived (18) whatever Protocol says (the parser warns).
 type Route struct {
 	Pos Pos `json:"-"`
 	// Family is FamilyInet or FamilyInet6 (from Dst, or "inet6").
@@ -22,6 +25,8 @@ type Route struct {
 	Type string `json:"type,omitempty"`
 	// Dst is the destination; "default" is 0.0.0.0/0 or ::/0.
 	Dst netip.Prefix `json:"dst"`
+	// From is the source prefix of an IPv6 source-specific route ("from").
+	From netip.Prefix `json:"from,omitzero"`
 	// Src is the preferred source address ("src").
 	Src netip.Addr `json:"src,omitzero"`
 	// Via is the gateway ("via", or keepalived's older "gw").
@@ -47,8 +52,19 @@ type Route struct {
 	// Metrics are the RTAX_* values (mtu, advmss, window, ...), in the
 	// order written.
 	Metrics []RouteMetric `json:"metrics,omitempty"`
+	// Realms is RTA_FLOW ("realms [FROM/]TO", IPv4): FROM<<16 | TO.
+	Realms uint32 `json:"realms,omitempty"`
+	// FeatureECN is "features ecn" (RTAX_FEATURES).
+	FeatureECN bool `json:"features_ecn,omitempty"`
+	// Congctl is the TCP congestion control algorithm (RTAX_CC_ALGO),
+	// CongctlLock its "lock".
+	Congctl     string `json:"congctl,omitempty"`
+	CongctlLock bool   `json:"congctl_lock,omitempty"`
 	// Append adds the route after matching ones (ip route append).
 	Append bool `json:"append,omitempty"`
+	// Add fails when a matching route exists (ip route add, NLM_F_EXCL);
+	// the default is keepalived's prepend (before matching routes).
+	Add bool `json:"add,omitempty"`
 	// NoTrack: the instance does not leave MASTER when the route is
 	// deleted (virtual_routes).
 	NoTrack bool `json:"no_track,omitempty"`
@@ -63,6 +79,7 @@ type Nexthop struct {
 	Dev    string     `json:"dev,omitempty"`
 	Weight int        `json:"weight,omitempty"` // 1..256, 0 = not given (1)
 	Onlink bool       `json:"onlink,omitempty"`
+	Realms uint32     `json:"realms,omitempty"`
 }
 
 // RouteMetric is one RTAX_* metric of a route ("mtu lock 1400").
@@ -72,12 +89,25 @@ type RouteMetric struct {
 	Lock  bool   `json:"lock,omitempty"`
 }
 
-// routeMetrics are the metric keywords a route takes ("lock" allowed).
+// routeMetrics are the metric keywords a route takes, the RTAX_* values;
+// Value is what the kernel stores (rtt in 1/8 ms, rttvar in 1/4 ms,
+// rto_min in ms when written with a unit: "rtt 10ms" is 80).
 var routeMetrics = []string{"mtu", "advmss", "hoplimit", "window", "cwnd", "initcwnd", "initrwnd", "rtt", "rttvar", "rto_min", "ssthresh", "reordering", "quickack", "fastopen_no_cookie"}
+
+// lockableMetrics take "lock" before the value (keepalived's list).
+var lockableMetrics = []string{"mtu", "advmss", "rtt", "rttvar", "reordering", "cwnd", "ssthresh", "rto_min"}
+
+// rttUnits is the kernel's unit of the time metrics in parts of a
+// millisecond (a value written with s or ms is converted).
+var rttUnits = map[string]uint64{"rtt": 8, "rttvar": 4, "rto_min": 1}
+
+// metricMax bounds metrics narrower than 32 bits.
+var metricMax = map[string]uint64{"hoplimit": 255, "quickack": 1, "fastopen_no_cookie": 1}
 
 // Rule is one line of static_rules or virtual_rules: keepalived's
 // `ip rule add` syntax, parsed (FRA_* attributes, fib_rule_hdr fields).
-// The runtime does not apply rules yet.
+// The VRRP runtime installs them with netlink; like keepalived, a rule
+// without no_track gets protocol keepalived (18).
 type Rule struct {
 	Pos    Pos    `json:"-"`
 	Family string `json:"family"` // from From/To, or "inet6"; default inet
@@ -87,9 +117,12 @@ type Rule struct {
 	From netip.Prefix `json:"from,omitzero"`
 	To   netip.Prefix `json:"to,omitzero"`
 	// Preference is FRA_PRIORITY ("preference", "priority", "pref",
-	// "order"); nil when not given (keepalived then picks one and warns).
+	// "order"). When the line gives none the parser assigns one as
+	// keepalived does (16384, 16383, ... per family in file order) and
+	// warns; nil only in a model built by hand.
 	Preference *uint32 `json:"preference,omitempty"`
-	// Table is the table looked up (FR_ACT_TO_TBL); 0 = main.
+	// Table is the table looked up (FR_ACT_TO_TBL); 0 with no Action is
+	// refused by the parser (keepalived: "No action specified").
 	Table uint32 `json:"table,omitempty"`
 	// Action is "" (look up Table), blackhole, unreachable, prohibit,
 	// goto (Goto) or nop.
@@ -103,10 +136,28 @@ type Rule struct {
 	Tos        uint8  `json:"tos,omitempty"`
 	// SuppressPrefixLength is FRA_SUPPRESS_PREFIXLEN; nil when not given
 	// (0 is a common value).
-	SuppressPrefixLength *int   `json:"suppress_prefixlength,omitempty"`
-	Protocol             string `json:"protocol,omitempty"`
-	L3mdev               bool   `json:"l3mdev,omitempty"`
-	NoTrack              bool   `json:"no_track,omitempty"`
+	SuppressPrefixLength *int `json:"suppress_prefixlength,omitempty"`
+	// SuppressIfgroup is FRA_SUPPRESS_IFGROUP ("suppress_ifgroup",
+	// "sup_group"); nil when not given.
+	SuppressIfgroup *int `json:"suppress_ifgroup,omitempty"`
+	// Realms is FRA_FLOW ("realms [FROM/]TO", IPv4).
+	Realms uint32 `json:"realms,omitempty"`
+	// UIDRange is FRA_UID_RANGE ("uidrange START-END").
+	UIDRange *Range `json:"uidrange,omitempty"`
+	// IPProto is FRA_IP_PROTO ("ipproto tcp|udp|sctp|icmp|icmpv6|N");
+	// Sport and Dport are FRA_SPORT_RANGE / FRA_DPORT_RANGE ("N" or "N-M").
+	IPProto  uint8  `json:"ipproto,omitempty"`
+	Sport    *Range `json:"sport,omitempty"`
+	Dport    *Range `json:"dport,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	L3mdev   bool   `json:"l3mdev,omitempty"`
+	NoTrack  bool   `json:"no_track,omitempty"`
+}
+
+// Range is an inclusive range of rule selector values (ports, uids).
+type Range struct {
+	Start uint32 `json:"start"`
+	End   uint32 `json:"end"`
 }
 
 // VMAC is use_vmac: the instance's VIPs on a macvlan interface with the

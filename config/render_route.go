@@ -26,6 +26,9 @@ func (r Route) String() string {
 	default:
 		add(r.Dst.String())
 	}
+	if r.From.IsValid() {
+		add("from", prefixString(r.From))
+	}
 	if r.Via.IsValid() {
 		add("via", r.Via.String())
 	}
@@ -50,6 +53,19 @@ func (r Route) String() string {
 	if r.Tos != 0 {
 		add("tos", fmt.Sprintf("0x%02x", r.Tos))
 	}
+	if r.Realms != 0 {
+		add("realms", realmsString(r.Realms))
+	}
+	if r.FeatureECN {
+		add("features", "ecn")
+	}
+	if r.Congctl != "" {
+		add("congctl")
+		if r.CongctlLock {
+			add("lock")
+		}
+		add(quote(r.Congctl))
+	}
 	for _, m := range r.Metrics {
 		add(m.Name)
 		if m.Lock {
@@ -71,9 +87,15 @@ func (r Route) String() string {
 		if n.Onlink {
 			add("onlink")
 		}
+		if n.Realms != 0 {
+			add("realms", realmsString(n.Realms))
+		}
 	}
 	if r.Append {
 		add("append")
+	}
+	if r.Add {
+		add("add")
 	}
 	if r.NoTrack {
 		add("no_track")
@@ -129,6 +151,24 @@ func (r Rule) String() string {
 	if r.SuppressPrefixLength != nil {
 		add("suppress_prefixlength", strconv.Itoa(*r.SuppressPrefixLength))
 	}
+	if r.SuppressIfgroup != nil {
+		add("suppress_ifgroup", strconv.Itoa(*r.SuppressIfgroup))
+	}
+	if r.Realms != 0 {
+		add("realms", realmsString(r.Realms))
+	}
+	if r.UIDRange != nil {
+		add("uidrange", fmt.Sprintf("%d-%d", r.UIDRange.Start, r.UIDRange.End))
+	}
+	if r.IPProto != 0 {
+		add("ipproto", strconv.Itoa(int(r.IPProto)))
+	}
+	if r.Sport != nil {
+		add("sport", selectorRangeString(*r.Sport))
+	}
+	if r.Dport != nil {
+		add("dport", selectorRangeString(*r.Dport))
+	}
 	if r.Protocol != "" {
 		add("protocol", quote(r.Protocol))
 	}
@@ -139,6 +179,20 @@ func (r Rule) String() string {
 		add("no_track")
 	}
 	return strings.Join(b, " ")
+}
+
+func realmsString(v uint32) string {
+	if v>>16 == 0 {
+		return strconv.FormatUint(uint64(v), 10)
+	}
+	return fmt.Sprintf("%d/%d", v>>16, v&0xffff)
+}
+
+func selectorRangeString(r Range) string {
+	if r.Start == r.End {
+		return strconv.FormatUint(uint64(r.Start), 10)
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
 }
 
 func prefixString(p netip.Prefix) string {

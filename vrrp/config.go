@@ -22,6 +22,16 @@ type VIP struct {
 	Scope string
 	// NoDAD adds an IPv6 address with IFA_F_NODAD.
 	NoDAD bool
+	// Broadcast is the IPv4 broadcast address ("brd"); Peer the peer
+	// prefix of a point-to-point address ("peer").
+	Broadcast netip.Addr
+	Peer      netip.Prefix
+	// NoPrefixRoute, Home, MngTmpAddr and AutoJoin are the IFA_F_* flags
+	// of the same names.
+	NoPrefixRoute bool
+	Home          bool
+	MngTmpAddr    bool
+	AutoJoin      bool
 }
 
 // TrackInterface is one track_interface entry. Weight 0 means FAULT when
@@ -126,6 +136,12 @@ type InstanceConfig struct {
 	// GARP defaults to DefaultGARP when nil.
 	GARP   *GARPConfig
 	Notify NotifyConfig
+	// VirtualRoutes and VirtualRules (keepalived virtual_routes,
+	// virtual_rules) go with the VIPs: installed after them on MASTER,
+	// removed before them when the instance leaves MASTER (and when it
+	// leaves INIT, like the VIPs).
+	VirtualRoutes []Route
+	VirtualRules  []Rule
 }
 
 // GroupConfig is a vrrp_sync_group: members move to MASTER, BACKUP and
@@ -153,6 +169,14 @@ type NodeConfig struct {
 	// ScriptSecurity refuses scripts that a non-root user could change
 	// (enable_script_security).
 	ScriptSecurity bool
+	// StaticAddresses, StaticRoutes and StaticRules (keepalived
+	// static_ipaddress, static_routes, static_rules) stay on the node
+	// whatever the instances' states: installed when Run starts, the
+	// changes applied by Update, removed when Run ends. A static address
+	// needs its Dev.
+	StaticAddresses []VIP
+	StaticRoutes    []Route
+	StaticRules     []Rule
 }
 
 // Key is the identity of an instance across reloads (keepalived's
@@ -283,6 +307,16 @@ func (c InstanceConfig) Validate() error {
 			bad("excluded address %v: %v", v.Prefix, err)
 		}
 	}
+	for _, r := range c.VirtualRoutes {
+		if err := r.Validate(); err != nil {
+			bad("virtual_routes: %v", err)
+		}
+	}
+	for _, r := range c.VirtualRules {
+		if err := r.Validate(); err != nil {
+			bad("virtual_rules: %v", err)
+		}
+	}
 	if c.AuthPass != "" && (c.Version != 2 || c.IPv6) {
 		bad("authentication is VRRPv2 over IPv4 only")
 	}
@@ -355,6 +389,23 @@ func (c NodeConfig) Validate() error {
 			if _, err := scriptexec.Split(n); err != nil {
 				errs = append(errs, fmt.Errorf("vrrp_instance %s: notify: %w", ic.Name, err))
 			}
+		}
+	}
+	for _, v := range c.StaticAddresses {
+		if !v.Prefix.IsValid() || v.Dev == "" {
+			errs = append(errs, fmt.Errorf("static_ipaddress %v: needs an address and a dev", v.Prefix))
+		} else if _, err := parseScope(v.Scope); err != nil {
+			errs = append(errs, fmt.Errorf("static_ipaddress %v: %w", v.Prefix, err))
+		}
+	}
+	for _, r := range c.StaticRoutes {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("static_routes: %w", err))
+		}
+	}
+	for _, r := range c.StaticRules {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("static_rules: %w", err))
 		}
 	}
 	member := map[string]string{}

@@ -117,7 +117,12 @@
 //	                   fall, init_fail }    ScriptConfig
 //
 // Global garp_* defaults, vrrp_version and similar globals are applied by
-// the caller when it fills the per-instance fields.
+// the caller when it fills the per-instance fields; it also resolves route
+// and rule names (tables, scopes, protocols, types) to numbers and gives
+// tracked routes and rules protocol keepalived (18). A route or rule
+// deleted by hand is not tracked: keepalived moves the instance to BACKUP
+// (or reinstates a static one); here it comes back at the next MASTER (a
+// static one at the next reload or start).
 //
 // # What it must not do
 //

@@ -308,6 +308,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.rt = rt
 	n.runCtx = ctx
+	n.addStatic(n.cfg)
 	n.links = rt.linkStates()
 	n.scriptOK = map[string]bool{}
 	n.scripts = map[string]*scriptHandle{}
@@ -391,7 +392,29 @@ func (n *Node) shutdown() {
 	for _, nt := range notifiers {
 		nt.wait(max(deadline-time.Since(start), 0))
 	}
+	// keepalived removes its static entries when it stops, too.
+	for _, err := range n.rt.delStatic(n.cfg.StaticAddresses, n.cfg.StaticRoutes, n.cfg.StaticRules) {
+		n.log.Error("remove static address, route or rule", "err", err)
+	}
 	n.rt.close()
+}
+
+// addStatic installs the static addresses, routes and rules of cfg.
+func (n *Node) addStatic(cfg NodeConfig) {
+	for _, err := range n.rt.addStatic(cfg.StaticAddresses, cfg.StaticRoutes, cfg.StaticRules) {
+		n.log.Error("add static address, route or rule", "err", err)
+	}
+}
+
+// updateStatic removes the static entries old has and cfg has not, then
+// installs cfg's (those already there stay as they are).
+func (n *Node) updateStatic(old, cfg NodeConfig) {
+	gone := n.rt.delStatic(vipsMinusExact(old.StaticAddresses, cfg.StaticAddresses),
+		routesMinus(old.StaticRoutes, cfg.StaticRoutes), rulesMinus(old.StaticRules, cfg.StaticRules))
+	for _, err := range gone {
+		n.log.Error("remove static address, route or rule", "err", err)
+	}
+	n.addStatic(cfg)
 }
 
 // stopInstance sends the STOP event (priority 0 + VIP removal when
@@ -640,7 +663,9 @@ func (n *Node) Update(cfg NodeConfig) error {
 
 func (n *Node) reconfigure(cfg NodeConfig) error {
 	now := n.opts.now()
+	old := n.cfg
 	n.cfg = cfg
+	n.updateStatic(old, cfg)
 	n.startScripts(cfg.Scripts)
 	keep := map[string]InstanceConfig{}
 	for _, ic := range cfg.Instances {
@@ -685,7 +710,8 @@ func (n *Node) reconfigure(cfg NodeConfig) error {
 func (n *Node) reconfigureInstance(inst *instance, d InstanceConfig) {
 	old := inst.cfg
 	if inst.m.State() == StateMaster {
-		gone := InstanceConfig{Interface: old.Interface, VIPs: vipsMinus(old.VIPs, d.VIPs), ExcludedVIPs: vipsMinus(old.ExcludedVIPs, d.ExcludedVIPs)}
+		gone := InstanceConfig{Interface: old.Interface, VIPs: vipsMinus(old.VIPs, d.VIPs), ExcludedVIPs: vipsMinus(old.ExcludedVIPs, d.ExcludedVIPs),
+			VirtualRoutes: routesMinus(old.VirtualRoutes, d.VirtualRoutes), VirtualRules: rulesMinus(old.VirtualRules, d.VirtualRules)}
 		for _, err := range n.rt.delVIPs(gone) {
 			n.log.Error("remove virtual address", "instance", d.Name, "err", err)
 		}

@@ -190,6 +190,8 @@ func allVIPs(c InstanceConfig) []VIP {
 	return append(append([]VIP(nil), c.VIPs...), c.ExcludedVIPs...)
 }
 
+// addVIPs adds the instance's addresses, then its virtual routes and
+// rules (a route's src or gateway may need a VIP).
 func (r *runtimeIO) addVIPs(c InstanceConfig) []error {
 	var errs []error
 	for _, v := range allVIPs(c) {
@@ -201,11 +203,13 @@ func (r *runtimeIO) addVIPs(c InstanceConfig) []error {
 			errs = append(errs, err)
 		}
 	}
-	return errs
+	return append(errs, r.addRoutesRules(c.VirtualRoutes, c.VirtualRules)...)
 }
 
+// delVIPs removes the instance's virtual rules and routes, then its
+// addresses.
 func (r *runtimeIO) delVIPs(c InstanceConfig) []error {
-	var errs []error
+	errs := r.delRoutesRules(c.VirtualRoutes, c.VirtualRules)
 	for _, v := range allVIPs(c) {
 		l, err := r.vipLink(c, v)
 		if err == nil {

@@ -43,6 +43,20 @@ func vipAddr(v VIP) (*netlink.Addr, error) {
 	if p.Addr().Is6() && v.NoDAD {
 		a.Flags |= unix.IFA_F_NODAD
 	}
+	if v.Broadcast.IsValid() {
+		a.Broadcast = v.Broadcast.AsSlice()
+	}
+	if v.Peer.IsValid() {
+		a.Peer = &net.IPNet{IP: v.Peer.Addr().AsSlice(), Mask: net.CIDRMask(v.Peer.Bits(), v.Peer.Addr().BitLen())}
+	}
+	for _, f := range []struct {
+		on   bool
+		flag int
+	}{{v.NoPrefixRoute, unix.IFA_F_NOPREFIXROUTE}, {v.Home, unix.IFA_F_HOMEADDRESS}, {v.MngTmpAddr, unix.IFA_F_MANAGETEMPADDR}, {v.AutoJoin, unix.IFA_F_MCAUTOJOIN}} {
+		if f.on {
+			a.Flags |= f.flag
+		}
+	}
 	return a, nil
 }
 
