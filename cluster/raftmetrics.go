@@ -136,3 +136,11 @@ func (s *timedSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *timedSnapshot) Release() { s.inner.Release() }
+
+// DegradedAfter is how long this node may be cut off from a leader before
+// it runs degraded (Config.DegradedAfter with its default).
+func (n *Node) DegradedAfter() time.Duration { return n.cfg.DegradedAfter }
+
+// LeaderLease is the Raft leader lease: a node without quorum contact for
+// longer is fenced.
+func (n *Node) LeaderLease() time.Duration { return n.cfg.Timing.LeaderLeaseTimeout }
