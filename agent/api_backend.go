@@ -61,6 +61,7 @@ func (b *APIBackend) Status(ctx context.Context) (api.Status, error) {
 		Backend:       b.Agent.BackendName(),
 	}
 	out.TableDigest = b.Agent.TableDigest()
+	b.explainStatus(&out, n, s)
 	return out, nil
 }
 
@@ -79,6 +80,7 @@ func (b *APIBackend) Members(ctx context.Context) ([]api.Member, error) {
 	}
 	st := b.Agent.FSM().State()
 	var out []api.Member
+	peers, now := n.PeerReplication(), time.Now()
 	for _, m := range n.Members() {
 		mm := api.Member{
 			Name:        m.Name,
@@ -89,6 +91,7 @@ func (b *APIBackend) Members(ctx context.Context) ([]api.Member, error) {
 			Leader:      m.Leader,
 			Maintenance: st.InMaintenance(m.Name),
 			TableDigest: m.Meta.TableDigest,
+			Reason:      memberReason(m, peers, now),
 		}
 		if m.Addr.IsValid() {
 			mm.Addr = m.Addr.String()

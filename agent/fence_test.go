@@ -113,6 +113,40 @@ func TestAgentQuorumFence(t *testing.T) {
 		if !st.Fenced || len(vr.Instances) != 1 || vr.Instances[0].State != "FAULT" {
 			t.Errorf("isolated n1: fenced=%v, instances %+v; want fenced and FAULT", st.Fenced, vr.Instances)
 		}
+		// The status says why, in the operator's terms (the status page
+		// shows it in its FENCED banner).
+		if !strings.Contains(st.FencedReason, "no contact with a Raft quorum for ") ||
+			!strings.Contains(st.FencedReason, "quorum_fence instance "+clustertest.Instance+" in FAULT, holding no VIP") {
+			t.Errorf("isolated n1: fenced_reason %q", st.FencedReason)
+		}
+		if st.Degraded && !strings.Contains(st.DegradedReason, "no contact with a Raft leader for ") {
+			t.Errorf("isolated n1: degraded, degraded_reason %q", st.DegradedReason)
+		}
+		// The majority's leader reports n1 dead, and why (gossip, and its
+		// own Raft contact).
+		g.WaitFor("the majority's leader to report n1 dead with a reason", 20*time.Second, func() error {
+			for _, name := range []string{"n2", "n3"} {
+				ms, err := apiCall(g.Node(name).API.Members)
+				if err != nil {
+					continue
+				}
+				st, err := g.Node(name).Status()
+				if err != nil || st.Leader != name {
+					continue
+				}
+				for _, m := range ms {
+					if m.Name == "n1" && m.State == "dead" && strings.Contains(m.Reason, "gossip: stopped answering probes") &&
+						// A leader elected after the partition never heard from n1.
+						(strings.Contains(m.Reason, "last answered the Raft leader ") ||
+							strings.Contains(m.Reason, "it has never answered this node as Raft leader")) {
+						return nil
+					} else if m.Name == "n1" {
+						return fmt.Errorf("n1 as %s sees it: %s (%q)", name, m.State, m.Reason)
+					}
+				}
+			}
+			return fmt.Errorf("no leader among n2, n3")
+		})
 		g.Heal()
 		g.WaitFor("n1 unfenced", 15*time.Second, func() error {
 			st, err := g.Node("n1").Status()

@@ -85,6 +85,16 @@ type Status struct {
 	Insecure bool `json:"insecure"`
 	// Backend is the data plane: ipvs, nftables, or none/memory.
 	Backend string `json:"backend,omitempty"`
+	// DesiredDigest is the digest of the table this node wants programmed
+	// (derived from the committed state); while TableDigest differs from
+	// it, the kernel is not in sync. "" on a witness and before the first
+	// table.
+	DesiredDigest string `json:"desired_digest,omitempty"`
+	// DegradedReason and FencedReason say why, in the operator's terms,
+	// while Degraded or Fenced holds (how long without a leader or a
+	// quorum, what the node does meanwhile).
+	DegradedReason string `json:"degraded_reason,omitempty"`
+	FencedReason   string `json:"fenced_reason,omitempty"`
 }
 
 // Member is one node of the group.
@@ -99,6 +109,9 @@ type Member struct {
 	Maintenance  bool   `json:"maintenance"`
 	TableDigest  string `json:"table_digest"`
 	AppliedIndex uint64 `json:"applied_index"`
+	// Reason says why a member that is not alive is not (what gossip
+	// says; on the Raft leader also when the node last answered it).
+	Reason string `json:"reason,omitempty"`
 }
 
 // VRRPInstance is one VRRP instance on one node. The JSON names are a

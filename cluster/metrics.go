@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"time"
+
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,6 +21,18 @@ type metrics struct {
 	degraded     *prometheus.Desc
 	fenced       *prometheus.Desc
 	sinceQuorum  *prometheus.Desc
+
+	// Raft's own figures (raftmetrics.go, fsm.go).
+	commitDuration  prometheus.Histogram
+	applyDuration   prometheus.Histogram
+	snapStats       snapshotStats
+	peerLastContact *prometheus.Desc
+	peerLag         *prometheus.Desc
+	snapIndex       *prometheus.Desc
+	snapSize        *prometheus.Desc
+	snapDuration    *prometheus.Desc
+	snapTaken       *prometheus.Desc
+	snapRestored    *prometheus.Desc
 }
 
 func newMetrics(n *Node) *metrics {
@@ -48,6 +62,31 @@ func newMetrics(n *Node) *metrics {
 			"1 while this node has lost quorum contact for longer than the leader lease (quorum_fence instances go to FAULT).", nil, nil),
 		sinceQuorum: prometheus.NewDesc("quadrature_cluster_quorum_contact_age_seconds",
 			"Seconds since this node last had quorum contact (was leader or heard from one).", nil, nil),
+
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "quadrature", Subsystem: "raft", Name: "commit_duration_seconds",
+			Help:    "On the leader: time from appending a command to the Raft log until its state machine starts applying it (replication to a majority, the commit, the wait for the FSM).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms .. 4 s
+		}),
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "quadrature", Subsystem: "raft", Name: "fsm_apply_duration_seconds",
+			Help:    "Time the state machine took to apply one committed command on this node.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms .. 3.3 s
+		}),
+		peerLastContact: prometheus.NewDesc("quadrature_raft_peer_last_contact_seconds",
+			"On the leader: seconds since the peer last answered an AppendEntries (heartbeat or replication) of this node; since this node started if it never did.", []string{"peer"}, nil),
+		peerLag: prometheus.NewDesc("quadrature_raft_peer_replication_lag_entries",
+			"On the leader: this node's last Raft log index minus the last index the peer reported in its last answer.", []string{"peer"}, nil),
+		snapIndex: prometheus.NewDesc("quadrature_raft_snapshot_last_index",
+			"Raft index of the newest snapshot in this node's snapshot store (0: none).", nil, nil),
+		snapSize: prometheus.NewDesc("quadrature_raft_snapshot_last_size_bytes",
+			"Size of the newest snapshot in this node's snapshot store.", nil, nil),
+		snapDuration: prometheus.NewDesc("quadrature_raft_snapshot_last_duration_seconds",
+			"Time the last snapshot this node took needed, from capturing the state to writing it to disk.", nil, nil),
+		snapTaken: prometheus.NewDesc("quadrature_raft_snapshots_total",
+			"Snapshots this node took (automatic and asked for) since it started.", nil, nil),
+		snapRestored: prometheus.NewDesc("quadrature_raft_snapshot_restores_total",
+			"Snapshots restored into this node's state machine since it started (at start, installed from the leader, a user restore).", nil, nil),
 	}
 }
 
@@ -55,27 +94,29 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	if err := r.Register(m.leaderChanges); err != nil {
 		return err
 	}
-	if err := r.Register(m.peerRefused); err != nil {
-		r.Unregister(m.leaderChanges)
-		return err
-	}
-	if err := r.Register(m); err != nil {
-		r.Unregister(m.leaderChanges)
-		r.Unregister(m.peerRefused)
-		return err
+	done := []prometheus.Collector{m.leaderChanges}
+	for _, c := range []prometheus.Collector{m.peerRefused, m.commitDuration, m.applyDuration, m} {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return err
+		}
+		done = append(done, c)
 	}
 	return nil
 }
 
 func (m *metrics) unregister(r prometheus.Registerer) {
-	r.Unregister(m.leaderChanges)
-	r.Unregister(m.peerRefused)
-	r.Unregister(m)
+	for _, c := range []prometheus.Collector{m.leaderChanges, m.peerRefused, m.commitDuration, m.applyDuration, m} {
+		r.Unregister(c)
+	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.raftState, m.commitIndex, m.appliedIndex, m.members, m.degraded, m.fenced, m.sinceQuorum, m.insecure} {
+	for _, d := range []*prometheus.Desc{m.raftState, m.commitIndex, m.appliedIndex, m.members, m.degraded, m.fenced, m.sinceQuorum, m.insecure,
+		m.peerLastContact, m.peerLag, m.snapIndex, m.snapSize, m.snapDuration, m.snapTaken, m.snapRestored} {
 		ch <- d
 	}
 }
@@ -103,6 +144,26 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.fenced, prometheus.GaugeValue, b2f(st.QuorumLost))
 	h := n.health.snapshot()
 	ch <- prometheus.MustNewConstMetric(m.sinceQuorum, prometheus.GaugeValue, timeSince(h.lastQuorum).Seconds())
+
+	now := time.Now()
+	for _, p := range n.PeerReplication() {
+		since := n.startedAt
+		if !p.LastContact.IsZero() {
+			since = p.LastContact
+		}
+		ch <- prometheus.MustNewConstMetric(m.peerLastContact, prometheus.GaugeValue, max(now.Sub(since), 0).Seconds(), p.ID)
+		ch <- prometheus.MustNewConstMetric(m.peerLag, prometheus.GaugeValue, float64(p.LagEntries), p.ID)
+	}
+	var idx uint64
+	var size int64
+	if metas, err := n.tracker.snaps.List(); err == nil && len(metas) > 0 {
+		idx, size = metas[0].Index, metas[0].Size
+	}
+	ch <- prometheus.MustNewConstMetric(m.snapIndex, prometheus.GaugeValue, float64(idx))
+	ch <- prometheus.MustNewConstMetric(m.snapSize, prometheus.GaugeValue, float64(size))
+	ch <- prometheus.MustNewConstMetric(m.snapDuration, prometheus.GaugeValue, time.Duration(m.snapStats.lastDuration.Load()).Seconds())
+	ch <- prometheus.MustNewConstMetric(m.snapTaken, prometheus.CounterValue, float64(m.snapStats.taken.Load()))
+	ch <- prometheus.MustNewConstMetric(m.snapRestored, prometheus.CounterValue, float64(m.snapStats.restored.Load()))
 }
 
 func b2f(b bool) float64 {

@@ -126,6 +126,7 @@ type Node struct {
 	health     healthState
 	subs       subscribers
 	metrics    *metrics
+	peers      peerContacts // the leader's view of its followers (peerTransport)
 
 	leaderChanges atomic.Uint64
 	barrierTerm   atomic.Uint64
@@ -327,11 +328,12 @@ func (n *Node) openRaft() (hasState bool, err error) {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return false, fmt.Errorf("cluster: raft config: %w", err)
 	}
-	n.tracker = &fsmTracker{inner: n.fsm, snaps: snaps}
-	n.raft, err = raft.NewRaft(rc, n.tracker, n.store, n.store, snaps, n.trans)
+	n.tracker = &fsmTracker{inner: n.fsm, snaps: snaps, m: n.metrics}
+	n.raft, err = raft.NewRaft(rc, n.tracker, n.store, n.store, snaps, &peerTransport{NetworkTransport: n.trans, peers: &n.peers})
 	if err != nil {
 		return false, fmt.Errorf("cluster: start raft: %w", err)
 	}
+	n.tracker.raft.Store(n.raft)
 	n.obsCh = make(chan raft.Observation, 64)
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
