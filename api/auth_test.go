@@ -40,8 +40,8 @@ func TestWritesNeedAdmin(t *testing.T) {
 	ts, s := apitest.NewServer(t, f, nil)
 	seen := 0
 	for _, r := range s.Routes() {
-		if r.Access != api.Admin {
-			continue
+		if r.Access != api.Admin || strings.HasPrefix(r.Path, "/debug/pprof/") {
+			continue // the profiles reach no backend: TestPprofNeedsAdmin
 		}
 		seen++
 		key := r.Method + " " + r.Path

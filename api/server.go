@@ -548,6 +548,7 @@ func (s *Server) registerRoutes() {
 	s.route("POST", "/v1/raft/snapshot", Admin, MaxSmallBody, s.handleSnapshot)
 	s.registerRevokeRoutes()
 	s.registerSnapshotRoutes()
+	s.registerPprofRoutes()
 }
 
 // backendCtx bounds one backend call.
