@@ -96,8 +96,13 @@ func (m *metrics) observe(c *checkerState, outcome string, d time.Duration) {
 	}
 	m.results.WithLabelValues(string(c.spec.Kind), outcome).Inc()
 	m.duration.WithLabelValues(string(c.spec.Kind)).Observe(d.Seconds())
-	vs, rs := splitRS(c.rs.id)
-	m.lastLatency.WithLabelValues(vs, rs, c.key, string(c.spec.Kind)).Set(d.Seconds())
+	if c.latency == nil {
+		// Looked up once per checker, not per check: only the goroutine
+		// completing the checker's run touches it (one run at a time).
+		vs, rs := splitRS(c.rs.id)
+		c.latency = m.lastLatency.WithLabelValues(vs, rs, c.key, string(c.spec.Kind))
+	}
+	c.latency.Set(d.Seconds())
 }
 
 func b2f(b bool) float64 {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"quadrature/internal/promtest"
 )
 
 // TestMetricLabels: the checks' series carry the vs and rs labels of the
@@ -42,60 +42,34 @@ func TestMetricLabels(t *testing.T) {
 		"quadrature_check_up":                    {"vs": "tcp/192.0.2.10:80", "rs": "198.51.100.1:80", "checker": "0-TCP_CHECK", "kind": "TCP_CHECK"},
 		"quadrature_check_last_duration_seconds": {"vs": "tcp/192.0.2.10:80", "rs": "198.51.100.1:80", "checker": "0-TCP_CHECK", "kind": "TCP_CHECK"},
 	}
-	got := gatherLabels(t, reg)
+	got := promtest.Gather(t, reg)
 	for name, labels := range want {
 		ls, ok := got[name]
 		if !ok {
-			t.Errorf("%s missing (have %v)", name, keys(got))
+			t.Errorf("%s missing", name)
 			continue
 		}
 		if len(ls) != 1 {
 			t.Errorf("%s: %d series, want 1", name, len(ls))
 			continue
 		}
+		have := ls[0].Labels
 		for k, v := range labels {
-			if ls[0][k] != v {
-				t.Errorf("%s: label %s=%q, want %q (%v)", name, k, ls[0][k], v, ls[0])
+			if have[k] != v {
+				t.Errorf("%s: label %s=%q, want %q (%v)", name, k, have[k], v, have)
 			}
 		}
-		if len(ls[0]) != len(labels) {
-			t.Errorf("%s: labels %v, want exactly %v", name, ls[0], labels)
+		if len(have) != len(labels) {
+			t.Errorf("%s: labels %v, want exactly %v", name, have, labels)
 		}
 	}
 	if err := s.Update(nil); err != nil {
 		t.Fatal(err)
 	}
-	got = gatherLabels(t, reg)
+	got = promtest.Gather(t, reg)
 	for name := range want {
 		if len(got[name]) != 0 {
 			t.Errorf("%s: series left after the real server was removed: %v", name, got[name])
 		}
 	}
-}
-
-func gatherLabels(t *testing.T, reg *prometheus.Registry) map[string][]map[string]string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]map[string]string{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			out[mf.GetName()] = append(out[mf.GetName()], l)
-		}
-	}
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

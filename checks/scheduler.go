@@ -109,6 +109,7 @@ type checkerState struct {
 	lastLatency time.Duration
 	lastAt      time.Time
 	lastExit    int
+	latency     prometheus.Gauge // its quadrature_check_last_duration_seconds series (metrics.observe)
 }
 
 // NewScheduler builds a scheduler; it registers its metrics on

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"quadrature/internal/promtest"
 )
 
 func TestSingleNodeRunsAloneAndRestarts(t *testing.T) {
@@ -417,29 +419,9 @@ func TestApplyWithoutLeaderTimesOut(t *testing.T) {
 
 func checkGauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if got := promtest.Value(t, reg, name, labels); got != want {
+		t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			got := m.GetGauge().GetValue()
-			if got != want {
-				t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-			}
-			return
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
 }
 
 func TestIPv6Loopback(t *testing.T) {

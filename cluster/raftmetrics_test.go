@@ -6,53 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"quadrature/internal/promtest"
 )
-
-// metricValue returns the value of the series name{labels} (gauge,
-// counter, or a histogram's sample count) and whether it exists.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				return m.GetCounter().GetValue(), true
-			case dto.MetricType_HISTOGRAM:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			default:
-				return m.GetGauge().GetValue(), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func mustMetric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	v, ok := metricValue(t, reg, name, labels)
-	if !ok {
-		t.Fatalf("metric %s%v not exported", name, labels)
-	}
-	return v
-}
 
 // TestRaftReplicationMetrics runs a real three-node group on disk and
 // reads what an operator would alert on from each node's registry: the
@@ -77,31 +33,31 @@ func TestRaftReplicationMetrics(t *testing.T) {
 	for _, f := range fs {
 		peer := map[string]string{"peer": f.Name()}
 		waitFor(t, 5*time.Second, "lag 0 for "+f.Name(), func() bool {
-			v, ok := metricValue(t, lreg, "quadrature_raft_peer_replication_lag_entries", peer)
+			v, ok := promtest.Find(t, lreg, "quadrature_raft_peer_replication_lag_entries", peer)
 			return ok && v == 0
 		})
-		if c := mustMetric(t, lreg, "quadrature_raft_peer_last_contact_seconds", peer); c < 0 || c > 1 {
+		if c := promtest.Value(t, lreg, "quadrature_raft_peer_last_contact_seconds", peer); c < 0 || c > 1 {
 			t.Fatalf("leader's last contact with %s: %vs, want under 1s (heartbeats every 30 ms)", f.Name(), c)
 		}
 	}
 	// Followers replicate to nobody: no peer series there.
 	for _, f := range fs {
-		if _, ok := metricValue(t, regs[f.Name()], "quadrature_raft_peer_last_contact_seconds", nil); ok {
+		if _, ok := promtest.Find(t, regs[f.Name()], "quadrature_raft_peer_last_contact_seconds", nil); ok {
 			t.Fatalf("follower %s exports peer last contact", f.Name())
 		}
 	}
 	// Commit latency is measured where the entries were appended; every
 	// node times its FSM.
-	if n := mustMetric(t, lreg, "quadrature_raft_commit_duration_seconds", nil); n < 20 {
+	if n := promtest.Value(t, lreg, "quadrature_raft_commit_duration_seconds", nil); n < 20 {
 		t.Fatalf("leader's commit histogram has %v samples, want ≥ 20", n)
 	}
 	for _, f := range fs {
-		if n := mustMetric(t, regs[f.Name()], "quadrature_raft_commit_duration_seconds", nil); n != 0 {
+		if n := promtest.Value(t, regs[f.Name()], "quadrature_raft_commit_duration_seconds", nil); n != 0 {
 			t.Fatalf("follower %s timed %v commits of another node's clock", f.Name(), n)
 		}
 	}
 	for _, n := range nodes {
-		if c := mustMetric(t, regs[n.Name()], "quadrature_raft_fsm_apply_duration_seconds", nil); c < 20 {
+		if c := promtest.Value(t, regs[n.Name()], "quadrature_raft_fsm_apply_duration_seconds", nil); c < 20 {
 			t.Fatalf("%s: FSM apply histogram has %v samples, want ≥ 20", n.Name(), c)
 		}
 	}
@@ -115,45 +71,45 @@ func TestRaftReplicationMetrics(t *testing.T) {
 	}
 	cutPeer := map[string]string{"peer": cut.Name()}
 	waitFor(t, 10*time.Second, "the cut-off follower's contact to age past 1.5 s", func() bool {
-		v, _ := metricValue(t, lreg, "quadrature_raft_peer_last_contact_seconds", cutPeer)
+		v, _ := promtest.Find(t, lreg, "quadrature_raft_peer_last_contact_seconds", cutPeer)
 		return v > 1.5
 	})
-	if lag := mustMetric(t, lreg, "quadrature_raft_peer_replication_lag_entries", cutPeer); lag < 5 {
+	if lag := promtest.Value(t, lreg, "quadrature_raft_peer_replication_lag_entries", cutPeer); lag < 5 {
 		t.Fatalf("lag of the cut-off follower %s: %v, want ≥ 5", cut.Name(), lag)
 	}
 	okPeer := map[string]string{"peer": ok.Name()}
 	waitFor(t, 5*time.Second, "lag 0 for the follower still connected", func() bool {
-		v, _ := metricValue(t, lreg, "quadrature_raft_peer_replication_lag_entries", okPeer)
+		v, _ := promtest.Find(t, lreg, "quadrature_raft_peer_replication_lag_entries", okPeer)
 		return v == 0
 	})
-	if c := mustMetric(t, lreg, "quadrature_raft_peer_last_contact_seconds", okPeer); c > 1 {
+	if c := promtest.Value(t, lreg, "quadrature_raft_peer_last_contact_seconds", okPeer); c > 1 {
 		t.Fatalf("last contact of the connected follower %s: %vs", ok.Name(), c)
 	}
 	heal(cut, leader)
 	waitFor(t, 10*time.Second, "the healed follower to catch up", func() bool {
-		v, _ := metricValue(t, lreg, "quadrature_raft_peer_replication_lag_entries", cutPeer)
-		c, _ := metricValue(t, lreg, "quadrature_raft_peer_last_contact_seconds", cutPeer)
+		v, _ := promtest.Find(t, lreg, "quadrature_raft_peer_replication_lag_entries", cutPeer)
+		c, _ := promtest.Find(t, lreg, "quadrature_raft_peer_last_contact_seconds", cutPeer)
 		return v == 0 && c < 1
 	})
 
 	// Snapshots: none yet, then one, with its index and size.
-	if v := mustMetric(t, lreg, "quadrature_raft_snapshots_total", nil); v != 0 {
+	if v := promtest.Value(t, lreg, "quadrature_raft_snapshots_total", nil); v != 0 {
 		t.Fatalf("snapshots before any: %v", v)
 	}
 	if err := leader.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if v := mustMetric(t, lreg, "quadrature_raft_snapshots_total", nil); v != 1 {
+	if v := promtest.Value(t, lreg, "quadrature_raft_snapshots_total", nil); v != 1 {
 		t.Fatalf("snapshots after one: %v", v)
 	}
 	applied := leader.Stats().AppliedIndex
-	if idx := mustMetric(t, lreg, "quadrature_raft_snapshot_last_index", nil); idx < 25 || idx > float64(applied) {
+	if idx := promtest.Value(t, lreg, "quadrature_raft_snapshot_last_index", nil); idx < 25 || idx > float64(applied) {
 		t.Fatalf("snapshot index %v, want 25..%d", idx, applied)
 	}
-	if sz := mustMetric(t, lreg, "quadrature_raft_snapshot_last_size_bytes", nil); sz <= 0 {
+	if sz := promtest.Value(t, lreg, "quadrature_raft_snapshot_last_size_bytes", nil); sz <= 0 {
 		t.Fatalf("snapshot size %v", sz)
 	}
-	if d := mustMetric(t, lreg, "quadrature_raft_snapshot_last_duration_seconds", nil); d <= 0 || d > 5 {
+	if d := promtest.Value(t, lreg, "quadrature_raft_snapshot_last_duration_seconds", nil); d <= 0 || d > 5 {
 		t.Fatalf("snapshot duration %vs", d)
 	}
 
@@ -165,7 +121,7 @@ func TestRaftReplicationMetrics(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "the restarted node's restore", func() bool {
-		v, _ := metricValue(t, lreg, "quadrature_raft_snapshot_restores_total", nil)
+		v, _ := promtest.Find(t, lreg, "quadrature_raft_snapshot_restores_total", nil)
 		return v == 1
 	})
 }

@@ -452,8 +452,13 @@ func sortedUnique(s []string) []string {
 // "TCP 192.0.2.10:80" where this one writes "tcp/192.0.2.10:80". Every
 // replica runs the same function on the same bytes, so they stay equal. An
 // ID in neither scheme is kept as it is (it names no virtual server, and
-// the command handlers say so).
+// the command handlers say so). Every legacy spelling has a space and no
+// ID of the scheme has one, so a current command is not re-rendered (this
+// runs for every observation of every report).
 func normalizeID(id string) string {
+	if !strings.Contains(id, " ") {
+		return id
+	}
 	if n, ok := ids.Normalize(id); ok {
 		return n
 	}

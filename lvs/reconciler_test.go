@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+
+	"quadrature/internal/promtest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -137,7 +138,7 @@ func TestReconcilerDriftRepair(t *testing.T) {
 	if dp.Table().Digest() != expect.Digest() {
 		t.Fatalf("after repair:\n%s", dp.Table().CanonicalText())
 	}
-	if got := metricValue(t, reg, "quadrature_lvs_drift_repairs_total", nil); got != 2 {
+	if got := promtest.Value(t, reg, "quadrature_lvs_drift_repairs_total", nil); got != 2 {
 		t.Errorf("drift_repairs_total = %v, want 2", got)
 	}
 	// The next resync is clean.
@@ -392,7 +393,7 @@ func TestReconcilerRunRetriesWithBackoff(t *testing.T) {
 	if took < 70*time.Millisecond {
 		t.Errorf("converged after %s: no backoff", took)
 	}
-	if got := metricValue(t, reg, "quadrature_lvs_reconcile_errors_total", nil); got != 3 {
+	if got := promtest.Value(t, reg, "quadrature_lvs_reconcile_errors_total", nil); got != 3 {
 		t.Errorf("errors_total = %v, want 3", got)
 	}
 	waitUntil(t, func() bool { return r.Status().Failures == 0 && !r.Status().LastSuccess.IsZero() })
@@ -491,57 +492,15 @@ func TestReconcilerMetrics(t *testing.T) {
 		{"quadrature_lvs_stats_scrape_error", nil, 0},
 		{"quadrature_lvs_reconcile_duration_seconds", nil, 1}, // sample count
 	} {
-		if got := metricValue(t, reg, c.name, c.labels); got != c.want {
+		if got := promtest.Value(t, reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	if metricValue(t, reg, "quadrature_lvs_last_success_timestamp_seconds", nil) == 0 {
+	if promtest.Value(t, reg, "quadrature_lvs_last_success_timestamp_seconds", nil) == 0 {
 		t.Error("last success timestamp not set")
 	}
 	// A second reconciler on the same registry is a registration error.
 	if _, err := NewReconciler(Config{DataPlane: dp, Registerer: reg}); err == nil {
 		t.Error("duplicate registration accepted")
 	}
-}
-
-// metricValue gathers reg and returns the value (or histogram sample
-// count) of the first metric called name whose labels include labels.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			return value(m)
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	return 0
 }

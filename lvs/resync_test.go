@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"quadrature/internal/promtest"
 )
 
 // tenServices has services 192.0.2.1..10 port 80 with three destinations
@@ -240,10 +242,10 @@ func TestRunSlicedResyncRepairsDrift(t *testing.T) {
 	k.Services[9].Destinations[2].Weight = 0
 	dp.Set(k)
 	waitUntil(t, func() bool { return dp.Table().Digest() == want.Digest() })
-	if v := metricValue(t, reg, "quadrature_lvs_resyncs_total", map[string]string{"kind": "slice"}); v < 4 {
+	if v := promtest.Value(t, reg, "quadrature_lvs_resyncs_total", map[string]string{"kind": "slice"}); v < 4 {
 		t.Fatalf("resyncs_total{kind=slice} = %v, want >= 4", v)
 	}
-	if v := metricValue(t, reg, "quadrature_lvs_resyncs_total", map[string]string{"kind": "full"}); v < 1 {
+	if v := promtest.Value(t, reg, "quadrature_lvs_resyncs_total", map[string]string{"kind": "full"}); v < 1 {
 		t.Fatalf("resyncs_total{kind=full} = %v, want >= 1 (the repair)", v)
 	}
 }
