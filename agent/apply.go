@@ -133,7 +133,11 @@ func (a *Agent) applyTable(ctx context.Context, st *fsm.State, degraded bool, pr
 			a.setDesiredState(view, true)
 			if _, err := a.rec.Patch(ctx, ups, nil); err == nil {
 				if a.guard != nil {
-					a.guardTable(view.DesiredTable())
+					// The reconciler's table with the patch applied:
+					// shared, not derived again.
+					if t, ok := a.rec.Desired(); ok {
+						a.guardTable(t)
+					}
 				}
 				return
 			} else if !errors.Is(err, lvs.ErrNoBaseline) {
@@ -145,10 +149,13 @@ func (a *Agent) applyTable(ctx context.Context, st *fsm.State, degraded bool, pr
 			return
 		}
 	}
-	changed := last == nil || view.TableDigest() != last.TableDigest() || prev.configVersion != st.ConfigVersion()
+	// One derivation gives the digest and the table; the table is in
+	// Normalize form, so the reconciler and the loop guard share it as
+	// it is (no copy, no second normalization).
+	table, digest := view.DesiredTableDigest()
+	changed := last == nil || digest != last.TableDigest() || prev.configVersion != st.ConfigVersion()
 	a.setDesiredState(view, changed)
 	if changed {
-		table := view.DesiredTable()
 		a.rec.SetDesired(table)
 		a.guardTable(table)
 	}

@@ -335,7 +335,18 @@ func (s *State) DesiredTable() lvs.Table {
 	for i := range m.vss {
 		t.Services = s.appendServices(t.Services, &m.vss[i])
 	}
-	return t.Normalize()
+	return t.NormalizeInPlace() // built here: normalized once, without a copy
+}
+
+// DesiredTableDigest is DesiredTable and its Digest from one derivation;
+// the digest is remembered as TableDigest's.
+func (s *State) DesiredTableDigest() (lvs.Table, string) {
+	t := s.DesiredTable()
+	if s.memo == nil {
+		return t, t.Digest()
+	}
+	s.memo.once.Do(func() { s.memo.digest = t.Digest() })
+	return t, s.memo.digest
 }
 
 // appendServices appends the services virtual server v becomes.

@@ -86,10 +86,12 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 	r.saveOwned()
 	r.mergeServiceStatus(eff, invalid, draining, applyErr, removed)
 	// The desired table Run resyncs to.
+	// Shared storage (see desiredShared, appliedShared) is copied, never
+	// written to.
 	r.stMu.Lock()
 	if r.desired != nil {
-		d := patchTable(*r.desired, ups.Services, removed, true)
-		r.desired = &d
+		d := patchTable(*r.desired, ups.Services, removed, !r.desiredShared)
+		r.desired, r.desiredShared = &d, false
 	}
 	r.stMu.Unlock()
 	if applyErr != nil {
@@ -100,7 +102,8 @@ func (r *Reconciler) doPatch(ctx context.Context, upsert []Service, remove []Ser
 	if !res.Plan.Empty() {
 		r.digest = ""
 	}
-	r.applied = patchTable(r.applied, eff.Services, removed, true)
+	r.applied = patchTable(r.applied, eff.Services, removed, !r.appliedShared)
+	r.appliedShared = false
 	r.lastDesiredOK = false // the next Resync compares against a whole desired table
 	return res, nil
 }

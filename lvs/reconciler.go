@@ -112,6 +112,10 @@ type Reconciler struct {
 	digest   string // Digest of cache, "" when unknown
 	applied  Table  // effective desired table of the last successful pass
 	appliedK bool
+	// appliedShared: applied may share storage with desired (and with
+	// the table a caller handed to SetDesired), so a Patch copies it
+	// before changing it.
+	appliedShared bool
 	// lastDesired is the normalized desired table of the last successful
 	// pass, and nextSlice the slice the next sliced Resync reads.
 	lastDesired   Table
@@ -123,8 +127,12 @@ type Reconciler struct {
 
 	stMu    sync.Mutex
 	status  Status
-	desired *Table // latest SetDesired
-	kick    chan struct{}
+	desired *Table // latest SetDesired (normalized)
+	// desiredShared: *desired's storage may be held elsewhere (by the
+	// caller of SetDesired, lastDesired, applied, or a Desired reader), so
+	// a Patch copies it before changing it.
+	desiredShared bool
+	kick          chan struct{}
 }
 
 // NewReconciler validates cfg and returns a reconciler. It does not touch
@@ -193,7 +201,7 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 func (r *Reconciler) Sync(ctx context.Context, desired Table) (SyncResult, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	return r.pass(ctx, desired, true)
+	return r.pass(ctx, desired, true, false)
 }
 
 // Update performs an incremental pass: it diffs desired against the kernel
@@ -203,28 +211,39 @@ func (r *Reconciler) Sync(ctx context.Context, desired Table) (SyncResult, error
 func (r *Reconciler) Update(ctx context.Context, desired Table) (SyncResult, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
+	return r.update(ctx, desired, false)
+}
+
+// update is Update; with normalized, desired is Run's own table (the one
+// SetDesired stored, in Normalize form) and is used without a copy.
+func (r *Reconciler) update(ctx context.Context, desired Table, normalized bool) (SyncResult, error) {
 	if r.cacheOK {
-		res, err := r.pass(ctx, desired, false)
+		res, err := r.pass(ctx, desired, false, normalized)
 		if err == nil || ctx.Err() != nil {
 			return res, err
 		}
 		r.log.Warn("lvs: incremental update failed; running a full resync", "err", err)
 	}
-	return r.pass(ctx, desired, true)
+	return r.pass(ctx, desired, true, normalized)
 }
 
-// pass runs one reconciliation; full reads the kernel first.
-func (r *Reconciler) pass(ctx context.Context, desired Table, full bool) (SyncResult, error) {
+// pass runs one reconciliation; full reads the kernel first. normalized
+// says desired is Run's table, already normalized: it is then read, never
+// copied or changed (the public methods normalize a copy of theirs).
+func (r *Reconciler) pass(ctx context.Context, desired Table, full, normalized bool) (SyncResult, error) {
 	start := time.Now()
-	res, err := r.doPass(ctx, desired, full)
+	res, err := r.doPass(ctx, desired, full, normalized)
 	res.Duration = time.Since(start)
 	r.record(res, err)
 	return res, err
 }
 
-func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (SyncResult, error) {
+func (r *Reconciler) doPass(ctx context.Context, desired Table, full, normalized bool) (SyncResult, error) {
 	var res SyncResult
-	norm := desired.Normalize()
+	norm := desired
+	if !normalized {
+		norm = desired.Normalize()
+	}
 	des, invalid := r.admit(norm)
 	r.refused = invalid
 	var obs Table
@@ -289,6 +308,12 @@ func (r *Reconciler) doPass(ctx context.Context, desired Table, full bool) (Sync
 	r.cacheOK = true
 	r.applied, r.appliedK = eff, true
 	r.lastDesired, r.lastDesiredOK = norm, true
+	r.appliedShared = normalized // eff is norm, or shares its services' storage
+	if normalized {
+		r.stMu.Lock()
+		r.desiredShared = true // lastDesired and applied now hold it too
+		r.stMu.Unlock()
+	}
 	if full {
 		// Hashing the whole table costs more than comparing it: reuse the
 		// digest when the kernel table is exactly the previous one.
@@ -479,6 +504,19 @@ func (r *Reconciler) Owned() []ServiceKey {
 	return r.owned.Keys()
 }
 
+// Desired returns the desired table Run works towards (SetDesired's,
+// with the patches applied since), and false before the first SetDesired.
+// It is shared, not copied: read it, never change it.
+func (r *Reconciler) Desired() (Table, bool) {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	if r.desired == nil {
+		return Table{}, false
+	}
+	r.desiredShared = true
+	return *r.desired, true
+}
+
 // KernelDigest reads the kernel table (one dump) and returns its Digest,
 // so nodes can prove that their kernels hold identical tables.
 func (r *Reconciler) KernelDigest(ctx context.Context) (string, error) {
@@ -493,10 +531,19 @@ func (r *Reconciler) KernelDigest(ctx context.Context) (string, error) {
 
 // SetDesired hands Run a new desired table; Run applies it incrementally.
 // Only the latest table matters: intermediate ones may be skipped.
+//
+// A table already in Normalize form (fsm.State.DesiredTable returns one)
+// is kept as it is, not copied: the caller may go on reading it but must
+// not change it. The reconciler never writes to it either (a Patch copies
+// before it changes the desired table), so one table can be shared by the
+// reconciler and other readers. Any other table is normalized into a copy.
 func (r *Reconciler) SetDesired(t Table) {
-	t = t.Normalize()
+	if !t.isNormal() {
+		t = t.Normalize()
+	}
 	r.stMu.Lock()
 	r.desired = &t
+	r.desiredShared = true
 	r.stMu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
@@ -531,14 +578,18 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		var err error
 		full := failures > 0 || (!nextFull.IsZero() && !time.Now().Before(nextFull))
+		// Run's table is normalized (SetDesired, Patch): the passes use it
+		// without another copy.
+		r.syncMu.Lock()
 		switch {
 		case failures > 0:
-			_, err = r.Sync(ctx, *desired)
+			_, err = r.pass(ctx, *desired, true, true)
 		case full:
-			_, err = r.Resync(ctx, *desired)
+			_, err = r.resync(ctx, *desired, true)
 		default:
-			_, err = r.Update(ctx, *desired)
+			_, err = r.update(ctx, *desired, true)
 		}
+		r.syncMu.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

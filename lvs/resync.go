@@ -45,6 +45,11 @@ const DefaultResyncSliceServices = 64
 func (r *Reconciler) Resync(ctx context.Context, desired Table) (SyncResult, error) {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
+	return r.resync(ctx, desired, false)
+}
+
+// resync is Resync; normalized as for pass.
+func (r *Reconciler) resync(ctx context.Context, desired Table, normalized bool) (SyncResult, error) {
 	start := time.Now()
 	res, verified, err := r.sliceCheck(ctx, desired)
 	if verified {
@@ -61,7 +66,7 @@ func (r *Reconciler) Resync(ctx context.Context, desired Table) (SyncResult, err
 	if r.met != nil {
 		r.met.resyncs.WithLabelValues("full").Inc()
 	}
-	return r.pass(ctx, desired, true)
+	return r.pass(ctx, desired, true, normalized)
 }
 
 // Slices returns the number of slices a round of sliced resyncs covers for
@@ -91,7 +96,7 @@ func (r *Reconciler) sliceCheck(ctx context.Context, desired Table) (res SyncRes
 	// passes changed the table since the last full one): it is what
 	// proves the table to the group, and callers would otherwise dump the
 	// whole table for it after every pass.
-	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || r.digest == "" || len(r.draining) > 0 || !EqualTables(desired, r.lastDesired) {
+	if !ok || k <= 1 || !r.appliedK || !r.lastDesiredOK || r.digest == "" || len(r.draining) > 0 || !(sameStorage(desired, r.lastDesired) || EqualTables(desired, r.lastDesired)) {
 		return res, false, nil
 	}
 	slice := r.nextSlice % k
@@ -151,6 +156,14 @@ func sameSlice(got, kept Table, sel map[ServiceKey]bool) error {
 		j++
 	}
 	return nil
+}
+
+// sameStorage reports whether a and b are the same table (one slice of
+// services): Run's desired table and the one its last pass applied usually
+// are, and neither is written to while shared.
+func sameStorage(a, b Table) bool {
+	return len(a.Services) == len(b.Services) && len(a.Services) > 0 &&
+		&a.Services[0] == &b.Services[0] && sameTimeouts(a, b)
 }
 
 // EqualTables reports whether two normalized tables are identical.

@@ -238,6 +238,49 @@ func (t Table) Normalize() Table {
 	return t.normalize(true)
 }
 
+// NormalizeInPlace is Normalize for a table whose storage the caller owns
+// and hands over (a table just built, such as fsm.State.DesiredTable's):
+// it sorts and canonicalizes t's own slices instead of copying them, so t
+// must not be used afterwards except through the result.
+func (t Table) NormalizeInPlace() Table {
+	return t.normalize(false)
+}
+
+// isNormal reports whether t is already in Normalize form (sorted, netmask
+// explicit, canonical fields), without copying anything: a table that is
+// can be hashed, compared or kept as it is.
+func (t Table) isNormal() bool {
+	for i := range t.Services {
+		s := &t.Services[i]
+		if i > 0 && compareService(t.Services[i-1], *s) > 0 {
+			return false
+		}
+		if s.Key.Family == 0 && s.Key.Addr.IsValid() || s.Netmask == 0 {
+			return false
+		}
+		if s.Key.IsFWMark() {
+			if s.Key.Protocol != 0 || s.Key.Addr.IsValid() || s.Key.Port != 0 || s.Key.Family == 0 {
+				return false
+			}
+		} else if s.Key.Addr.Is4In6() {
+			return false
+		}
+		if s.Persistence > 0 && s.Persistence%time.Second != 0 {
+			return false
+		}
+		for j := range s.Destinations {
+			d := &s.Destinations[j]
+			if j > 0 && compareDest(s.Destinations[j-1], *d) > 0 {
+				return false
+			}
+			if !canonicalDest(d) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // normalize is Normalize; without clone it rewrites t's own storage (for
 // tables nobody else holds, such as a fresh kernel dump).
 func (t Table) normalize(clone bool) Table {
@@ -362,7 +405,10 @@ func (k ServiceKey) appendText(b []byte) []byte {
 // the digest (they are global kernel settings, not table entries).
 func (t Table) Digest() string {
 	h := sha256.New()
-	t.Normalize().canonical(func(b []byte) { h.Write(b) })
+	if !t.isNormal() { // a normalized table (the usual case) is hashed as it is
+		t = t.Normalize()
+	}
+	t.canonical(func(b []byte) { h.Write(b) })
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -39,6 +39,22 @@ func canonicalize(s *Service) {
 	}
 }
 
+// canonicalDest reports whether canonicalize would leave d as it is.
+func canonicalDest(d *Destination) bool {
+	if d.Addr.Is4In6() {
+		return false
+	}
+	switch {
+	case d.Method != TUN:
+		return d.Tunnel == 0 && d.TunnelPort == 0 && d.TunnelFlags == 0
+	case d.Tunnel == TunnelIPIP:
+		return d.TunnelPort == 0 && d.TunnelFlags == 0
+	case d.Tunnel == TunnelGRE:
+		return d.TunnelPort == 0
+	}
+	return true
+}
+
 // Validate reports every reason the kernel would refuse the service, with
 // the service named.
 func (s Service) Validate() error {
