@@ -2,7 +2,9 @@ package lvs
 
 import (
 	"context"
+	"log/slog"
 	"testing"
+	"time"
 )
 
 // BenchmarkReconcilerNoopSync measures the in-memory part of a no-change
@@ -93,4 +95,42 @@ func BenchmarkReconcilerPatchOwnCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRunPassShared is Run's pass over the table SetDesired kept
+// (no copy, no normalization) against the public Update, which normalizes
+// a copy of its argument as the pass did before (the baseline, measured
+// in the same run); both on ScaleTable with nothing to change.
+func BenchmarkRunPassShared(b *testing.B) {
+	ctx := b.Context()
+	r, err := NewReconciler(Config{DataPlane: NewMemDataPlane(), OwnWholeTable: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	norm := ScaleTable().Normalize()
+	if _, err := r.Sync(ctx, norm); err != nil {
+		b.Fatal(err)
+	}
+	r.SetDesired(norm)
+	const rounds = 20
+	start := time.Now()
+	for range rounds {
+		if _, err := r.Update(ctx, norm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := time.Since(start) / rounds
+	b.ResetTimer()
+	for b.Loop() {
+		r.syncMu.Lock()
+		_, err := r.update(ctx, *r.desired, true)
+		r.syncMu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(base.Microseconds()), "µs/copying-pass")
+	b.ReportMetric(float64(base)/float64(per), "copying/shared")
 }
