@@ -119,11 +119,12 @@ func (d *director) kill() {
 type testWriter struct {
 	t      testing.TB
 	prefix string
+	all    bool // log every line, not only warnings and errors
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
 	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+		if w.all || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
 			w.t.Log(w.prefix + l)
 		}
 	}
@@ -284,3 +285,64 @@ func testECMP(t *testing.T, r router) {
 	waitNexthops(t, rt, vip6, 15*time.Second, v6[0])
 	t.Logf("director %s killed (SIGKILL): its paths gone after %v", v4[1], time.Since(start).Round(time.Millisecond))
 }
+
+// frr is FRR's zebra (the kernel's routes) and bgpd with maximum-paths
+// (ECMP), with config, sockets and PID files in the test's directory.
+type frr struct{}
+
+func (frr) start(t testing.TB, ns *netnstest.NS, _ string, neighbors []netip.Addr) {
+	zebra := netnstest.RequireBinary(t, "/usr/lib/frr/zebra")
+	bgpd := netnstest.RequireBinary(t, "/usr/lib/frr/bgpd")
+	var b strings.Builder
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n", routerAS)
+	for _, n := range neighbors {
+		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers 1 3\n neighbor %s timers connect 1\n neighbor %s passive\n", n, directorAS, n, n, n)
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		fmt.Fprintf(&b, " address-family %s unicast\n  maximum-paths 8\n", fam)
+		for _, n := range neighbors {
+			if n.Is4() == (fam == "ipv4") {
+				fmt.Fprintf(&b, "  neighbor %s activate\n", n)
+			}
+		}
+		b.WriteString(" exit-address-family\n")
+	}
+	// The daemons drop to the frr user (root is not in the frrvty group
+	// FRR is built with): their directory must be theirs to write.
+	dir, err := os.MkdirTemp("", "quadrature-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	zconf, bconf := filepath.Join(dir, "zebra.conf"), filepath.Join(dir, "bgpd.conf")
+	if err := os.WriteFile(zconf, []byte("hostname rtr\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bconf, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zsock := filepath.Join(dir, "zserv.api")
+	common := []string{"-u", "frr", "-g", "frr", "--vty_socket", dir, "--log", "stdout", "--log-level", "warn"}
+	zcmd := ns.Command(zebra, append([]string{"-f", zconf, "-i", filepath.Join(dir, "zebra.pid"), "-z", zsock}, common...)...)
+	zcmd.Stdout = &testWriter{t: t, prefix: "zebra: ", all: true}
+	if err := ns.Start(zcmd); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(zsock); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bcmd := ns.Command(bgpd, append([]string{"-f", bconf, "-i", filepath.Join(dir, "bgpd.pid"), "-z", zsock}, common...)...)
+	bcmd.Stdout = &testWriter{t: t, prefix: "bgpd: ", all: true}
+	if err := ns.Start(bcmd); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestECMPWithFRR is TestECMPWithBIRD against FRR's bgpd and zebra.
+func TestECMPWithFRR(t *testing.T) { testECMP(t, frr{}) }
