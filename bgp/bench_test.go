@@ -83,8 +83,8 @@ func BenchmarkAnnounce1000VIPs(b *testing.B) {
 	n := time.Duration(b.N)
 	fmt.Printf("1000 VIPs: announced to all in the router's kernel in %v, withdrawn in %v (mean of %d)\n",
 		(up / n).Round(time.Millisecond), (down / n).Round(time.Millisecond), b.N)
-	b.ReportMetric(float64((up/n).Milliseconds()), "ms-announce")
-	b.ReportMetric(float64((down/n).Milliseconds()), "ms-withdraw")
+	b.ReportMetric(float64((up / n).Milliseconds()), "ms-announce")
+	b.ReportMetric(float64((down / n).Milliseconds()), "ms-withdraw")
 }
 
 // BenchmarkECMPDirectorLoss: three directors announce one VIP; the
