@@ -73,6 +73,7 @@ type Agent struct {
 	dp    lvs.DataPlane
 	guard *guardState // nil unless the data plane is IPVS
 	snmp  *snmpState  // nil unless a MIB is enabled; set before VRRP starts
+	bgp   *bgpState   // the BGP speaker (agent/bgp.go)
 
 	changed   chan struct{} // an Apply or Restore happened
 	digestCh  chan string   // kernel table digests for gossipLoop
@@ -161,6 +162,7 @@ func New(cfg Config) (*Agent, error) {
 	a.log = a.log.With("node", a.name)
 	src.logWarnings(a.log, "start")
 	a.registerOpsMetrics()
+	a.registerBGP()
 	return a, nil
 }
 
@@ -387,6 +389,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	a.stopBGP()
 	if err := a.node.Shutdown(); err != nil && runErr == nil {
 		runErr = err
 	}

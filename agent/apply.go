@@ -68,6 +68,13 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	if degraded != prev.degraded {
 		a.log.Warn("agent: degraded mode changed", "degraded", degraded)
 	}
+	// Routes the new state no longer allows go before anything changes.
+	a.bgpWithdraw(ctx, st, func() *fsm.State {
+		if degraded {
+			return a.localView(st)
+		}
+		return st
+	}, degraded)
 	a.applyTable(ctx, st, degraded, prev)
 	prios := prev.priorities
 	if st != prev.state || prios == nil {
@@ -92,6 +99,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	a.applyFence()
 	a.applyKnownPeers()
 	digestPending = !a.publishDigest(ctx)
+	a.bgpAnnounce(ctx)
 	if hold && a.maybeReleaseHold(st, digestPending) {
 		hold = false // it set the priorities
 	}

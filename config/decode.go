@@ -467,6 +467,16 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 			}
 			c.Cluster = d.cluster(s)
 		},
+		"bgp": func(s *Stmt) {
+			if !d.needBlock(s) {
+				return
+			}
+			if c.BGP != nil {
+				d.errorf(s.Pos, "duplicate bgp block (first at %s)", c.BGP.Pos)
+				return
+			}
+			c.BGP = d.bgp(s)
+		},
 		"vrrp_script": func(s *Stmt) {
 			if sc, ok := d.script(s); ok {
 				c.Scripts = append(c.Scripts, sc)

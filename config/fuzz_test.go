@@ -42,6 +42,11 @@ func seedFiles(f *testing.F) {
 		"global_defs {\n notify_fifo /run/f user grp\n notify_fifo_script /bin/s\n vrrp_strict\n max_auto_priority -1\n net_namespace blue\n}",
 		"vrrp_instance V { authentication { auth_type PASS; auth_pass x } }\nvirtual_server 192.0.2.1 80 { protocol TCP ; lb_algo rr\n}",
 		"include nothing*.conf\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n}",
+		// quadrature's bgp block.
+		"bgp {\n local_as 64512\n router_id 192.0.2.11\n hold_time 3\n listen_port 1179\n neighbor 192.0.2.1 {\n remote_as 64500\n password \"a b\"\n" +
+			" port 1179\n local_address 192.0.2.11\n multihop 2\n bfd\n }\n neighbor 2001:db8::1 {\n remote_as 1.10\n hold_time 0\n }\n" +
+			" announce {\n 192.0.2.100 community 64512:100 no_export med 10\n 2001:db8::/64 communities 1:1\n }\n}\nvirtual_server 192.0.2.100 80 {\n}\n",
+		"bgp {\n local_as 4294967295\n neighbor ::1 {\n remote_as 1\n }\n announce {\n 0.0.0.0/0 med 4294967295\n }\n}\ncluster {\n bind 192.0.2.1\n insecure\n}",
 	} {
 		f.Add(s)
 	}

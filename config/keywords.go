@@ -77,6 +77,7 @@ var Keywords = []Keyword{
 	{Name: "virtual_server", Block: "top level"},
 	{Name: "track_file", Block: "top level", Reason: "for FILE_CHECK (also vrrp_track_file); tracking a file from a VRRP instance is refused"},
 	{Name: "cluster", Block: "top level", Reason: "quadrature's own block"},
+	{Name: "bgp", Block: "top level", Reason: "quadrature's own block: VIPs announced to routers for ECMP (docs/bgp.md)"},
 	{Name: "static_ipaddress", Block: "top level", Reason: "added when the agent starts (dev defaults to default_interface), changes applied on reload, removed when it stops, as keepalived does; an address deleted by hand is not re-added (keepalived's track_group is refused)"},
 	{Name: "static_routes", Block: "top level", Reason: "through netlink, with static_ipaddress; ip route syntax (src, via, dev, table, metric, scope, protocol, type, nexthop, metrics, append/add); a route deleted by hand is not reinstated; from (source-specific), nexthop realms and locks other than mtu/rto_min are refused"},
 	{Name: "static_rules", Block: "top level", Reason: "through netlink, with static_ipaddress; ip rule syntax (from, to, table, preference, fwmark[/mask], iif, oif, tos, not, goto, nop, blackhole, unreachable, prohibit, uidrange, ipproto, sport, dport, suppress_*); a preference is assigned from 16384 when missing, as keepalived does; l3mdev is refused"},

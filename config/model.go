@@ -55,6 +55,8 @@ type Config struct {
 	// Cluster is quadrature's own block; nil when the file has none (a plain
 	// keepalived.conf, which runs as a one-node cluster).
 	Cluster *Cluster `json:"cluster,omitempty"`
+	// BGP is quadrature's bgp block (decode_bgp.go); nil when absent.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // Address families, as keepalived spells them (ip_family, fwmark entries).

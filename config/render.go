@@ -58,6 +58,9 @@ func (c *Config) elements(compact bool) []element {
 	if c.Cluster != nil {
 		add("cluster", func(w *writer) { w.cluster(c.Node, c.Cluster) })
 	}
+	if c.BGP != nil {
+		add("bgp", func(w *writer) { w.bgp(c.BGP) })
+	}
 	if len(c.StaticAddresses) > 0 {
 		add("static_ipaddress", func(w *writer) { w.vips("static_ipaddress", c.StaticAddresses) })
 	}

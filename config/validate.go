@@ -15,6 +15,7 @@ func (d *decoder) validate() {
 	d.validateVSGroups()
 	d.validateVirtualServers()
 	d.validateCluster()
+	d.validateBGP()
 }
 
 func (d *decoder) validateInstances() {
