@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -194,3 +195,32 @@ func table(w io.Writer, rows [][]string) {
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
+
+// fileError says what went wrong with a file in the operator's terms
+// ("cannot read /etc/x.conf: no such file or directory") instead of the
+// system call's ("open /etc/x.conf: no such file or directory"); other
+// errors are returned as they are.
+func fileError(err error) error {
+	var pe *fs.PathError
+	if err == nil || !errors.As(err, &pe) {
+		return err
+	}
+	return &fileProblem{pe: pe}
+}
+
+type fileProblem struct{ pe *fs.PathError }
+
+func (f *fileProblem) Error() string {
+	why := f.pe.Err.Error()
+	switch f.pe.Op {
+	case "open", "read", "stat", "lstat", "openat":
+		return fmt.Sprintf("cannot read %s: %s", f.pe.Path, why)
+	case "mkdir", "mkdirat":
+		return fmt.Sprintf("cannot create the directory %s: %s", f.pe.Path, why)
+	case "write", "create":
+		return fmt.Sprintf("cannot write %s: %s", f.pe.Path, why)
+	}
+	return fmt.Sprintf("%s: %s %s", f.pe.Path, f.pe.Op, why)
+}
+
+func (f *fileProblem) Unwrap() error { return f.pe }

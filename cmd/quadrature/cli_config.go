@@ -219,7 +219,7 @@ func loadConfigFiles(paths []string) (api.ConfigRequest, error) {
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return req, err
+			return req, fileError(err)
 		}
 		total += len(data)
 		if total > api.MaxConfigBody {

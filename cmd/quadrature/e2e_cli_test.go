@@ -214,6 +214,7 @@ func TestE2ECLI(t *testing.T) {
 		{"DrainUndrain", e2eDrain},
 		{"Maintenance", e2eMaintenance},
 		{"Transfer", e2eTransfer},
+		{"Errors", e2eErrors},
 		{"Config", e2eConfig},
 	} {
 		t.Run(st.name, func(t *testing.T) {
@@ -676,6 +677,51 @@ func e2eTransfer(t *testing.T, e *e2eEnv) {
 	e.waitVIP(t, master, 15*time.Second)
 	if r := e.cli(t, e.g.Nodes[0], "transfer", "no_such_instance", "n2"); r.code == 0 || !strings.Contains(r.stderr, "404") {
 		t.Errorf("transfer of an unknown instance: %s", r)
+	}
+}
+
+// e2eErrors: refused writes, sent from a follower (forwarded to the
+// leader, refused by its FSM or by the backend), come back as one sentence
+// for the operator, in the CLI and in the API's JSON body, without the
+// packages' chain ("api: 404 not found: fsm: not found: transfer_vip: ...").
+func e2eErrors(t *testing.T, e *e2eEnv) {
+	f := e.follower(t)
+	before := e.groupState(t)
+	for _, c := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"transfer", "VI_9", "n2"}, `quadrature transfer: no VRRP instance "VI_9" on this group (404)` + "\n"},
+		{[]string{"transfer", "-clear", "VI_9"}, `quadrature transfer: no VRRP instance "VI_9" on this group (404)` + "\n"},
+		{[]string{"transfer", clustertest.Instance, "n9"}, `quadrature transfer: no node "n9" in this group (404)` + "\n"},
+		{[]string{"maintenance", "n9", "on"}, `quadrature maintenance: no node "n9" in this group (404)` + "\n"},
+		{[]string{"drain", "tcp/203.0.113.99:80", clustertest.RealServerID(1)},
+			"quadrature drain: no virtual service tcp/203.0.113.99:80 on this group (404)\n"},
+		{[]string{"drain", clustertest.ServiceID(), "203.0.113.99:80"},
+			"quadrature drain: no real server 203.0.113.99:80 in virtual service " + clustertest.ServiceID() + " (404)\n"},
+	} {
+		r := e.cli(t, f, c.args...)
+		if r.code != 1 || r.stderr != c.want {
+			t.Errorf("quadrature %s on %s: %s\nwant stderr %q", strings.Join(c.args, " "), f.Name, r, c.want)
+		}
+		for _, bad := range []string{"fsm:", "api:", "not found:", "transfer_vip"} {
+			if strings.Contains(r.stderr, bad) {
+				t.Errorf("quadrature %s: internal chain %q in %q", strings.Join(c.args, " "), bad, r.stderr)
+			}
+		}
+	}
+	admin, err := os.ReadFile(e.adminFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := rawHTTP(f, "POST", "/v1/transfer", strings.TrimSpace(string(admin)), `{"instance":"VI_9","node":"n2"}`)
+	var eb api.ErrorBody
+	if err != nil || code != http.StatusNotFound || json.Unmarshal([]byte(body), &eb) != nil ||
+		eb.Error != `no VRRP instance "VI_9" on this group` || eb.Code != "not_found" {
+		t.Errorf("POST /v1/transfer VI_9: %d %s %v", code, body, err)
+	}
+	if after := e.groupState(t); after != before {
+		t.Errorf("refused writes changed the group:\n%s\n---\n%s", before, after)
 	}
 }
 
