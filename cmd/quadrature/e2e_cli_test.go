@@ -206,6 +206,7 @@ func TestE2ECLI(t *testing.T) {
 		name string
 		f    func(*testing.T, *e2eEnv)
 	}{
+		{"Logs", e2eLogs},
 		{"Status", e2eStatus},
 		{"Members", e2eMembers},
 		{"RaftList", e2eRaftList},
@@ -222,6 +223,44 @@ func TestE2ECLI(t *testing.T) {
 			st.f(t, e)
 			t.Logf("%s: %v", st.name, time.Since(s).Round(time.Millisecond))
 		})
+	}
+}
+
+// e2eLogs reads every agent's log after the group came up: the API's
+// "listening" line once per start, every line with node=, no Go value
+// dumped (&{...}, {Field:...}, map[...]) and "real server down" (if any)
+// at WARN.
+func e2eLogs(t *testing.T, e *e2eEnv) {
+	dump := regexp.MustCompile(`&\{|=\{[A-Z][A-Za-z]*:|=map\[`)
+	for _, n := range e.g.Nodes {
+		b, err := os.ReadFile(n.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts, listening := 0, 0
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			switch {
+			case strings.HasPrefix(line, "==== clustertest:"):
+				if strings.Contains(line, " start quadrature ") {
+					starts++
+				}
+				continue
+			case strings.Contains(line, "listening"):
+				listening++
+			}
+			if !strings.Contains(line, "node="+n.Name) {
+				t.Errorf("%s: line without node=: %s", n.Name, line)
+			}
+			if dump.MatchString(line) {
+				t.Errorf("%s: a Go value dumped in a log line: %s", n.Name, line)
+			}
+			if strings.Contains(line, `msg="real server down"`) && !strings.Contains(line, "level=WARN") {
+				t.Errorf("%s: real server down not at WARN: %s", n.Name, line)
+			}
+		}
+		if starts == 0 || listening != starts {
+			t.Errorf("%s: %d \"listening\" lines for %d starts", n.Name, listening, starts)
+		}
 	}
 }
 
