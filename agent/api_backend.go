@@ -32,7 +32,7 @@ var _ api.Backend = (*APIBackend)(nil)
 func (b *APIBackend) node() (*cluster.Node, error) {
 	n := b.Agent.Node()
 	if n == nil {
-		return nil, fmt.Errorf("%w: node not started", api.ErrNoLeader)
+		return nil, errNotStarted
 	}
 	return n, nil
 }
@@ -369,7 +369,7 @@ func (b *APIBackend) configDoc() (api.ConfigDoc, error) {
 	st := b.Agent.FSM().State()
 	src := st.Source()
 	if src == nil {
-		return api.ConfigDoc{}, fmt.Errorf("%w: no configuration committed yet", api.ErrNotFound)
+		return api.ConfigDoc{}, noConfigYet
 	}
 	doc := api.ConfigDoc{Version: st.ConfigVersion(), Main: src.Main, Files: map[string]string{}}
 	for name, content := range src.Files {
@@ -459,17 +459,22 @@ func invalidError(err error) error {
 
 // mapErr converts cluster errors to the API's sentinels.
 func mapErr(err error) error {
+	var ce *fsm.ConflictError
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrShutdown):
-		return fmt.Errorf("%w: %v", api.ErrNoLeader, err)
+		return noLeaderError(err)
+	case errors.As(err, &ce):
+		return &api.ConflictError{Current: ce.Current}
 	case errors.Is(err, fsm.ErrConflict):
 		return fmt.Errorf("%w: %v", api.ErrConflict, err)
 	case errors.Is(err, fsm.ErrNotFound):
-		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
-	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrNoConfig):
-		return &api.InvalidError{Details: []api.ConfigError{{Message: err.Error()}}}
+		return api.Errorf(api.ErrNotFound, "%s", fsmReason(err))
+	case errors.Is(err, fsm.ErrNoConfig):
+		return &api.InvalidError{Msg: "no configuration has been committed to this group yet"}
+	case errors.Is(err, fsm.ErrInvalid):
+		return &api.InvalidError{Msg: fsmReason(err)}
 	}
 	return err
 }
@@ -522,28 +527,34 @@ func (b *APIBackend) Drain(ctx context.Context, vs, rs string, drained bool) err
 	}
 	id, ok := b.fsmServiceID(vs)
 	if !ok {
-		return fmt.Errorf("%w: virtual service %s", api.ErrNotFound, vs)
+		return api.Errorf(api.ErrNotFound, "no virtual service %s on this group", vs)
 	}
 	if _, ok := b.Agent.FSM().State().VerdictOf(id, ap); !ok {
-		return fmt.Errorf("%w: real server %s in %s", api.ErrNotFound, rs, vs)
+		return api.Errorf(api.ErrNotFound, "no real server %s in virtual service %s", rs, vs)
 	}
-	return b.apply(ctx, fsm.SetDrain{VS: id, RS: ap, Drained: drained})
+	return commandError(b.apply(ctx, fsm.SetDrain{VS: id, RS: ap, Drained: drained}), "drain "+rs+" in "+vs,
+		fmt.Sprintf("no real server %s in virtual service %s", rs, vs))
 }
 
 // Maintenance switches a node's maintenance mode.
 func (b *APIBackend) Maintenance(ctx context.Context, node string, on bool) error {
 	if !b.isMember(node) {
-		return fmt.Errorf("%w: node %q", api.ErrNotFound, node)
+		return nodeNotFound(node)
 	}
-	return b.apply(ctx, fsm.SetMaintenance{Node: node, On: on})
+	return commandError(b.apply(ctx, fsm.SetMaintenance{Node: node, On: on}), "switch maintenance of "+node, "")
 }
 
 // TransferVIP moves an instance to a node through the placement.
 func (b *APIBackend) TransferVIP(ctx context.Context, instance, node string) error {
 	if node != "" && !b.isMember(node) {
-		return fmt.Errorf("%w: node %q", api.ErrNotFound, node)
+		return nodeNotFound(node)
 	}
-	return b.apply(ctx, fsm.TransferVIP{Instance: instance, ToNode: node})
+	what := "transfer " + instance + " to " + node
+	if node == "" {
+		what = "clear the transfer of " + instance
+	}
+	return commandError(b.apply(ctx, fsm.TransferVIP{Instance: instance, ToNode: node}), what,
+		fmt.Sprintf("no VRRP instance %q on this group", instance))
 }
 
 func (b *APIBackend) isMember(name string) bool {

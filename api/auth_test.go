@@ -87,16 +87,31 @@ func TestWritesNeedAdmin(t *testing.T) {
 	}
 }
 
+// localStatus are the reads a loopback connection gets without a token
+// even when a read-only token is configured (api.localStatusRoutes).
+var localStatus = map[string]bool{
+	"GET /v1/status": true, "GET /v1/members": true, "GET /v1/vrrp": true, "GET /v1/services": true, "GET /v1/raft/servers": true,
+}
+
+// TestReadsNeedToken: with a read-only token configured, every read needs
+// a token (the read or the admin one), except the status reads over
+// loopback (TestLocalReadsWithoutToken).
 func TestReadsNeedToken(t *testing.T) {
 	f := apitest.NewFake("iwash1")
 	ts, s := apitest.NewServer(t, f, nil)
+	found := 0
 	for _, r := range s.Routes() {
 		f.ResetCalls()
 		resp, _ := do(t, ts, r.Method, concrete(strings.TrimSuffix(r.Path, "{$}")), "", writeBodies[r.Method+" "+r.Path])
-		switch r.Access {
-		case api.Public:
+		switch {
+		case r.Access == api.Public:
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("%s %s public: %d", r.Method, r.Path, resp.StatusCode)
+			}
+		case localStatus[r.Method+" "+r.Path]:
+			found++
+			if r.Access != api.Read || resp.StatusCode != http.StatusOK {
+				t.Errorf("%s %s (%v) from localhost without token: %d", r.Method, r.Path, r.Access, resp.StatusCode)
 			}
 		default:
 			if resp.StatusCode != http.StatusUnauthorized {
@@ -114,6 +129,9 @@ func TestReadsNeedToken(t *testing.T) {
 				}
 			}
 		}
+	}
+	if found != len(localStatus) {
+		t.Errorf("%d of the %d local status reads are routes", found, len(localStatus))
 	}
 }
 

@@ -283,6 +283,22 @@ func e2eStatusPage(t *testing.T, g *clustertest.Group) {
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
 	}
+	// Without a token from the LAN: the page asks for one and does not
+	// say a token was rejected (none was sent).
+	none := string(e2eChromium(t, g.Client.Name, e2eURL(n, "/"), "--dump-dom"))
+	if !strings.Contains(none, `<span id="err">this page needs the group's read-only token (api-read-token) or the admin token</span>`) ||
+		!strings.Contains(none, `id="auth" class="show"`) {
+		i := strings.Index(none, `id="err"`)
+		t.Errorf("no token from the LAN: the page does not say a token is needed: %.200s", none[max(i, 0):])
+	}
+	// Without a token on the node itself (loopback): the group is shown.
+	local := strings.Replace(e2eURL(n, "/"), n.Addr.String(), "127.0.0.1", 1)
+	mine := string(e2eChromium(t, n.NS.Name, local, "--dump-dom"))
+	if !strings.Contains(mine, `<span id="err"></span>`) || !strings.Contains(mine, leader+" ★ leader") ||
+		strings.Contains(mine, `id="auth" class="show"`) {
+		i := strings.Index(mine, `id="err"`)
+		t.Errorf("no token on %s itself (%s): the page does not show the group: %.300s", n.Name, local, mine[max(i, 0):])
+	}
 
 	shot := filepath.Join(t.TempDir(), "status.png")
 	e2eChromium(t, g.Client.Name, url, "--screenshot="+shot)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,13 +71,32 @@ func (e *InvalidError) Is(target error) bool {
 	return target == ErrInvalid || (target == ErrEmptyConfig && e.Code == "empty_config")
 }
 
+// OperatorError is a backend error phrased for the operator: Msg is the
+// whole "error" of the answer (one sentence, no chain of internal prefixes)
+// and errors.Is matches Kind (ErrNotFound, ErrNoLeader, ...).
+type OperatorError struct {
+	Kind error
+	Msg  string
+}
+
+func (e *OperatorError) Error() string { return e.Msg }
+
+// Unwrap returns the kind, so errors.Is(err, ErrNotFound) holds.
+func (e *OperatorError) Unwrap() error { return e.Kind }
+
+// Errorf returns an *OperatorError of the given kind.
+func Errorf(kind error, format string, args ...any) error {
+	return &OperatorError{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
 // ConflictError is an ErrConflict that knows the running version.
 type ConflictError struct {
 	Current uint64
 }
 
 func (e *ConflictError) Error() string {
-	return "version conflict: running version is " + strconv.FormatUint(e.Current, 10)
+	return "the configuration changed meanwhile: the group runs version " + strconv.FormatUint(e.Current, 10) +
+		", not the one this write expected"
 }
 
 // Is makes errors.Is(err, ErrConflict) true.

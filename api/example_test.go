@@ -43,5 +43,5 @@ func ExampleNew() {
 	fmt.Println(err)
 	// Output:
 	// iwash1 iwash1 Leader 7 <nil>
-	// api: 403 this operation needs the admin token
+	// this operation needs the admin token (403)
 }

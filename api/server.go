@@ -316,6 +316,42 @@ func (s *Server) loadTokens() error {
 // directly); the agent logs it so the operator knows where the CLI looks.
 func (s *Server) AdminTokenPath() string { return s.tokens.Load().adminPath }
 
+// localStatusRoutes are the reads of the status page and of `quadrature
+// status|members|list|raft list`: what the node and the group look like,
+// nothing of the configuration's content (passwords, script paths).
+var localStatusRoutes = map[string]bool{
+	"/v1/status": true, "/v1/members": true, "/v1/vrrp": true, "/v1/services": true, "/v1/raft/servers": true,
+}
+
+// localOpenRead is the rule for a read that carries no token: it is
+// answered when it comes over a loopback connection (127.0.0.0/8, ::1:
+// someone on the director itself, who sees its addresses and the kernel's
+// table anyway) and either the route is one of localStatusRoutes or no
+// read-only token is configured. A configured read token (read_token_file,
+// or a credentials directory's api-read-token) keeps the other reads (the
+// configuration, /metrics with metrics_auth) behind a token on localhost
+// too; without one, the admin token is the only secret and every read is
+// open locally. A request a proxy forwarded (Forwarded, X-Forwarded-For,
+// X-Real-IP) is not local whatever its connection. A token that is sent is
+// always checked: a wrong one (or another scheme than Bearer) is refused,
+// also on localhost.
+func (s *Server) localOpenRead(r *http.Request, path string) bool {
+	if !localStatusRoutes[path] && s.tokens.Load().read.set {
+		return false
+	}
+	for _, h := range []string{"Authorization", "Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
 // isPeer reports whether r comes with a client certificate the group's CA
 // signed, for a node name PeerAllowed accepts (fan-out between nodes).
 func (s *Server) isPeer(r *http.Request) bool {
@@ -466,7 +502,7 @@ func (s *Server) route(method, path string, access Access, limit int64, h http.H
 	label := path
 	s.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 		setRoute(r, label)
-		if !s.authorize(w, r, access) {
+		if !s.authorize(w, r, path, access) {
 			return
 		}
 		if limit > 0 {
@@ -487,7 +523,7 @@ func (s *Server) route(method, path string, access Access, limit int64, h http.H
 
 // authorize enforces access before anything else runs: a request that fails
 // here never reaches the backend nor has its body read.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access) bool {
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, path string, access Access) bool {
 	if access == Public {
 		return true
 	}
@@ -495,6 +531,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, access Access
 		return true
 	}
 	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok && access == Read && s.localOpenRead(r, path) {
+		return true
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="quadrature"`)
 		writeError(w, http.StatusUnauthorized, ErrorBody{Error: "missing bearer token", Code: "unauthorized"})

@@ -13,11 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"quadrature/api"
@@ -120,8 +122,10 @@ func (e *Error) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.StatusCode)
 	}
+	// One sentence the operator can act on, with the HTTP status after
+	// it: "no VRRP instance "VI_9" on this group (404)".
 	var b strings.Builder
-	fmt.Fprintf(&b, "api: %d %s", e.StatusCode, msg)
+	fmt.Fprintf(&b, "%s (%d)", msg, e.StatusCode)
 	for _, d := range e.Body.Details {
 		b.WriteString("\n  ")
 		b.WriteString(d.String())
@@ -194,7 +198,7 @@ func (c *Client) do(ctx context.Context, q request, out any) (http.Header, error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("api %s %s: %w", q.method, q.path, err)
+		return nil, unreachable(c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -403,4 +407,39 @@ func (c *Client) Ready(ctx context.Context) (api.ReadyBody, error) {
 		return b, nil
 	}
 	return b, err
+}
+
+// UnreachableError is a request that got no answer from the agent: the
+// operator is told which address and why, not the HTTP client's chain
+// (`Get "http://...": dial tcp ...: connect: connection refused`).
+type UnreachableError struct {
+	Addr string // the API's base URL
+	Err  error  // the transport's error
+}
+
+func (e *UnreachableError) Error() string {
+	why := e.Err.Error()
+	var ue *url.Error
+	if errors.As(e.Err, &ue) {
+		why = ue.Err.Error()
+	}
+	var op *net.OpError
+	switch {
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("cannot reach the agent at %s: connection refused (is quadrature agent running there? pass -api ADDR)", e.Addr)
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		return fmt.Sprintf("the agent at %s did not answer in time (-timeout)", e.Addr)
+	case errors.As(e.Err, new(*tls.CertificateVerificationError)):
+		return fmt.Sprintf("cannot reach the agent at %s: its certificate is not one the CA file vouches for (-ca-file the group's ca.crt): %s", e.Addr, why)
+	case errors.As(e.Err, &op) && op.Err != nil:
+		why = op.Err.Error()
+	}
+	return fmt.Sprintf("cannot reach the agent at %s: %s", e.Addr, why)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+func unreachable(base url.URL, err error) error {
+	base.Path, base.RawQuery = "", ""
+	return &UnreachableError{Addr: base.String(), Err: err}
 }

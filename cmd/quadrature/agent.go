@@ -322,7 +322,7 @@ func printConfigErr(w io.Writer, err error) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "quadrature agent: %v\n", err)
+	fmt.Fprintf(w, "quadrature agent: %v\n", fileError(err))
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

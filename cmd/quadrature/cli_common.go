@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -29,15 +30,22 @@ type apiFlags struct {
 	caFile    string
 	output    string
 	timeout   time.Duration
-	stdout    io.Writer
-	stderr    io.Writer
+	// reads: the command only reads; without a token it asks anyway
+	// (an agent answers reads from localhost without one when no
+	// read-only token is configured). noToken says why none was found.
+	reads   bool
+	noToken error
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 const apiFlagsHelp = `
 Connection: -api ADDR (host:port or https://host:port; default $QUADRATURE_API
 or 127.0.0.1:9900). Token, first found: -token-file FILE, $QUADRATURE_TOKEN,
 DATA_DIR/api-token (the agent's generated admin token; -data-dir, default
-/var/lib/quadrature).
+/var/lib/quadrature). Reads (status, members, list, config get, raft list)
+without any token are sent without one: an agent answers them from its own
+host when no read_token_file is configured.
 `
 
 func newAPIFlags(name, usage string, stdout, stderr io.Writer) *apiFlags {
@@ -97,8 +105,11 @@ func (f *apiFlags) usageError(format string, args ...any) int {
 // client builds the API client with the token found by client.ResolveToken.
 func (f *apiFlags) client() (*client.Client, error) {
 	tok, _, err := client.ResolveToken(f.tokenFile, os.Getenv, f.dataDir)
-	if err != nil {
+	if err != nil && (!f.reads || f.tokenFile != "") {
 		return nil, err
+	}
+	if err != nil {
+		f.noToken, tok = err, ""
 	}
 	return client.New(client.Options{Addr: f.addr, Token: tok, CAFile: f.caFile, Timeout: f.timeout})
 }
@@ -111,6 +122,11 @@ func (f *apiFlags) context() (context.Context, context.CancelFunc) {
 func (f *apiFlags) fail(err error) int {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, client.ErrUnauthorized) && f.noToken != nil:
+		// Asked without a token and refused: the agent wants one for
+		// reads (a read token is configured, or this is not localhost).
+		msg = "the agent needs a token for this read (it answers without one only on its own host, " +
+			"and only when no read_token_file is configured): " + f.noToken.Error()
 	case errors.Is(err, client.ErrUnauthorized):
 		msg += "\n(the token was refused: check -token-file / " + client.TokenEnv + ")"
 	case errors.Is(err, client.ErrForbidden):
@@ -194,3 +210,32 @@ func table(w io.Writer, rows [][]string) {
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
+
+// fileError says what went wrong with a file in the operator's terms
+// ("cannot read /etc/x.conf: no such file or directory") instead of the
+// system call's ("open /etc/x.conf: no such file or directory"); other
+// errors are returned as they are.
+func fileError(err error) error {
+	var pe *fs.PathError
+	if err == nil || !errors.As(err, &pe) {
+		return err
+	}
+	return &fileProblem{pe: pe}
+}
+
+type fileProblem struct{ pe *fs.PathError }
+
+func (f *fileProblem) Error() string {
+	why := f.pe.Err.Error()
+	switch f.pe.Op {
+	case "open", "read", "stat", "lstat", "openat":
+		return fmt.Sprintf("cannot read %s: %s", f.pe.Path, why)
+	case "mkdir", "mkdirat":
+		return fmt.Sprintf("cannot create the directory %s: %s", f.pe.Path, why)
+	case "write", "create":
+		return fmt.Sprintf("cannot write %s: %s", f.pe.Path, why)
+	}
+	return fmt.Sprintf("%s: %s %s", f.pe.Path, f.pe.Op, why)
+}
+
+func (f *fileProblem) Unwrap() error { return f.pe }

@@ -44,6 +44,7 @@ const configGetUsage = `Usage: quadrature config get [flags]
 
 func configGet(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("config get", configGetUsage, stdout, stderr)
+	f.reads = true
 	rendered := f.fs.Bool("rendered", false, "print the canonical rendered keepalived.conf")
 	dir := f.fs.String("dir", "", "write every file of the configuration into `DIR`")
 	stale := f.fs.Bool("stale", false, "read this node's applied configuration without a leader (may be behind the group)")
@@ -219,7 +220,7 @@ func loadConfigFiles(paths []string) (api.ConfigRequest, error) {
 		}
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return req, err
+			return req, fileError(err)
 		}
 		total += len(data)
 		if total > api.MaxConfigBody {

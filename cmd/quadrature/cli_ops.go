@@ -179,6 +179,7 @@ func runRaft(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("raft "+verb, raftUsage, stdout, stderr)
 	switch verb {
 	case "list":
+		f.reads = true
 		return f.run(rest, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
 			srv, err := c.RaftServers(ctx)
 			if err != nil {

@@ -123,7 +123,7 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 func readSnapshotFile(path string) (api.SnapshotHeader, []byte, []byte, error) {
 	file, err := os.Open(path)
 	if err != nil {
-		return api.SnapshotHeader{}, nil, nil, err
+		return api.SnapshotHeader{}, nil, nil, fileError(err)
 	}
 	defer file.Close()
 	// The envelope is the payload plus two short lines.

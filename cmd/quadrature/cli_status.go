@@ -26,6 +26,7 @@ const statusUsage = `Usage: quadrature status [flags]
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("status", statusUsage, stdout, stderr)
+	f.reads = true
 	all := f.fs.Bool("all", false, "show the VRRP instances of every member")
 	return f.run(args, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
 		st, err := c.Status(ctx)
@@ -102,6 +103,7 @@ const membersUsage = `Usage: quadrature members [flags]
 
 func runMembers(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("members", membersUsage, stdout, stderr)
+	f.reads = true
 	return f.run(args, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
 		ms, err := c.Members(ctx)
 		if err != nil {
@@ -137,6 +139,7 @@ const listUsage = `Usage: quadrature list [flags]
 
 func runList(args []string, stdout, stderr io.Writer) int {
 	f := newAPIFlags("list", listUsage, stdout, stderr)
+	f.reads = true
 	return f.run(args, 0, 0, func(ctx context.Context, c *client.Client, _ []string) error {
 		svcs, err := c.Services(ctx)
 		if err != nil {

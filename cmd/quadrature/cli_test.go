@@ -242,8 +242,9 @@ func TestCLIToken(t *testing.T) {
 	readFile := filepath.Join(t.TempDir(), "read")
 	os.WriteFile(readFile, []byte(apitest.ReadToken+"\n"), 0o600)
 
-	// No flag, no env, no token in the data dir: a clear error.
-	code, _, errs := runCLI("status", "-api", addr, "-data-dir", dataDir)
+	// No flag, no env, no token in the data dir: a clear error (status
+	// reads from localhost need none: TestCLIReadsWithoutToken).
+	code, _, errs := runCLI("config", "get", "-api", addr, "-data-dir", dataDir)
 	if code != 1 || !strings.Contains(errs, "no API token") {
 		t.Fatalf("no token: %d %s", code, errs)
 	}

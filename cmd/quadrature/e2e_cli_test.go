@@ -206,6 +206,7 @@ func TestE2ECLI(t *testing.T) {
 		name string
 		f    func(*testing.T, *e2eEnv)
 	}{
+		{"Logs", e2eLogs},
 		{"Status", e2eStatus},
 		{"Members", e2eMembers},
 		{"RaftList", e2eRaftList},
@@ -214,6 +215,7 @@ func TestE2ECLI(t *testing.T) {
 		{"DrainUndrain", e2eDrain},
 		{"Maintenance", e2eMaintenance},
 		{"Transfer", e2eTransfer},
+		{"Errors", e2eErrors},
 		{"Config", e2eConfig},
 	} {
 		t.Run(st.name, func(t *testing.T) {
@@ -221,6 +223,44 @@ func TestE2ECLI(t *testing.T) {
 			st.f(t, e)
 			t.Logf("%s: %v", st.name, time.Since(s).Round(time.Millisecond))
 		})
+	}
+}
+
+// e2eLogs reads every agent's log after the group came up: the API's
+// "listening" line once per start, every line with node=, no Go value
+// dumped (&{...}, {Field:...}, map[...]) and "real server down" (if any)
+// at WARN.
+func e2eLogs(t *testing.T, e *e2eEnv) {
+	dump := regexp.MustCompile(`&\{|=\{[A-Z][A-Za-z]*:|=map\[`)
+	for _, n := range e.g.Nodes {
+		b, err := os.ReadFile(n.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts, listening := 0, 0
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			switch {
+			case strings.HasPrefix(line, "==== clustertest:"):
+				if strings.Contains(line, " start quadrature ") {
+					starts++
+				}
+				continue
+			case strings.Contains(line, "listening"):
+				listening++
+			}
+			if !strings.Contains(line, "node="+n.Name) {
+				t.Errorf("%s: line without node=: %s", n.Name, line)
+			}
+			if dump.MatchString(line) {
+				t.Errorf("%s: a Go value dumped in a log line: %s", n.Name, line)
+			}
+			if strings.Contains(line, `msg="real server down"`) && !strings.Contains(line, "level=WARN") {
+				t.Errorf("%s: real server down not at WARN: %s", n.Name, line)
+			}
+		}
+		if starts == 0 || listening != starts {
+			t.Errorf("%s: %d \"listening\" lines for %d starts", n.Name, listening, starts)
+		}
 	}
 }
 
@@ -676,6 +716,51 @@ func e2eTransfer(t *testing.T, e *e2eEnv) {
 	e.waitVIP(t, master, 15*time.Second)
 	if r := e.cli(t, e.g.Nodes[0], "transfer", "no_such_instance", "n2"); r.code == 0 || !strings.Contains(r.stderr, "404") {
 		t.Errorf("transfer of an unknown instance: %s", r)
+	}
+}
+
+// e2eErrors: refused writes, sent from a follower (forwarded to the
+// leader, refused by its FSM or by the backend), come back as one sentence
+// for the operator, in the CLI and in the API's JSON body, without the
+// packages' chain ("api: 404 not found: fsm: not found: transfer_vip: ...").
+func e2eErrors(t *testing.T, e *e2eEnv) {
+	f := e.follower(t)
+	before := e.groupState(t)
+	for _, c := range []struct {
+		args []string
+		want string // the whole of stderr
+	}{
+		{[]string{"transfer", "VI_9", "n2"}, `quadrature transfer: no VRRP instance "VI_9" on this group (404)` + "\n"},
+		{[]string{"transfer", "-clear", "VI_9"}, `quadrature transfer: no VRRP instance "VI_9" on this group (404)` + "\n"},
+		{[]string{"transfer", clustertest.Instance, "n9"}, `quadrature transfer: no node "n9" in this group (404)` + "\n"},
+		{[]string{"maintenance", "n9", "on"}, `quadrature maintenance: no node "n9" in this group (404)` + "\n"},
+		{[]string{"drain", "tcp/203.0.113.99:80", clustertest.RealServerID(1)},
+			"quadrature drain: no virtual service tcp/203.0.113.99:80 on this group (404)\n"},
+		{[]string{"drain", clustertest.ServiceID(), "203.0.113.99:80"},
+			"quadrature drain: no real server 203.0.113.99:80 in virtual service " + clustertest.ServiceID() + " (404)\n"},
+	} {
+		r := e.cli(t, f, c.args...)
+		if r.code != 1 || r.stderr != c.want {
+			t.Errorf("quadrature %s on %s: %s\nwant stderr %q", strings.Join(c.args, " "), f.Name, r, c.want)
+		}
+		for _, bad := range []string{"fsm:", "api:", "not found:", "transfer_vip"} {
+			if strings.Contains(r.stderr, bad) {
+				t.Errorf("quadrature %s: internal chain %q in %q", strings.Join(c.args, " "), bad, r.stderr)
+			}
+		}
+	}
+	admin, err := os.ReadFile(e.adminFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := rawHTTP(f, "POST", "/v1/transfer", strings.TrimSpace(string(admin)), `{"instance":"VI_9","node":"n2"}`)
+	var eb api.ErrorBody
+	if err != nil || code != http.StatusNotFound || json.Unmarshal([]byte(body), &eb) != nil ||
+		eb.Error != `no VRRP instance "VI_9" on this group` || eb.Code != "not_found" {
+		t.Errorf("POST /v1/transfer VI_9: %d %s %v", code, body, err)
+	}
+	if after := e.groupState(t); after != before {
+		t.Errorf("refused writes changed the group:\n%s\n---\n%s", before, after)
 	}
 }
 

@@ -179,7 +179,7 @@ func TestE2ESnapshot(t *testing.T) {
 		}
 		r := e.cli(t, fols[1], "snapshot", "restore", bad)
 		t.Logf("restore of %s: exit %d: %s", c.name, r.code, firstLine(r.stderr))
-		if r.code != 1 || !strings.Contains(r.stderr, "422 snapshot refused, nothing changed") || !strings.Contains(r.stderr, c.want) {
+		if r.code != 1 || !strings.Contains(r.stderr, "snapshot refused, nothing changed") || !strings.Contains(r.stderr, "(422)") || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("restore of %s: %s", c.name, r)
 		}
 	}
