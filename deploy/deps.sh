@@ -15,6 +15,7 @@ pkgs=(
   snmpd snmp snmptrapd                           # AgentX master, snmpwalk, trap sink (snmp/)
   chromium                                       # headless status-page test
   mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
+  gcc libc6-dev                                  # bench-compare builds its keepalived IPVS shim
   curl ca-certificates
 )
 
