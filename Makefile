@@ -10,7 +10,7 @@ FUZZTIME ?= 5s
 # Package timeout for the integration suite (namespaces, real peers).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build deps lint unit test fuzz vmtest vmbench demo bench bench-long deb clean
+.PHONY: all build deps lint unit test fuzz vmtest vmbench demo bench bench-compare bench-long deb clean
 
 all: build
 
@@ -55,6 +55,15 @@ bench: deps build
 	$(GO) test -run '^$$' -bench 'ThroughVIP|Apply1000x10' ./lvs/nftables
 	QUADRATURE_BENCH=1 $(GO) test -run TestClusterBench -v -timeout 20m ./cluster
 	QUADRATURE_BENCH=1 $(GO) test -run TestAgentBench -v -timeout 20m ./agent
+
+# Checkers against keepalived 2.2.7 on the same keepalived.conf, in one run
+# (bench/README.md): N = 1,000, 5,000, 10,000 TCP_CHECK and 1,000 HTTP_GET,
+# each side pinned to one core for BENCH_DURATION; prints one table.
+# BENCH_FLAGS passes more flags (e.g. -n 1000 -http '' -pprof DIR).
+BENCH_DURATION ?= 60s
+bench-compare: deps build
+	CGO_ENABLED=0 $(GO) build -o bin/bench-compare ./bench/compare
+	./bin/bench-compare -quadrature bin/quadrature -duration $(BENCH_DURATION) $(BENCH_FLAGS)
 
 # Long benchmarks: VIP takeover against keepalived (~11 min), IPVS in the VM.
 bench-long: deps build vmbench

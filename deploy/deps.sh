@@ -16,6 +16,7 @@ pkgs=(
   bird2 frr                                      # upstream BGP routers (bgp/ peer tests)
   chromium                                       # headless status-page test
   mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
+  gcc libc6-dev                                  # bench-compare builds its keepalived IPVS shim
   curl ca-certificates
 )
 
