@@ -32,7 +32,7 @@ func scrape(t *testing.T, mod func(*api.Options)) string {
 	ts, _ := apitest.NewServer(t, f, mod)
 	// Some traffic for the request metrics, including an unmatched path.
 	do(t, ts, "GET", "/v1/status", apitest.ReadToken, "")
-	do(t, ts, "GET", "/v1/status", "", "")
+	do(t, ts, "GET", "/v1/status", "not-the-token", "") // 401: a token sent is checked, even over loopback
 	do(t, ts, "GET", "/nope", "", "")
 	resp, body := do(t, ts, "GET", "/metrics", "", "")
 	if resp.StatusCode != 200 {

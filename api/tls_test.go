@@ -326,15 +326,18 @@ func TestPeerCertificateAccess(t *testing.T) {
 	if calls := f.Calls(); len(calls) != 0 {
 		t.Errorf("peer certificate reached the backend for a write: %v", calls)
 	}
-	if _, err := newClient("", c3, k3).VRRP(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
+	// The refusals use the configuration: over loopback the status reads
+	// are answered without credentials (api/README.md), the configuration
+	// only with a credential once a read token is configured.
+	if _, err := newClient("", c3, k3).Config(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
 		t.Errorf("certificate of a name PeerAllowed refuses: %v, want unauthorized", err)
 	}
 	// (A Go client does not even show a certificate the server's CA list
 	// does not name; others fail the handshake.)
-	if _, err := newClient("", cr, kr).VRRP(t.Context()); err == nil {
+	if _, err := newClient("", cr, kr).Config(t.Context()); err == nil {
 		t.Error("a certificate of another CA gave read access")
 	}
-	if _, err := newClient("", "", "").VRRP(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
+	if _, err := newClient("", "", "").Config(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
 		t.Errorf("no certificate, no token: %v", err)
 	}
 	if _, err := newClient(apitest.ReadToken, "", "").VRRP(t.Context()); err != nil {
@@ -347,7 +350,7 @@ func TestPeerCertificateAccess(t *testing.T) {
 		t.Errorf("admin token with a peer certificate: %v", err)
 	}
 	// Without ClientCAFile a certificate means nothing.
-	s2, err := api.New(api.Options{Backend: f, AdminToken: apitest.AdminToken, Listen: "127.0.0.1:0",
+	s2, err := api.New(api.Options{Backend: f, AdminToken: apitest.AdminToken, ReadToken: apitest.ReadToken, Listen: "127.0.0.1:0",
 		TLSCertFile: srvCert, TLSKeyFile: srvKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +360,7 @@ func TestPeerCertificateAccess(t *testing.T) {
 	}
 	t.Cleanup(func() { s2.Shutdown(t.Context()) })
 	c, _ := client.New(client.Options{Addr: "https://" + s2.Addr().String(), CAFile: ca.File, CertFile: c2, KeyFile: k2})
-	if _, err := c.VRRP(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
+	if _, err := c.Config(t.Context()); !errors.Is(err, client.ErrUnauthorized) {
 		t.Errorf("certificate without ClientCAFile: %v, want unauthorized", err)
 	}
 }
