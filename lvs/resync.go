@@ -18,6 +18,12 @@ type SliceReader interface {
 // DefaultResyncSliceServices is the default Config.ResyncSliceServices.
 const DefaultResyncSliceServices = 64
 
+// MaxResyncSlices bounds the slices of one round: a larger table gets
+// larger slices. Every sliced Resync compares the whole desired table and
+// every service's settings with the kept view, so with a fixed slice size
+// the idle work of a round would grow with the square of the table.
+const MaxResyncSlices = 16
+
 // Resync is the periodic verification that Run performs: it checks the
 // kernel against the view kept from the last pass and repairs any
 // difference.
@@ -27,7 +33,9 @@ const DefaultResyncSliceServices = 64
 // full pass is spent in those dumps even when nothing changed. When the
 // data plane is a SliceReader and the table has more services than
 // Config.ResyncSliceServices, Resync instead reads every service's settings
-// and the timeouts but the destinations of one slice of services only,
+// and the timeouts but the destinations of one slice of services only
+// (ResyncSliceServices of them, more when the table would otherwise take
+// more than MaxResyncSlices slices),
 // rotating through the slices on successive calls, and compares that with
 // the kept view. Anything that differs (a service added, deleted or
 // changed, a destination of the slice added, deleted or changed, the
@@ -78,12 +86,22 @@ func (r *Reconciler) Slices() int {
 }
 
 func (r *Reconciler) slices() int {
-	size := r.cfg.ResyncSliceServices
+	size := r.sliceSize()
 	if _, ok := r.cfg.DataPlane.(SliceReader); !ok || size <= 0 || !r.cacheOK {
 		return 1
 	}
 	n := len(r.cache.Services)
 	return max(1, (n+size-1)/size)
+}
+
+// sliceSize is the number of services of one slice: ResyncSliceServices,
+// or more when the table would otherwise need more than MaxResyncSlices.
+func (r *Reconciler) sliceSize() int {
+	size := r.cfg.ResyncSliceServices
+	if size <= 0 {
+		return size
+	}
+	return max(size, (len(r.cache.Services)+MaxResyncSlices-1)/MaxResyncSlices)
 }
 
 // sliceCheck reads one slice and compares it with the kept view. verified
@@ -100,7 +118,7 @@ func (r *Reconciler) sliceCheck(ctx context.Context, desired Table) (res SyncRes
 		return res, false, nil
 	}
 	slice := r.nextSlice % k
-	size := r.cfg.ResyncSliceServices
+	size := r.sliceSize()
 	lo, hi := slice*size, min((slice+1)*size, len(r.cache.Services))
 	sel := make(map[ServiceKey]bool, hi-lo)
 	for _, s := range r.cache.Services[lo:hi] {

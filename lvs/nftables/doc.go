@@ -102,8 +102,10 @@
 // ruleset generation: if it moved since the kept state, it reads the
 // whole table; otherwise no transaction touched any table since (only
 // packets change the persistence maps and counters), so it returns the
-// kept services and reads the rules of the selected services' chains
-// again. Element dumps that repeat a key (a hash set the kernel resized
+// kept services without a dump: an idle round of sliced resyncs is one
+// generation query per slice plus the reconciler's comparisons (at most
+// lvs.MaxResyncSlices slices per round; 0.7 % of a core at 8,000 × 16 in
+// BenchmarkScale). Element dumps that repeat a key (a hash set the kernel resized
 // during the dump) are dumped again.
 //
 // Stats maps the counter-set elements (new connections, packets and bytes

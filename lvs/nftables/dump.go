@@ -230,41 +230,6 @@ func decodeGenMsg(b []byte) (uint32, error) {
 	return 0, errors.New("no generation attribute")
 }
 
-// readChainRules dumps the rules of one chain.
-func readChainRules(c *netlink.Conn, table, chain string) ([]ruleInfo, error) {
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
-		{Type: unix.NFTA_RULE_TABLE, Data: cstring(table)},
-		{Type: unix.NFTA_RULE_CHAIN, Data: cstring(chain)},
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []ruleInfo
-	var derr error
-	err = execEach(c, netlink.Message{
-		Header: netlink.Header{Type: msgGetRule, Flags: netlink.Request | netlink.Dump},
-		Data:   append(nfgenmsg(unix.NFPROTO_INET), attrs...),
-	}, func(typ netlink.HeaderType, data []byte) {
-		if typ != msgNewRule || derr != nil {
-			return
-		}
-		t, ri, err := decodeRuleMsg(data)
-		if err != nil {
-			derr = err
-		}
-		if t == table && ri.Chain == chain {
-			out = append(out, ri)
-		}
-	})
-	if err == nil {
-		err = derr
-	}
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil // no such chain
-	}
-	return out, err
-}
-
 func cstring(s string) []byte { return append([]byte(s), 0) }
 
 func trimNUL(b []byte) string {
