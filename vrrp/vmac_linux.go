@@ -19,7 +19,8 @@ import (
 //
 //	macvlan (IPv4 instance)  arp_ignore=1 accept_local=1 rp_filter=0 promote_secondaries=1
 //	macvlan (IPv6 instance)  arp_ignore=1
-//	base (IPv4 instance)     arp_ignore=1 arp_filter=1, restored when its last VMAC goes
+//	base (IPv4 instance)     arp_ignore=1 arp_filter=1 (and arp_announce=2, see
+//	                         baseSettings), restored when its last VMAC goes
 //	all.rp_filter            if not 0: default.rp_filter and every interface's rp_filter
 //	                         raised to it, then all.rp_filter=0 (the effective value is
 //	                         the maximum of all and the interface's); restored at shutdown
@@ -40,9 +41,20 @@ type vmacState struct {
 }
 
 type baseSaved struct {
-	refs                 int
-	arpIgnore, arpFilter int // the values before; -1 = left alone
+	refs  int
+	saved map[string]int // parameter → value before (only those changed)
 }
+
+// baseSettings are set on the base interface of an IPv4 VMAC. keepalived
+// sets arp_ignore and arp_filter; quadrature also sets arp_announce=2:
+// without it a reply from the VIP that the kernel routes out of the base
+// makes the base ask ARP with the VIP as sender address and its own MAC,
+// and the neighbours learn the VIP at the base's MAC instead of the
+// virtual one.
+var baseSettings = []struct {
+	param string
+	val   int
+}{{"arp_ignore", 1}, {"arp_filter", 1}, {"arp_announce", 2}}
 
 type rpSaved struct {
 	all, def int            // def -1 = left alone
@@ -243,24 +255,21 @@ func (r *runtimeIO) holdBase(base string) error {
 		b.refs++
 		return nil
 	}
-	b := &baseSaved{refs: 1, arpIgnore: -1, arpFilter: -1}
+	b := &baseSaved{refs: 1, saved: map[string]int{}}
 	vs.base[base] = b
 	var errs []error
-	for _, p := range []struct {
-		param string
-		saved *int
-	}{{"arp_ignore", &b.arpIgnore}, {"arp_filter", &b.arpFilter}} {
+	for _, p := range baseSettings {
 		cur, err := r.sysctl(confPath("ipv4", base, p.param))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if cur != 1 {
-			if err := r.setSysctl(confPath("ipv4", base, p.param), 1); err != nil {
+		if cur != p.val {
+			if err := r.setSysctl(confPath("ipv4", base, p.param), p.val); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			*p.saved = cur
+			b.saved[p.param] = cur
 		}
 	}
 	return errors.Join(errs...)
@@ -279,11 +288,8 @@ func (r *runtimeIO) releaseBase(base string) error {
 	}
 	delete(vs.base, base)
 	var errs []error
-	if b.arpIgnore >= 0 {
-		errs = append(errs, r.setSysctl(confPath("ipv4", base, "arp_ignore"), b.arpIgnore))
-	}
-	if b.arpFilter >= 0 {
-		errs = append(errs, r.setSysctl(confPath("ipv4", base, "arp_filter"), b.arpFilter))
+	for param, v := range b.saved {
+		errs = append(errs, r.setSysctl(confPath("ipv4", base, param), v))
 	}
 	if err := errors.Join(errs...); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
