@@ -1,6 +1,10 @@
 package agent
 
 import (
+	"fmt"
+	"net"
+	"strings"
+
 	"quadrature/config"
 	"quadrature/vrrp"
 )
@@ -91,7 +95,31 @@ func vrrpInstance(c *config.Config, in config.VRRPInstance) vrrp.InstanceConfig 
 	for _, p := range in.UnicastPeers {
 		ic.UnicastPeers = append(ic.UnicastPeers, p.Addr)
 	}
+	ic.VMAC = vmacConfig(in)
 	return ic
+}
+
+// vmacConfig converts use_vmac / use_ipvlan; a five-octet MAC takes the
+// VRID as its sixth, as in keepalived.
+func vmacConfig(in config.VRRPInstance) *vrrp.VMACConfig {
+	switch {
+	case in.VMAC != nil:
+		v := &vrrp.VMACConfig{Name: in.VMAC.Name, XmitBase: in.VMAC.XmitBase}
+		if in.VMAC.MAC != "" {
+			parts := strings.Split(in.VMAC.MAC, ":")
+			if len(parts) == 5 {
+				parts = append(parts, fmt.Sprintf("%02x", in.VRID))
+			}
+			if hw, err := net.ParseMAC(strings.Join(parts, ":")); err == nil {
+				v.MAC = hw
+			}
+		}
+		return v
+	case in.IPVLAN != nil:
+		return &vrrp.VMACConfig{IPVLAN: true, Name: in.IPVLAN.Name, XmitBase: in.IPVLAN.XmitBase,
+			IPVLANAddr: in.IPVLAN.Addr, IPVLANMode: in.IPVLAN.Mode}
+	}
+	return nil
 }
 
 func vips(in []config.VIP) []vrrp.VIP {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -844,27 +843,4 @@ func parseRule(words []string) (Rule, []routeWarning, error) {
 		}
 	}
 	return r, warns, nil
-}
-
-// vmac parses "use_vmac [NAME] [MAC]".
-func (d *decoder) vmac(s *Stmt, in *VRRPInstance) {
-	if !d.nargs(s, 0, 2) {
-		return
-	}
-	v := &VMAC{}
-	if in.VMAC != nil {
-		v.XmitBase = in.VMAC.XmitBase
-	}
-	for _, a := range s.ArgStrings() {
-		if hw, err := net.ParseMAC(a); err == nil && len(hw) == 6 {
-			v.MAC = hw.String()
-			continue
-		}
-		if v.Name != "" {
-			d.errorf(s.Pos, "use_vmac: %q is not a MAC address", a)
-			return
-		}
-		v.Name = a
-	}
-	in.VMAC = v
 }

@@ -210,15 +210,10 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		"virtual_rules":        func(s *Stmt) { in.VirtualRules = append(in.VirtualRules, d.rules(s)...) },
 		"use_vmac":             func(s *Stmt) { d.vmac(s, &in) },
 		"vmac_xmit_base":       d.setTo(&xmitBase, true),
+		"use_ipvlan":           func(s *Stmt) { d.ipvlan(s, &in) },
 	}, in.KeywordPos)
-	if xmitBase {
-		if in.VMAC == nil {
-			d.errorf(in.kwPos("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base without use_vmac", name)
-		} else {
-			in.VMAC.XmitBase = true
-		}
-	}
 	d.splitFamilies(&in, vipsWritten)
+	d.finishVMAC(&in, xmitBase)
 	d.finishInstance(&in, &dr)
 	return in, true
 }

@@ -27,7 +27,7 @@ func TestErrors(t *testing.T) {
 			[]string{`main.conf:7: unknown keyword "prority" in vrrp_instance (did you mean "priority"?)`}},
 		{"unknown without suggestion", inst(" frobnicate"),
 			[]string{`main.conf:7: unknown keyword "frobnicate" in vrrp_instance`}},
-		{"not supported", inst(" use_ipvlan"), []string{`main.conf:7: not supported: use_ipvlan (ipvlan interfaces are not created)`}},
+		{"not supported", inst(" use_vmac_addr"), []string{`main.conf:7: not supported: use_vmac_addr (a VMAC per VIP interface is not created; use_vmac makes the instance's)`}},
 		{"notify user", inst(` notify_master "/etc/keepalived/n.sh master" nobody nogroup`),
 			[]string{`main.conf:7: notify_master: not supported: running the script as user "nobody nogroup" (notify scripts run as script_user); to pass arguments, quote the whole command line`}},
 		{"notify unquoted argument", inst(` notify /etc/keepalived/n.sh arg`),

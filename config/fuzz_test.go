@@ -41,6 +41,9 @@ func seedFiles(f *testing.F) {
 		"virtual_server 192.0.2.1 25 dev eth0 {\n protocol TCP\n real_server 198.51.100.1 25 {\n SMTP_CHECK {\n host {\n connect_ip 198.51.100.2\n connect_port 587\n }\n }\n }\n}",
 		"global_defs {\n notify_fifo /run/f user grp\n notify_fifo_script /bin/s\n vrrp_strict\n max_auto_priority -1\n net_namespace blue\n}",
 		"vrrp_instance V { authentication { auth_type PASS; auth_pass x } }\nvirtual_server 192.0.2.1 80 { protocol TCP ; lb_algo rr\n}",
+		"vrrp_instance V {\n interface eth0\n virtual_router_id 9\n use_vmac name v9 02:00:5e:aa:bb netlink_notify_msg group 3\n}\n" +
+			"vrrp_instance W {\n interface eth0\n virtual_router_id 8\n use_ipvlan ipv8 192.0.2.8/24 vepa group x\n vmac_xmit_base\n}",
+		"vrrp_instance V {\n use_vmac a b c : :: name\n use_ipvlan name\n use_vmac 00:00:5e:00:01\n}",
 		"include nothing*.conf\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n}",
 		// quadrature's bgp block.
 		"bgp {\n local_as 64512\n router_id 192.0.2.11\n hold_time 3\n listen_port 1179\n neighbor 192.0.2.1 {\n remote_as 64500\n password \"a b\"\n" +

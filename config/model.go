@@ -287,11 +287,12 @@ type VRRPInstance struct {
 	// QuorumFence is quadrature's own: without quorum contact the instance
 	// goes to FAULT instead of electing itself master (docs/design.md, decision 5).
 	QuorumFence bool `json:"quorum_fence"`
-	// VirtualRoutes and VirtualRules follow the VIPs; VMAC is use_vmac.
-	// Parsed, not applied yet.
+	// VirtualRoutes and VirtualRules follow the VIPs; VMAC is use_vmac,
+	// IPVLAN use_ipvlan (config/decode_vmac.go).
 	VirtualRoutes []Route `json:"virtual_routes,omitempty"`
 	VirtualRules  []Rule  `json:"virtual_rules,omitempty"`
 	VMAC          *VMAC   `json:"use_vmac,omitempty"`
+	IPVLAN        *IPVLAN `json:"use_ipvlan,omitempty"`
 
 	// KeywordPos is the line of each keyword written in the block (see
 	// GlobalDefs.KeywordPos).

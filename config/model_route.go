@@ -160,18 +160,6 @@ type Range struct {
 	End   uint32 `json:"end"`
 }
 
-// VMAC is use_vmac: the instance's VIPs on a macvlan interface with the
-// VRRP virtual MAC (00:00:5e:00:01:VRID, IPv6 00:00:5e:00:02:VRID). Parsed,
-// not applied yet.
-type VMAC struct {
-	// Name is the interface name; "" = keepalived's vrrp.VRID.
-	Name string `json:"name,omitempty"`
-	// MAC is the address when not the standard one, canonical form.
-	MAC string `json:"mac,omitempty"`
-	// XmitBase is vmac_xmit_base: adverts go out on the base interface.
-	XmitBase bool `json:"vmac_xmit_base,omitempty"`
-}
-
 // SMTPHost is one host block of SMTP_CHECK: another address the check
 // must reach (keepalived's deprecated multi-host form). Parsed, not
 // applied yet: the check connects to its own connect_ip only.

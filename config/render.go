@@ -475,19 +475,7 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	}
 	writeList(w, "virtual_routes", in.VirtualRoutes)
 	writeList(w, "virtual_rules", in.VirtualRules)
-	if v := in.VMAC; v != nil {
-		line := "use_vmac"
-		if v.Name != "" {
-			line += " " + quote(v.Name)
-		}
-		if v.MAC != "" {
-			line += " " + v.MAC
-		}
-		w.line("%s", line)
-		if v.XmitBase {
-			w.line("vmac_xmit_base")
-		}
-	}
+	renderVMAC(w, in)
 	if in.UnicastSrcIP.IsValid() {
 		w.kv("unicast_src_ip", in.UnicastSrcIP)
 	}

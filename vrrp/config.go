@@ -142,6 +142,8 @@ type InstanceConfig struct {
 	// leaves INIT, like the VIPs).
 	VirtualRoutes []Route
 	VirtualRules  []Rule
+	// VMAC is use_vmac / use_ipvlan (nil: the VIPs go on Interface).
+	VMAC *VMACConfig `json:",omitempty"`
 }
 
 // GroupConfig is a vrrp_sync_group: members move to MASTER, BACKUP and
@@ -341,6 +343,9 @@ func (c InstanceConfig) Validate() error {
 			bad("track_script %q weight %d (want a name and -254..254)", t.Name, t.Weight)
 		}
 	}
+	for _, p := range c.vmacProblems() {
+		bad("%s", p)
+	}
 	if g := c.GARP; g.MasterRepeat < 0 || g.MasterRefreshRepeat < 0 || g.MasterDelay < 0 || g.MasterRefresh < 0 || g.Interval < 0 {
 		bad("negative garp setting")
 	}
@@ -391,6 +396,7 @@ func (c NodeConfig) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, vmacConflicts(c.Instances)...)
 	for _, v := range c.StaticAddresses {
 		if !v.Prefix.IsValid() || v.Dev == "" {
 			errs = append(errs, fmt.Errorf("static_ipaddress %v: needs an address and a dev", v.Prefix))

@@ -86,6 +86,35 @@
 //     quadrature_vrrp, one input chain per instance) except for the
 //     address owner; IPv6 neighbour solicitations/advertisements pass.
 //
+// # VMAC (vmac.go, vmac_linux.go)
+//
+// use_vmac makes a macvlan in mode private on the instance's interface,
+// named vrrp.VRID by default, with the MAC 00:00:5e:00:01:VRID (IPv4) or
+// 00:00:5e:00:02:VRID (IPv6): created when the instance starts (an
+// existing one with the wrong parent, MAC or mode is replaced), deleted
+// when it stops or a reload removes it or changes its VMAC (a reload that
+// keeps it keeps the link), re-created when deleted by hand. VIPs without
+// "dev" go on it, so gratuitous ARPs / NAs carry the virtual MAC; adverts
+// are sent and received on it unless vmac_xmit_base (or unicast peers).
+// Sysctls, as keepalived's vrrp_if_config.c sets them: on the VMAC
+// arp_ignore=1 and, for IPv4, accept_local=1, rp_filter=0,
+// promote_secondaries=1; disable_ipv6=1 for IPv4 instances and
+// addr_gen_mode none otherwise (an IPv6 VMAC gets the base's link-local
+// address); on the base (IPv4) arp_ignore=1, arp_filter=1 and, beyond
+// keepalived, arp_announce=2 (else the base announces the VIP with its
+// own MAC when it routes a reply), restored when its last VMAC goes; a
+// non-zero all.rp_filter is moved to default and to every interface and
+// set to 0, restored at shutdown. Not done: keepalived's nftables rules
+// moving IGMP/MLD reports from the VMAC to the base (a backup's report
+// carries the virtual MAC; switches relearn it from the master's next
+// advert), netlink_notify_msg and group (ignored with a warning).
+//
+// use_ipvlan makes an L2 ipvlan (flag bridge, private or vepa) with its
+// address, which is also the adverts' source. An ipvlan has no MAC of its
+// own: neighbours see the base interface's MAC, so a master change needs
+// the gratuitous ARPs as without a VMAC. The test (TestIPVLAN) skips on a
+// kernel without CONFIG_IPVLAN.
+//
 // # keepalived.conf → NodeConfig
 //
 //	vrrp_instance NAME            InstanceConfig.Name

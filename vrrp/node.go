@@ -154,6 +154,7 @@ func NewNode(cfg NodeConfig, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Instances = resolveVMACNames(cfg.Instances)
 	o := options{log: slog.Default(), now: time.Now}
 	for _, f := range opts {
 		f(&o)
@@ -316,6 +317,7 @@ func (n *Node) Run(ctx context.Context) error {
 	rt.watchLinks(func(name string, up bool) {
 		n.post(func() {
 			if !n.stopped {
+				n.vmacLinkEvent(name, up)
 				n.onLink(name, up)
 			}
 		})
@@ -396,6 +398,7 @@ func (n *Node) shutdown() {
 	for _, err := range n.rt.delStatic(n.cfg.StaticAddresses, n.cfg.StaticRoutes, n.cfg.StaticRules) {
 		n.log.Error("remove static address, route or rule", "err", err)
 	}
+	n.rt.restoreRPFilter()
 	n.rt.close()
 }
 
@@ -440,6 +443,11 @@ func (n *Node) stopInstance(inst *instance, now time.Time) {
 		inst.io.close()
 		inst.io = nil
 	}
+	if inst.cfg.VMAC != nil {
+		if err := n.rt.removeVMAC(inst.cfg); err != nil {
+			n.log.Error("remove VMAC", "instance", inst.cfg.Name, "err", err)
+		}
+	}
 }
 
 func (n *Node) startInstance(inst *instance) {
@@ -459,6 +467,13 @@ func (n *Node) setupIO(inst *instance) {
 	if inst.io != nil {
 		inst.io.close()
 		inst.io = nil
+	}
+	if inst.cfg.VMAC != nil {
+		if err := n.rt.ensureVMAC(inst.cfg); err != nil {
+			inst.setupErr = err.Error()
+			n.log.Warn("vrrp instance not ready", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "err", err)
+			return
+		}
 	}
 	io, self, err := n.rt.openInstance(inst.cfg)
 	if err != nil {
@@ -649,6 +664,7 @@ func (n *Node) Update(cfg NodeConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.Instances = resolveVMACNames(cfg.Instances)
 	if err := n.storeRunners(cfg); err != nil {
 		return err
 	}
@@ -670,7 +686,7 @@ func (n *Node) reconfigure(cfg NodeConfig) error {
 	keep := map[string]InstanceConfig{}
 	for _, ic := range cfg.Instances {
 		d := ic.withDefaults()
-		if old := n.insts[ic.Name]; old != nil && !old.closed && old.cfg.Key() == d.Key() {
+		if old := n.insts[ic.Name]; old != nil && !old.closed && old.cfg.Key() == d.Key() && vmacLinkSame(old.cfg, d) {
 			keep[ic.Name] = d
 		}
 	}
@@ -727,7 +743,7 @@ func (n *Node) reconfigureInstance(inst *instance, d InstanceConfig) {
 			n.log.Error("no_accept", "instance", d.Name, "err", err)
 		}
 	}
-	if old.UnicastSrc != d.UnicastSrc || old.McastSrc != d.McastSrc || old.Unicast() != d.Unicast() {
+	if old.UnicastSrc != d.UnicastSrc || old.McastSrc != d.McastSrc || old.Unicast() != d.Unicast() || old.xmitBase() != d.xmitBase() {
 		n.setupIO(inst)
 	}
 	if inst.m.State() == StateMaster {

@@ -22,6 +22,7 @@ type runtimeIO struct {
 	log     *slog.Logger
 	updates chan netlink.LinkUpdate
 	done    chan struct{}
+	vm      vmacState // owned by the node's event goroutine
 }
 
 func openRuntimeIO(nsPath string, log *slog.Logger) (*runtimeIO, error) {
@@ -133,10 +134,24 @@ func (r *runtimeIO) openInstance(c InstanceConfig) (*instanceIO, netip.Addr, err
 			return nil, netip.Addr{}, err
 		}
 	}
+	if !c.UnicastSrc.IsValid() && !c.McastSrc.IsValid() && c.VMAC != nil && c.VMAC.IPVLANAddr.IsValid() {
+		self = c.VMAC.IPVLANAddr.Addr()
+	}
+	ioName, ioLink := c.ioInterface(), link
+	if ioName != c.Interface {
+		if ioLink, err = r.h.LinkByName(ioName); err != nil {
+			return nil, netip.Addr{}, fmt.Errorf("VMAC interface %s: %w", ioName, err)
+		}
+		if c.IPv6 && !c.VMAC.IPVLAN && self.IsLinkLocalUnicast() {
+			if err := r.vmacLinkLocal(c, self); err != nil {
+				return nil, netip.Addr{}, fmt.Errorf("VMAC %s link-local address: %w", ioName, err)
+			}
+		}
+	}
 	var conn *advertConn
 	err = r.ns.do(func() error {
 		var e error
-		conn, e = openAdvertConn(c.Interface, link.Attrs().Index, c.IPv6, !c.Unicast())
+		conn, e = openAdvertConn(ioName, ioLink.Attrs().Index, c.IPv6, !c.Unicast())
 		return e
 	})
 	if err != nil {
@@ -177,7 +192,7 @@ func (io *instanceIO) sendAdvert(c InstanceConfig, self netip.Addr, a Advert) er
 func (r *runtimeIO) vipLink(c InstanceConfig, v VIP) (netlink.Link, error) {
 	dev := v.Dev
 	if dev == "" {
-		dev = c.Interface
+		dev = c.vipInterface()
 	}
 	l, err := r.h.LinkByName(dev)
 	if err != nil {
