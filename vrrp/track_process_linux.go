@@ -118,7 +118,7 @@ func openProcConnector() (*os.File, error) {
 
 // procEvent is one decoded process event.
 type procEvent struct {
-	what     uint32
+	what      uint32
 	pid, tgid int // the process (child for fork)
 }
 
