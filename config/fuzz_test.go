@@ -42,6 +42,7 @@ func seedFiles(f *testing.F) {
 		"global_defs {\n notify_fifo /run/f user grp\n notify_fifo_script /bin/s\n vrrp_strict\n max_auto_priority -1\n net_namespace blue\n}",
 		"vrrp_instance V { authentication { auth_type PASS; auth_pass x } }\nvirtual_server 192.0.2.1 80 { protocol TCP ; lb_algo rr\n}",
 		"include nothing*.conf\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n}",
+		trackConf, // vrrp_track_process, track_file and track_process (track_test.go)
 	} {
 		f.Add(s)
 	}
