@@ -47,9 +47,12 @@ func VRRPConfig(c *config.Config) vrrp.NodeConfig {
 			Instances:       append([]string(nil), g.Group...),
 			TrackInterfaces: trackInterfaces(g.TrackInterfaces),
 			TrackScripts:    trackScripts(g.TrackScripts),
+			TrackFiles:      trackRefs(g.TrackFileRefs),
+			TrackProcesses:  trackRefs(g.TrackProcesses),
 			Notify:          notifyConfig(g.Notify),
 		})
 	}
+	out.Files, out.Processes = vrrpTrackers(c)
 	return out
 }
 
@@ -75,6 +78,8 @@ func vrrpInstance(c *config.Config, in config.VRRPInstance) vrrp.InstanceConfig 
 		NoAccept:         !in.Accept,
 		TrackInterfaces:  trackInterfaces(in.TrackInterfaces),
 		TrackScripts:     trackScripts(in.TrackScripts),
+		TrackFiles:       trackRefs(in.TrackFileRefs),
+		TrackProcesses:   trackRefs(in.TrackProcesses),
 		Notify:           notifyConfig(in.Notify),
 		GARP: &vrrp.GARPConfig{
 			MasterDelay:         in.GarpMasterDelay,

@@ -491,11 +491,12 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 				}
 			}
 		},
-		"static_routes":   func(s *Stmt) { c.StaticRoutes = append(c.StaticRoutes, d.routes(s)...) },
-		"static_rules":    func(s *Stmt) { c.StaticRules = append(c.StaticRules, d.rules(s)...) },
-		"net_namespace":   func(s *Stmt) { d.str(s, &c.Global.NetNamespace) },
-		"track_file":      func(s *Stmt) { d.addTrackFile(s) },
-		"vrrp_track_file": func(s *Stmt) { d.addTrackFile(s) },
+		"static_routes":      func(s *Stmt) { c.StaticRoutes = append(c.StaticRoutes, d.routes(s)...) },
+		"static_rules":       func(s *Stmt) { c.StaticRules = append(c.StaticRules, d.rules(s)...) },
+		"net_namespace":      func(s *Stmt) { d.str(s, &c.Global.NetNamespace) },
+		"track_file":         func(s *Stmt) { d.addTrackFile(s) },
+		"vrrp_track_file":    func(s *Stmt) { d.addTrackFile(s) },
+		"vrrp_track_process": func(s *Stmt) { d.addTrackProcess(s) },
 		"virtual_server_group": func(s *Stmt) {
 			if g, ok := d.vsGroup(s); ok {
 				c.VSGroups = append(c.VSGroups, g)

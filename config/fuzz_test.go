@@ -50,6 +50,7 @@ func seedFiles(f *testing.F) {
 			" port 1179\n local_address 192.0.2.11\n multihop 2\n bfd\n }\n neighbor 2001:db8::1 {\n remote_as 1.10\n hold_time 0\n }\n" +
 			" announce {\n 192.0.2.100 community 64512:100 no_export med 10\n 2001:db8::/64 communities 1:1\n }\n}\nvirtual_server 192.0.2.100 80 {\n}\n",
 		"bgp {\n local_as 4294967295\n neighbor ::1 {\n remote_as 1\n }\n announce {\n 0.0.0.0/0 med 4294967295\n }\n}\ncluster {\n bind 192.0.2.1\n insecure\n}",
+		trackConf, // vrrp_track_process, track_file and track_process (track_test.go)
 	} {
 		f.Add(s)
 	}

@@ -43,9 +43,11 @@ type Config struct {
 	SyncGroups     []SyncGroup          `json:"vrrp_sync_groups"`
 	VirtualServers []VirtualServer      `json:"virtual_servers"`
 	VSGroups       []VirtualServerGroup `json:"virtual_server_groups"`
-	// TrackFiles are the track_file blocks FILE_CHECK refers to (tracking a
-	// file from a VRRP instance is not supported).
+	// TrackFiles are the track_file blocks FILE_CHECK and the VRRP
+	// instances' track_file entries refer to.
 	TrackFiles []TrackFile `json:"track_files"`
+	// ProcessTrackers are the vrrp_track_process blocks (model_track.go).
+	ProcessTrackers []TrackProcess `json:"vrrp_track_processes,omitempty"`
 	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
 	// static_routes and static_rules: kept on the node whatever the VRRP
 	// state. Parsed, not applied yet.
@@ -264,6 +266,8 @@ type VRRPInstance struct {
 
 	TrackInterfaces []TrackInterface `json:"track_interface"`
 	TrackScripts    []TrackScript    `json:"track_script"`
+	TrackFileRefs   []TrackRef       `json:"track_file,omitempty"`    // model_track.go
+	TrackProcesses  []TrackRef       `json:"track_process,omitempty"` // model_track.go
 	Notify
 
 	GarpMasterDelay         time.Duration `json:"garp_master_delay"`
@@ -306,6 +310,8 @@ type SyncGroup struct {
 	Group           []string         `json:"group"`
 	TrackInterfaces []TrackInterface `json:"track_interface"`
 	TrackScripts    []TrackScript    `json:"track_script"`
+	TrackFileRefs   []TrackRef       `json:"track_file,omitempty"`
+	TrackProcesses  []TrackRef       `json:"track_process,omitempty"`
 	Notify
 	SMTPAlert bool `json:"smtp_alert"`
 }

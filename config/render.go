@@ -73,6 +73,9 @@ func (c *Config) elements(compact bool) []element {
 	for i := range c.TrackFiles {
 		add("track_file "+c.TrackFiles[i].Name, func(w *writer) { w.trackFile(&c.TrackFiles[i]) })
 	}
+	for i := range c.ProcessTrackers {
+		add("vrrp_track_process "+c.ProcessTrackers[i].Name, func(w *writer) { w.trackProcess(&c.ProcessTrackers[i]) })
+	}
 	for i := range c.Scripts {
 		add("vrrp_script "+c.Scripts[i].Name, func(w *writer) { w.script(&c.Scripts[i]) })
 	}
@@ -509,6 +512,7 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 		w.sec("preempt_delay", in.PreemptDelay)
 	}
 	w.trackers(in.TrackInterfaces, in.TrackScripts)
+	w.trackRefs(in.TrackFileRefs, in.TrackProcesses)
 	w.notify(&in.Notify)
 	w.secd("garp_master_delay", in.GarpMasterDelay, g.VRRPGarpMasterDelay)
 	w.kvd("garp_master_repeat", in.GarpMasterRepeat, g.VRRPGarpMasterRepeat)
@@ -553,6 +557,7 @@ func (w *writer) syncGroup(c *Config, g *SyncGroup) {
 	}
 	w.close()
 	w.trackers(g.TrackInterfaces, g.TrackScripts)
+	w.trackRefs(g.TrackFileRefs, g.TrackProcesses)
 	w.notify(&g.Notify)
 	w.boolKw("smtp_alert", g.SMTPAlert, c.Global.SMTPAlert)
 	w.close()

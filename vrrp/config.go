@@ -129,6 +129,10 @@ type InstanceConfig struct {
 	DontTrackPrimary bool
 	TrackInterfaces  []TrackInterface
 	TrackScripts     []TrackScript
+	// TrackFiles and TrackProcesses name NodeConfig.Files and
+	// NodeConfig.Processes (track_file, track_process; track.go).
+	TrackFiles     []TrackRef
+	TrackProcesses []TrackRef
 	// NoAccept is keepalived's no_accept (RFC 5798 Accept_Mode False):
 	// packets to the VIPs are dropped by nftables (table inet
 	// quadrature_vrrp) unless the priority is 255. Default: accept.
@@ -153,6 +157,8 @@ type GroupConfig struct {
 	Instances       []string
 	TrackInterfaces []TrackInterface
 	TrackScripts    []TrackScript
+	TrackFiles      []TrackRef
+	TrackProcesses  []TrackRef
 	Notify          NotifyConfig
 }
 
@@ -161,6 +167,10 @@ type NodeConfig struct {
 	Instances []InstanceConfig
 	Groups    []GroupConfig
 	Scripts   []ScriptConfig
+	// Files and Processes are the track_file and vrrp_track_process
+	// definitions that TrackFiles and TrackProcesses entries name.
+	Files     []TrackFileConfig
+	Processes []TrackProcessConfig
 	// NotifyTimeout bounds each notify script run (default 10 s).
 	NotifyTimeout time.Duration
 	// ScriptUser runs vrrp_scripts (without a user of their own) and
@@ -414,6 +424,7 @@ func (c NodeConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("static_rules: %w", err))
 		}
 	}
+	errs = append(errs, c.validateTrackers()...)
 	member := map[string]string{}
 	for _, g := range c.Groups {
 		for _, n := range g.Instances {

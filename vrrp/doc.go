@@ -15,9 +15,11 @@
 //     fault-cleared, sync, shutdown) beside its Reason text; decisions
 //     read the cause, logs and the API show the text.
 //   - The policy beside the machines, as pure functions (policy.go):
-//     EvaluateTracking turns link states, vrrp_script results, the quorum
-//     fence and socket errors into an effective priority and an own fault
-//     (Tracking.Events says what to feed the machine); FollowTransition,
+//     EvaluateTracking turns link states, vrrp_script results, track_file
+//     values, track_process quorums, the quorum fence and socket errors
+//     into an effective priority and an own fault, each fault and weight
+//     tagged with its typed Tracker kind (Tracking.Faults, .Weights;
+//     Tracking.Events says what to feed the machine); FollowTransition,
 //     GroupFault and GroupReached are vrrp_sync_group: members follow a
 //     move to MASTER and from MASTER to BACKUP, but never a move that was
 //     itself a following (CauseSync), one member with a fault of its own
@@ -38,6 +40,22 @@
 //     AF_PACKET, link watching through a netlink subscription (FAULT on
 //     down; the socket is reopened, re-joining the group, on link up),
 //     vrrp_script runners, ordered asynchronous notify scripts, metrics.
+//   - Trackers (track_file.go, track_process.go and their _linux.go):
+//     track_file watches the file's directory with inotify (close-write,
+//     delete, rename; a missing file is 0) and reads it as keepalived
+//     does (strtol; junk is 0, a number outside int32 is ignored with a
+//     log; weight 0: non-zero is FAULT; else value × weight, at or below
+//     -254 is FAULT, above 253 counts 253); init_file writes the file at
+//     start. track_process counts matching processes from a /proc scan at
+//     start, then the kernel's proc connector (fork, exec, comm, exit;
+//     an overrun rescans), or a /proc scan every second when the
+//     connector cannot be opened (WithProcPolling forces it); quorum,
+//     quorum_max, fork_delay and terminate_delay run as the pure
+//     ProcessDelay. Limits: the connector only reports to sockets of the
+//     initial network namespace (the monitor runs in the caller's, like
+//     vrrp_scripts); names longer than 15 characters match on the
+//     kernel's truncated comm. track_bfd / bfd_instance are not
+//     implemented.
 //     It gathers what the policy functions read, calls them and feeds the
 //     resulting events to the machines; it keeps the I/O and the timers.
 //

@@ -22,6 +22,7 @@ type options struct {
 	netns    string
 	onChange func(StateChange)
 	now      func() time.Time
+	track    trackOptions
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -104,6 +105,7 @@ type Node struct {
 	links    map[string]bool
 	scriptOK map[string]bool
 	scripts  map[string]*scriptHandle
+	trk      trackers // track_file and track_process (track_node.go)
 	queue    []stepReq
 	stepping bool
 	runCtx   context.Context
@@ -314,6 +316,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.scriptOK = map[string]bool{}
 	n.scripts = map[string]*scriptHandle{}
 	n.startScripts(n.cfg.Scripts)
+	n.startTrackers(n.cfg)
 	rt.watchLinks(func(name string, up bool) {
 		n.post(func() {
 			if !n.stopped {
@@ -382,6 +385,7 @@ func (n *Node) shutdown() {
 	for _, s := range n.scripts {
 		s.cancel()
 	}
+	n.stopTrackers()
 	var notifiers []*notifier
 	for _, name := range n.order {
 		notifiers = append(notifiers, n.insts[name].notify)
@@ -683,6 +687,7 @@ func (n *Node) reconfigure(cfg NodeConfig) error {
 	n.cfg = cfg
 	n.updateStatic(old, cfg)
 	n.startScripts(cfg.Scripts)
+	n.startTrackers(cfg)
 	keep := map[string]InstanceConfig{}
 	for _, ic := range cfg.Instances {
 		d := ic.withDefaults()

@@ -38,6 +38,15 @@ type TrackInput struct {
 	SetupErr string
 	// Fenced is set while the quorum fence holds the instance.
 	Fenced bool
+	// Files are the track_file definitions; FileValues the integer each
+	// holds now (absent: not watched, no effect).
+	Files      []TrackFileConfig
+	FileValues map[string]int64
+	// Processes are the vrrp_track_process definitions; ProcessUp says
+	// whether each has its quorum now, after fork_delay and
+	// terminate_delay (absent: not monitored, no effect).
+	Processes []TrackProcessConfig
+	ProcessUp map[string]bool
 }
 
 // Tracking is the outcome of EvaluateTracking.
@@ -51,6 +60,10 @@ type Tracking struct {
 	// Cause is CauseFence while fenced, else CauseFault; CauseNone
 	// without a fault.
 	Cause Cause
+	// Faults are the faults one by one, each with the kind of tracker
+	// that raised it; Weights the trackers that moved the priority.
+	Faults  []TrackFault
+	Weights []TrackWeight
 }
 
 // FenceReason is the fault reason of a fenced instance.
@@ -70,29 +83,31 @@ const FenceReason = "quorum fence: no contact with a quorum of the group"
 // The sync group's trackers apply after the instance's own.
 func EvaluateTracking(in TrackInput) Tracking {
 	c := in.Instance
-	var weights []int
-	var faults []string
+	var ts trackSum
 	if in.SetupErr != "" {
-		faults = append(faults, in.SetupErr)
+		ts.fault(TrackerSocket, c.Interface, in.SetupErr)
 	}
 	if in.Fenced {
-		faults = append(faults, FenceReason)
+		ts.fault(TrackerFence, "", FenceReason)
 	}
 	if !c.DontTrackPrimary && !in.Links[c.Interface] {
-		faults = append(faults, "interface "+c.Interface+" down")
+		ts.fault(TrackerLink, c.Interface, "interface "+c.Interface+" down")
 	}
 	ifs, scripts := c.TrackInterfaces, c.TrackScripts
+	files, procs := c.TrackFiles, c.TrackProcesses
 	if in.Group != nil {
 		ifs = append(slices.Clip(ifs), in.Group.TrackInterfaces...)
 		scripts = append(slices.Clip(scripts), in.Group.TrackScripts...)
+		files = append(slices.Clip(files), in.Group.TrackFiles...)
+		procs = append(slices.Clip(procs), in.Group.TrackProcesses...)
 	}
 	for _, t := range ifs {
 		up := in.Links[t.Name] != t.Reverse
 		switch {
 		case t.Weight == 0 && !up:
-			faults = append(faults, "tracked interface "+t.Name+" down")
+			ts.fault(TrackerInterface, t.Name, "tracked interface "+t.Name+" down")
 		case t.Weight > 0 && up, t.Weight < 0 && !up:
-			weights = append(weights, t.Weight)
+			ts.weight(TrackerInterface, t.Name, t.Weight)
 		}
 	}
 	for _, t := range scripts {
@@ -108,14 +123,20 @@ func EvaluateTracking(in TrackInput) Tracking {
 		ok = ok != rev
 		switch {
 		case w == 0 && !ok:
-			faults = append(faults, "tracked script "+t.Name+" failed")
+			ts.fault(TrackerScript, t.Name, "tracked script "+t.Name+" failed")
 		case w > 0 && ok, w < 0 && !ok:
-			weights = append(weights, w)
+			ts.weight(TrackerScript, t.Name, w)
 		}
 	}
-	r := Tracking{Priority: EffectivePriority(in.Base, weights...)}
-	if len(faults) > 0 {
-		r.Fault, r.Reason, r.Cause = true, strings.Join(faults, "; "), CauseFault
+	ts.files(in, files)
+	ts.processes(in, procs)
+	r := Tracking{Priority: EffectivePriority(in.Base, ts.deltas()...), Faults: ts.faults, Weights: ts.weights}
+	if len(ts.faults) > 0 {
+		reasons := make([]string, len(ts.faults))
+		for i, f := range ts.faults {
+			reasons[i] = f.Reason
+		}
+		r.Fault, r.Reason, r.Cause = true, strings.Join(reasons, "; "), CauseFault
 		if in.Fenced {
 			r.Cause = CauseFence
 		}

@@ -16,14 +16,20 @@ func (n *Node) evaluate(inst *instance) {
 		return
 	}
 	in := TrackInput{Instance: inst.cfg, Scripts: n.cfg.Scripts, Base: inst.base, Links: n.links,
-		ScriptOK: n.scriptOK, SetupErr: inst.setupErr, Fenced: inst.fenced}
+		ScriptOK: n.scriptOK, SetupErr: inst.setupErr, Fenced: inst.fenced,
+		Files: n.cfg.Files, FileValues: n.trk.fileVals, Processes: n.cfg.Processes, ProcessUp: n.trk.procUp}
 	if inst.group != nil {
 		in.Group = &inst.group.cfg
 	}
 	r := EvaluateTracking(in)
 	for _, ev := range r.Events(n.opts.now(), inst.base, inst.m) {
-		if _, ok := ev.(EvPriority); ok {
-			n.log.Info("vrrp priority changed", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "base", inst.base, "effective", r.Priority)
+		switch ev := ev.(type) {
+		case EvPriority:
+			n.log.Info("vrrp priority changed", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "base", inst.base, "effective", r.Priority, "trackers", weightsText(r.Weights))
+		case EvFault:
+			if ev.Fault {
+				n.log.Warn("vrrp instance fault", "instance", inst.cfg.Name, "vrid", inst.cfg.VRID, "reason", r.Reason, "trackers", faultsText(r.Faults))
+			}
 		}
 		n.step(inst, ev)
 	}
@@ -109,4 +115,75 @@ func (n *Node) startScripts(cfgs []ScriptConfig) {
 		})
 		go func() { defer close(h.done); r.run(ctx) }()
 	}
+}
+
+// TrackRef is one track_file or track_process entry of an instance or a
+// sync group: the name of the definition and the weight that applies
+// (keepalived: the definition's unless the entry gives its own; the
+// config layer resolves that).
+type TrackRef struct {
+	Name    string
+	Weight  int
+	Reverse bool
+}
+
+// Tracker is the kind of tracker behind a fault or a priority change:
+// the typed cause the status, the logs and the tests read.
+type Tracker int
+
+// Kinds of trackers.
+const (
+	TrackerNone      Tracker = iota
+	TrackerSocket            // the instance's socket could not be opened
+	TrackerFence             // the quorum fence
+	TrackerLink              // the instance's own interface
+	TrackerInterface         // track_interface
+	TrackerScript            // track_script
+	TrackerFile              // track_file
+	TrackerProcess           // track_process
+)
+
+var trackerNames = [...]string{"none", "socket", "fence", "link", "interface", "script", "file", "process"}
+
+func (t Tracker) String() string {
+	if t >= 0 && int(t) < len(trackerNames) {
+		return trackerNames[t]
+	}
+	return "unknown"
+}
+
+// TrackFault is one reason an instance is in FAULT on its own account.
+type TrackFault struct {
+	Tracker Tracker
+	Name    string // the tracker's name (interface, script, file...)
+	Reason  string
+}
+
+// TrackWeight is one tracker's contribution to the effective priority.
+type TrackWeight struct {
+	Tracker Tracker
+	Name    string
+	Delta   int
+}
+
+// trackSum collects the faults and weights of one evaluation.
+type trackSum struct {
+	faults  []TrackFault
+	weights []TrackWeight
+}
+
+func (s *trackSum) fault(k Tracker, name, reason string) {
+	s.faults = append(s.faults, TrackFault{Tracker: k, Name: name, Reason: reason})
+}
+
+func (s *trackSum) weight(k Tracker, name string, delta int) {
+	s.weights = append(s.weights, TrackWeight{Tracker: k, Name: name, Delta: delta})
+}
+
+func (s *trackSum) deltas() []int {
+	out := make([]int, len(s.weights))
+	for i, w := range s.weights {
+		out[i] = w.Delta
+	}
+	return out
 }
