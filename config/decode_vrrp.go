@@ -179,6 +179,7 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		"notify_backup":              func(s *Stmt) { d.notifyCommand(s, &in.NotifyBackup) },
 		"notify_fault":               func(s *Stmt) { d.notifyCommand(s, &in.NotifyFault) },
 		"notify_stop":                func(s *Stmt) { d.notifyCommand(s, &in.NotifyStop) },
+		"notify_priority_changes":    func(s *Stmt) { d.flag(s, &in.PriorityChanges) },
 		"garp_master_delay":          func(s *Stmt) { d.seconds(s, &in.GarpMasterDelay, 0, 255) },
 		"garp_master_repeat":         func(s *Stmt) { d.integer(s, &in.GarpMasterRepeat, 0, 255) },
 		"garp_master_refresh":        func(s *Stmt) { d.seconds(s, &in.GarpMasterRefresh, 0, 86400) },
@@ -642,6 +643,7 @@ func (d *decoder) syncGroup(b *Stmt) (SyncGroup, bool) {
 		"notify_backup":   func(s *Stmt) { d.notifyCommand(s, &g.NotifyBackup) },
 		"notify_fault":    func(s *Stmt) { d.notifyCommand(s, &g.NotifyFault) },
 		"notify_stop":     func(s *Stmt) { d.notifyCommand(s, &g.NotifyStop) },
+		"notify_priority_changes": func(s *Stmt) { d.flag(s, &g.PriorityChanges) },
 		"smtp_alert":      func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
 	})
 	return g, true

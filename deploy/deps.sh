@@ -13,6 +13,7 @@ pkgs=(
   qemu-system-x86 busybox-static cpio kmod xz-utils  # the IPVS VM harness
   prometheus                                     # promtool checks /metrics
   snmpd snmp snmptrapd                           # AgentX master, snmpwalk, trap sink (snmp/)
+  python3-aiosmtpd                               # SMTP sink for smtp_alert and SMTP_CHECK tests (notify/, checks/)
   chromium                                       # headless status-page test
   mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
   curl ca-certificates
