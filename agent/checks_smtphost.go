@@ -51,4 +51,3 @@ func smtpHostSpecs(rs *config.RealServer, ck *config.Checker, base checks.Spec) 
 	}
 	return out
 }
-

@@ -635,16 +635,16 @@ func (d *decoder) syncGroup(b *Stmt) (SyncGroup, bool) {
 	}
 	g := SyncGroup{Pos: b.Pos, Name: name, SMTPAlert: d.cfg.Global.SMTPAlert}
 	d.run(b.Block, "vrrp_sync_group", table{
-		"group":           func(s *Stmt) { g.Group = append(g.Group, d.words(s)...) },
-		"track_interface": func(s *Stmt) { g.TrackInterfaces = append(g.TrackInterfaces, d.trackInterfaces(s)...) },
-		"track_script":    func(s *Stmt) { g.TrackScripts = append(g.TrackScripts, d.trackScripts(s)...) },
-		"notify":          func(s *Stmt) { d.notifyCommand(s, &g.Notify.Notify) },
-		"notify_master":   func(s *Stmt) { d.notifyCommand(s, &g.NotifyMaster) },
-		"notify_backup":   func(s *Stmt) { d.notifyCommand(s, &g.NotifyBackup) },
-		"notify_fault":    func(s *Stmt) { d.notifyCommand(s, &g.NotifyFault) },
-		"notify_stop":     func(s *Stmt) { d.notifyCommand(s, &g.NotifyStop) },
+		"group":                   func(s *Stmt) { g.Group = append(g.Group, d.words(s)...) },
+		"track_interface":         func(s *Stmt) { g.TrackInterfaces = append(g.TrackInterfaces, d.trackInterfaces(s)...) },
+		"track_script":            func(s *Stmt) { g.TrackScripts = append(g.TrackScripts, d.trackScripts(s)...) },
+		"notify":                  func(s *Stmt) { d.notifyCommand(s, &g.Notify.Notify) },
+		"notify_master":           func(s *Stmt) { d.notifyCommand(s, &g.NotifyMaster) },
+		"notify_backup":           func(s *Stmt) { d.notifyCommand(s, &g.NotifyBackup) },
+		"notify_fault":            func(s *Stmt) { d.notifyCommand(s, &g.NotifyFault) },
+		"notify_stop":             func(s *Stmt) { d.notifyCommand(s, &g.NotifyStop) },
 		"notify_priority_changes": func(s *Stmt) { d.flag(s, &g.PriorityChanges) },
-		"smtp_alert":      func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
+		"smtp_alert":              func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
 	})
 	return g, true
 }

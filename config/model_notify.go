@@ -39,4 +39,6 @@ func scriptTimeout(t time.Duration) time.Duration {
 func (g *GlobalScripts) StartupTimeout() time.Duration { return scriptTimeout(g.StartupScriptTimeout) }
 
 // ShutdownTimeout is the effective shutdown_script_timeout.
-func (g *GlobalScripts) ShutdownTimeout() time.Duration { return scriptTimeout(g.ShutdownScriptTimeout) }
+func (g *GlobalScripts) ShutdownTimeout() time.Duration {
+	return scriptTimeout(g.ShutdownScriptTimeout)
+}
