@@ -42,7 +42,7 @@ func CheckSpecs(c *config.Config) ([]checks.RealServerSpec, map[string]fsm.RSID)
 				Omega:  vs.Omega,
 			}
 			for k := range rs.Checkers {
-				spec.Checkers = append(spec.Checkers, checkSpec(rs, &rs.Checkers[k], k, files))
+				spec.Checkers = append(spec.Checkers, smtpHostSpecs(rs, &rs.Checkers[k], checkSpec(rs, &rs.Checkers[k], k, files))...)
 			}
 			out = append(out, spec)
 		}

@@ -543,6 +543,7 @@ func (d *decoder) decodeConfig(stmts []*Stmt) {
 			f(s)
 		}
 	}
+	d.finishNotify()
 }
 
 // blockName checks "keyword NAME {" and returns NAME.

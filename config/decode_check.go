@@ -89,7 +89,7 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 		c.SMTP = &SMTPCheck{}
 		t["helo_name"] = func(s *Stmt) { d.str(s, &c.SMTP.HeloName) }
 		t["host"] = func(s *Stmt) {
-			if h, ok := d.smtpHost(s, vs); ok {
+			if h, ok := d.smtpHost(s, vs, t); ok {
 				c.SMTP.Hosts = append(c.SMTP.Hosts, h)
 			}
 		}
@@ -215,12 +215,16 @@ func (d *decoder) checker(b *Stmt, rs *RealServer, vs *VirtualServer) (Checker, 
 }
 
 // smtpHost parses a host { } block of SMTP_CHECK.
-func (d *decoder) smtpHost(b *Stmt, vs *VirtualServer) (SMTPHost, bool) {
+// Without connect_ip it checks the real server's address (and without
+// connect_port its port), as keepalived does; the checker-wide keywords
+// keepalived also takes there (retry, delay_before_retry, warmup,
+// delay_loop, alpha, log_all_failures) set the whole checker's values.
+func (d *decoder) smtpHost(b *Stmt, vs *VirtualServer, parent table) (SMTPHost, bool) {
 	h := SMTPHost{Pos: b.Pos}
 	if !d.needBlock(b) || !d.nargs0(b) {
 		return h, false
 	}
-	d.run(b.Block, "SMTP_CHECK host", table{
+	ht := table{
 		"connect_ip": func(s *Stmt) {
 			if d.nargs(s, 1, 1) {
 				h.ConnectIP, h.ConnectIPName, _ = d.host(s, s.Args[0].Text, vs.Family)
@@ -253,12 +257,14 @@ func (d *decoder) smtpHost(b *Stmt, vs *VirtualServer) (SMTPHost, bool) {
 			h.ConnectTimeout = t.Seconds()
 		},
 		"helo_name": func(s *Stmt) { d.str(s, &h.HeloName) },
-	})
-	if !h.ConnectIP.IsValid() {
-		d.errorf(b.Pos, "SMTP_CHECK host needs connect_ip")
-		return h, false
 	}
-	if h.BindTo.IsValid() && familyOf(h.BindTo) != familyOf(h.ConnectIP) {
+	for _, k := range []string{"retry", "nb_get_retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"} {
+		if f, ok := parent[k]; ok {
+			ht[k] = f
+		}
+	}
+	d.run(b.Block, "SMTP_CHECK host", ht)
+	if h.BindTo.IsValid() && h.ConnectIP.IsValid() && familyOf(h.BindTo) != familyOf(h.ConnectIP) {
 		d.errorf(b.Pos, "SMTP_CHECK host: bindto %s and connect_ip %s are of different families", h.BindTo, h.ConnectIP)
 		return h, false
 	}

@@ -58,7 +58,7 @@ func (d *decoder) global(b *Stmt) {
 	if g.KeywordPos == nil {
 		g.KeywordPos = map[string]Pos{}
 	}
-	d.runAt(b.Block, "global_defs", table{
+	t := table{
 		"router_id": func(s *Stmt) { d.str(s, &g.RouterID) },
 		"notification_email": func(s *Stmt) {
 			g.NotificationEmail = append(g.NotificationEmail, d.words(s)...)
@@ -154,7 +154,9 @@ func (d *decoder) global(b *Stmt) {
 				g.DynamicInterfacesAllowIfChanges = true
 			}
 		},
-	}, g.KeywordPos)
+	}
+	d.globalScriptKeywords(t, &g.GlobalScripts)
+	d.runAt(b.Block, "global_defs", t, g.KeywordPos)
 }
 
 // fifo parses "notify_fifo PATH [user [group]]" and its _script.

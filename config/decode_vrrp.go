@@ -181,6 +181,7 @@ func (d *decoder) instance(b *Stmt) (VRRPInstance, bool) {
 		"notify_backup":              func(s *Stmt) { d.notifyCommand(s, &in.NotifyBackup) },
 		"notify_fault":               func(s *Stmt) { d.notifyCommand(s, &in.NotifyFault) },
 		"notify_stop":                func(s *Stmt) { d.notifyCommand(s, &in.NotifyStop) },
+		"notify_priority_changes":    func(s *Stmt) { d.flag(s, &in.PriorityChanges) },
 		"garp_master_delay":          func(s *Stmt) { d.seconds(s, &in.GarpMasterDelay, 0, 255) },
 		"garp_master_repeat":         func(s *Stmt) { d.integer(s, &in.GarpMasterRepeat, 0, 255) },
 		"garp_master_refresh":        func(s *Stmt) { d.seconds(s, &in.GarpMasterRefresh, 0, 86400) },
@@ -631,17 +632,18 @@ func (d *decoder) syncGroup(b *Stmt) (SyncGroup, bool) {
 	}
 	g := SyncGroup{Pos: b.Pos, Name: name, SMTPAlert: d.cfg.Global.SMTPAlert}
 	d.run(b.Block, "vrrp_sync_group", table{
-		"group":           func(s *Stmt) { g.Group = append(g.Group, d.words(s)...) },
-		"track_interface": func(s *Stmt) { g.TrackInterfaces = append(g.TrackInterfaces, d.trackInterfaces(s)...) },
-		"track_script":    func(s *Stmt) { g.TrackScripts = append(g.TrackScripts, d.trackScripts(s)...) },
-		"track_file":      func(s *Stmt) { g.TrackFileRefs = append(g.TrackFileRefs, d.trackFileRefs(s)...) },
-		"track_process":   func(s *Stmt) { g.TrackProcesses = append(g.TrackProcesses, d.trackProcessRefs(s)...) },
-		"notify":          func(s *Stmt) { d.notifyCommand(s, &g.Notify.Notify) },
-		"notify_master":   func(s *Stmt) { d.notifyCommand(s, &g.NotifyMaster) },
-		"notify_backup":   func(s *Stmt) { d.notifyCommand(s, &g.NotifyBackup) },
-		"notify_fault":    func(s *Stmt) { d.notifyCommand(s, &g.NotifyFault) },
-		"notify_stop":     func(s *Stmt) { d.notifyCommand(s, &g.NotifyStop) },
-		"smtp_alert":      func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
+		"group":                   func(s *Stmt) { g.Group = append(g.Group, d.words(s)...) },
+		"track_interface":         func(s *Stmt) { g.TrackInterfaces = append(g.TrackInterfaces, d.trackInterfaces(s)...) },
+		"track_script":            func(s *Stmt) { g.TrackScripts = append(g.TrackScripts, d.trackScripts(s)...) },
+		"track_file":              func(s *Stmt) { g.TrackFileRefs = append(g.TrackFileRefs, d.trackFileRefs(s)...) },
+		"track_process":           func(s *Stmt) { g.TrackProcesses = append(g.TrackProcesses, d.trackProcessRefs(s)...) },
+		"notify":                  func(s *Stmt) { d.notifyCommand(s, &g.Notify.Notify) },
+		"notify_master":           func(s *Stmt) { d.notifyCommand(s, &g.NotifyMaster) },
+		"notify_backup":           func(s *Stmt) { d.notifyCommand(s, &g.NotifyBackup) },
+		"notify_fault":            func(s *Stmt) { d.notifyCommand(s, &g.NotifyFault) },
+		"notify_stop":             func(s *Stmt) { d.notifyCommand(s, &g.NotifyStop) },
+		"notify_priority_changes": func(s *Stmt) { d.flag(s, &g.PriorityChanges) },
+		"smtp_alert":              func(s *Stmt) { d.flag(s, &g.SMTPAlert) },
 	})
 	return g, true
 }

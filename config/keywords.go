@@ -92,12 +92,12 @@ var Keywords = []Keyword{
 
 	// global_defs.
 	{Name: "router_id", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "keepalived uses it in e-mails and SNMP only; kept in the model"},
-	{Name: "notification_email", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "quadrature sends no e-mail; kept in the model"},
-	{Name: "notification_email_from", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "quadrature sends no e-mail; kept in the model"},
-	{Name: "smtp_server", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "quadrature sends no e-mail; kept in the model"},
-	{Name: "smtp_helo_name", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "quadrature sends no e-mail; kept in the model"},
-	{Name: "smtp_connect_timeout", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "quadrature sends no e-mail; kept in the model"},
-	{Name: "smtp_alert", Block: "global_defs", Support: NotApplied, Reason: "quadrature sends no e-mail alerts; use the API, metrics or notify scripts"},
+	{Name: "notification_email", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "kept in the model; e-mail is not sent yet (smtp_alert); planned: every address gets each smtp_alert e-mail (one RCPT TO each)"},
+	{Name: "notification_email_from", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "kept in the model; e-mail is not sent yet (smtp_alert); planned: MAIL FROM and From: (default USER@HOSTNAME, as keepalived)"},
+	{Name: "smtp_server", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "kept in the model; e-mail is not sent yet (smtp_alert); planned: IP or host name, port 25 unless given"},
+	{Name: "smtp_helo_name", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "kept in the model; e-mail is not sent yet (smtp_alert); planned: the HELO name (default the host name, as keepalived)"},
+	{Name: "smtp_connect_timeout", Block: "global_defs", Support: Ignored, Quiet: true, Reason: "kept in the model; e-mail is not sent yet (smtp_alert); planned: bounds the connection and every reply (default 30 s)"},
+	{Name: "smtp_alert", Block: "global_defs", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: the default of every instance, sync group, virtual and real server; e-mails are queued (bounded, dropped and counted when full) and sent one at a time, so a dead MTA never blocks VRRP or the checkers"},
 	{Name: "script_user", Block: "global_defs"},
 	{Name: "enable_script_security", Block: "global_defs"},
 	{Name: "vrrp_version", Block: "global_defs"},
@@ -125,13 +125,14 @@ var Keywords = []Keyword{
 	{Name: "max_auto_priority", Block: "global_defs", Support: Ignored, Reason: "-1 to 99; the Go runtime does not raise its scheduling priority"},
 	{Name: "default_interface", Block: "global_defs", Reason: "the interface of a static_ipaddress without dev (default eth0)"},
 	{Name: "dynamic_interfaces", Block: "global_defs", Support: NotApplied, Reason: "a missing interface is a fault"},
-	{Name: "notify_fifo", Block: "global_defs", Support: NotApplied, Reason: "also vrrp_notify_fifo, lvs_notify_fifo and their _script: state changes are in the API and the metrics"},
+	{Name: "notify_fifo", Block: "global_defs", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: also vrrp_notify_fifo, lvs_notify_fifo and their _script: keepalived's lines (INSTANCE/GROUP, VS/RS), created if missing, written without ever blocking (a full FIFO drops the line and counts it); the script starts once with the FIFO's path"},
+	{Name: "vrrp_notify_priority_changes", Block: "global_defs", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: the default of notify_priority_changes"},
 	{Name: "lvs_sync_daemon", Block: "global_defs", Support: Refused, Reason: "the IPVS connection sync daemon is not driven"},
 	{Name: "nftables", Block: "global_defs", Support: Refused, Reason: "also nftables_priority, nftables_counters, nftables_ifindex, vrrp_iptables, vrrp_ipsets: no_accept uses quadrature's own nftables table"},
 	{Name: "nftables_ipvs", Block: "global_defs", Support: Refused, Reason: "use lvs_backend nftables"},
 	{Name: "net_namespace_ipvs", Block: "global_defs", Support: Refused, Reason: "namespaces are not managed"},
 	{Name: "instance", Block: "global_defs", Support: Refused, Reason: "one quadrature per namespace"},
-	{Name: "startup_script", Block: "global_defs", Support: Refused, Reason: "also shutdown_script: use systemd ExecStartPre/ExecStopPost"},
+	{Name: "startup_script", Block: "global_defs", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: also shutdown_script and both _timeout (default 10 s): run as script_user (or the user written after it) before VRRP starts and after it stopped; at the timeout the script's process group is killed"},
 	{Name: "enable_snmp_vrrp", Block: "global_defs", Reason: "also enable_snmp_keepalived, enable_snmp_checker, enable_snmp_rfc, enable_snmp_rfcv2, enable_snmp_rfcv3, enable_traps, snmp_socket: an AgentX subagent under snmpd serves KEEPALIVED-MIB, VRRP-MIB and VRRPv3-MIB"},
 	{Name: "snmp_vs_stats_update_interval", Block: "global_defs", Support: Ignored, Reason: "also snmp_rs_stats_update_interval: the subagent reads the kernel's counters when asked, at most once a second"},
 	{Name: "enable_dbus", Block: "global_defs", Support: Refused, Reason: "also dbus_*: use the API"},
@@ -187,7 +188,8 @@ var Keywords = []Keyword{
 	{Name: "check_unicast_src", Block: "vrrp_instance"},
 	{Name: "strict_mode", Block: "vrrp_instance", Support: NotApplied, Reason: "as vrrp_strict"},
 	{Name: "dont_track_primary", Block: "vrrp_instance"},
-	{Name: "smtp_alert", Block: "vrrp_instance", Support: NotApplied, Reason: "quadrature sends no e-mail alerts"},
+	{Name: "smtp_alert", Block: "vrrp_instance", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: an e-mail per state change, keepalived's subject and body"},
+	{Name: "notify_priority_changes", Block: "vrrp_instance", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: MASTER_PRIORITY / BACKUP_PRIORITY lines in the notify FIFOs"},
 	{Name: "debug", Block: "vrrp_instance", Support: Ignored, Reason: "log levels are global (quadrature agent -debug)"},
 	{Name: "quorum_fence", Block: "vrrp_instance", Reason: "quadrature's own"},
 	{Name: "virtual_routes", Block: "vrrp_instance", Reason: "installed after the VIPs on MASTER, removed before them on BACKUP, FAULT and stop (static_routes syntax, protocol keepalived unless no_track); a route deleted by hand does not move the instance to BACKUP, it comes back at the next MASTER"},
@@ -205,7 +207,7 @@ var Keywords = []Keyword{
 	{Name: "promote_secondaries", Block: "any", Support: Refused, Reason: "interface sysctls are not changed"},
 	{Name: "mcast_dst_ip", Block: "any", Support: Refused, Reason: "adverts go to the standard group"},
 	{Name: "unicast_ttl", Block: "any", Support: Refused, Reason: "unicast adverts use TTL 255"},
-	{Name: "notify_deleted", Block: "any", Support: Refused, Reason: "also notify_master_rx_lower_pri, notify_priority_changes: not run"},
+	{Name: "notify_deleted", Block: "any", Support: Refused, Reason: "also notify_master_rx_lower_pri: not run"},
 	{Name: "timer_expired_backup", Block: "any", Support: Refused, Reason: "not implemented"},
 	{Name: "owner_ignore_adverts", Block: "any", Support: Refused, Reason: "the address owner handles adverts like any master"},
 	{Name: "old_unicast_checksum", Block: "any", Support: Refused, Reason: "the pre-1.3.6 checksum is not implemented"},
@@ -218,7 +220,8 @@ var Keywords = []Keyword{
 	{Name: "track_file", Block: "vrrp_sync_group"},
 	{Name: "track_process", Block: "vrrp_sync_group"},
 	{Name: "notify", Block: "vrrp_sync_group", Reason: "also notify_master, notify_backup, notify_fault, notify_stop"},
-	{Name: "smtp_alert", Block: "vrrp_sync_group", Support: NotApplied, Reason: "quadrature sends no e-mail alerts"},
+	{Name: "smtp_alert", Block: "vrrp_sync_group", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: an e-mail when every member reached a state"},
+	{Name: "notify_priority_changes", Block: "vrrp_sync_group", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: the default of its members"},
 
 	// virtual_server.
 	{Name: "protocol", Block: "virtual_server", Reason: "TCP when not given (keepalived 2.2.7 says UDP: write it); rendered always"},
@@ -240,7 +243,7 @@ var Keywords = []Keyword{
 	{Name: "quorum_up", Block: "virtual_server", Support: NotApplied, Reason: "also quorum_down: the scripts are not run"},
 	{Name: "sorry_server", Block: "virtual_server", Reason: "also sorry_server_inhibit, sorry_server_lvs_method"},
 	{Name: "ha_suspend", Block: "virtual_server", Support: NotApplied, Reason: "checkers run whether or not the address is local"},
-	{Name: "smtp_alert", Block: "virtual_server", Support: NotApplied, Reason: "quadrature sends no e-mail alerts"},
+	{Name: "smtp_alert", Block: "virtual_server", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: an e-mail when the quorum is gained or lost; the default of its real servers"},
 	{Name: "real_server", Block: "virtual_server"},
 	{Name: "snmp_name", Block: "any", Support: Refused, Reason: "SNMP is not implemented"},
 
@@ -251,7 +254,7 @@ var Keywords = []Keyword{
 	{Name: "notify_up", Block: "real_server", Support: NotApplied, Reason: "also notify_down: the scripts are not run"},
 	{Name: "uthreshold", Block: "real_server", Reason: "also lthreshold"},
 	{Name: "alpha", Block: "real_server", Reason: "also retry, delay_before_retry, warmup, delay_loop, connect_timeout, virtualhost"},
-	{Name: "smtp_alert", Block: "real_server", Support: NotApplied, Reason: "quadrature sends no e-mail alerts"},
+	{Name: "smtp_alert", Block: "real_server", Support: NotApplied, Reason: "parsed; not run yet (the notify package is not built); planned: an e-mail when the group's verdict on it changes"},
 	{Name: "TCP_CHECK", Block: "real_server", Reason: "also HTTP_GET, SSL_GET, SMTP_CHECK, DNS_CHECK, MISC_CHECK, UDP_CHECK, PING_CHECK (ICMP_CHECK), FILE_CHECK"},
 	{Name: "BFD_CHECK", Block: "any", Support: Refused, Reason: "BFD is not implemented"},
 
@@ -261,7 +264,7 @@ var Keywords = []Keyword{
 	{Name: "http_protocol", Block: "checker", Reason: "also virtualhost, fast_recovery, enable_sni, sni_name"},
 	{Name: "tls_compliant", Block: "checker", Support: NotApplied, Reason: "the TLS connection is always closed the same way"},
 	{Name: "helo_name", Block: "checker"},
-	{Name: "host", Block: "checker", Support: NotApplied, Reason: "SMTP_CHECK host { } blocks are parsed (config.SMTPHost); the check connects to the real server (or the checker's connect_ip) only"},
+	{Name: "host", Block: "checker", Reason: "SMTP_CHECK host { connect_ip connect_port bindto bind_port bind_if fwmark connect_timeout }: one check per host, all must pass, as keepalived does; the checker's own connection is checked too when the block sets one; retry, delay_before_retry, warmup, delay_loop, alpha written in a host apply to the whole checker, as in keepalived"},
 	{Name: "type", Block: "checker", Reason: "DNS_CHECK; also name"},
 	{Name: "misc_path", Block: "checker", Reason: "also misc_timeout, misc_dynamic, user"},
 	{Name: "payload", Block: "checker", Reason: "UDP_CHECK; also require_reply, min_reply_length, max_reply_length"},
@@ -300,7 +303,6 @@ var refusedAnywhere = func() map[string]string {
 	also("nftables", "nftables_priority", "nftables_counters", "nftables_ifindex", "vrrp_iptables", "vrrp_ipsets", "disable_local_igmp")
 	also("nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark")
 	also("net_namespace_ipvs", "namespace_with_ipsets")
-	also("startup_script", "startup_script_timeout", "shutdown_script", "shutdown_script_timeout")
 	also("enable_snmp_vrrp", "snmp_socket", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
 		"enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps")
 	also("snmp_vs_stats_update_interval", "snmp_rs_stats_update_interval")
@@ -308,7 +310,7 @@ var refusedAnywhere = func() map[string]string {
 	also("reload_check_config", "reload_time_file", "reload_repeat", "reload_file", "config_save_dir", "tmp_config_directory", "include_check")
 	also("state_file_location", "stats_file_location", "json_file_location", "state_dump_file", "stats_dump_file", "json_dump_file",
 		"json_version", "data_use_instance")
-	also("notify_deleted", "notify_master_rx_lower_pri", "notify_priority_changes", "vrrp_notify_priority_changes")
+	also("notify_deleted", "notify_master_rx_lower_pri")
 	also("timer_expired_backup", "thread_timer_expired")
 	also("owner_ignore_adverts", "vrrp_owner_ignore_adverts")
 	also("garp_extra_if", "vrrp_garp_extra_if", "garp_group", "vrrp_min_garp", "vrrp_vmac_garp_intvl", "vmac_garp_intvl")

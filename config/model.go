@@ -81,6 +81,9 @@ type GlobalDefs struct {
 	SMTPAlert             bool          `json:"smtp_alert"`
 	ScriptUser            string        `json:"script_user"` // "user" or "user:group"
 	EnableScriptSecurity  bool          `json:"enable_script_security"`
+	// GlobalScripts are startup_script, shutdown_script and
+	// vrrp_notify_priority_changes (model_notify.go).
+	GlobalScripts
 	// SNMP is the AgentX subagent (enable_snmp_*, snmp_socket,
 	// enable_traps); nothing enabled = none.
 	SNMP SNMP `json:"snmp"`
@@ -233,6 +236,10 @@ type Notify struct {
 	NotifyBackup string `json:"notify_backup,omitempty"`
 	NotifyFault  string `json:"notify_fault,omitempty"`
 	NotifyStop   string `json:"notify_stop,omitempty"`
+	// PriorityChanges is notify_priority_changes: priority changes are
+	// written to the notify FIFOs (resolved: instance, else its sync
+	// group, else global_defs vrrp_notify_priority_changes).
+	PriorityChanges bool `json:"notify_priority_changes,omitempty"`
 }
 
 // VRRPInstance is a vrrp_instance block with every default applied.

@@ -161,8 +161,9 @@ type Range struct {
 }
 
 // SMTPHost is one host block of SMTP_CHECK: another address the check
-// must reach (keepalived's deprecated multi-host form). Parsed, not
-// applied yet: the check connects to its own connect_ip only.
+// must reach (keepalived's deprecated multi-host form): each host is one
+// more check of the real server, and all must pass. ConnectIP zero = the
+// real server's address, ConnectPort 0 = its port.
 type SMTPHost struct {
 	Pos            Pos        `json:"-"`
 	ConnectIP      netip.Addr `json:"connect_ip,omitzero"`

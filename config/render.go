@@ -229,6 +229,7 @@ func (w *writer) global(g *GlobalDefs) {
 	w.str("smtp_helo_name", g.SMTPHeloName)
 	w.secd("smtp_connect_timeout", g.SMTPConnectTimeout, d.SMTPConnectTimeout)
 	w.boolKw("smtp_alert", g.SMTPAlert, false)
+	w.globalScripts(&g.GlobalScripts)
 	if u, grp, ok := strings.Cut(g.ScriptUser, ":"); ok {
 		w.line("script_user %s %s", quote(u), quote(grp))
 	} else {
@@ -514,6 +515,7 @@ func (w *writer) instance(c *Config, in *VRRPInstance) {
 	w.trackers(in.TrackInterfaces, in.TrackScripts)
 	w.trackRefs(in.TrackFileRefs, in.TrackProcesses)
 	w.notify(&in.Notify)
+	w.instancePriorityChanges(c, in)
 	w.secd("garp_master_delay", in.GarpMasterDelay, g.VRRPGarpMasterDelay)
 	w.kvd("garp_master_repeat", in.GarpMasterRepeat, g.VRRPGarpMasterRepeat)
 	w.secd("garp_master_refresh", in.GarpMasterRefresh, g.VRRPGarpMasterRefresh)
@@ -559,6 +561,7 @@ func (w *writer) syncGroup(c *Config, g *SyncGroup) {
 	w.trackers(g.TrackInterfaces, g.TrackScripts)
 	w.trackRefs(g.TrackFileRefs, g.TrackProcesses)
 	w.notify(&g.Notify)
+	w.boolKw("notify_priority_changes", g.PriorityChanges, false)
 	w.boolKw("smtp_alert", g.SMTPAlert, c.Global.SMTPAlert)
 	w.close()
 }

@@ -275,7 +275,9 @@ func (w *writer) checker(cfg *Config, rs *RealServer, c *Checker) {
 				}
 				return a.String()
 			}
-			w.kv("connect_ip", hostOr(h.ConnectIP, h.ConnectIPName))
+			if h.ConnectIP.IsValid() {
+				w.kv("connect_ip", hostOr(h.ConnectIP, h.ConnectIPName))
+			}
 			if h.ConnectPort != 0 {
 				w.kv("connect_port", h.ConnectPort)
 			}

@@ -14,6 +14,7 @@ pkgs=(
   prometheus                                     # promtool checks /metrics
   snmpd snmp snmptrapd                           # AgentX master, snmpwalk, trap sink (snmp/)
   bird2 frr                                      # upstream BGP routers (bgp/ peer tests)
+  python3-aiosmtpd                               # SMTP sink for smtp_alert and SMTP_CHECK tests (notify/, checks/)
   chromium                                       # headless status-page test
   mmdebstrap systemd-container lintian adduser groff-base  # the .deb under systemd
   gcc libc6-dev                                  # bench-compare builds its keepalived IPVS shim
