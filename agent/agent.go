@@ -104,9 +104,10 @@ type Agent struct {
 	desired     *fsm.State   // the state whose table the reconciler has (its digest: desiredDigest)
 	fenced      map[string]bool
 	digest      string    // kernel table digest, last read
-	digestAt    time.Time // when the kernel was last read for it
-	digestPass  time.Time // LastSuccess of the pass that read was for
+	passOK      time.Time // when the last successful reconciler pass started
 	desiredAt   time.Time // when the latest table went to the reconciler
+
+	testDataPlane lvs.DataPlane // tests: used instead of opening one
 }
 
 // appliedState remembers what the agent last pushed to the leaves.
@@ -422,6 +423,7 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 	a.openLoopGuard()
 	a.rec, err = lvs.NewReconciler(lvs.Config{
 		DataPlane:  dp,
+		OnPass:     a.onPass(ctx),
 		Logger:     a.log,
 		Registerer: a.reg,
 		StateFile:  filepath.Join(a.DataDir(), "lvs-owned.json"),
@@ -480,6 +482,9 @@ func (a *Agent) startLeaves(ctx context.Context, wg *sync.WaitGroup, errc chan<-
 // openDataPlane picks the kernel backend: lvs_backend (or the -backend
 // override) auto prefers IPVS and falls back to nftables.
 func (a *Agent) openDataPlane() (lvs.DataPlane, error) {
+	if a.testDataPlane != nil {
+		return a.testDataPlane, nil
+	}
 	want := a.cfg.Backend
 	if want == "" {
 		want = a.local.Global.LVSBackend

@@ -27,26 +27,19 @@ func (a *Agent) applyLoop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		a.loopAt.Store(time.Now().UnixNano())
-		var soon <-chan time.Time
-		if pending := a.applyOnce(ctx); pending {
-			// The reconciler has not yet run a pass for the latest table:
-			// look again shortly so the published digest follows it.
-			soon = time.After(50 * time.Millisecond)
-		}
+		a.applyOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.changed:
+		case <-a.changed: // a commit, or a reconciler pass (onPass)
 		case <-events:
 		case <-tick.C:
-		case <-soon:
 		}
 	}
 }
 
-// applyOnce applies the current state; it reports whether the kernel
-// digest is still pending a reconciler pass.
-func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
+// applyOnce applies the current state.
+func (a *Agent) applyOnce(ctx context.Context) {
 	st := a.fsm.State()
 	degraded := a.node.Degraded()
 	a.mu.Lock()
@@ -63,7 +56,7 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 		a.mu.Lock()
 		a.applied.configVersion = st.ConfigVersion()
 		a.mu.Unlock()
-		return false
+		return
 	}
 	if degraded != prev.degraded {
 		a.log.Warn("agent: degraded mode changed", "degraded", degraded)
@@ -98,9 +91,8 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	}
 	a.applyFence()
 	a.applyKnownPeers()
-	digestPending = !a.publishDigest(ctx)
 	a.bgpAnnounce(ctx)
-	if hold && a.maybeReleaseHold(st, digestPending) {
+	if hold && a.maybeReleaseHold(st) {
 		hold = false // it set the priorities
 	}
 	applied := prios
@@ -110,7 +102,6 @@ func (a *Agent) applyOnce(ctx context.Context) (digestPending bool) {
 	a.mu.Lock()
 	a.applied = appliedState{configVersion: st.ConfigVersion(), priorities: applied, degraded: degraded, state: st}
 	a.mu.Unlock()
-	return digestPending
 }
 
 // applyTable hands the reconciler the table of st (in degraded mode of
@@ -324,45 +315,74 @@ func (a *Agent) currentConfig() *config.Config {
 	return a.LocalConfig()
 }
 
-// publishDigest records and gossips the digest of the kernel table once
-// the reconciler has run a pass for the latest desired table (it reports
-// false while that pass is pending, for at most 5 s so a failing data
-// plane does not keep the apply loop spinning).
-func (a *Agent) publishDigest(ctx context.Context) (current bool) {
-	st := a.rec.Status()
-	a.mu.Lock()
-	pending := st.LastSuccess.Before(a.desiredAt) && time.Since(a.desiredAt) < 5*time.Second
-	// A full pass leaves the kernel's digest; after an incremental one the
-	// kernel is read once per pass, and at least every 5 s (drift).
-	read := st.Last.Digest == "" && (!st.LastSuccess.Equal(a.digestPass) || time.Since(a.digestAt) >= 5*time.Second)
-	a.mu.Unlock()
-	if pending {
-		return false
-	}
-	d := st.Last.Digest
-	if d == "" && !read {
-		return true
-	}
-	if d == "" {
-		var err error
-		if d, err = a.rec.KernelDigest(ctx); err != nil {
-			a.log.Debug("agent: kernel digest", "err", err)
-			return true
+// onPass is the reconciler's OnPass hook: it publishes the digest of
+// the kernel table as each successful pass ends (so /v1/status and gossip
+// show it without a polling delay) and wakes the apply loop, which may
+// then end the startup hold. A full pass knows the digest; after an
+// incremental pass that changed the kernel, the kernel is read once; a
+// pass that changed nothing keeps the digest published.
+func (a *Agent) onPass(ctx context.Context) func(lvs.SyncResult, error) {
+	return func(res lvs.SyncResult, err error) {
+		defer a.kick()
+		if err != nil {
+			return
+		}
+		d := res.Digest
+		a.mu.Lock()
+		known := a.digest
+		a.passOK = time.Now().Add(-res.Duration)
+		a.mu.Unlock()
+		if d == "" && res.Plan.Empty() && known != "" {
+			return
+		}
+		if d == "" {
+			if d, err = a.rec.KernelDigest(ctx); err != nil {
+				a.log.Debug("agent: kernel digest", "err", err)
+				return
+			}
 		}
 		a.mu.Lock()
-		a.digestPass, a.digestAt = st.LastSuccess, time.Now()
+		a.digest = d
 		a.mu.Unlock()
+		// Hand the digest to gossipLoop, replacing one not yet taken.
+		select {
+		case <-a.digestCh:
+		default:
+		}
+		a.digestCh <- d
 	}
-	a.mu.Lock()
-	a.digest = d
-	a.mu.Unlock()
-	// Hand the digest to gossipLoop, replacing one not yet taken.
+}
+
+// kick wakes the apply loop.
+func (a *Agent) kick() {
 	select {
-	case <-a.digestCh:
+	case a.changed <- struct{}{}:
 	default:
 	}
-	a.digestCh <- d
-	return true
+}
+
+// tableProgrammed reports whether the kernel holds the table of the
+// desired state: its published digest is the desired table's. Services
+// the data plane refuses are never programmed; with some refused, the
+// table is as programmed as it gets once a pass that started after the
+// latest desired table succeeded.
+func (a *Agent) tableProgrammed() bool {
+	a.mu.Lock()
+	d, kd, at, ok := a.desired, a.digest, a.desiredAt, a.passOK
+	a.mu.Unlock()
+	if d == nil {
+		return false
+	}
+	if kd != "" && kd == d.TableDigest() {
+		return true
+	}
+	st := a.rec.Status()
+	for _, s := range st.Services {
+		if s.State == lvs.StateInvalid {
+			return ok.After(at)
+		}
+	}
+	return false
 }
 
 // gossipLoop publishes the table digest in the node's gossip metadata,

@@ -24,8 +24,10 @@ const holdPriority = 1
 // chaos suite). So the agent starts every instance (but an address
 // owner's, priority 255) at holdPriority and releases the hold once a
 // configuration is committed, a Raft leader is known and the reconciler
-// has programmed the table of that state — or after startupHold, so a
-// node cut off from its group still behaves like keepalived.
+// has programmed the table of that state (the kernel's digest is the
+// desired table's: tableProgrammed; a pass merely having run is not
+// enough, a large table takes minutes) — or after startupHold, so a node
+// cut off from its group still behaves like keepalived.
 
 // holding reports whether the startup hold is on.
 func (a *Agent) holding() bool {
@@ -51,13 +53,13 @@ func (a *Agent) heldVRRPConfig(c *config.Config) vrrp.NodeConfig {
 // the hold has lasted startupHold, and then sets every instance's
 // priority: the placement's, or the configured one before any placement.
 // It reports whether it released the hold.
-func (a *Agent) maybeReleaseHold(st *fsm.State, digestPending bool) bool {
+func (a *Agent) maybeReleaseHold(st *fsm.State) bool {
 	if !a.holding() {
 		return false
 	}
 	reason := ""
 	switch {
-	case st.ConfigVersion() != 0 && a.node.LeaderName() != "" && !digestPending && a.rec.Status().LastSuccess.After(a.startedAt):
+	case st.ConfigVersion() != 0 && a.node.LeaderName() != "" && a.tableProgrammed():
 		reason = "state and table ready"
 	case time.Since(a.startedAt) >= startupHold:
 		reason = "hold time over"

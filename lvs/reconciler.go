@@ -62,6 +62,12 @@ type Config struct {
 	StateFile string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// OnPass, when set, is called after every pass (Sync, Update, Resync,
+	// Patch) with its result, before Status shows it: whoever publishes
+	// the kernel table's digest does so as the pass ends, not on a timer.
+	// It runs on the pass's goroutine with the pass lock held: it may call
+	// KernelDigest and Status, never a pass method.
+	OnPass func(SyncResult, error)
 }
 
 // ServiceState is the reconciliation state of one desired service.
@@ -458,6 +464,9 @@ func (r *Reconciler) updateServiceStatus(eff Table, invalid map[ServiceKey]strin
 }
 
 func (r *Reconciler) record(res SyncResult, err error) {
+	if r.cfg.OnPass != nil {
+		r.cfg.OnPass(res, err)
+	}
 	now := r.cfg.Now()
 	r.stMu.Lock()
 	r.status.Last = res
