@@ -326,7 +326,8 @@ func (s *Speaker) Stop() {
 }
 
 // Collector exports quadrature_bgp_session_up{neighbor,state} (1 when
-// established) and quadrature_bgp_announced_prefixes{family}.
+// established) and quadrature_bgp_announced_prefixes{family} while a
+// speaker runs, and nothing on a node without a bgp block.
 type Collector struct {
 	mu sync.Mutex
 	sp *Speaker
@@ -355,8 +356,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	sp := c.sp
 	c.mu.Unlock()
+	if sp == nil { // no bgp block: no BGP series at all
+		return
+	}
 	var v4, v6 float64
-	if sp != nil {
+	{
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if peers, err := sp.Peers(ctx); err == nil {
