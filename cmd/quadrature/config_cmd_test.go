@@ -34,7 +34,7 @@ func TestConfigCheck(t *testing.T) {
 func TestConfigCheckErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.conf")
-	src := "vrrp_instance VI_1 {\n  virtual_router 51\n  priority 300\n  use_ipvlan\n  virtual_ipaddress {\n    192.0.2.1\n  }\n  interface eth0\n}\n"
+	src := "vrrp_instance VI_1 {\n  virtual_router 51\n  priority 300\n  track_bfd {\n    b1\n  }\n  virtual_ipaddress {\n    192.0.2.1\n  }\n  interface eth0\n}\n"
 	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestConfigCheckErrors(t *testing.T) {
 	want := bad + `:1: vrrp_instance VI_1 has no virtual_router_id` + "\n" +
 		bad + `:2: unknown keyword "virtual_router" in vrrp_instance (did you mean "virtual_router_id"?)` + "\n" +
 		bad + `:3: priority 300 out of range (1-255)` + "\n" +
-		bad + `:4: not supported: use_ipvlan (ipvlan interfaces are not created)` + "\n"
+		bad + `:4: not supported: track_bfd (BFD is not implemented)` + "\n"
 	if code != 1 || out != "" || errs != want {
 		t.Fatalf("exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, out, errs, want)
 	}
