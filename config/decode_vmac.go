@@ -76,26 +76,37 @@ func (d *decoder) vmac(s *Stmt, in *VRRPInstance) {
 			i++
 			d.warnf(s.Pos, "use_vmac: group %s ignored: the VMAC takes the base interface's group", args[i])
 		default:
-			if a == "name" {
-				if i+1 >= len(args) {
-					d.errorf(s.Pos, "use_vmac: name needs a value")
-					return
-				}
-				i++
-				a = args[i]
-			}
-			if v.Name != "" {
-				d.errorf(s.Pos, "use_vmac: interface name given twice (%s and %s)", v.Name, a)
+			if !d.linkName(s, "use_vmac", args, &i, &v.Name, "is not a valid interface name (1-15 characters, no '/', ':' or spaces)") {
 				return
 			}
-			if !validIfName(a) {
-				d.errorf(s.Pos, "use_vmac: %q is not a valid interface name (1-15 characters, no '/', ':' or spaces)", a)
-				return
-			}
-			v.Name = a
 		}
 	}
 	in.VMAC = v
+}
+
+// linkName takes the interface name at args[*i] ("name NAME" or a bare
+// NAME) into *name for keyword kw; false after an error (given twice,
+// missing, or invalid, which invalid describes).
+func (d *decoder) linkName(s *Stmt, kw string, args []string, i *int, name *string, invalid string) bool {
+	a := args[*i]
+	if a == "name" {
+		if *i+1 >= len(args) {
+			d.errorf(s.Pos, "%s: name needs a value", kw)
+			return false
+		}
+		*i++
+		a = args[*i]
+	}
+	if *name != "" {
+		d.errorf(s.Pos, "%s: interface name given twice (%s and %s)", kw, *name, a)
+		return false
+	}
+	if !validIfName(a) {
+		d.errorf(s.Pos, "%s: %q %s", kw, a, invalid)
+		return false
+	}
+	*name = a
+	return true
 }
 
 // parseVMACAddr parses 6 octets, or 5 (the VRID completes them).
@@ -147,23 +158,9 @@ func (d *decoder) ipvlan(s *Stmt, in *VRRPInstance) {
 				v.Addr = p
 				continue
 			}
-			if a == "name" {
-				if i+1 >= len(args) {
-					d.errorf(s.Pos, "use_ipvlan: name needs a value")
-					return
-				}
-				i++
-				a = args[i]
-			}
-			if v.Name != "" {
-				d.errorf(s.Pos, "use_ipvlan: interface name given twice (%s and %s)", v.Name, a)
+			if !d.linkName(s, "use_ipvlan", args, &i, &v.Name, "is neither an address, a mode nor a valid interface name") {
 				return
 			}
-			if !validIfName(a) {
-				d.errorf(s.Pos, "use_ipvlan: %q is neither an address, a mode nor a valid interface name", a)
-				return
-			}
-			v.Name = a
 		}
 	}
 	in.IPVLAN = v
